@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from personas.models import Persona
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class LoraVersion(models.Model):
+    """One training run of a persona's LoRA and, when it succeeds, its weights. One is active."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="lora_versions")
+    version = models.PositiveIntegerField()
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    is_active = models.BooleanField(default=False)
+    base_model = models.CharField(max_length=255)
+    hyperparameters = models.JSONField(default=dict, blank=True)
+    loss_curve = models.JSONField(default=list, blank=True)
+    progress_step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    weights_path = models.CharField(max_length=500, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["persona", "version"], name="lora_version_unique_number"),
+            models.UniqueConstraint(
+                fields=["persona"], condition=models.Q(is_active=True), name="lora_version_one_active_per_persona"
+            ),
+            models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="lora_version_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.persona} LoRA v{self.version} ({self.status})"
+
+
+class GenerationJob(models.Model):
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="generation_jobs")
+    lora_version = models.ForeignKey(LoraVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    platform = models.CharField(max_length=16)
+    scene = models.TextField()
+    prompt = models.TextField(blank=True, help_text="Full prompt, built from the persona and scene.")
+    negative_prompt = models.TextField(blank=True)
+    num_variants = models.PositiveSmallIntegerField(default=4)
+    seed = models.BigIntegerField(null=True, blank=True)
+    steps = models.PositiveSmallIntegerField(default=25)
+    guidance = models.FloatField(default=7.0)
+    scheduler = models.CharField(max_length=32, default="dpmpp_2m_karras")
+    width = models.PositiveIntegerField(default=512)
+    height = models.PositiveIntegerField(default=512)
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress_step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="generation_job_status_valid"),
+        ]
+
+
+def generated_image_path(instance: GeneratedImage, filename: str) -> str:
+    return f"workspaces/{instance.job.persona.workspace_id}/generated/{instance.job_id}/{filename}"
+
+
+class GeneratedImage(models.Model):
+    """One variant, with everything needed to reproduce it byte for byte."""
+
+    job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveSmallIntegerField()
+    image = models.ImageField(upload_to=generated_image_path, width_field="width", height_field="height")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    seed = models.BigIntegerField()
+    base_model = models.CharField(max_length=255)
+    base_model_hash = models.CharField(max_length=64, blank=True)
+    lora_sha256 = models.CharField(max_length=64, blank=True)
+    prompt = models.TextField()
+    negative_prompt = models.TextField(blank=True)
+    steps = models.PositiveSmallIntegerField()
+    guidance = models.FloatField()
+    scheduler = models.CharField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["job", "index"]
+        constraints = [models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index")]

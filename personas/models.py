@@ -1,0 +1,130 @@
+from __future__ import annotations
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+DEFAULT_DISCLOSURE_LABEL = "AI-generated virtual influencer"
+
+
+def validate_timezone(value: str) -> None:
+    try:
+        zoneinfo.ZoneInfo(value)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValidationError(f"'{value}' is not a known IANA timezone (e.g. Europe/Paris).") from None
+
+
+class Workspace(models.Model):
+    """A brand or client. Every object in the product belongs to exactly one workspace."""
+
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(max_length=120, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    MARKETER = "marketer", "Marketer"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Admin"
+
+
+class Membership(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MARKETER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "user"], name="membership_unique_user_per_workspace"),
+            models.CheckConstraint(condition=models.Q(role__in=Role.values), name="membership_role_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.workspace} ({self.role})"
+
+
+class Persona(models.Model):
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="personas")
+    name = models.CharField(max_length=120)
+    handle = models.CharField(max_length=64, help_text="Social handle without the @.")
+    age = models.PositiveSmallIntegerField(help_text="Personas are always adults (18+).")
+    pronouns = models.CharField(max_length=32, blank=True)
+    bio = models.TextField(blank=True)
+    appearance = models.TextField(blank=True, help_text="Appearance description used in prompts.")
+    style_keywords = models.JSONField(default=list, blank=True)
+    voice = models.TextField(blank=True, help_text="Voice and tone for drafted captions.")
+    default_hashtags = models.JSONField(default=list, blank=True)
+    trigger_token = models.CharField(max_length=32, help_text="Rare token that names the persona in prompts.")
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    target_platforms = models.JSONField(default=list, blank=True)
+    disclosure_label = models.CharField(max_length=200, default=DEFAULT_DISCLOSURE_LABEL)
+    min_post_gap_minutes = models.PositiveIntegerField(default=180)
+    posting_slots = models.JSONField(default=list, blank=True, help_text='Local times like ["09:00", "18:30"].')
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["workspace", "handle"], name="persona_unique_handle_per_workspace"),
+            models.CheckConstraint(condition=models.Q(age__gte=18), name="persona_age_adult"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} (@{self.handle})"
+
+
+class PersonaAgeChange(models.Model):
+    """Audit row: every change of a persona's age is recorded."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="age_changes")
+    old_age = models.PositiveSmallIntegerField()
+    new_age = models.PositiveSmallIntegerField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    changed_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-changed_at"]
+
+
+def reference_image_path(instance: ReferenceImage, filename: str) -> str:
+    return f"workspaces/{instance.persona.workspace_id}/personas/{instance.persona_id}/references/{filename}"
+
+
+class ReferenceImage(models.Model):
+    """A validated, re-encoded training photo (EXIF orientation applied, metadata stripped)."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="reference_images")
+    image = models.ImageField(upload_to=reference_image_path, width_field="width", height_field="height")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64, help_text="Of the uploaded bytes, for duplicate detection.")
+    original_filename = models.CharField(max_length=255, blank=True)
+    caption = models.TextField(blank=True, help_text="Optional per-image training caption.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["persona", "sha256"], name="reference_image_unique_per_persona"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.original_filename or self.image.name} for {self.persona}"

@@ -1,0 +1,64 @@
+"""Reads. Every query that returns workspace data is scoped to the user's memberships here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
+
+from config.exceptions import NotFound, PermissionDenied
+
+from .models import Membership, Persona, ReferenceImage, Role, Workspace
+
+
+def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    return Workspace.objects.filter(memberships__user=user).distinct()
+
+
+def workspace_ids_for_user(*, user: AbstractBaseUser) -> list[int]:
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user).values_list("workspace_id", flat=True))
+
+
+def membership_get(*, user: AbstractBaseUser, workspace_id: int) -> Membership | None:
+    if not user.is_authenticated:
+        return None
+    return Membership.objects.filter(user=user, workspace_id=workspace_id).first()
+
+
+def role_require(*, user: AbstractBaseUser, workspace_id: int, roles: Iterable[str]) -> Membership:
+    """The caller's membership if it has one of `roles` (admins always qualify).
+
+    A non-member gets NotFound, not PermissionDenied: other workspaces' objects must not be
+    discoverable. A member with the wrong role gets PermissionDenied.
+    """
+    membership = membership_get(user=user, workspace_id=workspace_id)
+    if membership is None:
+        raise NotFound("Not found.")
+    allowed = set(roles) | {Role.ADMIN}
+    if membership.role not in allowed:
+        names = ", ".join(sorted(allowed))
+        raise PermissionDenied(f"This action needs one of the roles: {names}; you are {membership.role}.")
+    return membership
+
+
+def persona_list(*, user: AbstractBaseUser) -> QuerySet[Persona]:
+    return Persona.objects.filter(workspace_id__in=workspace_ids_for_user(user=user)).select_related("workspace")
+
+
+def persona_get(*, user: AbstractBaseUser, persona_id: int) -> Persona:
+    persona = persona_list(user=user).filter(pk=persona_id).first()
+    if persona is None:
+        raise NotFound("Persona not found.")
+    return persona
+
+
+def reference_image_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[ReferenceImage]:
+    qs = ReferenceImage.objects.filter(persona__workspace_id__in=workspace_ids_for_user(user=user))
+    if persona_id is not None:
+        qs = qs.filter(persona_id=persona_id)
+    return qs.select_related("persona")

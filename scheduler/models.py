@@ -1,0 +1,139 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+from personas.models import Persona, Workspace
+
+
+class Platform(models.TextChoices):
+    INSTAGRAM = "instagram", "Instagram"
+    TIKTOK = "tiktok", "TikTok"
+    X = "x", "X"
+    THREADS = "threads", "Threads"
+    FACEBOOK = "facebook", "Facebook"
+    LINKEDIN = "linkedin", "LinkedIn"
+    PINTEREST = "pinterest", "Pinterest"
+
+
+class PostStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    IN_REVIEW = "in_review", "In review"
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
+    APPROVED = "approved", "Approved"
+    REJECTED = "rejected", "Rejected"
+    SCHEDULED = "scheduled", "Scheduled"
+    EXPORTED = "exported", "Exported"
+    PUBLISHED = "published", "Published"
+    EXPIRED = "expired", "Expired"
+
+
+class Post(models.Model):
+    # Denormalised from persona so every scoping query is one indexed filter.
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="posts")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="posts")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    caption = models.TextField(blank=True)
+    hashtags = models.JSONField(default=list, blank=True)
+    disclosure_label = models.CharField(max_length=200, blank=True)
+    is_sponsored = models.BooleanField(default=False, help_text="Paid partnership: the caption must carry #ad.")
+    scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Stored in UTC.")
+    status = models.CharField(max_length=20, choices=PostStatus.choices, default=PostStatus.DRAFT)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=PostStatus.values), name="post_status_valid"),
+            models.CheckConstraint(condition=models.Q(platform__in=Platform.values), name="post_platform_valid"),
+        ]
+        indexes = [
+            models.Index(fields=["workspace", "status"]),
+            models.Index(fields=["persona", "scheduled_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Post {self.pk} ({self.platform}, {self.status})"
+
+
+def post_image_path(instance: PostImage, filename: str) -> str:
+    return f"workspaces/{instance.post.workspace_id}/posts/{instance.post_id}/{filename}"
+
+
+class PostImage(models.Model):
+    """One image of a post; several make a carousel, ordered by position."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="images")
+    image = models.ImageField(upload_to=post_image_path, width_field="width", height_field="height")
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    position = models.PositiveSmallIntegerField(default=0)
+    generated_image = models.ForeignKey(
+        "generation.GeneratedImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="post_images"
+    )
+
+    class Meta:
+        ordering = ["position", "id"]
+
+
+class PostTransition(models.Model):
+    """Audit row for every status change: who, when, from, to, comment."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="transitions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_status = models.CharField(max_length=20, choices=PostStatus.choices)
+    to_status = models.CharField(max_length=20, choices=PostStatus.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+
+class ExportStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+def export_bundle_path(instance: ExportBundle, filename: str) -> str:
+    return f"workspaces/{instance.workspace_id}/exports/{filename}"
+
+
+class ExportBundle(models.Model):
+    """A ZIP of scheduled posts for a date range: images, manifest.json, bulk CSVs and an .ics."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="export_bundles")
+    personas = models.ManyToManyField(Persona, related_name="export_bundles")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
+    progress = models.PositiveSmallIntegerField(default=0, help_text="0-100")
+    file = models.FileField(upload_to=export_bundle_path, blank=True)
+    sha256 = models.CharField(max_length=64, blank=True)
+    post_count = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=ExportStatus.values), name="export_status_valid"),
+            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="export_range_valid"),
+            models.CheckConstraint(condition=models.Q(progress__lte=100), name="export_progress_max_100"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export {self.pk} ({self.status})"

@@ -1,0 +1,58 @@
+import pytest
+from rest_framework.test import APIClient
+
+from personas.models import Role
+from tests.factories import MembershipFactory, PersonaFactory, UserFactory, WorkspaceFactory
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    """Each test writes uploads and bundles into its own folder."""
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def workspace(db):
+    return WorkspaceFactory()
+
+
+@pytest.fixture
+def marketer(workspace):
+    return MembershipFactory(workspace=workspace, role=Role.MARKETER).user
+
+
+@pytest.fixture
+def reviewer(workspace):
+    return MembershipFactory(workspace=workspace, role=Role.REVIEWER).user
+
+
+@pytest.fixture
+def admin_member(workspace):
+    return MembershipFactory(workspace=workspace, role=Role.ADMIN).user
+
+
+@pytest.fixture
+def outsider(db):
+    """A user who is a marketer in a second workspace, and nothing in the first."""
+    return MembershipFactory(role=Role.ADMIN).user
+
+
+@pytest.fixture
+def persona(workspace, marketer):
+    return PersonaFactory(workspace=workspace, created_by=marketer)
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+def client_for(user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(user=user)
+    return client
+
+
+@pytest.fixture
+def user_factory(db):
+    return UserFactory

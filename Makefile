@@ -17,12 +17,17 @@ $(PY):
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build.
 $(STAMP): pyproject.toml | $(PY)
-	$(PIP) install -q --upgrade pip
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test]"
 	touch $(STAMP)
 
-install: $(STAMP)
+# The real CLIP BPE vocab ships inside the open-clip-torch wheel; fetch the wheel alone, never its deps.
+VOCAB_WHEEL := var/vendor/open_clip_torch-3.3.0-py3-none-any.whl
+$(VOCAB_WHEEL): | $(PY)
+	mkdir -p var/vendor
+	$(PIP) download -q --no-deps open-clip-torch==3.3.0 -d var/vendor
+
+install: $(STAMP) $(VOCAB_WHEEL)
 
 run: install
 	DJANGO_DEBUG=1 $(PY) manage.py run_studio --host $(HOST) --port $(PORT)

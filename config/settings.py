@@ -6,7 +6,8 @@ from pathlib import Path
 import dj_database_url
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("PERSONA_STUDIO_VAR_DIR", BASE_DIR / "var"))
+# Runtime state (SQLite file, media, embedded broker, model cache); relative paths are from BASE_DIR.
+VAR_DIR = BASE_DIR / os.environ.get("PERSONA_STUDIO_VAR_DIR", "var")
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -105,6 +106,7 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "staticfiles"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request if it is missing
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", VAR_DIR / "media"))
 STORAGES = {
@@ -161,6 +163,14 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # Posts, exports and jobs all have a `status` field: name each enum after its model's choices.
+    "ENUM_NAME_OVERRIDES": {
+        "PostStatusEnum": "scheduler.models.PostStatus",
+        "ExportStatusEnum": "scheduler.models.ExportStatus",
+        "JobStatusEnum": "generation.models.JobStatus",
+        "PlatformEnum": "scheduler.models.Platform",
+        "RoleEnum": "personas.models.Role",
+    },
 }
 
 # Celery. Embedded default: filesystem broker in var/ (no server); Redis/RabbitMQ via env.
@@ -176,7 +186,15 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     }
 else:
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+    # How long an unacknowledged message (its worker died) waits before Redis hands it to another worker;
+    # must exceed the longest task. Integration tests shorten it to see redelivery quickly.
+    _VISIBILITY_TIMEOUT = int(os.environ.get("CELERY_VISIBILITY_TIMEOUT", 7 * 60 * 60))
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": _VISIBILITY_TIMEOUT,
+        # kombu sweeps for abandoned messages every interval * throttle seconds (100 s by default).
+        "unacked_restore_interval": max(1, min(10, _VISIBILITY_TIMEOUT // 4)),
+        "unacked_restore_throttle": 1 if _VISIBILITY_TIMEOUT < 600 else 10,
+    }
 CELERY_TASK_IGNORE_RESULT = True  # job state lives in our own models
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -192,12 +210,26 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unapproved-posts": {"task": "scheduler.tasks.expire_overdue_posts", "schedule": 300.0},
+    "requeue-stale-exports": {"task": "scheduler.tasks.export_sweep", "schedule": 300.0},
 }
 
 # Generation engine (see generation/engine.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")
 GENERATION_MODEL_CACHE = Path(os.environ.get("GENERATION_MODEL_CACHE", VAR_DIR / "models"))
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
+# Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
+GENERATION_TRAIN_TIME_LIMIT = int(os.environ.get("GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
+GENERATION_GENERATE_TIME_LIMIT = int(os.environ.get("GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
+# Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
+GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
+
+# AI-disclosure provenance (scheduler/provenance.py). C2PA signing certificate chain (leaf first, PEM) and its
+# private key (PKCS#8 PEM). Unset: a development CA is created under var/c2pa/ (`manage.py provenance_dev_ca`).
+C2PA_CERT_CHAIN_PATH = os.environ.get("C2PA_CERT_CHAIN_PATH", "")
+C2PA_PRIVATE_KEY_PATH = os.environ.get("C2PA_PRIVATE_KEY_PATH", "")
+# Extra root certificates (PEM bundle) that verification trusts; the dev CA's root is always added when used.
+C2PA_TRUST_ANCHORS_PATH = os.environ.get("C2PA_TRUST_ANCHORS_PATH", "")
+C2PA_DEV_CA_DIR = Path(os.environ.get("C2PA_DEV_CA_DIR", VAR_DIR / "c2pa"))
 
 LOGGING = {
     "version": 1,

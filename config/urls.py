@@ -1,8 +1,9 @@
-from django.conf import settings
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from personas import views as persona_views
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -18,7 +19,5 @@ urlpatterns = [
     path("generation/", include("generation.urls")),
 ]
 
-if settings.DEBUG:
-    from django.conf.urls.static import static
-
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Uploaded and generated files: served only to members of the workspace in the stored path (any DEBUG).
+urlpatterns += [path("media/<path:path>", persona_views.media_serve, name="media")]

@@ -70,6 +70,9 @@ class GenerationJob(models.Model):
     total_steps = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    is_sample = models.BooleanField(
+        default=False, help_text="Reviewer samples rendered right after a LoRA training run; they make no posts."
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -111,3 +114,33 @@ class GeneratedImage(models.Model):
     class Meta:
         ordering = ["job", "index"]
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index")]
+
+
+class JobTransition(models.Model):
+    """Audit row for every status change of a LoRA training run or a generation job."""
+
+    lora_version = models.ForeignKey(
+        LoraVersion, null=True, blank=True, on_delete=models.CASCADE, related_name="transitions"
+    )
+    generation_job = models.ForeignKey(
+        GenerationJob, null=True, blank=True, on_delete=models.CASCADE, related_name="transitions"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(
+                    models.Q(lora_version__isnull=False, generation_job__isnull=True)
+                    | models.Q(lora_version__isnull=True, generation_job__isnull=False)
+                ),
+                name="job_transition_one_subject",
+            ),
+        ]

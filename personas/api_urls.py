@@ -1,3 +1,10 @@
-from django.urls import path  # noqa: F401
+from rest_framework.routers import DefaultRouter
 
-urlpatterns: list = []
+from .api import PersonaViewSet, ReferenceImageViewSet, WorkspaceViewSet
+
+router = DefaultRouter()
+router.register("workspaces", WorkspaceViewSet, basename="workspace")
+router.register("personas", PersonaViewSet, basename="persona")
+router.register("reference-images", ReferenceImageViewSet, basename="reference-image")
+
+urlpatterns = router.urls

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import QuerySet
+from django.db.models import OuterRef, QuerySet, Subquery
 
 from config.exceptions import NotFound, PermissionDenied
 
@@ -62,3 +62,25 @@ def reference_image_list(*, user: AbstractBaseUser, persona_id: int | None = Non
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
     return qs.select_related("persona")
+
+
+def workspace_list_with_roles(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
+    """The user's workspaces, each annotated with `role` (the user's role there)."""
+    if not user.is_authenticated:
+        return Workspace.objects.none()
+    role = Membership.objects.filter(workspace=OuterRef("pk"), user=user).values("role")[:1]
+    return Workspace.objects.filter(memberships__user=user).annotate(role=Subquery(role)).distinct()
+
+
+def workspace_get(*, user: AbstractBaseUser, workspace_id: int) -> Workspace:
+    workspace = workspaces_for_user(user=user).filter(pk=workspace_id).first()
+    if workspace is None:
+        raise NotFound("Workspace not found.")
+    return workspace
+
+
+def reference_image_get(*, user: AbstractBaseUser, image_id: int) -> ReferenceImage:
+    image = reference_image_list(user=user).filter(pk=image_id).first()
+    if image is None:
+        raise NotFound("Reference image not found.")
+    return image

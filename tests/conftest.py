@@ -6,9 +6,16 @@ from tests.factories import MembershipFactory, PersonaFactory, UserFactory, Work
 
 
 @pytest.fixture(autouse=True)
-def _media_root(settings, tmp_path):
-    """Each test writes uploads and bundles into its own folder."""
+def _test_settings(settings, tmp_path):
+    # Each test writes uploads and bundles into its own folder.
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Factories hash a password per user; PBKDF2 would dominate the suite's run time.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # The manifest storage needs collectstatic; rendering pages in tests does not.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
 
 
 @pytest.fixture

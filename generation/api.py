@@ -1,0 +1,237 @@
+"""REST API for LoRA training and image generation (thin: selectors read, services write)."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from rest_framework import generics, mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from personas.selectors import persona_get
+from scheduler.models import Platform
+
+from . import selectors, services
+from .engine import SCHEDULERS
+from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+
+# --- serializers -----------------------------------------------------------------------------------
+
+
+def _percent(step: int, total: int) -> float:
+    return round(100.0 * step / total, 1) if total else 0.0
+
+
+class LoraVersionSerializer(serializers.ModelSerializer):
+    progress = serializers.SerializerMethodField(help_text="Percent of training steps done.")
+    sample_job = serializers.SerializerMethodField(help_text="Generation job with the reviewer samples, if any.")
+
+    class Meta:
+        model = LoraVersion
+        fields = [
+            "id", "persona", "version", "status", "is_active", "base_model", "hyperparameters",
+            "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
+            "sample_job", "created_by", "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, obj: LoraVersion) -> float:
+        return _percent(obj.progress_step, obj.total_steps)
+
+    @extend_schema_field(serializers.IntegerField(allow_null=True))
+    def get_sample_job(self, obj: LoraVersion) -> int | None:
+        job = selectors.lora_version_sample_job(lora_version=obj)
+        return job.pk if job is not None else None
+
+
+class LoraTrainingStartSerializer(serializers.Serializer):
+    steps = serializers.IntegerField(required=False, min_value=1, max_value=20_000)
+    rank = serializers.IntegerField(required=False, min_value=1, max_value=256)
+    learning_rate = serializers.FloatField(required=False, min_value=1e-7, max_value=1e-2)
+    resolution = serializers.IntegerField(required=False, min_value=64, max_value=2048)
+
+
+class ReproductionRecordSerializer(serializers.Serializer):
+    prompt = serializers.CharField()
+    negative_prompt = serializers.CharField()
+    seed = serializers.IntegerField()
+    steps = serializers.IntegerField()
+    guidance = serializers.FloatField()
+    scheduler = serializers.CharField()
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    base_model = serializers.CharField()
+    base_model_hash = serializers.CharField()
+    lora_sha256 = serializers.CharField()
+    lora_adapter = serializers.CharField()
+    lora_version = serializers.IntegerField(allow_null=True)
+    batch_size = serializers.IntegerField(help_text="The variants were rendered as one batch of this size...")
+    batch_pos = serializers.IntegerField(help_text="...and this image is at this position in it.")
+
+
+class GeneratedImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+    post_ids = serializers.SerializerMethodField()
+    reproduction = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GeneratedImage
+        fields = ["id", "index", "url", "width", "height", "sha256", "seed", "post_ids", "reproduction", "created_at"]
+        read_only_fields = fields
+
+    def get_url(self, obj: GeneratedImage) -> str:
+        return obj.image.url
+
+    def get_post_ids(self, obj: GeneratedImage) -> list[int]:
+        return sorted({pi.post_id for pi in obj.post_images.all()})
+
+    @extend_schema_field(ReproductionRecordSerializer)
+    def get_reproduction(self, obj: GeneratedImage) -> dict:
+        return services.generated_image_record(generated_image=obj)
+
+
+class GenerationJobSerializer(serializers.ModelSerializer):
+    lora_version_number = serializers.IntegerField(source="lora_version.version", read_only=True, allow_null=True)
+    progress = serializers.SerializerMethodField(help_text="Percent of denoising steps done.")
+    images = GeneratedImageSerializer(many=True, read_only=True)
+    post_ids = serializers.SerializerMethodField(help_text="Draft posts made from the images (one per variant).")
+
+    class Meta:
+        model = GenerationJob
+        fields = [
+            "id", "persona", "lora_version", "lora_version_number", "platform", "scene", "prompt",
+            "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
+            "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
+            "images", "post_ids", "created_by", "created_at", "started_at", "finished_at",
+        ]
+        read_only_fields = fields
+
+    def get_progress(self, obj: GenerationJob) -> float:
+        return _percent(obj.progress_step, obj.total_steps)
+
+    def get_post_ids(self, obj: GenerationJob) -> list[int]:
+        return selectors.generation_job_post_ids(job=obj)
+
+
+class GenerationJobCreateSerializer(serializers.Serializer):
+    persona = serializers.IntegerField()
+    scene = serializers.CharField(max_length=1000)
+    platform = serializers.ChoiceField(choices=Platform.choices)
+    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=services.MAX_VARIANTS)
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=services.MAX_SEED)
+    steps = serializers.IntegerField(default=25, min_value=1, max_value=services.MAX_STEPS)
+    guidance = serializers.FloatField(default=7.0, min_value=0, max_value=30)
+    scheduler = serializers.ChoiceField(choices=list(SCHEDULERS), default="dpmpp_2m_karras")
+    negative_prompt = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+    allow_base_model = serializers.BooleanField(
+        default=False, help_text="Generate with the base model alone when the persona has no active LoRA."
+    )
+
+
+class GenerationJobFilter(django_filters.FilterSet):
+    persona = django_filters.NumberFilter(field_name="persona_id")
+    status = django_filters.ChoiceFilter(choices=JobStatus.choices)
+    platform = django_filters.ChoiceFilter(choices=Platform.choices)
+    is_sample = django_filters.BooleanFilter()
+
+    class Meta:
+        model = GenerationJob
+        fields = ["persona", "status", "platform", "is_sample"]
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    get=extend_schema(summary="LoRA versions (training runs) of a persona, newest first"),
+    post=extend_schema(
+        summary="Start training a new LoRA version on the persona's reference images (marketer)",
+        request=LoraTrainingStartSerializer,
+        responses={201: LoraVersionSerializer},
+    ),
+)
+class PersonaLoraVersionListCreateView(generics.ListCreateAPIView):
+    serializer_class = LoraVersionSerializer
+    ordering_fields = ["version", "created_at"]
+
+    def get_queryset(self) -> QuerySet[LoraVersion]:
+        if getattr(self, "swagger_fake_view", False):
+            return LoraVersion.objects.none()
+        persona = persona_get(user=self.request.user, persona_id=self.kwargs["persona_id"])
+        return selectors.lora_version_list(user=self.request.user, persona_id=persona.pk)
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        persona = persona_get(user=request.user, persona_id=self.kwargs["persona_id"])
+        data = LoraTrainingStartSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.lora_training_start(actor=request.user, persona=persona, **data.validated_data)
+        return Response(LoraVersionSerializer(version).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="One LoRA version: status, progress, loss curve, sha256, error"),
+)
+class LoraVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    serializer_class = LoraVersionSerializer
+
+    def get_object(self) -> LoraVersion:
+        return selectors.lora_version_get(user=self.request.user, lora_version_id=self.kwargs["pk"])
+
+    def get_queryset(self) -> QuerySet[LoraVersion]:
+        return selectors.lora_version_list(user=self.request.user)
+
+    @extend_schema(summary="Cancel a queued or running training (marketer)", request=None,
+                   responses=LoraVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: int) -> Response:
+        version = services.lora_training_cancel(actor=request.user, lora_version_id=pk)
+        return Response(LoraVersionSerializer(version).data)
+
+    @extend_schema(summary="Make this succeeded version the persona's active LoRA (marketer)", request=None,
+                   responses=LoraVersionSerializer)
+    @action(detail=True, methods=["post"])
+    def activate(self, request: Request, pk: int) -> Response:
+        version = services.lora_version_activate(actor=request.user, lora_version_id=pk)
+        return Response(LoraVersionSerializer(version).data)
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Generation jobs of your workspaces, newest first"),
+    retrieve=extend_schema(summary="One generation job: progress, status, error, images, drafted posts"),
+    create=extend_schema(
+        summary="Generate variants of a persona in a scene for a platform (marketer)",
+        request=GenerationJobCreateSerializer,
+        responses={201: GenerationJobSerializer},
+    ),
+)
+class GenerationJobViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, viewsets.GenericViewSet
+):
+    serializer_class = GenerationJobSerializer
+    filterset_class = GenerationJobFilter
+    ordering_fields = ["created_at", "id"]
+
+    def get_queryset(self) -> QuerySet[GenerationJob]:
+        return selectors.generation_job_list(user=self.request.user)
+
+    def get_object(self) -> GenerationJob:
+        return selectors.generation_job_get(user=self.request.user, job_id=self.kwargs["pk"])
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        data = GenerationJobCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        params = dict(data.validated_data)
+        persona = persona_get(user=request.user, persona_id=params.pop("persona"))
+        job = services.generation_job_create(actor=request.user, persona=persona, **params)
+        job = selectors.generation_job_get(user=request.user, job_id=job.pk)
+        return Response(GenerationJobSerializer(job).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(summary="Cancel a queued or running job (marketer)", request=None,
+                   responses=GenerationJobSerializer)
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: int) -> Response:
+        services.generation_job_cancel(actor=request.user, job_id=pk)
+        job = selectors.generation_job_get(user=request.user, job_id=pk)
+        return Response(GenerationJobSerializer(job).data)

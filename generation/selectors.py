@@ -1,0 +1,92 @@
+"""Reads for LoRA versions, generation jobs and their images, scoped to the user's workspaces."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import Prefetch, QuerySet
+
+from config.exceptions import NotFound
+from personas.selectors import workspace_ids_for_user
+from scheduler.models import PostImage
+
+from .models import GeneratedImage, GenerationJob, LoraVersion
+
+
+def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
+    qs = LoraVersion.objects.filter(persona__workspace_id__in=workspace_ids_for_user(user=user))
+    if persona_id is not None:
+        qs = qs.filter(persona_id=persona_id)
+    return qs.select_related("persona")
+
+
+def lora_version_get(*, user: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
+    version = lora_version_list(user=user).filter(pk=lora_version_id).first()
+    if version is None:
+        raise NotFound("LoRA version not found.")
+    return version
+
+
+def lora_version_active(*, persona_id: int) -> LoraVersion | None:
+    """The persona's active, usable LoRA (internal: callers have already scoped the persona)."""
+    return LoraVersion.objects.filter(persona_id=persona_id, is_active=True, status="succeeded").first()
+
+
+def lora_version_sample_job(*, lora_version: LoraVersion) -> GenerationJob | None:
+    return (
+        GenerationJob.objects.filter(lora_version=lora_version, is_sample=True)
+        .order_by("created_at", "id")
+        .prefetch_related("images")
+        .first()
+    )
+
+
+def _with_images(qs: QuerySet[GenerationJob]) -> QuerySet[GenerationJob]:
+    post_images = PostImage.objects.only("id", "post_id", "generated_image_id").order_by("post_id")
+    return qs.select_related("persona", "lora_version").prefetch_related(
+        Prefetch("images", queryset=GeneratedImage.objects.prefetch_related(Prefetch("post_images", post_images)))
+    )
+
+
+def generation_job_list(
+    *,
+    user: AbstractBaseUser,
+    persona_id: int | None = None,
+    status: str | None = None,
+    is_sample: bool | None = None,
+) -> QuerySet[GenerationJob]:
+    qs = GenerationJob.objects.filter(persona__workspace_id__in=workspace_ids_for_user(user=user))
+    if persona_id is not None:
+        qs = qs.filter(persona_id=persona_id)
+    if status:
+        qs = qs.filter(status=status)
+    if is_sample is not None:
+        qs = qs.filter(is_sample=is_sample)
+    return _with_images(qs)
+
+
+def generation_job_get(*, user: AbstractBaseUser, job_id: int) -> GenerationJob:
+    job = generation_job_list(user=user).filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("Generation job not found.")
+    return job
+
+
+def generated_image_get(*, user: AbstractBaseUser, image_id: int) -> GeneratedImage:
+    image = (
+        GeneratedImage.objects.filter(pk=image_id, job__persona__workspace_id__in=workspace_ids_for_user(user=user))
+        .select_related("job", "job__persona", "job__lora_version")
+        .first()
+    )
+    if image is None:
+        raise NotFound("Generated image not found.")
+    return image
+
+
+def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
+    """Ids of the posts drafted from this job's images, in image order (uses prefetched rows when present)."""
+    ids: list[int] = []
+    for image in job.images.all():
+        for post_image in image.post_images.all():
+            if post_image.post_id not in ids:
+                ids.append(post_image.post_id)
+    return ids

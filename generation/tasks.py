@@ -1,0 +1,43 @@
+"""Celery tasks: thin wrappers that pass ids to the services. Routed to the `gpu` queue by
+settings.CELERY_TASK_ROUTES ("generation.tasks.*").
+
+acks_late + reject_on_worker_lost: a worker that dies mid-run leaves the message to be redelivered, and the
+services restart the run cleanly. The soft time limit raises SoftTimeLimitExceeded inside the engine loop;
+the services store it as a failure ("time limit exceeded"). The prefork pool enforces time limits; the solo
+pool used on single-GPU machines does not.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.conf import settings
+
+from . import services
+
+TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
+GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
+HARD_LIMIT_GRACE = 120
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=TRAIN_SOFT_TIME_LIMIT,
+    time_limit=TRAIN_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE,
+)
+def train_lora(self, lora_version_id: int) -> str | None:
+    version = services.lora_training_run(lora_version_id=lora_version_id)
+    return version.status if version is not None else None
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=GENERATE_SOFT_TIME_LIMIT,
+    time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE,
+)
+def generate_images(self, job_id: int) -> str | None:
+    job = services.generation_job_run(job_id=job_id)
+    return job.status if job is not None else None

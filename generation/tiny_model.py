@@ -1,0 +1,211 @@
+"""A tiny Stable-Diffusion-architecture pipeline for development and tests, plus the real CLIP tokenizer.
+
+The tiny model has random (seeded) weights: its images are noise, but every code path (tokenizer, text encoder,
+UNet, VAE, schedulers, LoRA loading and training) is exactly the one a real SD 1.x checkpoint goes through.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from django.conf import settings
+
+CLIP_BPE_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
+CLIP_BPE_NAME = "bpe_simple_vocab_16e6.txt.gz"
+TINY_MODEL_DIRNAME = "tiny-sd"
+TINY_SEED = 20240601
+# SD 1.x noise schedule: what real checkpoints ship in scheduler_config.json.
+SD_SCHEDULER_CONFIG = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
+    "steps_offset": 1,
+}
+
+
+class ClipVocabMissing(RuntimeError):
+    pass
+
+
+def _setting(name: str) -> str:
+    return str(getattr(settings, name, "") or os.environ.get(name, "") or "")
+
+
+def _vendor_dirs() -> list[Path]:
+    dirs = [Path(settings.VAR_DIR) / "vendor", Path(settings.BASE_DIR) / "var" / "vendor"]
+    return list(dict.fromkeys(dirs))
+
+
+def _extract_from_wheel(wheel: Path, dest_dir: Path) -> Path:
+    dest = dest_dir / CLIP_BPE_NAME
+    if dest.exists():
+        return dest
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as zf:
+        data = zf.read(CLIP_BPE_MEMBER)
+    # Write then rename so a concurrent reader never sees a half-written file.
+    fd, tmp = tempfile.mkstemp(dir=dest_dir, suffix=".part")
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(data)
+    os.replace(tmp, dest)
+    return dest
+
+
+def clip_vocab_path() -> Path:
+    """Locate OpenAI CLIP's BPE vocabulary (bpe_simple_vocab_16e6.txt.gz).
+
+    Order: GENERATION_CLIP_VOCAB (a .txt.gz or an open-clip-torch wheel), then var/vendor/*.txt.gz, then
+    var/vendor/open_clip_torch-*.whl (extracted into the model cache).
+    """
+    cache_dir = Path(settings.GENERATION_MODEL_CACHE) / "clip-bpe"
+    explicit = _setting("GENERATION_CLIP_VOCAB")
+    candidates: list[Path] = []
+    if explicit:
+        candidates.append(Path(explicit))
+    for vendor in _vendor_dirs():
+        if vendor.is_dir():
+            candidates += sorted(vendor.glob("*.txt.gz"))
+            candidates += sorted(vendor.glob("open_clip_torch-*.whl"))
+    for candidate in candidates:
+        if not candidate.is_file():
+            continue
+        if candidate.suffix == ".whl":
+            try:
+                return _extract_from_wheel(candidate, cache_dir)
+            except (KeyError, zipfile.BadZipFile):
+                continue
+        return candidate
+    raise ClipVocabMissing(
+        "CLIP BPE vocabulary not found: set GENERATION_CLIP_VOCAB or put open_clip_torch-*.whl "
+        f"(pip download --no-deps open-clip-torch==3.3.0) into one of {[str(d) for d in _vendor_dirs()]}."
+    )
+
+
+def bytes_to_unicode() -> dict[int, str]:
+    """OpenAI CLIP / GPT-2 reversible byte-to-unicode table."""
+    bs = list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
+    cs = bs[:]
+    n = 0
+    for b in range(256):
+        if b not in bs:
+            bs.append(b)
+            cs.append(256 + n)
+            n += 1
+    return dict(zip(bs, [chr(c) for c in cs], strict=True))
+
+
+def write_clip_tokenizer_files(bpe_path: Path, out_dir: Path) -> None:
+    """vocab.json + merges.txt built from the BPE file exactly as OpenAI CLIP's SimpleTokenizer does."""
+    lines = gzip.open(bpe_path).read().decode("utf-8").split("\n")
+    merges = lines[1 : 49152 - 256 - 2 + 1]
+    pairs = [tuple(m.split()) for m in merges]
+    vocab = list(bytes_to_unicode().values())
+    vocab = vocab + [v + "</w>" for v in vocab]
+    vocab += ["".join(p) for p in pairs]
+    vocab += ["<|startoftext|>", "<|endoftext|>"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}, ensure_ascii=False))
+    (out_dir / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(p) for p in pairs) + "\n")
+
+
+@lru_cache(maxsize=4)
+def build_clip_tokenizer(bpe_path: Path | None = None):
+    from transformers import CLIPTokenizer
+
+    bpe_path = bpe_path or clip_vocab_path()
+    with tempfile.TemporaryDirectory() as tmp:
+        write_clip_tokenizer_files(bpe_path, Path(tmp))
+        return CLIPTokenizer(
+            vocab=json.loads((Path(tmp) / "vocab.json").read_text()),
+            merges=[tuple(m.split()) for m in (Path(tmp) / "merges.txt").read_text().split("\n")[1:-1]],
+            model_max_length=77,
+        )
+
+
+def build_tiny_pipeline():
+    """Deterministic tiny SD pipeline (random weights from a fixed seed)."""
+    from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel
+
+    tokenizer = build_clip_tokenizer()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED)
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64),
+            layers_per_block=1,
+            sample_size=32,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            cross_attention_dim=32,
+            attention_head_dim=8,
+            norm_num_groups=32,
+        )
+        vae = AutoencoderKL(
+            block_out_channels=(32, 64),
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
+            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+            latent_channels=4,
+            sample_size=64,
+            norm_num_groups=32,
+        )
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                bos_token_id=49406,
+                eos_token_id=49407,
+                pad_token_id=49407,
+                hidden_size=32,
+                intermediate_size=37,
+                layer_norm_eps=1e-5,
+                num_attention_heads=4,
+                num_hidden_layers=2,
+                vocab_size=49408,
+                max_position_embeddings=77,
+            )
+        )
+    scheduler = DPMSolverMultistepScheduler(**SD_SCHEDULER_CONFIG)
+    return StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+
+
+def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
+    """Build and save the tiny model once; return its diffusers folder. Safe against concurrent builders."""
+    cache_dir = Path(cache_dir or settings.GENERATION_MODEL_CACHE)
+    target = cache_dir / TINY_MODEL_DIRNAME
+    if (target / "model_index.json").exists():
+        return target
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".tiny-sd-", dir=cache_dir))
+    try:
+        build_tiny_pipeline().save_pretrained(tmp, safe_serialization=True)
+        try:
+            os.rename(tmp, target)
+        except OSError:
+            # Another process won the race; its folder is identical (same seed).
+            if not (target / "model_index.json").exists():
+                raise
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target

@@ -1,0 +1,190 @@
+"""Page actions for LoRA training and generation, and the polled jobs partial of the persona page.
+
+Views stay thin: parse the form, call a service, turn an ApplicationError into a message and a 4xx.
+"""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from config.exceptions import ApplicationError, ValidationFailed
+from personas.views import (
+    error_response,
+    final_loss,
+    persona_detail_render,
+    render_page,
+    scoped_persona,
+    workspace_context,
+)
+from scheduler import services as post_services
+from scheduler.models import Platform
+
+from . import services
+from .models import GeneratedImage, GenerationJob, LoraVersion
+
+MAX_VARIANTS = 8
+
+
+def persona_page(persona_id: int, anchor: str = "") -> str:
+    url = reverse("personas:detail", kwargs={"persona_id": persona_id})
+    return f"{url}#{anchor}" if anchor else url
+
+
+def _rerender(request: HttpRequest, persona):
+    return lambda status: persona_detail_render(request, persona, status=status)
+
+
+def _scoped_job(request: HttpRequest, job_id: int) -> GenerationJob:
+    ctx = workspace_context(request)
+    job = (
+        GenerationJob.objects.select_related("persona", "persona__workspace")
+        .filter(pk=job_id, persona__workspace_id__in=ctx.workspace_ids)
+        .first()
+    )
+    if job is None:
+        raise Http404("Generation job not found.")
+    return job
+
+
+@login_required
+@require_GET
+def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
+    """One job's progress (polled every 2 s while it is queued or running)."""
+    job = _scoped_job(request, job_id)
+    return render_page(request, "generation/_job.html", {"job": job})
+
+
+@login_required
+@require_GET
+def lora_partial(request: HttpRequest, version_id: int) -> HttpResponse:
+    """One training run's progress (polled every 2 s while it is queued or running)."""
+    version = _scoped_lora(request, version_id)
+    version.final_loss = final_loss(version.loss_curve)
+    return render_page(request, "generation/_lora_version.html", {"v": version})
+
+
+@login_required
+@require_POST
+def lora_train(request: HttpRequest, persona_id: int) -> HttpResponse:
+    persona = scoped_persona(request, persona_id)
+    try:
+        version = services.lora_training_start(actor=request.user, persona=persona)
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, persona))
+    messages.success(request, f"LoRA v{version.version} queued for training.")
+    return redirect(persona_page(persona.pk, "training"))
+
+
+def _scoped_lora(request: HttpRequest, version_id: int) -> LoraVersion:
+    ctx = workspace_context(request)
+    version = (
+        LoraVersion.objects.select_related("persona", "persona__workspace")
+        .filter(pk=version_id, persona__workspace_id__in=ctx.workspace_ids)
+        .first()
+    )
+    if version is None:
+        raise Http404("LoRA version not found.")
+    return version
+
+
+@login_required
+@require_POST
+def lora_cancel(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _scoped_lora(request, version_id)
+    try:
+        services.lora_training_cancel(actor=request.user, lora_version_id=version.pk)
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, version.persona))
+    messages.success(request, f"Cancelling LoRA v{version.version}.")
+    return redirect(persona_page(version.persona_id, "training"))
+
+
+@login_required
+@require_POST
+def lora_activate(request: HttpRequest, version_id: int) -> HttpResponse:
+    version = _scoped_lora(request, version_id)
+    try:
+        services.lora_version_activate(actor=request.user, lora_version_id=version.pk)
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, version.persona))
+    messages.success(request, f"LoRA v{version.version} is now active.")
+    return redirect(persona_page(version.persona_id, "training"))
+
+
+def _parse_int(value: str, *, name: str, default: int | None, low: int, high: int) -> int | None:
+    value = (value or "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a whole number.") from None
+    if not low <= number <= high:
+        raise ValidationFailed(f"{name} must be between {low} and {high}.")
+    return number
+
+
+@login_required
+@require_POST
+def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
+    persona = scoped_persona(request, persona_id)
+    try:
+        num_variants = _parse_int(request.POST.get("num_variants", ""), name="Variants", default=4, low=1,
+                                  high=MAX_VARIANTS)
+        seed = _parse_int(request.POST.get("seed", ""), name="Seed", default=None, low=0, high=2**63 - 1)
+        job = services.generation_job_create(
+            actor=request.user,
+            persona=persona,
+            scene=request.POST.get("scene", ""),
+            platform=request.POST.get("platform", ""),
+            num_variants=num_variants,
+            seed=seed,
+            allow_base_model=request.POST.get("allow_base_model") == "on",
+        )
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, persona))
+    messages.success(request, f"Generating {job.num_variants} draft image(s) for {job.platform}.")
+    return redirect(persona_page(persona.pk, "generation"))
+
+
+@login_required
+@require_POST
+def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _scoped_job(request, job_id)
+    try:
+        services.generation_job_cancel(actor=request.user, job_id=job.pk)
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, job.persona))
+    messages.success(request, "Cancelling the generation job.")
+    return redirect(persona_page(job.persona_id, "generation"))
+
+
+@login_required
+@require_POST
+def draft_from_images(request: HttpRequest, job_id: int) -> HttpResponse:
+    """A draft post from the images picked on a finished job (caption optional: the service adds the label)."""
+    job = _scoped_job(request, job_id)
+    ids = [value for value in request.POST.getlist("images") if value.isdigit()]
+    images = list(GeneratedImage.objects.filter(job=job, pk__in=ids).select_related("job").order_by("index"))
+    platform = request.POST.get("platform") or job.platform
+    try:
+        if not images:
+            raise ValidationFailed("Pick at least one image for the post.")
+        if platform not in Platform.values:
+            raise ValidationFailed("Choose a platform.")
+        post = post_services.post_create(
+            actor=request.user,
+            persona=job.persona,
+            platform=platform,
+            caption=request.POST.get("caption", ""),
+            generated_images=images,
+        )
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, job.persona))
+    messages.success(request, f"Draft post #{post.pk} created; submit it for review from the review page.")
+    return redirect(persona_page(job.persona_id, "posts"))

@@ -1,0 +1,249 @@
+"""REST API for workspaces, personas and reference images. Thin: serializers check shapes, services decide."""
+
+from __future__ import annotations
+
+import django_filters
+from django.db.models import Q, QuerySet
+from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from scheduler.models import Platform
+
+from . import selectors, services
+from .models import Persona, ReferenceImage, Role, Workspace
+
+# --- serializers -------------------------------------------------------------------------------
+
+
+class WorkspaceSerializer(serializers.ModelSerializer):
+    role = serializers.ChoiceField(choices=Role.choices, read_only=True, help_text="Your role in this workspace.")
+
+    class Meta:
+        model = Workspace
+        fields = ("id", "name", "slug", "role", "created_at")
+        read_only_fields = fields
+
+
+class PersonaSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Persona
+        fields = (
+            "id",
+            "workspace",
+            "name",
+            "handle",
+            "age",
+            "pronouns",
+            "bio",
+            "appearance",
+            "style_keywords",
+            "voice",
+            "default_hashtags",
+            "trigger_token",
+            "timezone",
+            "target_platforms",
+            "disclosure_label",
+            "min_post_gap_minutes",
+            "posting_slots",
+            "created_by",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+
+class PersonaWriteSerializer(serializers.Serializer):
+    """Shapes only; the rules (adult age, IANA timezone, unique handle, slots...) are in the service."""
+
+    name = serializers.CharField(max_length=120)
+    handle = serializers.CharField(max_length=65)
+    age = serializers.IntegerField()
+    pronouns = serializers.CharField(max_length=32, required=False, allow_blank=True)
+    bio = serializers.CharField(required=False, allow_blank=True)
+    appearance = serializers.CharField(required=False, allow_blank=True)
+    style_keywords = serializers.ListField(child=serializers.CharField(max_length=80), required=False)
+    voice = serializers.CharField(required=False, allow_blank=True)
+    default_hashtags = serializers.ListField(child=serializers.CharField(max_length=100), required=False)
+    trigger_token = serializers.CharField(max_length=32)
+    timezone = serializers.CharField(max_length=64, required=False)
+    target_platforms = serializers.ListField(
+        child=serializers.CharField(max_length=32), required=False, help_text=f"Any of {', '.join(Platform.values)}."
+    )
+    disclosure_label = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    min_post_gap_minutes = serializers.IntegerField(required=False)
+    posting_slots = serializers.ListField(
+        child=serializers.CharField(max_length=5), required=False, help_text='Local times, e.g. ["09:00", "18:30"].'
+    )
+
+
+class PersonaCreateSerializer(PersonaWriteSerializer):
+    workspace = serializers.IntegerField(help_text="Id of a workspace where you are a marketer or admin.")
+
+
+class ReferenceImageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferenceImage
+        fields = ("id", "persona", "image", "width", "height", "sha256", "original_filename", "caption", "created_at")
+        read_only_fields = fields
+
+
+class ReferenceImageUploadSerializer(serializers.Serializer):
+    files = serializers.ListField(
+        child=serializers.FileField(),
+        help_text=f"One or more JPEG/PNG/WebP photos (at most {services.MAX_FILES_PER_UPLOAD}).",
+    )
+
+
+class FileErrorSerializer(serializers.Serializer):
+    filename = serializers.CharField()
+    message = serializers.CharField()
+
+
+class UploadResultSerializer(serializers.Serializer):
+    created = ReferenceImageSerializer(many=True)
+    errors = FileErrorSerializer(many=True)
+
+
+ERROR_SCHEMA = inline_serializer(
+    name="ApiError",
+    fields={"detail": serializers.CharField(), "code": serializers.CharField(), "extra": serializers.JSONField()},
+)
+
+# --- filters -------------------------------------------------------------------------------------
+
+
+class PersonaFilter(django_filters.FilterSet):
+    workspace = django_filters.NumberFilter(field_name="workspace_id", help_text="Only this workspace's personas.")
+    search = django_filters.CharFilter(method="filter_search", help_text="Part of the name or handle.")
+
+    class Meta:
+        model = Persona
+        fields = ("workspace", "search")
+
+    def filter_search(self, queryset: QuerySet[Persona], name: str, value: str) -> QuerySet[Persona]:
+        value = value.strip().lstrip("@")
+        return queryset.filter(Q(name__icontains=value) | Q(handle__icontains=value)) if value else queryset
+
+
+# --- views -----------------------------------------------------------------------------------------
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Your workspaces, with your role in each"),
+    retrieve=extend_schema(summary="One of your workspaces"),
+)
+class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
+    serializer_class = WorkspaceSerializer
+    queryset = Workspace.objects.none()  # for the schema; real reads are scoped in get_queryset
+    ordering_fields = ("name", "created_at")
+
+    def get_queryset(self) -> QuerySet[Workspace]:
+        return selectors.workspace_list_with_roles(user=self.request.user).order_by("name", "pk")
+
+
+@extend_schema_view(
+    list=extend_schema(summary="Personas of your workspaces"),
+    retrieve=extend_schema(summary="One persona"),
+    create=extend_schema(
+        summary="Create a persona (marketer)",
+        request=PersonaCreateSerializer,
+        responses={201: PersonaSerializer, 400: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA},
+    ),
+    update=extend_schema(
+        summary="Replace a persona's fields (marketer)",
+        request=PersonaWriteSerializer,
+        responses={200: PersonaSerializer, 400: ERROR_SCHEMA, 403: ERROR_SCHEMA},
+    ),
+    partial_update=extend_schema(
+        summary="Change some of a persona's fields (marketer)",
+        request=PersonaWriteSerializer,
+        responses={200: PersonaSerializer, 400: ERROR_SCHEMA, 403: ERROR_SCHEMA},
+    ),
+    destroy=extend_schema(
+        summary="Delete a persona and everything it owns (admin)", responses={204: None, 403: ERROR_SCHEMA}
+    ),
+)
+class PersonaViewSet(viewsets.ModelViewSet):
+    serializer_class = PersonaSerializer
+    queryset = Persona.objects.none()  # for the schema; real reads are scoped in get_queryset
+    filterset_class = PersonaFilter
+    ordering_fields = ("name", "handle", "created_at", "updated_at")
+
+    def get_queryset(self) -> QuerySet[Persona]:
+        return selectors.persona_list(user=self.request.user).order_by("name", "pk")
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        incoming = PersonaCreateSerializer(data=request.data)
+        incoming.is_valid(raise_exception=True)
+        fields = dict(incoming.validated_data)
+        workspace = selectors.workspace_get(user=request.user, workspace_id=fields.pop("workspace"))
+        persona = services.persona_create(actor=request.user, workspace=workspace, **fields)
+        return Response(PersonaSerializer(persona).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        persona = self.get_object()
+        incoming = PersonaWriteSerializer(data=request.data, partial=kwargs.get("partial", False))
+        incoming.is_valid(raise_exception=True)
+        persona = services.persona_update(actor=request.user, persona=persona, **incoming.validated_data)
+        return Response(PersonaSerializer(persona).data)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        services.persona_delete(actor=request.user, persona=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(summary="A persona's reference images", responses=ReferenceImageSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="reference-images", filterset_class=None, ordering_fields=())
+    def reference_images(self, request: Request, pk: str | None = None) -> Response:
+        persona = self.get_object()
+        qs = selectors.reference_image_list(user=request.user, persona_id=persona.pk)
+        page = self.paginate_queryset(qs)
+        serializer = ReferenceImageSerializer(page if page is not None else qs, many=True, context={"request": request})
+        return self.get_paginated_response(serializer.data) if page is not None else Response(serializer.data)
+
+    @extend_schema(
+        summary="Upload reference photos (marketer)",
+        description=(
+            "Multipart upload of one or more files in the field `files`. Each file is validated on its own: "
+            "the good ones are stored even when others are rejected. 201 when at least one was stored, "
+            "400 when none was; `errors` lists every rejected file with the reason."
+        ),
+        request={"multipart/form-data": ReferenceImageUploadSerializer},
+        responses={201: UploadResultSerializer, 400: UploadResultSerializer, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA},
+    )
+    @reference_images.mapping.post
+    def reference_images_upload(self, request: Request, pk: str | None = None) -> Response:
+        persona = self.get_object()
+        result = services.reference_images_upload(
+            actor=request.user, persona=persona, files=request.FILES.getlist("files")
+        )
+        body = {
+            "created": ReferenceImageSerializer(result.created, many=True, context={"request": request}).data,
+            "errors": [{"filename": e.filename, "message": e.message} for e in result.errors],
+        }
+        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST)
+
+    def get_parsers(self):
+        if getattr(self, "action", None) == "reference_images_upload":
+            return [MultiPartParser(), FormParser()]
+        return super().get_parsers()
+
+
+@extend_schema_view(
+    retrieve=extend_schema(summary="One reference image"),
+    destroy=extend_schema(summary="Delete a reference image (marketer)", responses={204: None, 403: ERROR_SCHEMA}),
+)
+class ReferenceImageViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    serializer_class = ReferenceImageSerializer
+    queryset = ReferenceImage.objects.none()  # for the schema; real reads are scoped in get_queryset
+    filter_backends = ()
+
+    def get_queryset(self) -> QuerySet[ReferenceImage]:
+        return selectors.reference_image_list(user=self.request.user)
+
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        services.reference_image_delete(actor=request.user, image=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

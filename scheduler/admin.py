@@ -1,0 +1,119 @@
+"""Admin for posts and export bundles, scoped to the staff user's workspaces.
+
+Status is never edited here: transitions happen only through scheduler.services. Content edits of
+drafts go through post_update so the same rules apply as in the API.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import Model
+from django.http import HttpRequest
+
+from config.exceptions import ApplicationError
+from personas.admin import WorkspaceScopedAdminMixin
+from personas.models import Role
+
+from . import services
+from .models import ExportBundle, Post, PostImage, PostTransition
+
+EDITABLE_FIELDS = ("platform", "caption", "hashtags", "is_sponsored", "scheduled_at")
+
+
+class PostImageInline(admin.TabularInline):
+    model = PostImage
+    extra = 0
+    fields = ("position", "image", "width", "height", "sha256", "generated_image")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False  # images are added by post_create, which hashes and validates them
+
+
+class PostTransitionInline(admin.TabularInline):
+    model = PostTransition
+    extra = 0
+    fields = ("created_at", "actor", "from_status", "to_status", "comment")
+    readonly_fields = fields
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(Post)
+class PostAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
+    workspace_path = "workspace"
+    write_roles = (Role.MARKETER,)
+    list_display = ("id", "persona", "platform", "status", "scheduled_at", "is_sponsored", "created_by", "created_at")
+    list_filter = ("status", "platform", "is_sponsored")
+    search_fields = ("caption", "persona__name", "persona__handle")
+    date_hierarchy = "scheduled_at"
+    list_select_related = ("persona", "created_by")
+    inlines = (PostImageInline, PostTransitionInline)
+    fields = (
+        "workspace",
+        "persona",
+        "status",
+        *EDITABLE_FIELDS,
+        "disclosure_label",
+        "created_by",
+        "created_at",
+        "updated_at",
+    )
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Post | None = None) -> tuple[str, ...]:
+        fixed = ("workspace", "persona", "status", "disclosure_label", "created_by", "created_at", "updated_at")
+        if obj is None or obj.status not in services.EDITABLE_STATUSES:
+            return fixed + EDITABLE_FIELDS
+        return fixed
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False  # posts are created through post_create (API, pages), which stores images and labels
+
+    def save_model(self, request: HttpRequest, obj: Post, form: Any, change: bool) -> None:
+        changed = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+        if not changed:
+            return
+        try:
+            services.post_update(actor=request.user, post=Post.objects.get(pk=obj.pk), **changed)
+        except ApplicationError as exc:
+            obj.refresh_from_db()
+            self.message_user(request, f"Not saved: {exc.message}", level=messages.ERROR)
+
+
+@admin.register(ExportBundle)
+class ExportBundleAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
+    """Bundles are built by the export worker; the admin shows them and lets admins delete old ones."""
+
+    workspace_path = "workspace"
+    write_roles = (Role.ADMIN,)
+    list_display = ("id", "workspace", "status", "progress", "post_count", "start", "end", "created_at")
+    list_filter = ("status",)
+    readonly_fields = (
+        "workspace",
+        "personas",
+        "start",
+        "end",
+        "status",
+        "progress",
+        "file",
+        "sha256",
+        "post_count",
+        "error",
+        "created_by",
+        "created_at",
+        "finished_at",
+    )
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False

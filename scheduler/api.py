@@ -1,0 +1,496 @@
+"""Posts, workflow transitions, calendar and next free slot. Thin: reads via selectors, writes via services."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from config.exceptions import ValidationFailed
+from personas.models import Persona
+from personas.selectors import persona_get
+
+from . import selectors, services
+from .models import Platform, Post, PostImage, PostStatus, PostTransition
+from .platforms import text_as_posted, validate_post_for_platform
+
+MAX_CALENDAR_DAYS = 400
+
+
+# --- Time input ------------------------------------------------------------------------------------
+
+
+class WallDateTimeField(serializers.DateTimeField):
+    """Keeps naive input naive so the view can read it in the persona's timezone (DST-aware)."""
+
+    def enforce_timezone(self, value: dt.datetime) -> dt.datetime:
+        return value
+
+
+def _in_persona_zone(value: dt.datetime | None, persona: Persona) -> dt.datetime | None:
+    if value is None or not selectors.timezone_naive(value):
+        return value
+    return selectors.localize(value, persona.timezone)
+
+
+def _parse_bound(raw: str, name: str, zone_name: str, *, end: bool) -> dt.datetime:
+    """A calendar bound: an ISO datetime, or a date meaning local midnight (an end date is inclusive)."""
+    # Date first: parse_datetime also accepts a bare date (as midnight), which would lose the inclusive end.
+    try:
+        day = parse_date(raw) if len(raw.strip()) == 10 else None
+        value = parse_datetime(raw) if day is None else None
+    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
+        day = value = None
+    if day is not None:
+        value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
+    elif value is None:
+        raise ValidationFailed(f"'{name}' must be an ISO 8601 date or date-time, got '{raw}'.")
+    if selectors.timezone_naive(value):
+        value = selectors.localize(value, zone_name)
+    return value
+
+
+# --- Serializers -----------------------------------------------------------------------------------
+
+
+class PostImageSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PostImage
+        fields = ("id", "url", "width", "height", "sha256", "position", "generated_image")
+        read_only_fields = fields
+
+    def get_url(self, obj: PostImage) -> str:
+        url = obj.image.url
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class PostTransitionSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
+    # Plain strings: a second enum over the post statuses would give the schema two names for one choice set.
+    from_status = serializers.CharField(read_only=True, help_text="A post status.")
+    to_status = serializers.CharField(read_only=True, help_text="A post status.")
+
+    class Meta:
+        model = PostTransition
+        fields = ("id", "actor", "from_status", "to_status", "comment", "created_at")
+        read_only_fields = fields
+
+    def get_actor(self, obj: PostTransition) -> str | None:
+        return obj.actor.get_username() if obj.actor_id else None
+
+
+class PostSerializer(serializers.ModelSerializer):
+    persona_name = serializers.CharField(source="persona.name", read_only=True)
+    timezone = serializers.CharField(source="persona.timezone", read_only=True)
+    scheduled_at_local = serializers.SerializerMethodField(help_text="scheduled_at in the persona's timezone.")
+    text_as_posted = serializers.SerializerMethodField(help_text="Caption and hashtags as they will be published.")
+    platform_issues = serializers.SerializerMethodField(help_text="Platform rules the post currently breaks.")
+    created_by = serializers.SerializerMethodField()
+    images = PostImageSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Post
+        fields = (
+            "id",
+            "workspace",
+            "persona",
+            "persona_name",
+            "timezone",
+            "platform",
+            "status",
+            "caption",
+            "hashtags",
+            "text_as_posted",
+            "disclosure_label",
+            "is_sponsored",
+            "scheduled_at",
+            "scheduled_at_local",
+            "platform_issues",
+            "images",
+            "created_by",
+            "created_at",
+            "updated_at",
+        )
+        read_only_fields = fields
+
+    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
+        return selectors.local_time(obj.scheduled_at, obj.persona)
+
+    def get_text_as_posted(self, obj: Post) -> str:
+        return text_as_posted(obj.caption, obj.hashtags)
+
+    def get_platform_issues(self, obj: Post) -> list[str]:
+        return validate_post_for_platform(post=obj)
+
+    def get_created_by(self, obj: Post) -> str | None:
+        return obj.created_by.get_username() if obj.created_by_id else None
+
+
+class PostDetailSerializer(PostSerializer):
+    transitions = PostTransitionSerializer(many=True, read_only=True)
+
+    class Meta(PostSerializer.Meta):
+        fields = (*PostSerializer.Meta.fields, "transitions")
+        read_only_fields = fields
+
+
+class PostActionResultSerializer(PostDetailSerializer):
+    warnings = serializers.SerializerMethodField(help_text="Calendar conflicts (minimum gap); not errors.")
+
+    class Meta(PostDetailSerializer.Meta):
+        fields = (*PostDetailSerializer.Meta.fields, "warnings")
+        read_only_fields = fields
+
+    def get_warnings(self, obj: Post) -> list[str]:
+        return self.context.get("warnings", [])
+
+
+class PostCreateSerializer(serializers.Serializer):
+    persona = serializers.IntegerField(min_value=1)
+    platform = serializers.ChoiceField(choices=Platform.choices)
+    caption = serializers.CharField(required=False, allow_blank=True, default="")
+    hashtags = serializers.ListField(
+        child=serializers.CharField(allow_blank=True),
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="Omit to use the persona's default hashtags; [] for none.",
+    )
+    is_sponsored = serializers.BooleanField(required=False, default=False)
+    scheduled_at = WallDateTimeField(
+        required=False, allow_null=True, default=None, help_text="Target time; without an offset it is local."
+    )
+    generated_images = serializers.ListField(
+        child=serializers.IntegerField(min_value=1), required=False, default=list, help_text="GeneratedImage ids."
+    )
+    images = serializers.ListField(
+        child=serializers.FileField(), required=False, default=list, help_text="PNG or JPEG files (multipart)."
+    )
+
+
+class PostUpdateSerializer(serializers.Serializer):
+    platform = serializers.ChoiceField(choices=Platform.choices, required=False)
+    caption = serializers.CharField(required=False, allow_blank=True)
+    hashtags = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
+    is_sponsored = serializers.BooleanField(required=False)
+    scheduled_at = WallDateTimeField(required=False, allow_null=True)
+
+
+class TransitionSerializer(serializers.Serializer):
+    comment = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class ScheduleSerializer(TransitionSerializer):
+    scheduled_at = WallDateTimeField(help_text="ISO 8601; without an offset it is read in the persona's timezone.")
+
+
+class PostListQuerySerializer(serializers.Serializer):
+    persona = serializers.IntegerField(required=False, min_value=1)
+    platform = serializers.ChoiceField(choices=Platform.choices, required=False)
+    status = serializers.CharField(required=False, help_text="One status or several, comma-separated.")
+    scheduled_from = serializers.DateTimeField(required=False, help_text="Inclusive; naive values are UTC.")
+    scheduled_to = serializers.DateTimeField(required=False, help_text="Exclusive; naive values are UTC.")
+
+    def validate_status(self, value: str) -> str:
+        bad = [s for s in value.split(",") if s.strip() and s.strip() not in PostStatus.values]
+        if bad:
+            raise serializers.ValidationError(f"Unknown status {', '.join(bad)}; use {', '.join(PostStatus.values)}.")
+        return value
+
+
+class CalendarPostSerializer(serializers.ModelSerializer):
+    persona_name = serializers.CharField(source="persona.name", read_only=True)
+    scheduled_at_local = serializers.SerializerMethodField()
+    thumbnail = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Post
+        fields = (
+            "id",
+            "persona",
+            "persona_name",
+            "platform",
+            "status",
+            "caption",
+            "scheduled_at",
+            "scheduled_at_local",
+            "thumbnail",
+        )
+        read_only_fields = fields
+
+    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
+        return selectors.local_time(obj.scheduled_at, obj.persona)
+
+    def get_thumbnail(self, obj: Post) -> str | None:
+        images = list(obj.images.all())
+        return images[0].image.url if images else None
+
+
+class CalendarBucketSerializer(serializers.Serializer):
+    period_start = serializers.DateField()
+    count = serializers.IntegerField()
+    posts = CalendarPostSerializer(many=True)
+
+
+class CalendarSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    granularity = serializers.CharField()
+    total = serializers.IntegerField()
+    buckets = CalendarBucketSerializer(many=True)
+
+
+# --- Posts -----------------------------------------------------------------------------------------
+
+_LIST_PARAMS = [
+    OpenApiParameter("persona", OpenApiTypes.INT, description="Persona id."),
+    OpenApiParameter("platform", OpenApiTypes.STR, enum=Platform.values),
+    OpenApiParameter("status", OpenApiTypes.STR, description="One status or several, comma-separated."),
+    OpenApiParameter("scheduled_from", OpenApiTypes.DATETIME, description="Inclusive."),
+    OpenApiParameter("scheduled_to", OpenApiTypes.DATETIME, description="Exclusive."),
+]
+
+
+class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Posts of your workspaces. Another workspace's post answers 404; a wrong role answers 403."""
+
+    queryset = Post.objects.none()  # for schema introspection; reads go through selectors
+    serializer_class = PostSerializer
+    filter_backends: list = []
+    parser_classes = (JSONParser, MultiPartParser, FormParser)
+
+    def get_queryset(self):
+        query = PostListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        return selectors.post_list(
+            user=self.request.user,
+            persona_id=params.get("persona"),
+            platform=params.get("platform"),
+            status=params.get("status"),
+            scheduled_from=params.get("scheduled_from"),
+            scheduled_to=params.get("scheduled_to"),
+        )
+
+    def _detail(self, post_id: int, *, code: int = status.HTTP_200_OK, warnings: list[str] | None = None) -> Response:
+        post = selectors.post_get(user=self.request.user, post_id=post_id)
+        context = {**self.get_serializer_context(), "warnings": warnings or []}
+        serializer = (PostActionResultSerializer if warnings is not None else PostDetailSerializer)(
+            post, context=context
+        )
+        return Response(serializer.data, status=code)
+
+    @extend_schema(parameters=_LIST_PARAMS)
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request={"application/json": PostCreateSerializer, "multipart/form-data": PostCreateSerializer},
+        responses={201: PostDetailSerializer},
+    )
+    def create(self, request: Request) -> Response:
+        data = PostCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        persona = persona_get(user=request.user, persona_id=values["persona"])
+        generated = selectors.generated_images_for_persona(persona=persona, ids=values["generated_images"])
+        post = services.post_create(
+            actor=request.user,
+            persona=persona,
+            platform=values["platform"],
+            caption=values["caption"],
+            hashtags=values["hashtags"],
+            images=values["images"],
+            generated_images=generated,
+            is_sponsored=values["is_sponsored"],
+            scheduled_at=_in_persona_zone(values["scheduled_at"], persona),
+        )
+        return self._detail(post.pk, code=status.HTTP_201_CREATED)
+
+    @extend_schema(responses=PostDetailSerializer)
+    def retrieve(self, request: Request, pk: int) -> Response:
+        return self._detail(int(pk))
+
+    @extend_schema(request=PostUpdateSerializer, responses=PostDetailSerializer)
+    def partial_update(self, request: Request, pk: int) -> Response:
+        post = selectors.post_get(user=request.user, post_id=int(pk))
+        data = PostUpdateSerializer(data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        fields = dict(data.validated_data)
+        if "scheduled_at" in fields:
+            fields["scheduled_at"] = _in_persona_zone(fields["scheduled_at"], post.persona)
+        services.post_update(actor=request.user, post=post, **fields)
+        return self._detail(post.pk)
+
+    # Transitions: each maps to one service.
+    def _simple(self, request: Request, pk: int, service, **extra) -> Response:
+        post = selectors.post_get(user=request.user, post_id=int(pk))
+        data = TransitionSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        service(actor=request.user, post_id=post.pk, comment=data.validated_data["comment"], **extra)
+        return self._detail(post.pk)
+
+    def _timed(self, request: Request, pk: int, service) -> Response:
+        post = selectors.post_get(user=request.user, post_id=int(pk))
+        data = ScheduleSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        when = _in_persona_zone(data.validated_data["scheduled_at"], post.persona)
+        service(actor=request.user, post_id=post.pk, scheduled_at=when, comment=data.validated_data["comment"])
+        warnings = selectors.calendar_conflicts(persona=post.persona, scheduled_at=when, exclude_post_id=post.pk)
+        return self._detail(post.pk, warnings=warnings)
+
+    @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Submit for review")
+    @action(detail=True, methods=["post"])
+    def submit(self, request: Request, pk: int) -> Response:
+        return self._simple(request, pk, services.post_submit)
+
+    @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Approve (reviewer)")
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: int) -> Response:
+        return self._simple(request, pk, services.post_approve)
+
+    @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Request changes")
+    @action(detail=True, methods=["post"], url_path="request-changes", url_name="request-changes")
+    def request_changes(self, request: Request, pk: int) -> Response:
+        return self._simple(request, pk, services.post_request_changes)
+
+    @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Reject (reviewer)")
+    @action(detail=True, methods=["post"])
+    def reject(self, request: Request, pk: int) -> Response:
+        return self._simple(request, pk, services.post_reject)
+
+    @extend_schema(request=ScheduleSerializer, responses=PostActionResultSerializer, summary="Schedule")
+    @action(detail=True, methods=["post"])
+    def schedule(self, request: Request, pk: int) -> Response:
+        return self._timed(request, pk, services.post_schedule)
+
+    @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Unschedule")
+    @action(detail=True, methods=["post"])
+    def unschedule(self, request: Request, pk: int) -> Response:
+        return self._simple(request, pk, services.post_unschedule)
+
+    @extend_schema(request=ScheduleSerializer, responses=PostActionResultSerializer, summary="Reschedule")
+    @action(detail=True, methods=["post"])
+    def reschedule(self, request: Request, pk: int) -> Response:
+        return self._timed(request, pk, services.post_reschedule)
+
+    @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Mark published")
+    @action(detail=True, methods=["post"])
+    def publish(self, request: Request, pk: int) -> Response:
+        return self._simple(request, pk, services.post_mark_published)
+
+    @extend_schema(request=None, responses=PostTransitionSerializer(many=True), summary="Audit trail")
+    @action(detail=True, methods=["get"], pagination_class=None)
+    def transitions(self, request: Request, pk: int) -> Response:
+        rows = selectors.post_transitions(user=request.user, post_id=int(pk))
+        return Response(PostTransitionSerializer(rows, many=True).data)
+
+
+# --- Calendar --------------------------------------------------------------------------------------
+
+
+class CalendarView(APIView):
+    """Posts with a scheduled time in a range, grouped by local day/week/month of each persona."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("start", OpenApiTypes.STR, required=True, description="ISO date or date-time."),
+            OpenApiParameter(
+                "end", OpenApiTypes.STR, required=True, description="ISO date (inclusive) or date-time (exclusive)."
+            ),
+            OpenApiParameter("persona", OpenApiTypes.INT, description="Dates are read in this persona's timezone."),
+            OpenApiParameter("platform", OpenApiTypes.STR, enum=Platform.values),
+            OpenApiParameter("status", OpenApiTypes.STR, description="One status or several, comma-separated."),
+            OpenApiParameter("granularity", OpenApiTypes.STR, enum=list(selectors.GRANULARITIES), default="day"),
+        ],
+        responses=CalendarSerializer,
+    )
+    def get(self, request: Request) -> Response:
+        params = request.query_params
+        for name in ("start", "end"):
+            if not params.get(name):
+                raise ValidationFailed(f"'{name}' is required (ISO 8601 date or date-time).")
+        persona = None
+        if params.get("persona"):
+            try:
+                persona = persona_get(user=request.user, persona_id=int(params["persona"]))
+            except ValueError:
+                raise ValidationFailed("'persona' must be a persona id.") from None
+        zone_name = persona.timezone if persona else "UTC"
+        start = _parse_bound(params["start"], "start", zone_name, end=False)
+        end = _parse_bound(params["end"], "end", zone_name, end=True)
+        if end - start > dt.timedelta(days=MAX_CALENDAR_DAYS):
+            raise ValidationFailed(f"The calendar range is limited to {MAX_CALENDAR_DAYS} days.")
+        platform = params.get("platform") or None
+        if platform and platform not in Platform.values:
+            raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
+        buckets = selectors.calendar_posts(
+            user=request.user,
+            start=start,
+            end=end,
+            persona_id=persona.pk if persona else None,
+            platform=platform,
+            status=params.get("status") or None,
+            granularity=params.get("granularity") or "day",
+        )
+        body = {
+            "start": start,
+            "end": end,
+            "granularity": params.get("granularity") or "day",
+            "total": sum(b.count for b in buckets),
+            "buckets": buckets,
+        }
+        return Response(CalendarSerializer(body, context={"request": request}).data)
+
+
+class NextFreeSlotView(APIView):
+    """The persona's next posting slot after `after` that keeps its minimum gap between posts."""
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "after", OpenApiTypes.DATETIME, description="Default now; without an offset it is local to the persona."
+            )
+        ],
+        responses=inline_serializer(
+            "NextFreeSlot",
+            {
+                "persona": serializers.IntegerField(),
+                "timezone": serializers.CharField(),
+                "slot": serializers.DateTimeField(),
+                "slot_local": serializers.DateTimeField(),
+            },
+        ),
+    )
+    def get(self, request: Request, persona_id: int) -> Response:
+        persona = persona_get(user=request.user, persona_id=persona_id)
+        after = timezone.now()
+        if request.query_params.get("after"):
+            try:
+                after = parse_datetime(request.query_params["after"])
+            except ValueError:
+                after = None
+            if after is None:
+                raise ValidationFailed("'after' must be an ISO 8601 date-time.")
+            after = _in_persona_zone(after, persona)
+        slot = selectors.next_free_slot(persona=persona, after=after)
+        return Response(
+            {
+                "persona": persona.pk,
+                "timezone": persona.timezone,
+                "slot": slot.isoformat().replace("+00:00", "Z"),
+                "slot_local": selectors.local_time(slot, persona).isoformat(),
+            }
+        )

@@ -1,0 +1,26 @@
+"""Reads for export bundles, scoped to the user's workspace memberships."""
+
+from __future__ import annotations
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import QuerySet
+
+from config.exceptions import NotFound
+from personas.selectors import workspace_ids_for_user
+
+from .models import ExportBundle
+
+
+def export_bundle_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[ExportBundle]:
+    qs = ExportBundle.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if workspace_id is not None:
+        qs = qs.filter(workspace_id=workspace_id)
+    return qs.select_related("workspace").prefetch_related("personas")
+
+
+def export_bundle_get(*, user: AbstractBaseUser, bundle_id: int) -> ExportBundle:
+    """The bundle if it belongs to one of the user's workspaces; NotFound otherwise (never 403)."""
+    bundle = export_bundle_list(user=user).filter(pk=bundle_id).first()
+    if bundle is None:
+        raise NotFound("Export not found.")
+    return bundle

@@ -1,0 +1,422 @@
+"""Export bundles: a ZIP of a date range's scheduled posts for hand-off to a publishing tool.
+
+The ZIP holds each post's final images, a versioned manifest.json, bulk-upload CSVs for Hootsuite and
+Sprout Social, and an iCalendar file of the schedule. Building is deterministic (fixed entry order,
+timestamps and attributes), so the same posts give the same bytes apart from `generated_at`.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import json
+import logging
+import re
+import tempfile
+import zipfile
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+import icalendar
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files import File
+from django.db import transaction
+from django.utils import timezone
+
+from config.exceptions import ApplicationError, NotFound, ValidationFailed
+from personas.models import Persona, Role, Workspace
+from personas.selectors import role_require
+
+from .models import ExportBundle, ExportStatus, Platform, Post, PostStatus
+from .platforms import text_as_posted
+
+logger = logging.getLogger(__name__)
+
+SCHEMA_VERSION = "1.0"
+MAX_RANGE = dt.timedelta(days=366)
+MAX_PERSONAS = 100
+STALE_PENDING_AFTER = dt.timedelta(minutes=5)
+# Posts that belong in a bundle: still to be published. Already-exported ones stay in so that
+# exporting the same range again yields the same content.
+EXPORTABLE_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED)
+
+# 1980-01-01 is the earliest time a ZIP entry can carry; fixing it keeps the archive reproducible.
+_ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+_ALREADY_COMPRESSED = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
+ICS_UID_DOMAIN = "personastudio"
+
+
+# --- Creation and selection ---------------------------------------------------------------------
+
+
+def export_bundle_create(
+    *,
+    actor: AbstractBaseUser,
+    workspace: Workspace,
+    persona_ids: Iterable[int],
+    start: dt.datetime,
+    end: dt.datetime,
+) -> ExportBundle:
+    """Record a pending bundle and queue its build once the transaction commits."""
+    role_require(user=actor, workspace_id=workspace.pk, roles=[Role.MARKETER, Role.REVIEWER])
+    ids = sorted({int(pk) for pk in persona_ids})
+    if not ids:
+        raise ValidationFailed("Choose at least one persona to export.")
+    if len(ids) > MAX_PERSONAS:
+        raise ValidationFailed(f"An export can cover at most {MAX_PERSONAS} personas.")
+    if timezone.is_naive(start) or timezone.is_naive(end):
+        raise ValidationFailed("Start and end must include a timezone (e.g. 2026-03-01T00:00:00Z).")
+    if end <= start:
+        raise ValidationFailed("The range end must be after its start.")
+    if end - start > MAX_RANGE:
+        raise ValidationFailed(f"An export can cover at most {MAX_RANGE.days} days.")
+    personas = list(Persona.objects.filter(workspace=workspace, pk__in=ids))
+    if len(personas) != len(ids):
+        missing = sorted(set(ids) - {p.pk for p in personas})
+        raise NotFound(f"Persona not found in this workspace: {', '.join(map(str, missing))}.")
+
+    with transaction.atomic():
+        bundle = ExportBundle.objects.create(
+            workspace=workspace,
+            start=start.astimezone(dt.UTC),
+            end=end.astimezone(dt.UTC),
+            created_by=actor,
+        )
+        bundle.personas.set(personas)
+        _enqueue_build(bundle.pk)
+    return bundle
+
+
+def _enqueue_build(bundle_id: int) -> None:
+    from . import tasks  # tasks import this module
+
+    transaction.on_commit(lambda: tasks.export_bundle_build.delay(bundle_id))
+
+
+def export_bundles_requeue_stale(*, now: dt.datetime | None = None) -> int:
+    """Queue again every bundle left pending longer than STALE_PENDING_AFTER (a lost message)."""
+    cutoff = (now or timezone.now()) - STALE_PENDING_AFTER
+    ids = list(
+        ExportBundle.objects.filter(status=ExportStatus.PENDING, created_at__lt=cutoff)
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
+    with transaction.atomic():
+        for bundle_id in ids:
+            _enqueue_build(bundle_id)
+    return len(ids)
+
+
+# --- Building ------------------------------------------------------------------------------------
+
+
+def export_bundle_build(*, bundle_id: int) -> ExportBundle:
+    """Build the bundle's ZIP, store it, and mark its posts exported. Safe to run again.
+
+    A bundle that already succeeded is returned untouched. A failure leaves the bundle `failed`
+    with a readable error and no stored file; the posts keep their status.
+    """
+    with transaction.atomic():
+        bundle = ExportBundle.objects.select_for_update().filter(pk=bundle_id).first()
+        if bundle is None:
+            raise NotFound("Export bundle not found.")
+        if bundle.status == ExportStatus.SUCCEEDED:
+            return bundle
+        # pending: the normal path; running: a redelivered task after a worker died;
+        # failed: an explicit retry. All three start over from scratch.
+        bundle.status = ExportStatus.RUNNING
+        bundle.progress = 0
+        bundle.error = ""
+        bundle.save(update_fields=["status", "progress", "error"])
+
+    generated_at = timezone.now().replace(microsecond=0)
+    try:
+        posts = _bundle_posts(bundle)
+        with tempfile.TemporaryFile() as tmp:
+            sha256 = _write_zip(bundle=bundle, posts=posts, generated_at=generated_at, out=tmp)
+            _finish(bundle=bundle, posts=posts, tmp=tmp, sha256=sha256)
+    except Exception as exc:
+        logger.exception("Export bundle %s failed", bundle_id)
+        message = exc.message if isinstance(exc, ApplicationError) else f"Unexpected error: {exc}"
+        _fail(bundle_id=bundle_id, error=message)
+    bundle.refresh_from_db()
+    return bundle
+
+
+def _bundle_posts(bundle: ExportBundle) -> list[Post]:
+    return list(
+        Post.objects.filter(
+            workspace_id=bundle.workspace_id,
+            persona__in=bundle.personas.all(),
+            status__in=EXPORTABLE_STATUSES,
+            scheduled_at__gte=bundle.start,
+            scheduled_at__lt=bundle.end,
+        )
+        .select_related("persona")
+        .prefetch_related("images")
+        .order_by("scheduled_at", "id")
+    )
+
+
+def _finish(*, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: str) -> None:
+    """Store the file and mark posts exported in one transaction: all of it happens, or none."""
+    from .services import post_mark_exported  # helper B's workflow module
+
+    with transaction.atomic():
+        locked = ExportBundle.objects.select_for_update().get(pk=bundle.pk)
+        if locked.status != ExportStatus.RUNNING:
+            raise ApplicationError(f"The export changed to {locked.status} while it was being built.")
+        old_name = locked.file.name
+        tmp.seek(0)
+        locked.file.save(_bundle_filename(locked), File(tmp), save=False)
+        # If anything below fails the row rolls back; the stored file must go with it.
+        new_name = locked.file.name
+        transaction.on_commit(lambda: _delete_quietly(locked.file.storage, old_name) if old_name else None)
+        try:
+            for post in posts:
+                if post.status == PostStatus.SCHEDULED:
+                    post_mark_exported(actor=locked.created_by, post_id=post.pk, bundle_id=locked.pk)
+            locked.status = ExportStatus.SUCCEEDED
+            locked.progress = 100
+            locked.sha256 = sha256
+            locked.post_count = len(posts)
+            locked.error = ""
+            locked.finished_at = timezone.now()
+            locked.save()
+        except Exception:
+            _delete_quietly(locked.file.storage, new_name)
+            raise
+
+
+def _fail(*, bundle_id: int, error: str) -> None:
+    with transaction.atomic():
+        bundle = ExportBundle.objects.select_for_update().filter(pk=bundle_id).first()
+        if bundle is None or bundle.status == ExportStatus.SUCCEEDED:
+            return
+        bundle.status = ExportStatus.FAILED
+        bundle.error = error[:2000]
+        bundle.finished_at = timezone.now()
+        bundle.save(update_fields=["status", "error", "finished_at"])
+
+
+def _delete_quietly(storage: Any, name: str) -> None:
+    try:
+        storage.delete(name)
+    except OSError:
+        logger.warning("Could not delete export file %s", name)
+
+
+def _bundle_filename(bundle: ExportBundle) -> str:
+    return f"persona-studio-export-{bundle.pk}-{bundle.start:%Y%m%d}-{bundle.end:%Y%m%d}.zip"
+
+
+def _set_progress(bundle_id: int, progress: int) -> None:
+    # Outside any transaction the UI polls, so the value is visible while the build runs.
+    ExportBundle.objects.filter(pk=bundle_id, status=ExportStatus.RUNNING).update(progress=min(progress, 99))
+
+
+# --- Formatting -----------------------------------------------------------------------------------
+
+
+def utc_iso(value: dt.datetime) -> str:
+    """ISO 8601 in UTC with a Z suffix, e.g. 2026-03-28T08:00:00Z."""
+    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def local_time(post: Post) -> dt.datetime:
+    return post.scheduled_at.astimezone(zoneinfo.ZoneInfo(post.persona.timezone))
+
+
+def post_message(post: Post) -> str:
+    """The text as published, composed exactly as platform validation counts it."""
+    return text_as_posted(post.caption, list(post.hashtags or []))
+
+
+def _platform_label(platform: str) -> str:
+    try:
+        return Platform(platform).label
+    except ValueError:
+        return platform
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "persona"
+
+
+@dataclass
+class _ZipWriter:
+    zf: zipfile.ZipFile
+    names: set[str] = field(default_factory=set)
+
+    def add(self, name: str, data: bytes) -> None:
+        if name in self.names:
+            raise ApplicationError(f"Duplicate file in export: {name}")
+        self.names.add(name)
+        info = zipfile.ZipInfo(name, date_time=_ZIP_EPOCH)
+        info.create_system = 3  # unix, so external_attr below means the same everywhere
+        info.external_attr = 0o644 << 16
+        suffix = PurePosixPath(name).suffix.lower()
+        info.compress_type = zipfile.ZIP_STORED if suffix in _ALREADY_COMPRESSED else zipfile.ZIP_DEFLATED
+        self.zf.writestr(info, data, compresslevel=6)
+
+
+def _write_zip(*, bundle: ExportBundle, posts: list[Post], generated_at: dt.datetime, out: IO[bytes]) -> str:
+    """Write the archive to `out`; return its sha256."""
+    manifest_posts: list[dict[str, Any]] = []
+    with zipfile.ZipFile(out, "w") as zf:
+        writer = _ZipWriter(zf)
+        for index, post in enumerate(posts, start=1):
+            images = []
+            for image in post.images.all():
+                data = _read_image(post, image)
+                ext = PurePosixPath(image.image.name).suffix.lower() or ".png"
+                path = f"images/{post.pk}_{image.position}{ext}"
+                if path in writer.names:  # two images share a position: keep both, distinctly
+                    path = f"images/{post.pk}_{image.position}_{image.pk}{ext}"
+                writer.add(path, data)
+                images.append(
+                    {
+                        "path": path,
+                        "sha256": hashlib.sha256(data).hexdigest(),
+                        "width": image.width,
+                        "height": image.height,
+                    }
+                )
+            manifest_posts.append(_manifest_post(post, images))
+            _set_progress(bundle.pk, index * 90 // len(posts))
+
+        csv_files = _bulk_csvs(posts)
+        manifest = {
+            "schema_version": SCHEMA_VERSION,
+            "generated_at": utc_iso(generated_at),
+            "workspace": {"id": bundle.workspace_id, "name": bundle.workspace.name, "slug": bundle.workspace.slug},
+            "range": {"start": utc_iso(bundle.start), "end": utc_iso(bundle.end)},
+            "personas": sorted(p.pk for p in bundle.personas.all()),
+            "files": {
+                "hootsuite": sorted(n for n in csv_files if n.startswith("hootsuite/")),
+                "sprout_social": sorted(n for n in csv_files if n.startswith("sprout_social/")),
+                "calendar": "schedule.ics",
+            },
+            "posts": manifest_posts,
+        }
+        writer.add("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
+        for name in sorted(csv_files):
+            writer.add(name, csv_files[name])
+        writer.add("schedule.ics", _calendar(posts, generated_at))
+        writer.add("README.txt", _readme().encode())
+
+    out.seek(0)
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: out.read(1024 * 1024), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _read_image(post: Post, image: Any) -> bytes:
+    try:
+        with image.image.open("rb") as fh:
+            return fh.read()
+    except (FileNotFoundError, ValueError) as exc:
+        raise ApplicationError(
+            f"Image {image.position} of post {post.pk} is missing from storage ({image.image.name}); "
+            "re-attach it or unschedule the post, then export again."
+        ) from exc
+
+
+def _manifest_post(post: Post, images: list[dict[str, Any]]) -> dict[str, Any]:
+    persona = post.persona
+    return {
+        "id": post.pk,
+        "persona": {"id": persona.pk, "name": persona.name, "handle": persona.handle, "timezone": persona.timezone},
+        "platform": post.platform,
+        "scheduled_at_utc": utc_iso(post.scheduled_at),
+        "scheduled_at_local": local_time(post).isoformat(),
+        "caption": post.caption,
+        "hashtags": list(post.hashtags or []),
+        "message": post_message(post),
+        "disclosure_label": post.disclosure_label,
+        "is_sponsored": post.is_sponsored,
+        "images": images,
+    }
+
+
+def _csv_bytes(rows: list[list[str]]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows(rows)
+    return buf.getvalue().encode("utf-8")
+
+
+def _bulk_csvs(posts: list[Post]) -> dict[str, bytes]:
+    """One Hootsuite and one Sprout Social CSV per persona and platform.
+
+    Both tools import a CSV into the social profile(s) picked at upload time, so one file per
+    profile is what can be uploaded as is. Times are the persona's local wall-clock time: set the
+    upload's / profile's timezone to the persona timezone (see README.txt in the bundle).
+
+    Hootsuite Bulk Composer (help.hootsuite.com/s/article/bulk-schedule, the classic layout; also
+    described by user guides such as kim-iverson-headlee.blogspot.com/2016/08 and reproduced by
+    public generators such as Chris Maenner's "Hootsuite Bulk Composer" script): no header row;
+    column A the date and time ("DD/MM/YYYY HH:mm", 24-hour; pick "Day/Month/Year" at upload),
+    column B the message, column C an optional link. Hootsuite only accepts times whose minutes
+    end in 0 or 5.
+
+    Sprout Social bulk scheduling (support.sproutsocial.com/hc/en-us/articles/115005864203): a
+    header row with the required, case-sensitive columns `date` (dd/mm/yyyy or mm/dd/yyyy, chosen
+    at import; we write dd/mm/yyyy), `time_24hr` (HH:MM) and `message_text`. Optional columns are
+    left out: images travel in the bundle, not as public URLs.
+    """
+    groups: dict[str, list[Post]] = {}
+    for post in posts:
+        groups.setdefault(f"{_slug(post.persona.handle)}_{post.platform}", []).append(post)
+    files: dict[str, bytes] = {}
+    for key, group in groups.items():
+        hootsuite_rows = []
+        sprout_rows = [["date", "time_24hr", "message_text"]]
+        for post in group:
+            local = local_time(post)
+            message = post_message(post)
+            hootsuite_rows.append([local.strftime("%d/%m/%Y %H:%M"), message, ""])
+            sprout_rows.append([local.strftime("%d/%m/%Y"), local.strftime("%H:%M"), message])
+        files[f"hootsuite/{key}.csv"] = _csv_bytes(hootsuite_rows)
+        files[f"sprout_social/{key}.csv"] = _csv_bytes(sprout_rows)
+    return files
+
+
+def _calendar(posts: list[Post], generated_at: dt.datetime) -> bytes:
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//Persona Studio//Export bundle 1.0//EN")
+    cal.add("version", "2.0")
+    cal.add("calscale", "GREGORIAN")
+    cal.add("x-wr-calname", "Persona Studio schedule")
+    stamp = generated_at.astimezone(dt.UTC)
+    for post in posts:
+        event = icalendar.Event()
+        # Stable per post: re-importing a later bundle updates the event instead of duplicating it.
+        event.add("uid", f"post-{post.pk}@{ICS_UID_DOMAIN}")
+        event.add("dtstamp", stamp)
+        event.add("dtstart", post.scheduled_at.astimezone(dt.UTC))
+        event.add("summary", f"{post.persona.name} – {_platform_label(post.platform)}")
+        event.add("description", post_message(post))
+        cal.add_component(event)
+    return cal.to_ical()
+
+
+def _readme() -> str:
+    return (
+        "Persona Studio export bundle\n"
+        "============================\n\n"
+        "manifest.json     every post: persona, platform, times (UTC and persona-local), caption,\n"
+        "                  hashtags, disclosure label, images with sha256 (schema_version 1.0)\n"
+        "images/           final images, named <post id>_<position>.<ext>\n"
+        "hootsuite/        Hootsuite Bulk Composer CSVs, one per persona and platform; no header;\n"
+        "                  date format Day/Month/Year, 24-hour time, in the persona's timezone\n"
+        "sprout_social/    Sprout Social bulk scheduling CSVs (date, time_24hr, message_text);\n"
+        "                  choose dd/mm/yyyy at import; times in the persona's timezone\n"
+        "schedule.ics      the schedule as a calendar (times in UTC)\n\n"
+        "Images are not referenced by URL in the CSVs: attach them from images/ after import.\n"
+    )

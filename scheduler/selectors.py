@@ -1,0 +1,275 @@
+"""Reads for posts and the calendar, scoped to the user's workspace memberships."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+
+from config.exceptions import NotFound, ValidationFailed
+from personas.models import Persona
+from personas.selectors import workspace_ids_for_user
+
+from .models import Post, PostImage, PostStatus, PostTransition
+
+# Posts that occupy a slot on the calendar for the minimum-gap rule.
+BUSY_STATUSES = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
+GRANULARITIES = ("day", "week", "month")
+NEXT_SLOT_HORIZON_DAYS = 366
+
+
+def _zone(name: str) -> zoneinfo.ZoneInfo:
+    try:
+        return zoneinfo.ZoneInfo(name or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return zoneinfo.ZoneInfo("UTC")
+
+
+def persona_zone(persona: Persona) -> zoneinfo.ZoneInfo:
+    return _zone(persona.timezone)
+
+
+def local_time(value: dt.datetime | None, persona: Persona) -> dt.datetime | None:
+    """A stored (UTC) time shown in the persona's timezone."""
+    return value.astimezone(persona_zone(persona)) if value is not None else None
+
+
+def wall_time_exists(naive: dt.datetime, zone: zoneinfo.ZoneInfo) -> bool:
+    """False for wall times inside a DST gap (e.g. 02:30 on the spring-forward night in Paris)."""
+    aware = naive.replace(tzinfo=zone)
+    return aware.astimezone(dt.UTC).astimezone(zone).replace(tzinfo=None) == naive
+
+
+def localize(naive: dt.datetime, zone_name: str) -> dt.datetime:
+    """A naive wall time in `zone_name` as an aware datetime. Ambiguous times (DST fall-back) take the
+    first occurrence; times inside a DST gap are refused rather than silently moved."""
+    zone = _zone(zone_name)
+    naive = naive.replace(tzinfo=None, fold=0)
+    if not wall_time_exists(naive, zone):
+        raise ValidationFailed(f"{naive:%Y-%m-%d %H:%M} does not exist in {zone_name} (clocks skip it for DST).")
+    return naive.replace(tzinfo=zone)
+
+
+# --- Posts -----------------------------------------------------------------------------------------
+
+
+def _images_prefetch() -> Prefetch:
+    return Prefetch("images", queryset=PostImage.objects.order_by("position", "id"))
+
+
+def post_list(
+    *,
+    user: AbstractBaseUser,
+    persona_id: int | None = None,
+    platform: str | None = None,
+    status: str | Iterable[str] | None = None,
+    scheduled_from: dt.datetime | None = None,
+    scheduled_to: dt.datetime | None = None,
+) -> QuerySet[Post]:
+    """Posts of the user's workspaces. `status` takes one value, a comma-separated string or a list.
+    The scheduled range is [scheduled_from, scheduled_to)."""
+    qs = Post.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if persona_id is not None:
+        qs = qs.filter(persona_id=persona_id)
+    if platform:
+        qs = qs.filter(platform=platform)
+    if status:
+        statuses = status.split(",") if isinstance(status, str) else list(status)
+        qs = qs.filter(status__in=[s.strip() for s in statuses if s.strip()])
+    if scheduled_from is not None:
+        qs = qs.filter(scheduled_at__gte=scheduled_from)
+    if scheduled_to is not None:
+        qs = qs.filter(scheduled_at__lt=scheduled_to)
+    return qs.select_related("persona", "workspace", "created_by").prefetch_related(_images_prefetch())
+
+
+def post_get(*, user: AbstractBaseUser, post_id: int) -> Post:
+    """One post with its images and transitions; another workspace's post is NotFound."""
+    post = (
+        post_list(user=user)
+        .prefetch_related(Prefetch("transitions", queryset=PostTransition.objects.select_related("actor")))
+        .filter(pk=post_id)
+        .first()
+    )
+    if post is None:
+        raise NotFound("Post not found.")
+    return post
+
+
+def post_transitions(*, user: AbstractBaseUser, post_id: int) -> QuerySet[PostTransition]:
+    post = post_get(user=user, post_id=post_id)
+    return PostTransition.objects.filter(post=post).select_related("actor").order_by("created_at", "id")
+
+
+def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:
+    """Posts waiting for review in the user's workspaces, longest-waiting first (by submission time).
+
+    Two queries whatever the size: the posts (with persona, workspace, author) and their images.
+    """
+    submitted = (
+        PostTransition.objects.filter(post=OuterRef("pk"), to_status=PostStatus.IN_REVIEW)
+        .order_by("-created_at", "-id")
+        .values("created_at")[:1]
+    )
+    return (
+        post_list(user=user, status=PostStatus.IN_REVIEW)
+        .annotate(submitted_at=Subquery(submitted))
+        .order_by("submitted_at", "created_at", "id")
+    )
+
+
+def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]):
+    """GeneratedImage rows of `persona` with these ids; raises if any id is not one of them."""
+    from generation.models import GeneratedImage
+
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    found = {
+        gi.pk: gi for gi in GeneratedImage.objects.filter(pk__in=wanted, job__persona=persona).select_related("job")
+    }
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ValidationFailed(f"Generated image(s) {', '.join(map(str, missing))} not found for persona {persona.pk}.")
+    return [found[i] for i in wanted]
+
+
+# --- Calendar --------------------------------------------------------------------------------------
+
+
+@dataclass
+class CalendarBucket:
+    """Posts whose local scheduled date (in their persona's timezone) falls in one day/week/month."""
+
+    period_start: dt.date
+    granularity: str
+    posts: list[Post] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.posts)
+
+
+def period_start(local_date: dt.date, granularity: str) -> dt.date:
+    if granularity == "day":
+        return local_date
+    if granularity == "week":  # ISO weeks start on Monday
+        return local_date - dt.timedelta(days=local_date.weekday())
+    if granularity == "month":
+        return local_date.replace(day=1)
+    raise ValidationFailed(f"Unknown granularity '{granularity}'; use one of: {', '.join(GRANULARITIES)}.")
+
+
+def calendar_posts(
+    *,
+    user: AbstractBaseUser,
+    start: dt.datetime,
+    end: dt.datetime,
+    persona_id: int | None = None,
+    platform: str | None = None,
+    status: str | Iterable[str] | None = None,
+    granularity: str = "day",
+) -> list[CalendarBucket]:
+    """Posts with a scheduled time in [start, end), grouped by local date in each post's persona's timezone.
+
+    Grouping uses the local wall date, so a post at 23:30 Paris time on the night clocks change lands on the
+    right day whatever the UTC offset. Empty periods are omitted.
+    """
+    if granularity not in GRANULARITIES:
+        raise ValidationFailed(f"Unknown granularity '{granularity}'; use one of: {', '.join(GRANULARITIES)}.")
+    if end <= start:
+        raise ValidationFailed("The calendar range must end after it starts.")
+    posts = post_list(
+        user=user,
+        persona_id=persona_id,
+        platform=platform,
+        status=status,
+        scheduled_from=start,
+        scheduled_to=end,
+    ).order_by("scheduled_at", "id")
+    buckets: dict[dt.date, CalendarBucket] = {}
+    for post in posts:
+        local_date = post.scheduled_at.astimezone(persona_zone(post.persona)).date()
+        key = period_start(local_date, granularity)
+        buckets.setdefault(key, CalendarBucket(period_start=key, granularity=granularity)).posts.append(post)
+    return [buckets[key] for key in sorted(buckets)]
+
+
+def _busy_times(
+    persona: Persona, start: dt.datetime, end: dt.datetime, exclude_post_id: int | None
+) -> list[tuple[int, str, dt.datetime]]:
+    qs = Post.objects.filter(
+        persona=persona, status__in=BUSY_STATUSES, scheduled_at__gte=start, scheduled_at__lte=end
+    ).order_by("scheduled_at")
+    if exclude_post_id is not None:
+        qs = qs.exclude(pk=exclude_post_id)
+    return list(qs.values_list("pk", "platform", "scheduled_at"))
+
+
+def calendar_conflicts(*, persona: Persona, scheduled_at: dt.datetime, exclude_post_id: int | None = None) -> list[str]:
+    """Warnings (not errors) for approved/scheduled posts of `persona` closer than its minimum gap."""
+    gap = dt.timedelta(minutes=persona.min_post_gap_minutes or 0)
+    if not gap:
+        return []
+    zone = persona_zone(persona)
+    warnings = []
+    for pk, platform, other in _busy_times(persona, scheduled_at - gap, scheduled_at + gap, exclude_post_id):
+        distance = abs(other - scheduled_at)
+        if distance >= gap:
+            continue
+        minutes = int(distance.total_seconds() // 60)
+        warnings.append(
+            f"Post {pk} ({platform}) is at {other.astimezone(zone):%Y-%m-%d %H:%M} {persona.timezone}, "
+            f"{minutes} minutes from this time; {persona.name} keeps at least "
+            f"{persona.min_post_gap_minutes} minutes between posts."
+        )
+    return warnings
+
+
+def _parse_slot(value: str) -> dt.time:
+    try:
+        hours, minutes = str(value).strip().split(":")
+        return dt.time(int(hours), int(minutes))
+    except ValueError:
+        raise ValidationFailed(f"Posting slot '{value}' is not a HH:MM time.") from None
+
+
+def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int | None = None) -> dt.datetime:
+    """The first posting slot strictly after `after` that keeps the minimum gap from every busy post.
+
+    Slots are local wall times in the persona's timezone. A slot inside a DST gap (it does not exist that
+    day) is skipped, not shifted: shifting could land it on, or too close to, the next slot. On the
+    fall-back night a slot in the repeated hour means its first occurrence. Returns an aware UTC datetime.
+    """
+    if timezone_naive(after):
+        raise ValidationFailed("'after' must include a timezone.")
+    slots = sorted({_parse_slot(s) for s in persona.posting_slots or []})
+    if not slots:
+        raise ValidationFailed(f"{persona.name} has no posting slots; add some (e.g. 09:00, 18:00) first.")
+    zone = persona_zone(persona)
+    gap = dt.timedelta(minutes=persona.min_post_gap_minutes or 0)
+    horizon = after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS)
+    busy = [when for _, _, when in _busy_times(persona, after - gap, horizon + gap, exclude_post_id)]
+
+    day = after.astimezone(zone).date()
+    for _ in range(NEXT_SLOT_HORIZON_DAYS + 1):
+        for slot in slots:
+            naive = dt.datetime.combine(day, slot)
+            if not wall_time_exists(naive, zone):
+                continue
+            candidate = naive.replace(tzinfo=zone).astimezone(dt.UTC)
+            if candidate <= after:
+                continue
+            if all(abs(candidate - other) >= gap for other in busy):
+                return candidate
+        day += dt.timedelta(days=1)
+    raise ValidationFailed(
+        f"No free posting slot for {persona.name} in the next {NEXT_SLOT_HORIZON_DAYS} days; "
+        "add slots or lower the minimum gap."
+    )
+
+
+def timezone_naive(value: dt.datetime) -> bool:
+    return value.tzinfo is None or value.tzinfo.utcoffset(value) is None

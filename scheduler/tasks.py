@@ -1,0 +1,27 @@
+"""Celery tasks for the scheduler app. Thin: they take ids and call services, which re-check state."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import exports
+
+
+@shared_task(name="scheduler.tasks.export_bundle_build", acks_late=True)
+def export_bundle_build(bundle_id: int) -> str:
+    """Build one export bundle. A bundle that already succeeded is left as it is."""
+    return exports.export_bundle_build(bundle_id=bundle_id).status
+
+
+@shared_task(name="scheduler.tasks.export_sweep")
+def export_sweep() -> int:
+    """Re-queue bundles stuck in pending (their message was lost); returns how many."""
+    return exports.export_bundles_requeue_stale()
+
+
+@shared_task(name="scheduler.tasks.expire_overdue_posts")
+def expire_overdue_posts() -> int:
+    """Expire posts whose scheduled time passed before they were approved; returns how many."""
+    from .services import posts_expire_overdue  # imported late: services may import tasks
+
+    return posts_expire_overdue()

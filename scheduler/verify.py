@@ -1,0 +1,343 @@
+"""Verify the AI-disclosure labels of an exported bundle (ZIP) or of a single image.
+
+Per image: the C2PA manifest is present, its signature and hashes are valid and it declares AI generation;
+the XMP carries the IPTC digital source type; the invisible watermark decodes to the payload recorded in
+manifest.json; the file's sha256 matches manifest.json.
+
+Trust: a signature can be valid while its signer is not on a trust list (the development CA, or a
+production CA this verifier was not told about). That is reported as a warning, not a failure, unless
+`strict_trust` is set; an invalid signature or hash is always a failure. Verification trusts the roots in
+C2PA_TRUST_ANCHORS_PATH plus the local development root when one exists (scheduler.signing).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import re
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import c2pa
+from PIL import Image, UnidentifiedImageError
+
+from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, watermark_decode
+from .signing import verification_trust_anchors_pem
+
+MANIFEST_NAME = "manifest.json"
+MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a bundle entry larger than this is refused, not decompressed
+AI_SOURCE_TYPES = {
+    IPTC_TRAINED_ALGORITHMIC_MEDIA,
+    "http://cv.iptc.org/newscodes/digitalsourcetype/compositeWithTrainedAlgorithmicMedia",
+}
+
+C2PA_TRUSTED = "trusted"
+C2PA_UNTRUSTED_SIGNER = "untrusted_signer"  # signature and hashes valid, signer not on the trust list
+C2PA_INVALID = "invalid"
+C2PA_MISSING = "missing"
+
+_UNTRUSTED_CODES = {"signingCredential.untrusted"}
+_DIGITAL_SOURCE_RE = re.compile(r"DigitalSourceType\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*([^<\s]+))")
+
+
+@dataclass
+class ImageReport:
+    path: str
+    size_bytes: int = 0
+    sha256: str = ""
+    sha256_ok: bool | None = None  # None: no expected value to compare with
+    c2pa: str = C2PA_MISSING
+    c2pa_ai_declared: bool = False
+    iptc_digital_source_type: str | None = None
+    watermark: str | None = None  # decoded payload, hex
+    watermark_ok: bool | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, message: str) -> None:
+        self.problems.append(f"{self.path}: {message}")
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(f"{self.path}: {message}")
+
+
+@dataclass
+class VerificationReport:
+    images: list[ImageReport] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)  # bundle-level (unreadable ZIP, no manifest, ...)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and all(image.ok for image in self.images)
+
+    @property
+    def all_problems(self) -> list[str]:
+        return self.problems + [p for image in self.images for p in image.problems]
+
+    @property
+    def all_warnings(self) -> list[str]:
+        return self.warnings + [w for image in self.images for w in image.warnings]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "problems": self.all_problems,
+            "warnings": self.all_warnings,
+            "images": [{**asdict(image), "ok": image.ok} for image in self.images],
+        }
+
+    def as_text(self) -> str:
+        lines = []
+        for image in self.images:
+            wm = image.watermark or "-"
+            if image.watermark_ok is not None:
+                wm += " (matches)" if image.watermark_ok else " (MISMATCH)"
+            sha = {True: "ok", False: "MODIFIED", None: "not checked"}[image.sha256_ok]
+            lines.append(
+                f"{'OK  ' if image.ok else 'FAIL'} {image.path}: c2pa={image.c2pa} "
+                f"iptc={'yes' if image.iptc_digital_source_type else 'no'} watermark={wm} sha256={sha}"
+            )
+        problems, warnings = self.all_problems, self.all_warnings
+        if problems:
+            lines += ["", "Problems:"] + [f"  - {p}" for p in problems]
+        if warnings:
+            lines += ["", "Warnings:"] + [f"  - {w}" for w in warnings]
+        count = len(self.images)
+        verdict = "PASSED" if self.ok else "FAILED"
+        lines += ["", f"Verification {verdict}: {count} image{'s' if count != 1 else ''}, {len(problems)} problem(s)."]
+        return "\n".join(lines)
+
+
+def c2pa_read_context(trust_anchors_pem: bytes | None = None) -> c2pa.Context:
+    """Reader settings: trust the given roots, never fetch anything over the network."""
+    anchors = verification_trust_anchors_pem() if trust_anchors_pem is None else trust_anchors_pem
+    config: dict[str, Any] = {"verify": {"remote_manifest_fetch": False, "ocsp_fetch": False}}
+    if anchors.strip():
+        config["trust"] = {"trust_anchors": anchors.decode("ascii")}
+    return c2pa.Context.from_dict(config)
+
+
+def _check_c2pa(report: ImageReport, data: bytes, context: c2pa.Context, *, strict_trust: bool) -> None:
+    try:
+        reader = c2pa.Reader(None, io.BytesIO(data), context=context)
+    except c2pa.C2paError.ManifestNotFound:
+        report.problem("has no C2PA manifest (unlabeled)")
+        return
+    except c2pa.C2paError as exc:
+        report.c2pa = C2PA_INVALID
+        report.problem(f"C2PA manifest cannot be read ({exc})")
+        return
+    with reader:
+        store = json.loads(reader.json())
+        state = store.get("validation_state") or ""
+        results = store.get("validation_results") or {}
+        failures = (results.get("activeManifest") or {}).get("failure") or []
+        failure_codes = {f.get("code", "") for f in failures}
+        active = (store.get("manifests") or {}).get(store.get("active_manifest") or "", {})
+
+    if state == "Trusted":
+        report.c2pa = C2PA_TRUSTED
+    elif state == "Valid" and failure_codes <= _UNTRUSTED_CODES:
+        report.c2pa = C2PA_UNTRUSTED_SIGNER
+        issuer = (active.get("signature_info") or {}).get("issuer", "unknown issuer")
+        message = (
+            f"C2PA signature is valid but the signer ({issuer}) is not on the trust list; add its root CA to "
+            "C2PA_TRUST_ANCHORS_PATH if it is yours (the development CA is never trusted by platforms)"
+        )
+        report.problem(message) if strict_trust else report.warn(message)
+    else:
+        report.c2pa = C2PA_INVALID
+        details = "; ".join(
+            f"{f.get('code')}: {f.get('explanation')}" for f in failures if f.get("code") not in _UNTRUSTED_CODES
+        )
+        report.problem(f"C2PA manifest is invalid (file was modified after signing?): {details or state}")
+
+    report.c2pa_ai_declared = any(
+        action.get("action") == "c2pa.created" and action.get("digitalSourceType") in AI_SOURCE_TYPES
+        for assertion in active.get("assertions") or []
+        if assertion.get("label", "").startswith("c2pa.actions")
+        for action in (assertion.get("data") or {}).get("actions") or []
+    )
+    if not report.c2pa_ai_declared:
+        report.problem(
+            "C2PA manifest does not declare the image AI-generated (no c2pa.created action with "
+            "digitalSourceType trainedAlgorithmicMedia)"
+        )
+
+
+def _xmp_text(image: Image.Image) -> str:
+    raw = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
+    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+
+
+def _check_pixels(report: ImageReport, data: bytes, *, expected_watermark: str | None, check_watermark: bool) -> None:
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+            xmp = _xmp_text(image)
+            rgb = image.convert("RGB")
+    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+        report.problem(f"cannot be decoded as an image ({exc})")
+        return
+
+    match = _DIGITAL_SOURCE_RE.search(xmp)
+    if not match:
+        report.problem("has no IPTC digital source type (XMP Iptc4xmpExt:DigitalSourceType)")
+    else:
+        report.iptc_digital_source_type = match.group(1) or match.group(2)
+        if report.iptc_digital_source_type not in AI_SOURCE_TYPES:
+            report.problem(
+                f"IPTC digital source type is {report.iptc_digital_source_type}, not trainedAlgorithmicMedia"
+            )
+
+    if not check_watermark:
+        return
+    if rgb.width * rgb.height < 256 * 256:
+        report.problem("is too small to carry the invisible watermark")
+        return
+    report.watermark = watermark_decode(rgb).hex()
+    if expected_watermark is None:
+        return
+    report.watermark_ok = report.watermark == expected_watermark.lower()
+    if not report.watermark_ok:
+        report.problem(
+            f"invisible watermark reads {report.watermark}, manifest records {expected_watermark} "
+            "(image re-encoded, resized or replaced)"
+        )
+
+
+def _verify_one(
+    data: bytes,
+    *,
+    path: str,
+    context: c2pa.Context,
+    expected_sha256: str | None,
+    expected_watermark: str | None,
+    strict_trust: bool,
+    check_watermark: bool,
+) -> ImageReport:
+    report = ImageReport(path=path, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    if expected_sha256:
+        report.sha256_ok = report.sha256 == expected_sha256.lower()
+        if not report.sha256_ok:
+            report.problem("sha256 differs from manifest (file was modified)")
+    _check_c2pa(report, data, context, strict_trust=strict_trust)
+    _check_pixels(report, data, expected_watermark=expected_watermark, check_watermark=check_watermark)
+    return report
+
+
+def image_verify(
+    data: bytes,
+    *,
+    expected_sha256: str | None = None,
+    expected_watermark: str | None = None,
+    path: str = "image",
+    strict_trust: bool = False,
+    trust_anchors_pem: bytes | None = None,
+    check_watermark: bool = True,
+) -> VerificationReport:
+    """Check one image's labels. `expected_watermark` is the hex payload recorded at export."""
+    with c2pa_read_context(trust_anchors_pem) as context:
+        image = _verify_one(
+            data,
+            path=path,
+            context=context,
+            expected_sha256=expected_sha256,
+            expected_watermark=expected_watermark,
+            strict_trust=strict_trust,
+            check_watermark=check_watermark,
+        )
+    return VerificationReport(images=[image])
+
+
+def _manifest_images(manifest: Any, report: VerificationReport) -> list[dict[str, Any]]:
+    posts = manifest.get("posts") if isinstance(manifest, dict) else None
+    if not isinstance(posts, list):
+        report.problems.append(f"{MANIFEST_NAME} has no 'posts' list.")
+        return []
+    entries: list[dict[str, Any]] = []
+    for index, post in enumerate(posts):
+        images = post.get("images") if isinstance(post, dict) else None
+        if not isinstance(images, list):
+            report.problems.append(f"{MANIFEST_NAME}: post {index + 1} has no 'images' list.")
+            continue
+        for entry in images:
+            if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                report.problems.append(f"{MANIFEST_NAME}: post {index + 1} lists an image without a path.")
+                continue
+            entries.append(entry)
+    return entries
+
+
+def bundle_verify(
+    *,
+    zip_path_or_file: str | Path | IO[bytes],
+    strict_trust: bool = False,
+    trust_anchors_pem: bytes | None = None,
+    check_watermark: bool = True,
+) -> VerificationReport:
+    """Verify every image an export bundle's manifest.json lists (and flag images it does not list)."""
+    report = VerificationReport()
+    try:
+        archive = zipfile.ZipFile(zip_path_or_file)
+    except (zipfile.BadZipFile, OSError) as exc:
+        report.problems.append(f"Not a readable ZIP bundle: {exc}")
+        return report
+
+    with archive, c2pa_read_context(trust_anchors_pem) as context:
+        names = set(archive.namelist())
+        if MANIFEST_NAME not in names:
+            report.problems.append(f"The bundle has no {MANIFEST_NAME}; it is not a Persona Studio export.")
+            return report
+        try:
+            manifest = json.loads(archive.read(MANIFEST_NAME))
+        except (ValueError, zipfile.BadZipFile) as exc:
+            report.problems.append(f"{MANIFEST_NAME} is not valid JSON: {exc}")
+            return report
+
+        entries = _manifest_images(manifest, report)
+        if not entries and not report.problems:
+            report.warnings.append(f"{MANIFEST_NAME} lists no images.")
+        listed: set[str] = set()
+        for entry in entries:
+            path = entry["path"]
+            listed.add(path)
+            if path not in names:
+                report.problems.append(f"{path}: listed in {MANIFEST_NAME} but missing from the bundle")
+                continue
+            if archive.getinfo(path).file_size > MAX_IMAGE_BYTES:
+                report.problems.append(f"{path}: larger than {MAX_IMAGE_BYTES // (1024 * 1024)} MB; not checked")
+                continue
+            try:
+                data = archive.read(path)
+            except (zipfile.BadZipFile, OSError) as exc:  # CRC error: the archive itself was damaged
+                report.problems.append(f"{path}: cannot be read from the bundle ({exc})")
+                continue
+            watermark = entry.get("watermark")
+            image = _verify_one(
+                data,
+                path=path,
+                context=context,
+                expected_sha256=entry.get("sha256") or None,
+                expected_watermark=watermark if isinstance(watermark, str) and watermark else None,
+                strict_trust=strict_trust,
+                check_watermark=check_watermark,
+            )
+            if not entry.get("sha256"):
+                image.problem(f"{MANIFEST_NAME} records no sha256 for this image")
+            if check_watermark and not watermark:
+                image.warn(f"{MANIFEST_NAME} records no watermark payload; decoded value not compared")
+            report.images.append(image)
+
+        for name in sorted(names - listed):
+            if name.startswith("images/") and not name.endswith("/"):
+                report.problems.append(f"{name}: in the bundle but not listed in {MANIFEST_NAME}")
+    return report

@@ -1,0 +1,486 @@
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from generation import services
+from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
+from scheduler.models import Platform, Post, PostStatus
+from scheduler.platforms import ASPECT_TOLERANCE, PLATFORM_RULES, hashtags_in, text_as_posted
+from tests.factories import GeneratedImageFactory, GenerationJobFactory, LoraVersionFactory
+from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
+from tests.generation.workflow_fixtures import FakeEngine
+
+# --- sizing ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("platform", list(PLATFORM_RULES))
+@pytest.mark.parametrize("base_model", ["tiny", "/models/sd15", "/models/sdxl-base"])
+def test_render_size_keeps_platform_aspect_and_multiples_of_8(platform, base_model):
+    width, height = services.render_size(platform=platform, base_model=base_model)
+    assert width % 8 == 0 and height % 8 == 0
+    rule = PLATFORM_RULES[platform]
+    target_w, target_h = rule.target_size
+    assert abs(width / height - target_w / target_h) / (target_w / target_h) <= ASPECT_TOLERANCE
+    long_side = max(width, height)
+    if base_model == "tiny":
+        assert 64 <= long_side <= 128
+    elif "xl" in base_model:
+        assert 768 <= long_side <= 1600
+    else:
+        assert 576 <= long_side <= 1200
+
+
+def test_render_size_examples():
+    assert services.render_size(platform="instagram", base_model="tiny") == (64, 80)
+    assert services.render_size(platform="tiktok", base_model="tiny") == (72, 128)
+    assert services.render_size(platform="tiktok", base_model="/m/sdxl") == (576, 1024)
+    with pytest.raises(ValidationFailed):
+        services.render_size(platform="myspace")
+
+
+# --- training start --------------------------------------------------------------------------------
+
+
+def test_training_start_needs_three_reference_images(persona, marketer):
+    with pytest.raises(ValidationFailed, match="at least 3 reference images.*has 0"):
+        services.lora_training_start(actor=marketer, persona=persona)
+    assert not LoraVersion.objects.exists()
+
+
+def test_training_start_roles(persona_with_refs, reviewer, outsider):
+    with pytest.raises(PermissionDenied):
+        services.lora_training_start(actor=reviewer, persona=persona_with_refs)
+    with pytest.raises(NotFound):
+        services.lora_training_start(actor=outsider, persona=persona_with_refs)
+    assert not LoraVersion.objects.exists()
+
+
+def test_training_start_queues_version_and_enqueues_on_commit(
+    persona_with_refs, marketer, monkeypatch, django_capture_on_commit_callbacks
+):
+    from generation import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.train_lora, "delay", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        version = services.lora_training_start(actor=marketer, persona=persona_with_refs, steps=7, rank=8)
+    assert sent == [(version.pk,)]
+    assert version.version == 1
+    assert version.status == JobStatus.QUEUED
+    assert version.base_model == settings.GENERATION_BASE_MODEL
+    assert version.hyperparameters["steps"] == 7 and version.hyperparameters["rank"] == 8
+    assert version.total_steps == 7
+    assert JobTransition.objects.filter(lora_version=version, to_status=JobStatus.QUEUED).count() == 1
+
+    with pytest.raises(Conflict, match="still queued"):
+        services.lora_training_start(actor=marketer, persona=persona_with_refs)
+    version.status = JobStatus.FAILED
+    version.save()
+    second = services.lora_training_start(actor=marketer, persona=persona_with_refs)
+    assert second.version == 2
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"steps": 0}, "steps must be between"),
+        ({"rank": 1000}, "rank must be between"),
+        ({"learning_rate": 1.0}, "learning_rate must be between"),
+        ({"resolution": 100}, "multiple of 8"),
+    ],
+)
+def test_training_start_rejects_bad_hyperparameters(persona_with_refs, marketer, kwargs, message):
+    with pytest.raises(ValidationFailed, match=message):
+        services.lora_training_start(actor=marketer, persona=persona_with_refs, **kwargs)
+    assert not LoraVersion.objects.exists()
+
+
+# --- training run (fake engine: fast, exercises the bookkeeping) -----------------------------------
+
+
+def _queued_version(persona, marketer, steps=5):
+    return LoraVersionFactory(
+        persona=persona, version=1, status=JobStatus.QUEUED, created_by=marketer,
+        hyperparameters={"steps": steps, "rank": 4, "resolution": 64}, total_steps=steps,
+    )
+
+
+def test_training_run_writes_progress_and_loss_curve(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    seen = []
+    fake_engine.steps_hook = lambda step: seen.append(
+        LoraVersion.objects.values_list("status", "progress_step", "loss_curve").get(pk=version.pk)
+    )
+    services.lora_training_run(lora_version_id=version.pk)
+
+    # Inside step 3 the DB already shows the two steps before it.
+    assert seen[2] == (JobStatus.RUNNING, 2, [1.0, 0.5])
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED
+    assert version.progress_step == version.total_steps == 5
+    assert version.loss_curve == [1.0, 0.5, round(1 / 3, 6), 0.25, 0.2]
+    expected = f"workspaces/{persona_with_refs.workspace_id}/personas/{persona_with_refs.pk}/loras/v1/"
+    assert version.weights_path == expected + "pytorch_lora_weights.safetensors"
+    weights = Path(settings.MEDIA_ROOT) / version.weights_path
+    assert version.sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert version.is_active  # first success becomes active
+    assert version.started_at and version.finished_at
+    statuses = list(JobTransition.objects.filter(lora_version=version).values_list("to_status", flat=True))
+    assert statuses == [JobStatus.RUNNING, JobStatus.SUCCEEDED]
+    # Reviewer samples, rendered with this version, no posts.
+    sample = GenerationJob.objects.get(lora_version=version, is_sample=True)
+    assert sample.status == JobStatus.SUCCEEDED
+    assert sample.images.count() == services.SAMPLE_COUNT
+    assert not Post.objects.exists()
+
+
+def test_training_run_is_a_no_op_once_finished(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    services.lora_training_run(lora_version_id=version.pk)
+    services.lora_training_run(lora_version_id=version.pk)
+    assert fake_engine.train_calls == 1
+    assert GenerationJob.objects.filter(is_sample=True).count() == 1
+    assert GeneratedImage.objects.count() == services.SAMPLE_COUNT
+
+
+def test_training_redelivered_while_running_restarts_cleanly(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    stale_dir = Path(settings.MEDIA_ROOT) / services.lora_weights_dir(version)
+    stale_dir.mkdir(parents=True)
+    (stale_dir / "half-written.tmp").write_bytes(b"x")
+    LoraVersion.objects.filter(pk=version.pk).update(status=JobStatus.RUNNING, progress_step=3, loss_curve=[9.0])
+
+    services.lora_training_run(lora_version_id=version.pk)
+
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED
+    assert version.loss_curve[0] == 1.0 and len(version.loss_curve) == 5
+    assert not (stale_dir / "half-written.tmp").exists()
+    assert JobTransition.objects.filter(lora_version=version, comment__contains="restarted").exists()
+
+
+def test_second_success_does_not_replace_active_version_until_activated(persona_with_refs, marketer, fake_engine):
+    first = _queued_version(persona_with_refs, marketer)
+    services.lora_training_run(lora_version_id=first.pk)
+    second = LoraVersionFactory(persona=persona_with_refs, version=2, status=JobStatus.QUEUED, created_by=marketer,
+                                hyperparameters={"steps": 2}, total_steps=2)
+    services.lora_training_run(lora_version_id=second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert first.is_active and not second.is_active
+
+    services.lora_version_activate(actor=marketer, lora_version_id=second.pk)
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert second.is_active and not first.is_active
+    assert JobTransition.objects.filter(lora_version=second, comment="activated (replaces v1)").exists()
+
+
+def test_activate_needs_a_succeeded_version_and_the_right_role(persona_with_refs, marketer, reviewer, outsider):
+    queued = _queued_version(persona_with_refs, marketer)
+    with pytest.raises(Conflict, match="only a succeeded version"):
+        services.lora_version_activate(actor=marketer, lora_version_id=queued.pk)
+    done = LoraVersionFactory(persona=persona_with_refs, version=2, status=JobStatus.SUCCEEDED)
+    with pytest.raises(PermissionDenied):
+        services.lora_version_activate(actor=reviewer, lora_version_id=done.pk)
+    with pytest.raises(NotFound):
+        services.lora_version_activate(actor=outsider, lora_version_id=done.pk)
+
+
+def test_training_cancel_queued_is_immediate(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    services.lora_training_cancel(actor=marketer, lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.CANCELLED
+    services.lora_training_run(lora_version_id=version.pk)  # the queued message arrives later: no-op
+    assert fake_engine.train_calls == 0
+    with pytest.raises(Conflict, match="already cancelled"):
+        services.lora_training_cancel(actor=marketer, lora_version_id=version.pk)
+
+
+def test_training_cancel_while_running_stops_at_next_step(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer, steps=6)
+
+    def hook(step):
+        if step == 2:
+            services.lora_training_cancel(actor=marketer, lora_version_id=version.pk)
+
+    fake_engine.steps_hook = hook
+    services.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.CANCELLED
+    assert version.progress_step == 2  # step 2 finished, then the cancel was seen
+    assert len(version.loss_curve) == 2
+    assert not version.weights_path and not version.is_active
+    assert not (Path(settings.MEDIA_ROOT) / services.lora_weights_dir(version)).exists()
+
+
+def test_training_failure_stores_a_clear_error(persona_with_refs, marketer, fake_engine):
+    fake_engine.fail_with = RuntimeError("CUDA out of memory")
+    version = _queued_version(persona_with_refs, marketer)
+    services.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.FAILED
+    assert version.error == "RuntimeError: CUDA out of memory"
+    assert not version.is_active
+
+
+def test_training_fails_clearly_when_reference_images_were_deleted(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    persona_with_refs.reference_images.first().delete()
+    services.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.FAILED
+    assert "at least 3 reference images; 2 are left" in version.error
+
+
+# --- generation job create -------------------------------------------------------------------------
+
+
+def test_generation_needs_an_active_lora_unless_base_model_allowed(persona, marketer):
+    with pytest.raises(ValidationFailed, match="no active LoRA") as info:
+        services.generation_job_create(actor=marketer, persona=persona, scene="at the beach", platform="instagram")
+    assert info.value.code == "no_active_lora"
+    job = services.generation_job_create(
+        actor=marketer, persona=persona, scene="at the beach", platform="instagram", allow_base_model=True
+    )
+    assert job.lora_version is None
+
+
+def test_generation_create_records_everything(persona, marketer, active_lora, monkeypatch,
+                                              django_capture_on_commit_callbacks):
+    from generation import tasks
+
+    sent = []
+    monkeypatch.setattr(tasks.generate_images, "delay", lambda *args: sent.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.generation_job_create(
+            actor=marketer, persona=persona, scene="drinking coffee at a cafe terrace", platform="tiktok",
+            num_variants=3, steps=6, guidance=5.5, scheduler="euler_a",
+        )
+    assert sent == [(job.pk,)]
+    assert job.lora_version == active_lora
+    assert job.status == JobStatus.QUEUED
+    assert (job.width, job.height) == (72, 128)
+    assert job.prompt.startswith("photo of sks person, woman with short silver hair")
+    assert "drinking coffee at a cafe terrace" in job.prompt and "film photo" in job.prompt
+    assert job.negative_prompt == services.DEFAULT_NEGATIVE_PROMPT
+    assert 0 <= job.seed <= services.MAX_SEED
+    assert job.total_steps == 6
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"scene": "  "}, "Describe the scene"),
+        ({"platform": "myspace"}, "Unknown platform"),
+        ({"num_variants": 0}, "num_variants must be between"),
+        ({"num_variants": 9}, "num_variants must be between"),
+        ({"steps": 500}, "steps must be between"),
+        ({"scheduler": "ddim"}, "Unknown scheduler"),
+        ({"seed": -1}, "seed must be between"),
+    ],
+)
+def test_generation_create_rejects_bad_input(persona, marketer, active_lora, kwargs, message):
+    params = {"scene": "at the beach", "platform": "instagram", **kwargs}
+    with pytest.raises(ValidationFailed, match=message):
+        services.generation_job_create(actor=marketer, persona=persona, **params)
+    assert not GenerationJob.objects.exists()
+
+
+def test_generation_create_roles(persona, reviewer, outsider, active_lora):
+    with pytest.raises(PermissionDenied):
+        services.generation_job_create(actor=reviewer, persona=persona, scene="x", platform="instagram")
+    with pytest.raises(NotFound):
+        services.generation_job_create(actor=outsider, persona=persona, scene="x", platform="instagram")
+
+
+# --- generation run (fake engine) ------------------------------------------------------------------
+
+
+def _job(persona, marketer, lora=None, **kwargs):
+    params = {"num_variants": 2, "steps": 4, "seed": 100, "width": 64, "height": 80, "created_by": marketer,
+              "lora_version": lora, "prompt": "photo of sks person, at a cafe", "total_steps": 4}
+    return GenerationJobFactory(persona=persona, **{**params, **kwargs})
+
+
+def test_generation_progress_reaches_the_db(persona, marketer, fake_engine):
+    job = _job(persona, marketer, steps=5)
+    seen = []
+    fake_engine.steps_hook = lambda step: seen.append(
+        GenerationJob.objects.values_list("status", "progress_step", "total_steps").get(pk=job.pk)
+    )
+    services.generation_job_run(job_id=job.pk)
+    assert seen == [(JobStatus.RUNNING, n, 5) for n in range(5)]
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.progress_step == 5
+
+
+def test_generation_cancel_queued_and_running(persona, marketer, reviewer, fake_engine):
+    queued = _job(persona, marketer)
+    with pytest.raises(PermissionDenied):
+        services.generation_job_cancel(actor=reviewer, job_id=queued.pk)
+    services.generation_job_cancel(actor=marketer, job_id=queued.pk)
+    queued.refresh_from_db()
+    assert queued.status == JobStatus.CANCELLED
+    services.generation_job_run(job_id=queued.pk)
+    assert fake_engine.generate_calls == 0
+
+    running = _job(persona, marketer, steps=6)
+    fake_engine.steps_hook = lambda step: step == 3 and services.generation_job_cancel(
+        actor=marketer, job_id=running.pk
+    )
+    services.generation_job_run(job_id=running.pk)
+    running.refresh_from_db()
+    assert running.status == JobStatus.CANCELLED
+    assert running.progress_step == 3
+    assert not running.images.exists() and not Post.objects.exists()
+    with pytest.raises(Conflict):
+        services.generation_job_cancel(actor=marketer, job_id=running.pk)
+
+
+def test_generation_failure_stores_type_and_message(persona, marketer, fake_engine):
+    fake_engine.fail_with = RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+    job = _job(persona, marketer)
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error == "RuntimeError: CUDA out of memory. Tried to allocate 2.00 GiB"
+    assert not job.images.exists()
+
+
+def test_generation_soft_time_limit_is_reported(persona, marketer, fake_engine):
+    from celery.exceptions import SoftTimeLimitExceeded
+
+    fake_engine.fail_with = SoftTimeLimitExceeded()
+    job = _job(persona, marketer)
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert "time limit exceeded" in job.error
+
+
+def test_generation_redelivered_running_job_replaces_partial_images(persona, marketer, fake_engine):
+    job = _job(persona, marketer, status=JobStatus.RUNNING)
+    partial = GeneratedImageFactory(job=job, index=0, seed=100)
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert not GeneratedImage.objects.filter(pk=partial.pk).exists()
+    assert list(job.images.values_list("index", "seed")) == [(0, 100), (1, 101)]
+    assert Post.objects.count() == 2
+
+
+def test_posts_are_not_drafted_when_the_author_lost_the_role(persona, marketer, fake_engine):
+    from personas.models import Membership
+
+    job = _job(persona, marketer)
+    Membership.objects.filter(user=marketer).update(role="reviewer")
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error.startswith("PermissionDenied: ")
+    # Nothing half-written: no images, no files, no posts.
+    assert not GeneratedImage.objects.exists() and not Post.objects.exists()
+    generated_dir = Path(settings.MEDIA_ROOT) / f"workspaces/{persona.workspace_id}/generated/{job.pk}"
+    assert not generated_dir.exists() or not any(generated_dir.iterdir())
+
+
+# --- generation with the real tiny engine ----------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_generation_end_to_end_images_posts_and_idempotent_rerun(persona, marketer, active_lora,
+                                                                 django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # eager Celery: the task runs here
+        job = services.generation_job_create(
+            actor=marketer, persona=persona, scene="drinking coffee at a cafe terrace", platform="instagram",
+            num_variants=3, steps=3, seed=4242,
+        )
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.progress_step == job.total_steps == 3
+    images = list(job.images.all())
+    assert [(i.index, i.seed) for i in images] == [(0, 4242), (1, 4243), (2, 4244)]
+    for image in images:
+        assert (image.width, image.height) == (64, 80)
+        assert image.base_model == "tiny" and len(image.base_model_hash) == 64
+        assert image.lora_sha256 == active_lora.sha256
+        assert image.prompt == job.prompt and image.negative_prompt == job.negative_prompt
+        assert (image.steps, image.guidance, image.scheduler) == (3, 7.0, "dpmpp_2m_karras")
+        data = image.image.read()
+        assert hashlib.sha256(data).hexdigest() == image.sha256
+        with Image.open(image.image.path) as png:
+            parameters = png.text["parameters"]
+        assert parameters.startswith(job.prompt)
+        assert f"Seed: {image.seed}" in parameters and "Size: 64x80" in parameters
+        assert active_lora.sha256[:12] in parameters
+
+    posts = list(Post.objects.filter(persona=persona).order_by("id"))
+    assert len(posts) == 3  # one draft per variant
+    label = persona.disclosure_label
+    for post, image in zip(posts, images, strict=True):
+        assert post.status == PostStatus.IN_REVIEW
+        assert post.created_by == marketer
+        assert post.platform == Platform.INSTAGRAM
+        assert label in post.caption
+        assert "drinking coffee at a cafe terrace" in post.caption.lower()
+        assert len(hashtags_in(text_as_posted(post.caption, post.hashtags))) <= PLATFORM_RULES["instagram"].hashtags_max
+        (post_image,) = post.images.all()
+        assert post_image.generated_image_id == image.pk
+        assert post_image.sha256 == image.sha256
+
+    # A redelivered task finds the job done: no second set of images or posts.
+    services.generation_job_run(job_id=job.pk)
+    assert GeneratedImage.objects.filter(job=job).count() == 3
+    assert Post.objects.count() == 3
+
+    # Reproduction from the stored record is byte-identical.
+    assert services.generated_image_reproduce(generated_image=images[1]) == images[1].image.open("rb").read()
+
+
+@pytest.mark.slow
+def test_generation_with_a_corrupt_lora_file_fails_with_the_engine_error(persona, marketer, active_lora):
+    weights = Path(settings.MEDIA_ROOT) / active_lora.weights_path
+    weights.write_bytes(b"not a safetensors file")
+    active_lora.sha256 = hashlib.sha256(weights.read_bytes()).hexdigest()
+    active_lora.version = 7  # a fresh adapter name: the engine must load this file
+    active_lora.save()
+    job = _job(persona, marketer, lora=active_lora, steps=2)
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.FAILED
+    assert job.error.split(":")[0] and ": " in job.error
+    assert not job.images.exists() and not Post.objects.exists()
+
+
+@pytest.mark.slow
+def test_training_end_to_end_with_the_tiny_model(persona_with_refs, marketer, django_capture_on_commit_callbacks,
+                                                 monkeypatch):
+    monkeypatch.setattr(services, "SAMPLE_STEPS", 2)
+    with django_capture_on_commit_callbacks(execute=True):
+        version = services.lora_training_start(actor=marketer, persona=persona_with_refs, steps=3, rank=4)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED, version.error
+    assert version.is_active
+    assert len(version.loss_curve) == 3 and all(loss > 0 for loss in version.loss_curve)
+    weights = Path(settings.MEDIA_ROOT) / version.weights_path
+    assert weights.name == "pytorch_lora_weights.safetensors"
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == version.sha256
+    assert version.hyperparameters["rank"] == 4 and version.hyperparameters["base_model"] == "tiny"
+    sample = GenerationJob.objects.get(lora_version=version, is_sample=True)
+    assert sample.status == JobStatus.SUCCEEDED, sample.error
+    assert [img.lora_sha256 for img in sample.images.all()] == [version.sha256] * services.SAMPLE_COUNT
+
+
+def test_fake_engine_is_what_the_fast_tests_use(fake_engine):
+    # Guard: the fast tests above must never silently load the real model.
+    from generation import engine
+
+    assert isinstance(engine.get_engine(), FakeEngine)

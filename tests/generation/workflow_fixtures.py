@@ -1,0 +1,108 @@
+"""Fixtures shared by the generation workflow tests (services, API, tasks). Import them by name."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from generation import engine as engine_module
+from generation.models import JobStatus, LoraVersion
+from tests.factories import LoraVersionFactory, ReferenceImageFactory
+
+__all__ = ["FakeEngine", "active_lora", "fake_engine", "install_lora", "lora_weights_file", "persona_with_refs"]
+
+
+@pytest.fixture
+def persona_with_refs(persona):
+    for _ in range(3):
+        ReferenceImageFactory(persona=persona)
+    return persona
+
+
+@pytest.fixture(scope="session")
+def lora_weights_file(tmp_path_factory) -> Path:
+    """One tiny LoRA trained once per session; tests copy it into their own MEDIA_ROOT."""
+    out = tmp_path_factory.mktemp("lora")
+    images = [Image.new("RGB", (64, 64), (40 * i, 120, 90)) for i in range(3)]
+    result = engine_module.get_engine().train_lora(
+        images=images,
+        captions=["photo of sks person"] * 3,
+        output_dir=out,
+        config=engine_module.TrainingConfig(steps=2, resolution=64),
+    )
+    return Path(result.weights_path)
+
+
+def install_lora(persona, weights: Path, *, version: int = 1, active: bool = True) -> LoraVersion:
+    relative = f"workspaces/{persona.workspace_id}/personas/{persona.pk}/loras/v{version}/{weights.name}"
+    target = Path(settings.MEDIA_ROOT) / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(weights, target)
+    return LoraVersionFactory(
+        persona=persona,
+        version=version,
+        status=JobStatus.SUCCEEDED,
+        is_active=active,
+        weights_path=relative,
+        sha256=engine_module.file_sha256(target),
+        base_model=settings.GENERATION_BASE_MODEL,
+    )
+
+
+@pytest.fixture
+def active_lora(persona, lora_weights_file) -> LoraVersion:
+    return install_lora(persona, lora_weights_file)
+
+
+class FakeEngine:
+    """Calls the callbacks like the real engine, without any ML. `hook(step)` runs inside each step."""
+
+    base_model_id = "tiny"
+    base_model_hash = "f" * 64
+
+    def __init__(self, *, steps_hook=None, fail_with: Exception | None = None):
+        self.steps_hook = steps_hook
+        self.fail_with = fail_with
+        self.generate_calls = 0
+        self.train_calls = 0
+
+    def generate(self, request, *, on_step=None):
+        self.generate_calls += 1
+        for step in range(1, request.steps + 1):
+            if self.steps_hook:
+                self.steps_hook(step)
+            if self.fail_with is not None and step == 2:
+                raise self.fail_with
+            if on_step is not None and on_step(step, request.steps) is False:
+                raise engine_module.EngineCancelled("Generation cancelled.")
+        return [Image.new("RGB", (request.width, request.height), (seed % 255, 10, 10)) for seed in request.seeds]
+
+    def train_lora(self, *, images, captions, output_dir, config, on_step=None):
+        self.train_calls += 1
+        losses = []
+        for step in range(1, config.steps + 1):
+            if self.steps_hook:
+                self.steps_hook(step)
+            if self.fail_with is not None and step == 2:
+                raise self.fail_with
+            losses.append(1.0 / step)
+            if on_step is not None and on_step(step, config.steps, 1.0 / step) is False:
+                raise engine_module.EngineCancelled("Training cancelled.")
+        Path(output_dir).mkdir(parents=True, exist_ok=True)
+        path = Path(output_dir) / "pytorch_lora_weights.safetensors"
+        path.write_bytes(b"fake-weights")
+        return engine_module.TrainingResult(
+            weights_path=path, sha256=engine_module.file_sha256(path), loss_curve=losses,
+            hyperparameters={"rank": config.rank, "steps": config.steps},
+        )
+
+
+@pytest.fixture
+def fake_engine(monkeypatch):
+    fake = FakeEngine()
+    monkeypatch.setattr(engine_module, "get_engine", lambda: fake)
+    return fake

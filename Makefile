@@ -19,6 +19,8 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[test]"
+	# --no-deps: it declares opencv-python (clashes with the headless build) and an unpinned torch.
+	$(PIP) install -q --no-deps invisible-watermark==0.2.0
 	touch $(STAMP)
 
 # The real CLIP BPE vocab ships inside the open-clip-torch wheel; fetch the wheel alone, never its deps.

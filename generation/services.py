@@ -206,10 +206,13 @@ def lora_training_start(
             code="training_in_progress",
         )
 
+    base_model = str(settings.GENERATION_BASE_MODEL)
     defaults = engine_module.TrainingConfig()
-    if settings.GENERATION_BASE_MODEL == engine_module.TINY_MODEL_ID:
+    if base_model == engine_module.TINY_MODEL_ID:
         # The tiny development model is 64 px native; 512 px training would only waste CPU time.
         defaults = engine_module.TrainingConfig(resolution=64, steps=100)
+    elif "xl" in base_model.lower():
+        defaults = engine_module.TrainingConfig(resolution=1024)
     overrides = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "resolution": resolution}
     values = {}
     for name, value in overrides.items():
@@ -229,7 +232,7 @@ def lora_training_start(
         persona=persona,
         version=last + 1,
         status=JobStatus.QUEUED,
-        base_model=settings.GENERATION_BASE_MODEL,
+        base_model=base_model,
         hyperparameters=asdict(config),
         total_steps=config.steps,
         created_by=actor,

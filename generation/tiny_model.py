@@ -132,6 +132,85 @@ def build_clip_tokenizer(bpe_path: Path | None = None):
         )
 
 
+@torch.no_grad()
+def _make_vae_colour_preserving(vae) -> None:
+    """Hand-set the tiny VAE to a near-linear 2x down/up-sampler: latent channels 0-2 = RGB in [-1, 1].
+
+    A randomly initialised VAE is colour-blind (its GroupNorms remove per-channel means), so nothing learned in
+    latent space would show in pixels. Resnets and attention become identities (zeroed residual branches);
+    each signal x sits in a norm group next to -x and large constants K, -K, so GroupNorm only rescales it by a
+    nearly constant factor, and SiLU(a) - SiLU(-a) = a undoes the activation.
+    """
+    k = 4.0
+
+    def identity_residuals(block_owner) -> None:
+        for module in block_owner.modules():
+            name = type(module).__name__
+            if name == "ResnetBlock2D":
+                module.conv2.weight.zero_()
+                module.conv2.bias.zero_()
+                if module.conv_shortcut is not None:
+                    w = module.conv_shortcut.weight
+                    w.zero_()
+                    n = min(w.shape[0], w.shape[1])
+                    w[:n, :n, 0, 0] = torch.eye(n)
+                    module.conv_shortcut.bias.zero_()
+            elif name == "Attention":
+                module.to_out[0].weight.zero_()
+                module.to_out[0].bias.zero_()
+            elif name == "Downsample2D":
+                w = module.conv.weight
+                w.zero_()
+                for c in range(w.shape[0]):
+                    w[c, c, 0:2, 0:2] = 0.25  # 2x2 average pool (the layer pads right/bottom)
+                module.conv.bias.zero_()
+            elif name == "Upsample2D":
+                w = module.conv.weight
+                w.zero_()
+                for c in range(w.shape[0]):
+                    w[c, c, 1, 1] = 1.0  # keep the nearest-neighbour upsample as is
+                module.conv.bias.zero_()
+
+    def signal_in(conv, signals: int, group: int) -> None:
+        # Channel group g carries input channel g as [x, -x, K, -K, ...]; unused groups carry constants only.
+        conv.weight.zero_()
+        conv.bias.zero_()
+        for g in range(conv.out_channels // group):
+            base = g * group
+            if g < signals:
+                conv.weight[base, g, 1, 1] = 1.0
+                conv.weight[base + 1, g, 1, 1] = -1.0
+            for j in range(2, group, 2):
+                conv.bias[base + j] = k
+                conv.bias[base + j + 1] = -k
+
+    def signal_out(conv, signals: int, group: int, *, extra_bias: dict[int, float] | None = None) -> None:
+        std = ((2 * 0.25 + (group - 2) * k * k) / group) ** 0.5  # group std for a typical |x| ~ 0.5
+        conv.weight.zero_()
+        conv.bias.zero_()
+        for c in range(signals):
+            conv.weight[c, c * group, 1, 1] = std
+            conv.weight[c, c * group + 1, 1, 1] = -std
+        for c, value in (extra_bias or {}).items():
+            conv.bias[c] = value
+
+    enc, dec = vae.encoder, vae.decoder
+    enc_group = enc.conv_norm_out.num_channels // enc.conv_norm_out.num_groups
+    dec_group = dec.conv_norm_out.num_channels // dec.conv_norm_out.num_groups
+    identity_residuals(enc)
+    identity_residuals(dec)
+    signal_in(enc.conv_in, 3, enc_group)
+    # Mean = RGB (channel 3 stays 0); log-variance very negative, so sampling is effectively deterministic.
+    signal_out(enc.conv_out, 3, enc_group, extra_bias={4 + i: -30.0 for i in range(4)})
+    signal_in(dec.conv_in, 4, dec_group)
+    signal_out(dec.conv_out, 3, dec_group)
+    for conv in (vae.quant_conv, vae.post_quant_conv):
+        if conv is not None:
+            conv.weight.zero_()
+            conv.weight[:, :, 0, 0] = torch.eye(conv.out_channels)
+            conv.bias.zero_()
+
+
 def build_tiny_pipeline():
     """Deterministic tiny SD pipeline (random weights from a fixed seed)."""
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -150,8 +229,12 @@ def build_tiny_pipeline():
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             cross_attention_dim=32,
             attention_head_dim=8,
-            norm_num_groups=32,
+            norm_num_groups=int(os.environ.get("TINYGROUPS", "8")),
         )
+        # Small initial outputs: an untrained UNet with unit-scale outputs makes the sampler diverge into
+        # saturated noise, which would hide anything a LoRA learns.
+        unet.conv_out.weight.data.mul_(float(os.environ.get("TINYSCALE", "0.1")))
+        unet.conv_out.bias.data.zero_()
         vae = AutoencoderKL(
             block_out_channels=(32, 64),
             in_channels=3,
@@ -160,8 +243,10 @@ def build_tiny_pipeline():
             up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
             latent_channels=4,
             sample_size=64,
-            norm_num_groups=32,
+            norm_num_groups=8,
+            scaling_factor=1.0,
         )
+        _make_vae_colour_preserving(vae)
         text_encoder = CLIPTextModel(
             CLIPTextConfig(
                 bos_token_id=49406,
@@ -176,7 +261,10 @@ def build_tiny_pipeline():
                 max_position_embeddings=77,
             )
         )
-    scheduler = DPMSolverMultistepScheduler(**SD_SCHEDULER_CONFIG)
+    # v-prediction (as SD 2.x): even a barely trained LoRA moves v towards -sigma * x0 of the persona, so
+    # fine-tuning this random UNet for a few dozen steps visibly steers its images (epsilon would need a real
+    # pre-trained denoiser first).
+    scheduler = DPMSolverMultistepScheduler(**{**SD_SCHEDULER_CONFIG, "prediction_type": "v_prediction"})
     return StableDiffusionPipeline(
         vae=vae,
         text_encoder=text_encoder,

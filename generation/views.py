@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
 from personas.views import (
+    decorate_lora_versions,
     error_response,
-    final_loss,
     persona_detail_render,
     render_page,
     scoped_persona,
@@ -56,6 +56,7 @@ def _scoped_job(request: HttpRequest, job_id: int) -> GenerationJob:
 def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job's progress (polled every 2 s while it is queued or running)."""
     job = _scoped_job(request, job_id)
+    job.image_list = list(job.images.order_by("index"))
     return render_page(request, "generation/_job.html", {"job": job})
 
 
@@ -64,7 +65,7 @@ def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
 def lora_partial(request: HttpRequest, version_id: int) -> HttpResponse:
     """One training run's progress (polled every 2 s while it is queued or running)."""
     version = _scoped_lora(request, version_id)
-    version.final_loss = final_loss(version.loss_curve)
+    decorate_lora_versions([version])
     return render_page(request, "generation/_lora_version.html", {"v": version})
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin
-from django.contrib.admin.utils import unquote
+from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
@@ -121,6 +121,19 @@ class WorkspaceScopedAdminMixin:
     def history_view(self, request: HttpRequest, object_id: str, extra_context=None):
         self._raise_if_hidden(request, object_id)
         return super().history_view(request, object_id, extra_context)
+
+    def get_list_filter(self, request: HttpRequest):
+        filters = super().get_list_filter(request)
+        if self._unrestricted(request):
+            return filters
+        # A plain related filter lists every row of the related table (other workspaces' names);
+        # RelatedOnly lists only the values present in the scoped queryset.
+        return tuple(
+            (f, admin.RelatedOnlyFieldListFilter)
+            if isinstance(f, str) and get_fields_from_path(self.model, f)[-1].is_relation
+            else f
+            for f in filters
+        )
 
     def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
         if not self._unrestricted(request):

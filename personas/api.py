@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from scheduler.models import Platform
 
 from . import selectors, services
-from .models import Persona, ReferenceImage, Role, Workspace
+from .models import BadgePosition, Persona, ReferenceImage, Role, Workspace
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -47,6 +47,8 @@ class PersonaSerializer(serializers.ModelSerializer):
             "timezone",
             "target_platforms",
             "disclosure_label",
+            "ai_badge_enabled",
+            "ai_badge_position",
             "min_post_gap_minutes",
             "posting_slots",
             "created_by",
@@ -74,6 +76,10 @@ class PersonaWriteSerializer(serializers.Serializer):
         child=serializers.CharField(max_length=32), required=False, help_text=f"Any of {', '.join(Platform.values)}."
     )
     disclosure_label = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    ai_badge_enabled = serializers.BooleanField(
+        required=False, help_text='Draw a visible "AI-generated" badge on every exported image.'
+    )
+    ai_badge_position = serializers.ChoiceField(choices=BadgePosition.choices, required=False)
     min_post_gap_minutes = serializers.IntegerField(required=False)
     posting_slots = serializers.ListField(
         child=serializers.CharField(max_length=5), required=False, help_text='Local times, e.g. ["09:00", "18:30"].'
@@ -117,7 +123,11 @@ ERROR_SCHEMA = inline_serializer(
 
 
 class PersonaFilter(django_filters.FilterSet):
-    workspace = django_filters.NumberFilter(field_name="workspace_id", help_text="Only this workspace's personas.")
+    # Bounded whole numbers: an id past 64 bits would overflow the database driver (500) instead of a 400.
+    workspace = django_filters.NumberFilter(
+        field_name="workspace_id", min_value=1, max_value=2**63 - 1, decimal_places=0,
+        help_text="Only this workspace's personas.",
+    )  # fmt: skip
     search = django_filters.CharFilter(method="filter_search", help_text="Part of the name or handle.")
 
     class Meta:

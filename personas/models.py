@@ -9,6 +9,15 @@ from django.db import models
 DEFAULT_DISCLOSURE_LABEL = "AI-generated virtual influencer"
 
 
+class BadgePosition(models.TextChoices):
+    """Corner of the visible "AI-generated" badge; values match scheduler.provenance.BADGE_POSITIONS."""
+
+    TOP_LEFT = "top-left", "Top left"
+    TOP_RIGHT = "top-right", "Top right"
+    BOTTOM_LEFT = "bottom-left", "Bottom left"
+    BOTTOM_RIGHT = "bottom-right", "Bottom right"
+
+
 def validate_timezone(value: str) -> None:
     try:
         zoneinfo.ZoneInfo(value)
@@ -67,6 +76,12 @@ class Persona(models.Model):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     target_platforms = models.JSONField(default=list, blank=True)
     disclosure_label = models.CharField(max_length=200, default=DEFAULT_DISCLOSURE_LABEL)
+    ai_badge_enabled = models.BooleanField(
+        default=False, help_text='Draw a visible "AI-generated" badge on every exported image.'
+    )
+    ai_badge_position = models.CharField(
+        max_length=16, choices=BadgePosition.choices, default=BadgePosition.BOTTOM_RIGHT
+    )
     min_post_gap_minutes = models.PositiveIntegerField(default=180)
     posting_slots = models.JSONField(default=list, blank=True, help_text='Local times like ["09:00", "18:30"].')
     created_by = models.ForeignKey(
@@ -80,6 +95,9 @@ class Persona(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["workspace", "handle"], name="persona_unique_handle_per_workspace"),
             models.CheckConstraint(condition=models.Q(age__gte=18), name="persona_age_adult"),
+            models.CheckConstraint(
+                condition=models.Q(ai_badge_position__in=BadgePosition.values), name="persona_badge_position_valid"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -21,7 +21,16 @@ from config.exceptions import Conflict, NotFound, ValidationFailed
 from scheduler.models import Platform
 
 from .image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
-from .models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage, Role, Workspace
+from .models import (
+    DEFAULT_DISCLOSURE_LABEL,
+    BadgePosition,
+    Membership,
+    Persona,
+    PersonaAgeChange,
+    ReferenceImage,
+    Role,
+    Workspace,
+)
 from .selectors import role_require
 
 logger = logging.getLogger(__name__)
@@ -51,6 +60,8 @@ PERSONA_FIELDS = frozenset(
         "disclosure_label",
         "min_post_gap_minutes",
         "posting_slots",
+        "ai_badge_enabled",
+        "ai_badge_position",
     }
 )
 PERSONA_REQUIRED = ("name", "handle", "age", "trigger_token")
@@ -193,6 +204,13 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
                 continue
             if not 0 <= value <= MAX_POST_GAP_MINUTES:
                 errors[name] = [f"Must be between 0 and {MAX_POST_GAP_MINUTES} minutes."]
+        elif name == "ai_badge_enabled":
+            if not isinstance(value, bool):
+                errors[name] = ["Must be true or false."]
+        elif name == "ai_badge_position":
+            value = str(value or "").strip().lower().replace("_", "-")
+            if value not in BadgePosition.values:
+                errors[name] = [f"Badge position must be one of: {', '.join(BadgePosition.values)}."]
         elif name in ("style_keywords", "default_hashtags", "target_platforms", "posting_slots"):
             value = _str_list(value, name, errors)
             if value is None:

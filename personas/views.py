@@ -11,10 +11,12 @@ import re
 from dataclasses import dataclass, field
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.files.storage import default_storage
-from django.db.models import Prefetch
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -25,7 +27,7 @@ from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from scheduler.models import Platform, Post
 
 from . import services
-from .models import Membership, Persona, Role
+from .models import BadgePosition, Membership, Persona, Role
 
 WORKSPACE_SESSION_KEY = "workspace_id"
 
@@ -205,6 +207,12 @@ class PersonaForm(forms.Form):
         choices=Platform.choices, required=False, widget=forms.CheckboxSelectMultiple
     )
     disclosure_label = forms.CharField(max_length=200, required=False, help_text="Shown on every post.")
+    ai_badge_enabled = forms.BooleanField(
+        required=False, label="AI badge on images", help_text='Draw a visible "AI-generated" badge on exported images.'
+    )
+    ai_badge_position = forms.ChoiceField(
+        choices=BadgePosition.choices, initial=BadgePosition.BOTTOM_RIGHT, required=False
+    )
     min_post_gap_minutes = forms.IntegerField(min_value=0, initial=180)
     posting_slots = forms.CharField(required=False, help_text="Local times, comma-separated, e.g. 09:00, 18:30.")
 
@@ -223,6 +231,8 @@ class PersonaForm(forms.Form):
             data[name] = split_list(data[name])
         if not data["disclosure_label"]:
             data.pop("disclosure_label")
+        if not data.get("ai_badge_position"):
+            data.pop("ai_badge_position", None)
         return data
 
 
@@ -232,6 +242,8 @@ def persona_create(request: HttpRequest) -> HttpResponse:
     ctx = workspace_context(request)
     if ctx.workspace is None:
         raise Http404("You are not a member of any workspace.")
+    if not ctx.can_create:
+        raise DjangoPermissionDenied("Only marketers and admins create personas.")
     form = PersonaForm(request.POST or None)
 
     def rerender(status=200):
@@ -254,6 +266,8 @@ def persona_create(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def persona_edit(request: HttpRequest, persona_id: int) -> HttpResponse:
     persona = scoped_persona(request, persona_id)
+    if not workspace_context(request).can_create:
+        raise DjangoPermissionDenied("Only marketers and admins edit personas.")
     form = PersonaForm(request.POST or None, initial=PersonaForm.initial_from(persona))
 
     def rerender(status=200):
@@ -276,32 +290,102 @@ PERSONA_POSTS_LIMIT = 20
 PERSONA_JOBS_LIMIT = 8
 
 
+def loss_values(curve) -> list[float]:
+    """Loss values of a curve of numbers, [step, loss] pairs or {"loss": ...} dicts; unreadable points are skipped."""
+    values = []
+    for point in curve or []:
+        if isinstance(point, dict):
+            point = point.get("loss")
+        elif isinstance(point, list | tuple):
+            point = point[-1] if point else None
+        try:
+            value = float(point)
+        except (TypeError, ValueError):
+            continue
+        if value == value and abs(value) != float("inf"):  # NaN and inf would break the plot
+            values.append(value)
+    return values
+
+
 def final_loss(curve) -> float | None:
     """The last recorded loss, whether the curve holds numbers, [step, loss] pairs or {"loss": ...} dicts."""
-    if not curve:
+    values = loss_values(curve)
+    return values[-1] if values else None
+
+
+LOSS_PLOT_WIDTH = 280
+LOSS_PLOT_HEIGHT = 80
+LOSS_PLOT_POINTS = 200
+
+
+def loss_plot(curve) -> dict | None:
+    """An inline-SVG polyline of the loss curve, computed here so the page needs no chart library."""
+    values = loss_values(curve)
+    if len(values) < 2:
         return None
-    last = curve[-1]
-    if isinstance(last, dict):
-        last = last.get("loss")
-    elif isinstance(last, list | tuple):
-        last = last[-1] if last else None
-    try:
-        return float(last)
-    except (TypeError, ValueError):
-        return None
+    if len(values) > LOSS_PLOT_POINTS:  # thin long runs to a fixed number of points
+        stride = len(values) / LOSS_PLOT_POINTS
+        values = [values[int(i * stride)] for i in range(LOSS_PLOT_POINTS)] + [values[-1]]
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+    pad = 4
+    width, height = LOSS_PLOT_WIDTH - 2 * pad, LOSS_PLOT_HEIGHT - 2 * pad
+    points = " ".join(
+        f"{pad + width * i / (len(values) - 1):.1f},{pad + height * (1 - (v - low) / span):.1f}"
+        for i, v in enumerate(values)
+    )
+    return {"points": points, "low": low, "high": high, "count": len(loss_values(curve)),
+            "width": LOSS_PLOT_WIDTH, "height": LOSS_PLOT_HEIGHT}
+
+
+def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage] | None = None) -> None:
+    """Final loss, loss plot and reviewer sample images of each version.
+
+    `images` may already hold the samples (persona_jobs_context fetches them with the jobs' images);
+    otherwise one query fetches them.
+    """
+    if images is None:
+        ids = [v.pk for v in versions]
+        images = list(
+            GeneratedImage.objects.filter(job__lora_version_id__in=ids, job__is_sample=True)
+            .select_related("job")
+            .order_by("job__created_at", "index")
+        )
+    samples: dict[int, list[GeneratedImage]] = {}
+    for image in images:
+        if image.job.is_sample:
+            samples.setdefault(image.job.lora_version_id, []).append(image)
+    for version in versions:
+        version.final_loss = final_loss(version.loss_curve)
+        version.loss_plot = loss_plot(version.loss_curve)
+        version.sample_images = samples.get(version.pk, [])
 
 
 def persona_jobs_context(persona: Persona) -> dict:
-    """LoRA versions and recent generation jobs with their images; each running one polls its own partial."""
+    """LoRA versions and recent generation jobs with their images; each running one polls its own partial.
+
+    The recent jobs' images and the versions' sample images come in one query.
+    """
     lora_versions = list(LoraVersion.objects.filter(persona=persona).order_by("-version")[:10])
     jobs = list(
-        GenerationJob.objects.filter(persona=persona)
+        GenerationJob.objects.filter(persona=persona, is_sample=False)
         .select_related("lora_version")
-        .prefetch_related(Prefetch("images", queryset=GeneratedImage.objects.order_by("index")))
         .order_by("-created_at", "-id")[:PERSONA_JOBS_LIMIT]
     )
-    for version in lora_versions:
-        version.final_loss = final_loss(version.loss_curve)
+    images = list(
+        GeneratedImage.objects.filter(
+            Q(job_id__in=[job.pk for job in jobs])
+            | Q(job__is_sample=True, job__lora_version_id__in=[v.pk for v in lora_versions])
+        )
+        .select_related("job")
+        .order_by("job__created_at", "index")
+    )
+    by_job: dict[int, list[GeneratedImage]] = {}
+    for image in images:
+        by_job.setdefault(image.job_id, []).append(image)
+    for job in jobs:
+        job.image_list = by_job.get(job.pk, [])
+    decorate_lora_versions(lora_versions, images)
     return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs}
 
 
@@ -318,6 +402,8 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "reference_images": list(persona.reference_images.order_by("created_at", "id")),
         "posts": list(Post.objects.filter(persona=persona).order_by("-created_at", "-id")[:PERSONA_POSTS_LIMIT]),
         "platform_choices": Platform.choices,
+        "upload_max_bytes": settings.REFERENCE_IMAGE_MAX_BYTES,
+        "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,
         **persona_jobs_context(persona),
     }
     return render_page(request, "personas/persona_detail.html", context, status=status)

@@ -1,6 +1,8 @@
-"""REST API for export bundles: create (queued build), list, detail, download. Thin over services."""
+"""REST API for export bundles: create (queued build), list, detail, download, verification. Thin over services."""
 
 from __future__ import annotations
+
+import zipfile
 
 from django.http import FileResponse
 from django.urls import NoReverseMatch, reverse
@@ -8,20 +10,29 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from config.exceptions import Conflict, NotFound
+from config.exceptions import Conflict, NotFound, ValidationFailed
 from personas.models import Workspace
 
+from .api import MAX_ID
 from .export_selectors import export_bundle_get, export_bundle_list
 from .exports import MAX_PERSONAS, export_bundle_create
 from .models import ExportBundle, ExportStatus
+from .verify import bundle_verify
+
+# An uploaded bundle larger than this is refused before it is opened (our own bundles are far smaller).
+MAX_VERIFY_UPLOAD_BYTES = 500 * 1024 * 1024
 
 
 class ExportBundleSerializer(serializers.ModelSerializer):
     personas = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     download_url = serializers.SerializerMethodField()
+    verified = serializers.SerializerMethodField(
+        help_text="Whether the built ZIP passed verification; null while it has not been verified."
+    )
 
     class Meta:
         model = ExportBundle
@@ -39,8 +50,13 @@ class ExportBundleSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
             "download_url",
+            "verified",
         ]
         read_only_fields = fields
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_verified(self, obj: ExportBundle) -> bool | None:
+        return obj.verification.get("ok") if obj.verification else None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_download_url(self, obj: ExportBundle) -> str | None:
@@ -54,9 +70,42 @@ class ExportBundleSerializer(serializers.ModelSerializer):
         return request.build_absolute_uri(path) if request else path
 
 
+class ImageVerificationSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    ok = serializers.BooleanField()
+    size_bytes = serializers.IntegerField()
+    sha256 = serializers.CharField()
+    sha256_ok = serializers.BooleanField(allow_null=True, help_text="null: the manifest records no sha256.")
+    c2pa = serializers.ChoiceField(choices=["trusted", "untrusted_signer", "invalid", "missing"])
+    c2pa_ai_declared = serializers.BooleanField()
+    iptc_digital_source_type = serializers.CharField(allow_null=True)
+    watermark = serializers.CharField(allow_null=True, help_text="Decoded payload, hex.")
+    watermark_ok = serializers.BooleanField(allow_null=True)
+    problems = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+
+
+class VerificationReportSerializer(serializers.Serializer):
+    """scheduler.verify.VerificationReport.as_dict(): every image's labels checked against manifest.json."""
+
+    ok = serializers.BooleanField()
+    problems = serializers.ListField(child=serializers.CharField())
+    warnings = serializers.ListField(child=serializers.CharField())
+    images = ImageVerificationSerializer(many=True)
+
+
+class BundleUploadSerializer(serializers.Serializer):
+    file = serializers.FileField(help_text="An export bundle ZIP.")
+    strict_trust = serializers.BooleanField(
+        default=False, help_text="Fail (not warn) when the C2PA signer is not on the trust list."
+    )
+
+
 class ExportBundleCreateSerializer(serializers.Serializer):
-    workspace = serializers.IntegerField(min_value=1)
-    personas = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1, max_length=MAX_PERSONAS)
+    workspace = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    personas = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=MAX_PERSONAS
+    )
     start = serializers.DateTimeField(help_text="Inclusive, ISO 8601; naive values are read as UTC.")
     end = serializers.DateTimeField(help_text="Exclusive, ISO 8601; at most 366 days after start.")
 
@@ -76,6 +125,10 @@ class ExportBundleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_serializer_class(self):
         if self.action == "create":
             return ExportBundleCreateSerializer
+        if self.action == "verify":
+            return BundleUploadSerializer
+        if self.action == "verification":
+            return VerificationReportSerializer
         return ExportBundleSerializer
 
     @extend_schema(
@@ -129,3 +182,50 @@ class ExportBundleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         response["X-Content-SHA256"] = bundle.sha256
         return response
+
+    @extend_schema(
+        request={"multipart/form-data": BundleUploadSerializer},
+        responses={
+            200: VerificationReportSerializer,
+            400: OpenApiResponse(description="No file, or the file is not a ZIP."),
+        },
+        description=(
+            "Check an export bundle ZIP: per image, the C2PA manifest (valid, declares AI generation), the IPTC "
+            "digital source type, the invisible watermark and sha256 against manifest.json. A failed check is "
+            "answered 200 with ok=false and the problems."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="verify",
+        parser_classes=[MultiPartParser],
+        filter_backends=[],
+        pagination_class=None,
+    )
+    def verify(self, request: Request) -> Response:
+        data = BundleUploadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        upload = data.validated_data["file"]
+        if upload.size > MAX_VERIFY_UPLOAD_BYTES:
+            raise ValidationFailed(f"The file is larger than {MAX_VERIFY_UPLOAD_BYTES // (1024 * 1024)} MB.")
+        if not zipfile.is_zipfile(upload):
+            raise ValidationFailed(f"'{upload.name}' is not a ZIP file; upload an export bundle (.zip).")
+        upload.seek(0)
+        report = bundle_verify(zip_path_or_file=upload, strict_trust=data.validated_data["strict_trust"])
+        return Response(report.as_dict())
+
+    @extend_schema(
+        responses={
+            200: VerificationReportSerializer,
+            404: OpenApiResponse(description="Not found."),
+            409: OpenApiResponse(description="The bundle has not been verified (yet)."),
+        },
+    )
+    @action(detail=True, methods=["get"], url_path="verification", filter_backends=[], pagination_class=None)
+    def verification(self, request: Request, pk: str) -> Response:
+        """The report stored when the bundle was built (also on a bundle that failed verification)."""
+        bundle = export_bundle_get(user=request.user, bundle_id=int(pk))
+        if not bundle.verification:
+            raise Conflict(f"This export is {bundle.status} and has no verification report.")
+        return Response(bundle.verification)

@@ -1,8 +1,14 @@
 """Export bundles: a ZIP of a date range's scheduled posts for hand-off to a publishing tool.
 
 The ZIP holds each post's final images, a versioned manifest.json, bulk-upload CSVs for Hootsuite and
-Sprout Social, and an iCalendar file of the schedule. Building is deterministic (fixed entry order,
-timestamps and attributes), so the same posts give the same bytes apart from `generated_at`.
+Sprout Social, and an iCalendar file of the schedule. Every image goes through the AI-disclosure chain
+(scheduler.provenance: platform size, optional persona badge, invisible watermark, IPTC XMP, signed C2PA
+manifest), and the finished ZIP is checked with scheduler.verify.bundle_verify before it is kept: a bundle
+that does not verify fails and marks nothing exported.
+
+Entry order, timestamps and attributes are fixed, so the same posts give the same CSVs, calendar and image
+pixels; the image files themselves differ between builds only in their C2PA signature (ECDSA signatures and
+manifest instance ids are unique per signing), hence so do the ZIP bytes.
 """
 
 from __future__ import annotations
@@ -34,10 +40,15 @@ from personas.selectors import role_require
 
 from .models import ExportBundle, ExportStatus, Platform, Post, PostStatus
 from .platforms import text_as_posted
+from .provenance import PLATFORM_AI_FLAGS, badge_for_persona, caption_with_disclosure, post_image_label
+from .signing import SigningCredentials, signing_credentials_get
+from .verify import VerificationReport, bundle_verify
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = "1.0"
+# 1.1: images are the labeled JPEGs (sha256 of those bytes, watermark payload), captions carry the
+# disclosure label and "#ad", and each post lists its platform's AI-content flag.
+SCHEMA_VERSION = "1.1"
 MAX_RANGE = dt.timedelta(days=366)
 MAX_PERSONAS = 100
 STALE_PENDING_AFTER = dt.timedelta(minutes=5)
@@ -49,6 +60,19 @@ EXPORTABLE_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED)
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _ALREADY_COMPRESSED = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
 ICS_UID_DOMAIN = "personastudio"
+
+
+class ExportVerificationFailed(ApplicationError):
+    """The built ZIP did not pass bundle_verify; carries the report so the bundle can store it."""
+
+    status = 500
+    code = "export_verification_failed"
+
+    def __init__(self, report: VerificationReport) -> None:
+        problems = report.all_problems
+        shown = "; ".join(problems[:10]) + (f"; and {len(problems) - 10} more" if len(problems) > 10 else "")
+        super().__init__(f"The export did not pass verification, so it was not kept: {shown}")
+        self.report = report
 
 
 # --- Creation and selection ---------------------------------------------------------------------
@@ -132,20 +156,34 @@ def export_bundle_build(*, bundle_id: int) -> ExportBundle:
         bundle.status = ExportStatus.RUNNING
         bundle.progress = 0
         bundle.error = ""
-        bundle.save(update_fields=["status", "progress", "error"])
+        bundle.verification = {}
+        bundle.save(update_fields=["status", "progress", "error", "verification"])
 
     generated_at = timezone.now().replace(microsecond=0)
     try:
         posts = _bundle_posts(bundle)
+        credentials = signing_credentials_get()  # once per bundle: it reads (or creates) the key files
         with tempfile.TemporaryFile() as tmp:
-            sha256 = _write_zip(bundle=bundle, posts=posts, generated_at=generated_at, out=tmp)
-            _finish(bundle=bundle, posts=posts, tmp=tmp, sha256=sha256)
+            sha256 = _write_zip(bundle=bundle, posts=posts, generated_at=generated_at, out=tmp, credentials=credentials)
+            report = _verify(tmp, credentials)
+            _finish(bundle=bundle, posts=posts, tmp=tmp, sha256=sha256, report=report)
     except Exception as exc:
         logger.exception("Export bundle %s failed", bundle_id)
         message = exc.message if isinstance(exc, ApplicationError) else f"Unexpected error: {exc}"
-        _fail(bundle_id=bundle_id, error=message)
+        verification = exc.report.as_dict() if isinstance(exc, ExportVerificationFailed) else {}
+        _fail(bundle_id=bundle_id, error=message, verification=verification)
     bundle.refresh_from_db()
     return bundle
+
+
+def _verify(tmp: IO[bytes], credentials: SigningCredentials) -> VerificationReport:
+    """Check the archive exactly as it will be stored; any problem refuses the bundle."""
+    tmp.seek(0)
+    # The signer's own trust anchors: the dev root with the dev CA, C2PA_TRUST_ANCHORS_PATH in production.
+    report = bundle_verify(zip_path_or_file=tmp, trust_anchors_pem=credentials.trust_anchors_pem)
+    if not report.ok:
+        raise ExportVerificationFailed(report)
+    return report
 
 
 def _bundle_posts(bundle: ExportBundle) -> list[Post]:
@@ -163,7 +201,9 @@ def _bundle_posts(bundle: ExportBundle) -> list[Post]:
     )
 
 
-def _finish(*, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: str) -> None:
+def _finish(
+    *, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: str, report: VerificationReport
+) -> None:
     """Store the file and mark posts exported in one transaction: all of it happens, or none."""
     from .services import post_mark_exported  # helper B's workflow module
 
@@ -186,6 +226,7 @@ def _finish(*, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: 
             locked.sha256 = sha256
             locked.post_count = len(posts)
             locked.error = ""
+            locked.verification = report.as_dict()
             locked.finished_at = timezone.now()
             locked.save()
         except Exception:
@@ -193,15 +234,16 @@ def _finish(*, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: 
             raise
 
 
-def _fail(*, bundle_id: int, error: str) -> None:
+def _fail(*, bundle_id: int, error: str, verification: dict[str, Any] | None = None) -> None:
     with transaction.atomic():
         bundle = ExportBundle.objects.select_for_update().filter(pk=bundle_id).first()
         if bundle is None or bundle.status == ExportStatus.SUCCEEDED:
             return
         bundle.status = ExportStatus.FAILED
         bundle.error = error[:2000]
+        bundle.verification = verification or {}
         bundle.finished_at = timezone.now()
-        bundle.save(update_fields=["status", "error", "finished_at"])
+        bundle.save(update_fields=["status", "error", "verification", "finished_at"])
 
 
 def _delete_quietly(storage: Any, name: str) -> None:
@@ -232,9 +274,24 @@ def local_time(post: Post) -> dt.datetime:
     return post.scheduled_at.astimezone(zoneinfo.ZoneInfo(post.persona.timezone))
 
 
+def _has_ad_hashtag(post: Post) -> bool:
+    return any(str(tag).lower() == "#ad" for tag in post.hashtags or [])
+
+
+def post_caption(post: Post) -> str:
+    """The caption with the AI-disclosure label, and "#ad" for a sponsored post, guaranteed present.
+
+    The workflow already requires both before approval; this is the export's own guarantee. "#ad" already
+    among the hashtags counts, so it is not added twice.
+    """
+    label = (post.disclosure_label or post.persona.disclosure_label or "").strip()
+    sponsored = post.is_sponsored and not _has_ad_hashtag(post)
+    return caption_with_disclosure(post.caption, label, sponsored=sponsored)
+
+
 def post_message(post: Post) -> str:
-    """The text as published, composed exactly as platform validation counts it."""
-    return text_as_posted(post.caption, list(post.hashtags or []))
+    """The text as published (disclosed caption, then hashtags), composed as platform validation counts it."""
+    return text_as_posted(post_caption(post), list(post.hashtags or []))
 
 
 def _platform_label(platform: str) -> str:
@@ -265,26 +322,36 @@ class _ZipWriter:
         self.zf.writestr(info, data, compresslevel=6)
 
 
-def _write_zip(*, bundle: ExportBundle, posts: list[Post], generated_at: dt.datetime, out: IO[bytes]) -> str:
+def _write_zip(
+    *,
+    bundle: ExportBundle,
+    posts: list[Post],
+    generated_at: dt.datetime,
+    out: IO[bytes],
+    credentials: SigningCredentials,
+) -> str:
     """Write the archive to `out`; return its sha256."""
     manifest_posts: list[dict[str, Any]] = []
     with zipfile.ZipFile(out, "w") as zf:
         writer = _ZipWriter(zf)
         for index, post in enumerate(posts, start=1):
+            badge = badge_for_persona(post.persona)
             images = []
             for image in post.images.all():
-                data = _read_image(post, image)
-                ext = PurePosixPath(image.image.name).suffix.lower() or ".png"
-                path = f"images/{post.pk}_{image.position}{ext}"
+                labeled = post_image_label(post_image=image, badge=badge, credentials=credentials)
+                path = f"images/{post.pk}_{image.position}{labeled.extension}"
                 if path in writer.names:  # two images share a position: keep both, distinctly
-                    path = f"images/{post.pk}_{image.position}_{image.pk}{ext}"
-                writer.add(path, data)
+                    path = f"images/{post.pk}_{image.position}_{image.pk}{labeled.extension}"
+                writer.add(path, labeled.data)
                 images.append(
                     {
                         "path": path,
-                        "sha256": hashlib.sha256(data).hexdigest(),
-                        "width": image.width,
-                        "height": image.height,
+                        "sha256": labeled.sha256,
+                        "mime_type": labeled.mime_type,
+                        "width": labeled.width,
+                        "height": labeled.height,
+                        "watermark": labeled.watermark,
+                        "badge": labeled.badge,
                     }
                 )
             manifest_posts.append(_manifest_post(post, images))
@@ -317,17 +384,6 @@ def _write_zip(*, bundle: ExportBundle, posts: list[Post], generated_at: dt.date
     return digest.hexdigest()
 
 
-def _read_image(post: Post, image: Any) -> bytes:
-    try:
-        with image.image.open("rb") as fh:
-            return fh.read()
-    except (FileNotFoundError, ValueError) as exc:
-        raise ApplicationError(
-            f"Image {image.position} of post {post.pk} is missing from storage ({image.image.name}); "
-            "re-attach it or unschedule the post, then export again."
-        ) from exc
-
-
 def _manifest_post(post: Post, images: list[dict[str, Any]]) -> dict[str, Any]:
     persona = post.persona
     return {
@@ -336,11 +392,16 @@ def _manifest_post(post: Post, images: list[dict[str, Any]]) -> dict[str, Any]:
         "platform": post.platform,
         "scheduled_at_utc": utc_iso(post.scheduled_at),
         "scheduled_at_local": local_time(post).isoformat(),
-        "caption": post.caption,
+        "caption": post_caption(post),
         "hashtags": list(post.hashtags or []),
         "message": post_message(post),
         "disclosure_label": post.disclosure_label,
         "is_sponsored": post.is_sponsored,
+        # Declare the paid partnership in the platform's branded-content tool too; "#ad" alone is the minimum.
+        "paid_partnership": post.is_sponsored,
+        "ai_generated": True,
+        # How to flag the post as AI-generated when publishing through the platform's API (None: no API flag).
+        "platform_ai_flag": PLATFORM_AI_FLAGS.get(post.platform),
         "images": images,
     }
 
@@ -410,9 +471,13 @@ def _readme() -> str:
     return (
         "Persona Studio export bundle\n"
         "============================\n\n"
-        "manifest.json     every post: persona, platform, times (UTC and persona-local), caption,\n"
-        "                  hashtags, disclosure label, images with sha256 (schema_version 1.0)\n"
-        "images/           final images, named <post id>_<position>.<ext>\n"
+        "manifest.json     every post: persona, platform, times (UTC and persona-local), caption with\n"
+        "                  the AI-disclosure label (and #ad when sponsored), hashtags, the platform's\n"
+        f"                  AI-content flag, images with sha256 and watermark (schema_version {SCHEMA_VERSION})\n"
+        "images/           final images, named <post id>_<position>.jpg, at the platform's size; each carries\n"
+        "                  an IPTC 'trainedAlgorithmicMedia' tag, an invisible watermark and a signed C2PA\n"
+        "                  manifest. Upload them as they are: editing or re-saving removes the labels.\n"
+        "                  Check them with: manage.py verify_bundle <this zip>\n"
         "hootsuite/        Hootsuite Bulk Composer CSVs, one per persona and platform; no header;\n"
         "                  date format Day/Month/Year, 24-hour time, in the persona's timezone\n"
         "sprout_social/    Sprout Social bulk scheduling CSVs (date, time_24hr, message_text);\n"

@@ -121,6 +121,8 @@ class ExportBundle(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     post_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
+    # scheduler.verify.bundle_verify's report on the built ZIP (VerificationReport.as_dict()).
+    verification = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

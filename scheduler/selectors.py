@@ -8,7 +8,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
@@ -117,7 +118,8 @@ def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:
     )
     return (
         post_list(user=user, status=PostStatus.IN_REVIEW)
-        .annotate(submitted_at=Subquery(submitted))
+        # Posts put in review without a transition row (imports, fixtures) fall back to their creation time.
+        .annotate(submitted_at=Coalesce(Subquery(submitted), F("created_at")))
         .order_by("submitted_at", "created_at", "id")
     )
 

@@ -103,6 +103,19 @@ def _require_aware_future(value: dt.datetime, *, now: dt.datetime | None = None,
         raise ValidationFailed(f"{what} {value.isoformat()} is in the past; pick a time after {now.isoformat()}.")
 
 
+# Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
+# limit while being edited, but megabytes of text are refused outright.
+MAX_CAPTION_CHARS = 70_000
+
+
+def _check_caption_size(caption: str) -> None:
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise ValidationFailed(
+            f"The caption is {len(caption):,} characters; no platform allows more than {MAX_CAPTION_CHARS:,}.",
+            code="caption_too_long",
+        )
+
+
 def _persona_label(persona: Persona) -> str:
     return (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
 
@@ -192,6 +205,7 @@ def post_create(
 
     label = _persona_label(persona)
     caption = (caption or "").strip()
+    _check_caption_size(caption)
     if label.lower() not in caption.lower():
         caption = f"{caption}\n\n{label}" if caption else label
 
@@ -226,7 +240,10 @@ def post_create(
 
 
 def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
-    """Edit caption, hashtags, is_sponsored, scheduled_at or platform of a draft or changes-requested post."""
+    """Edit caption, hashtags, is_sponsored, scheduled_at or platform of a draft or changes-requested post.
+
+    A caption without the persona's AI-disclosure label gets it appended again.
+    """
     unknown = set(fields) - UPDATABLE_FIELDS
     if unknown:
         raise ValidationFailed(
@@ -241,6 +258,7 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
                 f"Post {locked.pk} is {_status_label(locked.status)}; you cannot edit {what}. "
                 "Only drafts and posts with changes requested can be edited.",
                 code="invalid_state",
+                extra={"status": locked.status, "allowed_from": list(EDITABLE_STATUSES)},
             )
         if "platform" in fields and fields["platform"] not in Platform.values:
             raise ValidationFailed(
@@ -251,7 +269,12 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
         if fields.get("scheduled_at") is not None:
             _require_aware_future(fields["scheduled_at"])
         if "caption" in fields:
-            fields["caption"] = (fields["caption"] or "").strip()
+            # The disclosure label cannot be edited away: it is put back, as post_create adds it.
+            caption, label = (fields["caption"] or "").strip(), _persona_label(locked.persona)
+            if label.lower() not in caption.lower():
+                caption = f"{caption}\n\n{label}" if caption else label
+            fields["caption"] = caption
+            _check_caption_size(fields["caption"])
         if "is_sponsored" in fields:
             fields["is_sponsored"] = bool(fields["is_sponsored"])
         for name, value in fields.items():
@@ -265,7 +288,8 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
 
 
 def _lock(post_id: int) -> Post:
-    post = Post.objects.select_for_update().select_related("persona").filter(pk=post_id).first()
+    # of=self: lock the post row only, not the joined persona (other posts of it must stay writable).
+    post = Post.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=post_id).first()
     if post is None:
         raise NotFound("Post not found.")
     return post

@@ -25,7 +25,7 @@ import c2pa
 from PIL import Image, UnidentifiedImageError
 
 from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, watermark_decode
-from .signing import verification_trust_anchors_pem
+from .signing import DEV_ORGANIZATION, verification_trust_anchors_pem
 
 MANIFEST_NAME = "manifest.json"
 MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a bundle entry larger than this is refused, not decompressed
@@ -143,11 +143,16 @@ def _check_c2pa(report: ImageReport, data: bytes, context: c2pa.Context, *, stri
         failure_codes = {f.get("code", "") for f in failures}
         active = (store.get("manifests") or {}).get(store.get("active_manifest") or "", {})
 
+    issuer = (active.get("signature_info") or {}).get("issuer", "unknown issuer")
     if state == "Trusted":
         report.c2pa = C2PA_TRUSTED
+        if issuer == DEV_ORGANIZATION:
+            report.warn(
+                "signed with the development CA, trusted only where its root is installed; platforms will call "
+                "the signer untrusted (set C2PA_CERT_CHAIN_PATH / C2PA_PRIVATE_KEY_PATH for production)"
+            )
     elif state == "Valid" and failure_codes <= _UNTRUSTED_CODES:
         report.c2pa = C2PA_UNTRUSTED_SIGNER
-        issuer = (active.get("signature_info") or {}).get("issuer", "unknown issuer")
         message = (
             f"C2PA signature is valid but the signer ({issuer}) is not on the trust list; add its root CA to "
             "C2PA_TRUST_ANCHORS_PATH if it is yours (the development CA is never trusted by platforms)"

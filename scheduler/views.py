@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import calendar as pycalendar
 import datetime as dt
+import json
+import zipfile
 import zoneinfo
 from collections import defaultdict
 
@@ -29,6 +31,11 @@ from personas.views import error_response, int_or_404, render_page, use_workspac
 from . import export_selectors, exports, platforms, selectors, services
 from .models import ExportStatus, Platform, Post, PostStatus, PostTransition
 
+try:  # helper G's provenance checker; the page falls back to the manifest summary without it
+    from .verify import bundle_verify
+except ImportError:  # pragma: no cover - depends on the optional module being present
+    bundle_verify = None
+
 ACTIVE_JOB_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
 CALENDAR_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
 DASHBOARD_PERSONAS_LIMIT = 50
@@ -38,13 +45,11 @@ CALENDAR_POSTS_LIMIT = 500
 SCHEDULE_FORM_LIMIT = 20
 NEXT_SLOT_PERSONAS_LIMIT = 3
 EXPORTS_LIMIT = 20
+BULK_APPROVE_LIMIT = 100
 
 
 def persona_tz(persona: Persona) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(persona.timezone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return zoneinfo.ZoneInfo("UTC")
+    return selectors.persona_zone(persona)
 
 
 def safe_next(request: HttpRequest, default: str) -> str:
@@ -62,6 +67,31 @@ def scoped_post(request: HttpRequest, post_id: int) -> Post:
         raise Http404("Post not found.")
     use_workspace(request, post.workspace_id)
     return post
+
+
+def platform_limits() -> dict:
+    """The caption rules the live counters read (scheduler.platforms is the single source; the server re-validates)."""
+    return {
+        value: {
+            "label": rule.label,
+            "caption_max": rule.caption_max,
+            "hashtags_max": rule.hashtags_max,
+            "weighted": rule.weighted,
+            "url_weight": platforms.X_URL_WEIGHT,
+        }
+        for value, rule in platforms.PLATFORM_RULES.items()
+    }
+
+
+def caption_stats(post: Post) -> None:
+    """Length and hashtag count as published (caption + hashtags), for the counters' first paint."""
+    text = platforms.text_as_posted(post.caption, post.hashtags)
+    rule = platforms.rule_for(post.platform)
+    post.caption_length = platforms.caption_length(post.platform, text)
+    post.caption_max = rule.caption_max
+    post.hashtag_count = len(platforms.hashtags_in(text))
+    post.hashtags_max = rule.hashtags_max
+    post.hashtags_text = " ".join(post.hashtags or [])
 
 
 # --- dashboard -----------------------------------------------------------------------------------------------
@@ -126,7 +156,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
                 "gaps": [d["date"] for d in days if d["count"] == 0 and not d["past"]],
             }
         )
-    context = {"rows": rows, "week_of": now.date() - dt.timedelta(days=now.weekday())}
+    context = {"rows": rows, "personas_truncated": len(personas) == DASHBOARD_PERSONAS_LIMIT}
     context.update(dashboard_jobs_context(ctx.workspace.pk))
     return render_page(request, "scheduler/dashboard.html", context)
 
@@ -150,6 +180,9 @@ def review_context(request: HttpRequest) -> dict:
         page = max(1, int(request.GET.get("page", "1")))
     except ValueError:
         page = 1
+    layout = "grid" if request.GET.get("layout") == "grid" else "single"
+    persona_param = request.GET.get("persona") or ""
+    persona_id = int(persona_param) if persona_param.isdigit() else None
     offset = (page - 1) * REVIEW_PAGE_SIZE
     queue = (
         selectors.review_queue(user=request.user)
@@ -158,25 +191,44 @@ def review_context(request: HttpRequest) -> dict:
             Prefetch("transitions", queryset=PostTransition.objects.select_related("actor").order_by("created_at"))
         )
     )
+    if persona_id is not None:
+        queue = queue.filter(persona_id=persona_id)
     # One row more than the page tells whether a next page exists without a COUNT query.
     posts = list(queue[offset : offset + REVIEW_PAGE_SIZE + 1])
     has_next = len(posts) > REVIEW_PAGE_SIZE
     posts = posts[:REVIEW_PAGE_SIZE]
     for post in posts:
         post.problems = platforms.validate_post_for_platform(post=post)
-    drafts = list(
-        Post.objects.filter(
-            workspace=ctx.workspace, status__in=[PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED]
-        )
-        .select_related("persona")
-        .order_by("-updated_at", "-id")[:DRAFTS_LIMIT]
-    )
+        post.local_target = selectors.local_time(post.scheduled_at, post.persona)
+        caption_stats(post)
+    drafts_qs = Post.objects.filter(
+        workspace=ctx.workspace, status__in=[PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED]
+    ).select_related("persona")
+    if persona_id is not None:
+        drafts_qs = drafts_qs.filter(persona_id=persona_id)
+    drafts = list(drafts_qs.order_by("-updated_at", "-id")[:DRAFTS_LIMIT])
+    for post in drafts:
+        caption_stats(post)
+
+    def query(**overrides) -> str:
+        params = {"layout": layout, "persona": persona_id or "", "page": page}
+        params.update(overrides)
+        return "&".join(f"{k}={v}" for k, v in params.items() if v)
+
     return {
         "posts": posts,
         "page": page,
         "has_next": has_next,
         "has_previous": page > 1,
         "drafts": drafts,
+        "layout": layout,
+        "persona_id": persona_id,
+        "review_personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
+        "platform_limits": platform_limits(),
+        "single_query": query(layout="single"),
+        "grid_query": query(layout="grid"),
+        "prev_query": query(page=page - 1),
+        "next_query": query(page=page + 1),
     }
 
 
@@ -225,6 +277,55 @@ def post_submit(request: HttpRequest, post_id: int) -> HttpResponse:
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: review_render(request, status=status))
     messages.success(request, f"Post #{post.pk} submitted for review.")
+    return redirect(safe_next(request, reverse("review_queue")))
+
+
+@login_required
+@require_POST
+def review_bulk_approve(request: HttpRequest) -> HttpResponse:
+    """Approve each ticked post through post_approve; one bad post never blocks the others."""
+    ctx = workspace_context(request)
+    ids = list(dict.fromkeys(int(v) for v in request.POST.getlist("posts") if v.isdigit()))[:BULK_APPROVE_LIMIT]
+    if not ids:
+        messages.error(request, "Tick at least one post to approve.")
+        return review_render(request, status=400)
+    # Only posts of the user's workspaces are tried; any other id reads as "not found", like a 404.
+    known = set(Post.objects.filter(pk__in=ids, workspace_id__in=ctx.workspace_ids).values_list("pk", flat=True))
+    approved, failed = [], []
+    comment = request.POST.get("comment", "").strip()
+    for post_id in ids:
+        if post_id not in known:
+            failed.append(f"Post #{post_id}: not found.")
+            continue
+        try:
+            services.post_approve(actor=request.user, post_id=post_id, comment=comment)
+        except ApplicationError as exc:
+            failed.append(f"Post #{post_id}: {exc.message}")
+        else:
+            approved.append(post_id)
+    if approved:
+        messages.success(request, f"Approved {len(approved)} of {len(ids)} post(s): " + ", ".join(
+            f"#{pk}" for pk in approved) + ".")
+    for problem in failed:
+        messages.error(request, problem)
+    return redirect(safe_next(request, reverse("review_queue")))
+
+
+@login_required
+@require_POST
+def post_caption(request: HttpRequest, post_id: int) -> HttpResponse:
+    """Save a draft's caption and hashtags (post_update validates state and role)."""
+    post = scoped_post(request, post_id)
+    hashtags = [tag for tag in request.POST.get("hashtags", "").replace(",", " ").split() if tag]
+    try:
+        services.post_update(actor=request.user, post=post, caption=request.POST.get("caption", ""),
+                             hashtags=hashtags)
+        problems = platforms.validate_post_for_platform(post=Post.objects.get(pk=post.pk))
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: review_render(request, status=status))
+    messages.success(request, f"Caption of post #{post.pk} saved.")
+    for problem in problems:
+        messages.warning(request, f"Post #{post.pk}: {problem}")
     return redirect(safe_next(request, reverse("review_queue")))
 
 
@@ -376,6 +477,8 @@ def calendar_context(request: HttpRequest) -> dict:
         "month_query": query(view="month"),
         "week_query": query(view="week"),
         "weekday_names": list(pycalendar.day_abbr),
+        # Week view: the selected persona's posting slots are drop targets that set the time as well.
+        "slot_times": list(selected.posting_slots or []) if selected and view == "week" else [],
     }
 
 
@@ -521,3 +624,39 @@ def export_download(request: HttpRequest, bundle_id: int) -> FileResponse:
     )
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+def manifest_summary(bundle) -> dict:
+    """What the bundle's manifest.json says (posts, images, personas), read without decoding any image."""
+    try:
+        with bundle.file.open("rb") as handle, zipfile.ZipFile(handle) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        return {"error": f"Cannot read manifest.json: {exc}"}
+    posts = manifest.get("posts") or [] if isinstance(manifest, dict) else []
+    return {
+        "schema_version": manifest.get("schema_version", "") if isinstance(manifest, dict) else "",
+        "post_count": len(posts),
+        "image_count": sum(len(p.get("images") or []) for p in posts if isinstance(p, dict)),
+        "personas": sorted({(p.get("persona") or {}).get("name", "") for p in posts if isinstance(p, dict)}),
+        "platforms": sorted({p.get("platform", "") for p in posts if isinstance(p, dict)}),
+    }
+
+
+@login_required
+@require_GET
+def export_verify(request: HttpRequest, bundle_id: int) -> HttpResponse:
+    """The bundle's provenance check (C2PA, IPTC, watermark, hashes) per image, run on demand."""
+    ctx = workspace_context(request)
+    bundle = (
+        export_selectors.export_bundle_list(user=request.user).filter(pk=bundle_id, workspace_id__in=ctx.workspace_ids)
+    ).first()
+    if bundle is None or bundle.status != ExportStatus.SUCCEEDED or not bundle.file:
+        raise Http404("Export not found or not ready.")
+    use_workspace(request, bundle.workspace_id)
+    report = None
+    if bundle_verify is not None:
+        with bundle.file.open("rb") as handle:
+            report = bundle_verify(zip_path_or_file=handle)
+    context = {"bundle": bundle, "report": report, "summary": manifest_summary(bundle)}
+    return render_page(request, "scheduler/export_verify.html", context)

@@ -5,10 +5,18 @@ from personas.models import Role
 from tests.factories import MembershipFactory, PersonaFactory, UserFactory, WorkspaceFactory
 
 
+@pytest.fixture(scope="session")
+def _c2pa_dev_ca_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("c2pa-dev-ca")
+
+
 @pytest.fixture(autouse=True)
-def _test_settings(settings, tmp_path):
+def _test_settings(settings, tmp_path, _c2pa_dev_ca_dir):
     # Each test writes uploads and bundles into its own folder.
     settings.MEDIA_ROOT = tmp_path / "media"
+    # Exports sign with a development CA created once per session, never the one in var/c2pa.
+    settings.C2PA_DEV_CA_DIR = _c2pa_dev_ca_dir
+    settings.C2PA_CERT_CHAIN_PATH = settings.C2PA_PRIVATE_KEY_PATH = settings.C2PA_TRUST_ANCHORS_PATH = ""
     # Factories hash a password per user; PBKDF2 would dominate the suite's run time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The manifest storage needs collectstatic; rendering pages in tests does not.

@@ -231,6 +231,13 @@ def test_review_queue_shows_post_with_images_disclosure_and_history(client, revi
     assert 'value="approve"' in content
 
 
+def test_review_queue_shows_the_planned_time_in_the_personas_timezone(client, reviewer, persona, marketer):
+    PostFactory(persona=persona, created_by=marketer, status=PostStatus.IN_REVIEW,
+                scheduled_at=dt.datetime(2031, 7, 1, 7, 30, tzinfo=dt.UTC))
+    content = login(client, reviewer).get(reverse("review_queue")).content.decode()
+    assert "Planned for Tue 1 Jul 2031 09:30 Europe/Paris" in content
+
+
 def test_review_queue_lists_platform_problems(client, reviewer, persona, marketer):
     post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.IN_REVIEW)  # no image
     content = login(client, reviewer).get(reverse("review_queue")).content.decode()
@@ -495,6 +502,15 @@ def test_draft_post_from_generated_images(client, marketer, persona):
     assert post.images.get().generated_image_id == image.pk
 
 
+def test_reviewers_cannot_open_the_persona_forms(client, reviewer, persona):
+    login(client, reviewer)
+    assert client.get(reverse("personas:create")).status_code == 403
+    response = client.post(reverse("personas:edit", args=[persona.pk]), {"name": "Hijack"})
+    assert response.status_code == 403
+    persona.refresh_from_db()
+    assert persona.name != "Hijack"
+
+
 def test_persona_create_and_edit_forms(client, marketer, workspace):
     login(client, marketer)
     data = {
@@ -523,6 +539,17 @@ def test_persona_form_shows_errors_and_keeps_minors_out(client, marketer, worksp
     assert response.status_code == 400
     assert not workspace.personas.exists()
     assert b"errorlist" in response.content
+
+
+def test_persona_form_shows_the_services_field_errors(client, marketer, workspace):
+    response = login(client, marketer).post(
+        reverse("personas:create"),
+        {"name": "Nova", "handle": "nova", "age": "30", "trigger_token": "nvx", "timezone": "Mars/Olympus",
+         "min_post_gap_minutes": "60"},
+    )
+    assert response.status_code == 400
+    assert "is not a known IANA timezone" in response.content.decode()
+    assert not workspace.personas.exists()
 
 
 # --- exports --------------------------------------------------------------------------------------------------
@@ -607,12 +634,12 @@ def test_media_rejects_traversal_and_paths_outside_workspaces(client, marketer, 
 
 @pytest.fixture
 def busy_workspace(persona, marketer):
-    """A persona with 200 posts in each state that pages list, a few images and jobs."""
+    """A persona with 1,000 posts across the states that pages list, a few images and jobs."""
     soon = future(1)
-    bulk_posts(persona, 200, status=PostStatus.SCHEDULED, start=soon, spacing_hours=1)
-    in_review = bulk_posts(persona, 200, status=PostStatus.IN_REVIEW)
-    bulk_posts(persona, 200, status=PostStatus.APPROVED)
-    bulk_posts(persona, 50, status=PostStatus.DRAFT)
+    bulk_posts(persona, 300, status=PostStatus.SCHEDULED, start=soon, spacing_hours=1)
+    in_review = bulk_posts(persona, 300, status=PostStatus.IN_REVIEW)
+    bulk_posts(persona, 300, status=PostStatus.APPROVED)
+    bulk_posts(persona, 100, status=PostStatus.DRAFT)
     PostTransition.objects.bulk_create(
         PostTransition(post=p, actor=marketer, from_status="draft", to_status="in_review") for p in in_review
     )
@@ -623,6 +650,7 @@ def busy_workspace(persona, marketer):
     GenerationJobFactory(persona=persona, status=JobStatus.RUNNING)
     for _ in range(5):
         ExportBundle.objects.create(workspace=persona.workspace, start=soon, end=future(9)).personas.add(persona)
+    assert Post.objects.filter(persona=persona).count() == 1000
     return persona
 
 
@@ -647,9 +675,24 @@ def test_calendar_week_view_stays_under_the_query_budget(client, reviewer, busy_
     assert len(response.context["posts"]) > 0
 
 
+def test_review_grid_and_persona_filter_stay_under_the_query_budget(client, reviewer, busy_workspace,
+                                                                   django_assert_max_num_queries):
+    login(client, reviewer)
+    client.get(reverse("review_queue"))
+    with django_assert_max_num_queries(QUERY_BUDGET):
+        response = client.get(reverse("review_queue"), {"layout": "grid", "persona": busy_workspace.pk, "page": 3})
+    assert response.status_code == 200
+    assert len(response.context["posts"]) == 20
+
+
 def test_persona_detail_stays_under_the_query_budget(client, reviewer, busy_workspace, django_assert_max_num_queries):
     for _ in range(3):
         GeneratedImageFactory(job=GenerationJobFactory(persona=busy_workspace, status=JobStatus.SUCCEEDED))
+    for version in range(3):  # trained versions with loss curves and reviewer samples
+        lora = LoraVersionFactory(persona=busy_workspace, status=JobStatus.SUCCEEDED, loss_curve=[0.5] * 500,
+                                  version=10 + version)
+        GeneratedImageFactory(job=GenerationJobFactory(persona=busy_workspace, lora_version=lora, is_sample=True,
+                                                       status=JobStatus.SUCCEEDED))
     login(client, reviewer)
     with django_assert_max_num_queries(QUERY_BUDGET):
         response = client.get(reverse("personas:detail", args=[busy_workspace.pk]))
@@ -680,3 +723,183 @@ def test_user_content_is_escaped(client, reviewer, workspace, marketer):
     review = client.get(reverse("review_queue")).content.decode()
     assert "&lt;script&gt;alert(&#x27;caption&#x27;)&lt;/script&gt;" in review
     assert post.pk
+
+
+# --- review queue: layouts, counters, bulk approve, caption editor --------------------------------------------
+
+
+def test_review_queue_renders_platform_limits_and_counters(client, reviewer, in_review_post):
+    content = login(client, reviewer).get(reverse("review_queue")).content.decode()
+    assert '<script id="platform-limits" type="application/json">' in content
+    assert '"caption_max": 280' in content and '"weighted": true' in content  # X, from scheduler/platforms.py
+    assert 'data-caption-counter data-platform="instagram"' in content
+    assert f"{len(in_review_post.caption + ' ' + ' '.join(in_review_post.hashtags))} / 2200 characters" in content
+    assert "<kbd>a</kbd> approve" in content and "<kbd>j</kbd>/<kbd>k</kbd>" in content
+    assert f'name="posts" value="{in_review_post.pk}"' in content
+
+
+def test_review_queue_layout_toggle_and_persona_filter(client, reviewer, persona, marketer):
+    other = PersonaFactory(workspace=persona.workspace)
+    mine = PostFactory(persona=persona, created_by=marketer, status=PostStatus.IN_REVIEW)
+    theirs = PostFactory(persona=other, created_by=marketer, status=PostStatus.IN_REVIEW)
+    login(client, reviewer)
+    grid = client.get(reverse("review_queue"), {"layout": "grid"})
+    assert grid.context["layout"] == "grid" and 'class="review-list layout-grid"' in grid.content.decode()
+    assert client.get(reverse("review_queue")).context["layout"] == "single"
+    filtered = client.get(reverse("review_queue"), {"persona": persona.pk})
+    assert [p.pk for p in filtered.context["posts"]] == [mine.pk]
+    assert theirs.pk not in [p.pk for p in filtered.context["posts"]]
+
+
+def test_bulk_approve_approves_each_post_and_reports_per_post_errors(client, reviewer, persona, marketer,
+                                                                     other_persona):
+    good = [PostFactory(persona=persona, created_by=marketer, status=PostStatus.IN_REVIEW) for _ in range(2)]
+    for post in good:
+        PostImageFactory(post=post, position=0)
+    no_image = PostFactory(persona=persona, created_by=marketer, status=PostStatus.IN_REVIEW)
+    draft = PostFactory(persona=persona, created_by=marketer, status=PostStatus.DRAFT)
+    foreign = PostFactory(persona=other_persona, status=PostStatus.IN_REVIEW)
+    ids = [good[0].pk, no_image.pk, draft.pk, foreign.pk, good[1].pk]
+    response = login(client, reviewer).post(reverse("review_bulk_approve"), {"posts": ids}, follow=True)
+    assert response.status_code == 200
+    statuses = dict(Post.objects.filter(pk__in=ids).values_list("pk", "status"))
+    assert statuses[good[0].pk] == statuses[good[1].pk] == PostStatus.APPROVED
+    assert statuses[no_image.pk] == PostStatus.IN_REVIEW and statuses[draft.pk] == PostStatus.DRAFT
+    assert statuses[foreign.pk] == PostStatus.IN_REVIEW
+    texts = [str(m) for m in response.context["messages"]]
+    assert any(t.startswith("Approved 2 of 5") for t in texts), texts
+    for post in (no_image, draft, foreign):
+        assert any(t.startswith(f"Post #{post.pk}:") for t in texts), (post.pk, texts)
+    # Each approval went through post_approve: one audit row each, by the reviewer.
+    assert PostTransition.objects.filter(post__in=good, to_status="approved", actor=reviewer).count() == 2
+
+
+def test_bulk_approve_needs_a_ticked_post_and_a_reviewer(client, reviewer, marketer, in_review_post):
+    assert login(client, reviewer).post(reverse("review_bulk_approve"), {}).status_code == 400
+    client.force_login(marketer)
+    response = client.post(reverse("review_bulk_approve"), {"posts": [in_review_post.pk]}, follow=True)
+    in_review_post.refresh_from_db()
+    assert in_review_post.status == PostStatus.IN_REVIEW
+    assert any(str(m).startswith(f"Post #{in_review_post.pk}:") for m in response.context["messages"])
+
+
+def test_caption_editor_saves_drafts_and_warns_about_platform_limits(client, marketer, persona):
+    post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.DRAFT, platform=Platform.X)
+    PostImageFactory(post=post, position=0)
+    login(client, marketer)
+    assert reverse("post_caption_page", args=[post.pk]) in client.get(reverse("review_queue")).content.decode()
+    long_caption = "word " * 80 + persona.disclosure_label
+    response = client.post(reverse("post_caption_page", args=[post.pk]),
+                           {"caption": long_caption, "hashtags": "#one, #two"}, follow=True)
+    assert response.status_code == 200
+    post.refresh_from_db()
+    assert post.caption == long_caption.strip() and post.hashtags == ["#one", "#two"]
+    assert any("280" in str(m) for m in response.context["messages"])  # over X's limit: warned, not lost
+
+
+def test_caption_editor_refuses_posts_in_review(client, marketer, in_review_post):
+    before = in_review_post.caption
+    response = login(client, marketer).post(reverse("post_caption_page", args=[in_review_post.pk]),
+                                            {"caption": "changed"})
+    assert response.status_code == 409
+    in_review_post.refresh_from_db()
+    assert in_review_post.caption == before
+
+
+# --- calendar drag and drop -----------------------------------------------------------------------------------
+
+
+def test_calendar_chips_are_draggable_onto_days_and_slots(client, admin_member, persona, marketer):
+    when = future(2, hour=9)
+    post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.SCHEDULED, scheduled_at=when)
+    login(client, admin_member)
+    local = when.astimezone(selectors_zone(persona))
+    content = client.get(reverse("calendar"), {"start": local.date().isoformat()}).content.decode()
+    assert f'data-post-id="{post.pk}" data-time="{local:%H:%M}"' in content
+    assert f'data-drop-date="{local.date().isoformat()}"' in content
+    assert 'id="drag-form"' in content
+    week = client.get(reverse("calendar"), {"view": "week", "persona": persona.pk,
+                                            "start": local.date().isoformat()}).content.decode()
+    for slot in persona.posting_slots:
+        assert f'data-drop-time="{slot}"' in week
+
+
+def test_drop_on_a_day_that_breaks_a_rule_shows_the_error(client, admin_member, persona, marketer):
+    post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.SCHEDULED, scheduled_at=future(3))
+    PostImageFactory(post=post, position=0)
+    past_day = (timezone.now() - dt.timedelta(days=3)).astimezone(selectors_zone(persona))
+    response = login(client, admin_member).post(
+        reverse("post_reschedule_page", args=[post.pk]), {"scheduled_at": f"{past_day:%Y-%m-%d}T10:00"}
+    )
+    assert response.status_code == 400
+    assert b"message error" in response.content
+    post.refresh_from_db()
+    assert post.scheduled_at > timezone.now()
+
+
+# --- persona page: loss curve, samples, drop zone -------------------------------------------------------------
+
+
+def test_persona_page_plots_the_loss_curve_and_shows_samples(client, marketer, persona):
+    lora = LoraVersionFactory(persona=persona, status=JobStatus.SUCCEEDED, loss_curve=[1.0, 0.5, 0.25, 0.2])
+    sample = GeneratedImageFactory(job=GenerationJobFactory(persona=persona, lora_version=lora, is_sample=True,
+                                                            status=JobStatus.SUCCEEDED))
+    content = login(client, marketer).get(reverse("personas:detail", args=[persona.pk])).content.decode()
+    assert '<polyline points="4.0,4.0 ' in content  # the first (highest) loss at the top left
+    assert "from 1.0000 (highest) to 0.2000 (lowest)" in content
+    assert reverse("media", args=[sample.image.name]) in content
+    assert "data-dropzone" in content and 'type="file"' in content
+
+
+def test_loss_plot_handles_odd_curves():
+    from personas.views import final_loss, loss_plot
+
+    assert loss_plot([]) is None and loss_plot([0.3]) is None
+    assert loss_plot([[1, 0.4], {"loss": 0.2}, "bad", float("nan")])["count"] == 2
+    flat = loss_plot([0.5] * 3)
+    assert flat["low"] == flat["high"] == 0.5
+    assert len(loss_plot(list(range(1000, 0, -1)))["points"].split()) <= 201
+    assert final_loss([{"loss": 0.1}, {"loss": "x"}]) == 0.1
+
+
+# --- exports: verification ------------------------------------------------------------------------------------
+
+
+def test_export_verify_page_shows_the_report(client, marketer, admin_member, persona,
+                                             django_capture_on_commit_callbacks):
+    from scheduler import exports
+
+    post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.SCHEDULED, scheduled_at=future(2))
+    PostImageFactory(post=post, position=0)
+    with django_capture_on_commit_callbacks(execute=True):
+        bundle = exports.export_bundle_create(actor=admin_member, workspace=persona.workspace,
+                                              persona_ids=[persona.pk], start=future(1), end=future(5))
+    bundle.refresh_from_db()
+    assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
+    login(client, marketer)
+    assert reverse("export_verify", args=[bundle.pk]) in client.get(reverse("export_list")).content.decode()
+    response = client.get(reverse("export_verify", args=[bundle.pk]))
+    assert response.status_code == 200
+    assert response.context["summary"]["post_count"] == 1 and response.context["summary"]["image_count"] == 1
+    report = response.context["report"]
+    assert report is not None and len(report.images) == 1
+    assert report.images[0].path in response.content.decode()
+
+
+def test_export_verify_is_404_for_outsiders_and_unfinished_bundles(client, marketer, persona, outsider):
+    pending = ExportBundle.objects.create(workspace=persona.workspace, start=future(1), end=future(2))
+    login(client, marketer)
+    assert client.get(reverse("export_verify", args=[pending.pk])).status_code == 404
+    done = ExportBundle.objects.create(workspace=persona.workspace, start=future(1), end=future(2),
+                                       status=ExportStatus.SUCCEEDED, progress=100)
+    done.file.save("bundle.zip", ContentFile(b"not a zip"), save=True)
+    response = client.get(reverse("export_verify", args=[done.pk]))
+    assert response.status_code == 200 and "Cannot read manifest.json" in response.content.decode()
+    client.force_login(outsider)
+    assert client.get(reverse("export_verify", args=[done.pk])).status_code == 404
+
+
+def selectors_zone(persona):
+    from scheduler.selectors import persona_zone
+
+    return persona_zone(persona)

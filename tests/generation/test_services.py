@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 
 import pytest
@@ -456,7 +457,9 @@ def test_generation_with_a_corrupt_lora_file_fails_with_the_engine_error(persona
     services.generation_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED
-    assert job.error.split(":")[0] and ": " in job.error
+    # "<ExceptionType>: <message>", naming the bad file.
+    assert re.match(r"^[A-Za-z]\w*(Error|Exception): \S", job.error), job.error
+    assert active_lora.weights_path in job.error
     assert not job.images.exists() and not Post.objects.exists()
 
 

@@ -50,8 +50,13 @@ def pytest_ignore_collect(collection_path: Path, config) -> bool | None:
 
 
 @pytest.fixture(autouse=True)
-def _media_root():
-    """Overrides the root conftest's per-test folder: the workers read DJANGO_MEDIA_ROOT from the env."""
+def _shared_media_root(_test_settings, settings):
+    """Undo the root conftest's per-test media folder: the workers read DJANGO_MEDIA_ROOT from the env."""
+    if not on_postgres():
+        return  # the launcher's session: nothing shared
+    settings.MEDIA_ROOT = Path(os.environ["DJANGO_MEDIA_ROOT"]) if "DJANGO_MEDIA_ROOT" in os.environ else None
+    if settings.MEDIA_ROOT is None:
+        pytest.skip("DJANGO_MEDIA_ROOT must name the folder the test process and the workers share")
 
 
 @pytest.fixture(scope="session")
@@ -62,11 +67,17 @@ def services_up():
 
 
 @pytest.fixture(autouse=True)
-def _empty_broker(services_up):
+def _empty_broker(request):
     """No message of an earlier test (e.g. one a killed worker left unacked) leaks into the next."""
     import redis
     from django.conf import settings
 
+    if not on_postgres():
+        yield  # the launcher's session: its subprocess session empties the broker per test
+        return
+    request.getfixturevalue("services_up")
+    if not settings.CELERY_BROKER_URL.startswith("redis://"):
+        pytest.skip("the integration session needs CELERY_BROKER_URL=redis://127.0.0.1:6379/<n>")
     client = redis.Redis.from_url(settings.CELERY_BROKER_URL)
     client.flushdb()
     yield

@@ -70,8 +70,16 @@ def test_killed_worker_mid_generation_is_redelivered_and_completes_once(studio, 
     assert GeneratedImage.objects.filter(job=job).count() == 2
 
 
-def test_job_past_its_time_limit_is_failed_with_a_reason(studio, workers):
+def test_job_past_its_time_limit_is_failed_with_a_reason(studio, workers, monkeypatch):
+    from generation import tasks as generation_tasks
+
     _workspace, marketer, persona = studio
+    # Celery stamps the SENDER's limits on the message, so web and worker share GENERATION_*_TIME_LIMIT;
+    # this process imported its tasks with the default, hence the patch on our side of the broker.
+    task = generation_tasks.generate_images
+    monkeypatch.setattr(task, "soft_time_limit", 3)
+    monkeypatch.setattr(task, "time_limit", 3 + generation_tasks.HARD_LIMIT_GRACE)
+    monkeypatch.setattr(task, "_exec_options", None)
     workers("strict", GENERATION_GENERATE_TIME_LIMIT="3")
     job = _job(marketer, persona, steps=150, variants=8)
     job = wait_for(lambda: _finished(job.pk), timeout=180, what="the time limit")

@@ -30,7 +30,7 @@ AFTER_DST = aware(2026, 3, 30, 16, 30)
 RANGE = (aware(2026, 3, 1, 0, 0), aware(2026, 4, 1, 0, 0))
 
 
-def scheduled_post(persona, when, *, images=2, **fields):
+def scheduled_post(persona, when, *, images=1, **fields):
     post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=when, **fields)
     for position in range(images):
         data = png_bytes(1080, 1350, (position * 40, 100, 200))
@@ -58,9 +58,10 @@ def open_zip(bundle):
     return data, zipfile.ZipFile(io.BytesIO(data))
 
 
+@pytest.mark.slow  # labels and verifies 3-4 images
 def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona, django_capture_on_commit_callbacks):
     early = scheduled_post(
-        persona, BEFORE_DST, caption="Café morning. AI-generated virtual influencer", hashtags=["#paris"]
+        persona, BEFORE_DST, images=2, caption="Café morning. AI-generated virtual influencer", hashtags=["#paris"]
     )
     late = scheduled_post(
         persona, AFTER_DST, images=1, platform=Platform.THREADS, is_sponsored=True, hashtags=["#ad", "#coffee"]
@@ -76,7 +77,7 @@ def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona
     assert hashlib.sha256(data).hexdigest() == bundle.sha256
 
     manifest = json.loads(zf.read("manifest.json"))
-    assert manifest["schema_version"] == "1.0"
+    assert manifest["schema_version"] == "1.1"
     assert manifest["generated_at"].endswith("Z")
     assert manifest["workspace"] == {"id": workspace.pk, "name": workspace.name, "slug": workspace.slug}
     assert manifest["range"] == {"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
@@ -99,16 +100,28 @@ def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona
     assert first["message"] == "Café morning. AI-generated virtual influencer #paris"
     assert first["disclosure_label"] == persona.disclosure_label
     assert (first["is_sponsored"], second["is_sponsored"]) == (False, True)
+    assert (first["paid_partnership"], second["paid_partnership"]) == (False, True)
+    assert first["ai_generated"] is True
+    assert first["platform_ai_flag"]["field"] == "is_ai_generated"
+    assert second["platform_ai_flag"]["field"] is None  # Threads reads the image metadata instead
+    # "#ad" is among the sponsored post's hashtags already, so the caption does not repeat it.
+    assert second["caption"].endswith(persona.disclosure_label)
+    assert second["message"].count("#ad") == 1
 
-    # Every listed image is in the ZIP, its sha256 is of those bytes and of the stored original.
-    assert [i["path"] for i in first["images"]] == [f"images/{early.pk}_0.png", f"images/{early.pk}_1.png"]
+    # Every listed image is the labeled JPEG in the ZIP (not the stored original): its sha256 is of those
+    # bytes, its watermark payload is recorded, and it is at the platform's size.
+    assert [i["path"] for i in first["images"]] == [f"images/{early.pk}_0.jpg", f"images/{early.pk}_1.jpg"]
     originals = {img.position: img.image.read() for img in early.images.all()}
     for entry in first["images"] + second["images"]:
         blob = zf.read(entry["path"])
         assert hashlib.sha256(blob).hexdigest() == entry["sha256"]
         assert (entry["width"], entry["height"]) == (1080, 1350)
-    assert zf.read(f"images/{early.pk}_1.png") == originals[1]
+        assert entry["mime_type"] == "image/jpeg" and len(entry["watermark"]) == 8
+    assert zf.read(f"images/{early.pk}_1.jpg") != originals[1]
+    assert len({e["watermark"] for e in first["images"] + second["images"]}) == 3
     assert len(second["images"]) == 1
+    assert bundle.verification["ok"] is True
+    assert [i["path"] for i in bundle.verification["images"]] == [e["path"] for e in first["images"] + second["images"]]
 
     # Hootsuite: no header; "DD/MM/YYYY HH:mm" in the persona's timezone, message, link.
     hoot = list(csv.reader(io.StringIO(zf.read(f"hootsuite/{persona.handle}_instagram.csv").decode())))
@@ -136,6 +149,7 @@ def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona
     assert "DTSTAMP" in events[0]
 
 
+@pytest.mark.slow  # labels and verifies 3-4 images
 def test_export_marks_posts_exported_once_and_reexport_is_idempotent(
     workspace, marketer, persona, django_capture_on_commit_callbacks
 ):
@@ -158,21 +172,33 @@ def test_export_marks_posts_exported_once_and_reexport_is_idempotent(
     assert [p["id"] for p in m2["posts"]] == [p["id"] for p in m1["posts"]] == [p.pk for p in posts]
     assert zf1.namelist() == zf2.namelist()
     for name in zf1.namelist():
-        if name != "manifest.json" and name != "schedule.ics":
+        if name not in ("manifest.json", "schedule.ics") and not name.startswith("images/"):
             assert zf1.read(name) == zf2.read(name), name
+    # Images are signed afresh (C2PA signatures differ), but carry the same watermarks.
+    marks = [[i["watermark"] for p in m["posts"] for i in p["images"]] for m in (m1, m2)]
+    assert marks[0] == marks[1]
 
 
-def test_same_content_gives_same_bytes(workspace, marketer, persona, django_capture_on_commit_callbacks, monkeypatch):
-    scheduled_post(persona, BEFORE_DST)
+def test_same_content_gives_same_entries_apart_from_signatures(
+    workspace, marketer, persona, django_capture_on_commit_callbacks, monkeypatch
+):
+    scheduled_post(persona, BEFORE_DST, images=1)
     fixed = aware(2026, 2, 1, 10, 0)
     monkeypatch.setattr(exports.timezone, "now", lambda: fixed)
     first = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
     second = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
     assert first.pk != second.pk
-    assert first.sha256 == second.sha256
-    assert open_zip(first)[0] == open_zip(second)[0]
-    info = open_zip(first)[1].infolist()
-    assert {i.date_time for i in info} == {(1980, 1, 1, 0, 0, 0)}
+    zf1, zf2 = open_zip(first)[1], open_zip(second)[1]
+    m1, m2 = json.loads(zf1.read("manifest.json")), json.loads(zf2.read("manifest.json"))
+    # Only the C2PA signature of each image (ECDSA, fresh instance id) and so its sha256 differ.
+    for manifest in (m1, m2):
+        for image in manifest["posts"][0]["images"]:
+            image.pop("sha256")
+    assert m1 == m2
+    for name in zf1.namelist():
+        if not name.startswith("images/") and name != "manifest.json":
+            assert zf1.read(name) == zf2.read(name), name
+    assert {i.date_time for i in zf1.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
 def test_only_matching_posts_are_included(workspace, marketer, persona, django_capture_on_commit_callbacks):
@@ -196,7 +222,7 @@ def test_only_matching_posts_are_included(workspace, marketer, persona, django_c
 def test_failure_stores_error_and_leaves_no_file(
     workspace, marketer, persona, django_capture_on_commit_callbacks, settings
 ):
-    post = scheduled_post(persona, BEFORE_DST)
+    post = scheduled_post(persona, BEFORE_DST, images=2)
     broken = post.images.get(position=1)
     broken.image.storage.delete(broken.image.name)
 
@@ -241,7 +267,7 @@ def test_building_a_succeeded_bundle_is_a_noop(workspace, marketer, persona, dja
 
 def test_progress_is_reported_per_post(workspace, marketer, persona, django_capture_on_commit_callbacks, monkeypatch):
     for day in (2, 3, 4, 5):
-        scheduled_post(persona, aware(2026, 3, day, 9), images=1)
+        scheduled_post(persona, aware(2026, 3, day, 9), images=0)  # progress is per post
     seen = []
     original = exports._set_progress
 

@@ -15,6 +15,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.core.management import call_command
+from imwatermark import WatermarkDecoder, WatermarkEncoder
 from PIL import Image, ImageDraw, ImageFilter
 
 from scheduler import provenance
@@ -208,6 +209,23 @@ def test_watermark_survives_white_backgrounds_and_is_invisible_enough():
     marked = watermark_embed(original, PAYLOAD)
     mse = np.mean((np.asarray(original, np.float64) - np.asarray(marked, np.float64)) ** 2)
     assert 10 * np.log10(255**2 / mse) > 36  # PSNR in dB
+
+
+def test_watermark_is_interoperable_with_stock_invisible_watermark():
+    """Our vectorised dwtDctSvd writes and reads the library's format (float32 BGR on both sides)."""
+    with Image.open(io.BytesIO(photo_bytes(2, (1080, 1350)))) as image:
+        original = image.convert("RGB")
+
+    def bgr(img: Image.Image) -> np.ndarray:
+        return np.ascontiguousarray(np.asarray(img, dtype=np.float32)[..., ::-1])
+
+    assert WatermarkDecoder("bytes", 32).decode(bgr(watermark_embed(original, PAYLOAD)), "dwtDctSvd") == PAYLOAD
+
+    encoder = WatermarkEncoder()
+    encoder.set_watermark("bytes", PAYLOAD)
+    stock = encoder.encode(bgr(original), "dwtDctSvd")
+    stock_rgb = Image.fromarray(np.clip(np.rint(stock[..., ::-1]), 0, 255).astype(np.uint8))
+    assert watermark_decode(stock_rgb) == PAYLOAD
 
 
 def test_watermark_payload_is_four_stable_bytes_per_post_and_position():

@@ -21,8 +21,22 @@ class Command(BaseCommand):
         parser.add_argument("--port", default="8000")
         parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery worker.")
 
+    def _signing_report(self) -> None:
+        # Exports sign every image (C2PA); without a configured certificate they use a local dev CA.
+        from scheduler.signing import dev_ca_ensure_unless_configured
+
+        paths = dev_ca_ensure_unless_configured()
+        if paths is None:
+            self.stdout.write(f"C2PA signing certificate: {settings.C2PA_CERT_CHAIN_PATH}")
+        else:
+            self.stdout.write(
+                f"C2PA signing with the development CA in {paths.directory} (root: {paths.ca_cert}); "
+                "set C2PA_CERT_CHAIN_PATH / C2PA_PRIVATE_KEY_PATH for production."
+            )
+
     def handle(self, *args, host: str, port: str, no_worker: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
+        self._signing_report()
         call_command("seed_demo")
         worker = None if no_worker else self._start_worker()
         url = f"http://{host}:{port}/"

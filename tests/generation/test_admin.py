@@ -1,0 +1,75 @@
+import pytest
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from generation.models import JobStatus
+from personas.models import Role
+from tests.factories import GenerationJobFactory, LoraVersionFactory, MembershipFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _plain_static(settings):
+    # Admin pages render static tags; tests have no collectstatic manifest.
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def staff_client(workspace, role=Role.MARKETER):
+    user = MembershipFactory(workspace=workspace, role=role).user
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(
+        codename__in=["view_loraversion", "change_loraversion", "view_generationjob", "change_generationjob"]
+    ))
+    client = Client()
+    client.force_login(user)
+    return client, user
+
+
+def test_admin_lists_only_own_workspace_and_hides_others(persona):
+    own_version = LoraVersionFactory(persona=persona, status=JobStatus.SUCCEEDED)
+    own_job = GenerationJobFactory(persona=persona, scene="own scene at the beach")
+    foreign_version = LoraVersionFactory(status=JobStatus.SUCCEEDED)
+    foreign_job = GenerationJobFactory(scene="foreign scene in a forest")
+    client, _user = staff_client(persona.workspace)
+
+    page = client.get("/admin/generation/generationjob/")
+    assert page.status_code == 200
+    assert f"/admin/generation/generationjob/{own_job.pk}/change/".encode() in page.content
+    assert f"/admin/generation/generationjob/{foreign_job.pk}/change/".encode() not in page.content
+    assert client.get(f"/admin/generation/generationjob/{own_job.pk}/change/").status_code == 200
+    assert client.get(f"/admin/generation/generationjob/{foreign_job.pk}/change/").status_code == 404
+
+    page = client.get("/admin/generation/loraversion/")
+    assert f"/admin/generation/loraversion/{own_version.pk}/change/".encode() in page.content
+    assert f"/admin/generation/loraversion/{foreign_version.pk}/change/".encode() not in page.content
+    assert client.get(f"/admin/generation/loraversion/{foreign_version.pk}/change/").status_code == 404
+
+
+def test_admin_actions_go_through_the_services(persona):
+    queued_job = GenerationJobFactory(persona=persona, status=JobStatus.QUEUED)
+    done = LoraVersionFactory(persona=persona, version=1, status=JobStatus.SUCCEEDED)
+    client, _user = staff_client(persona.workspace)
+
+    client.post("/admin/generation/generationjob/",
+                {"action": "cancel_jobs", "_selected_action": [queued_job.pk]})
+    queued_job.refresh_from_db()
+    assert queued_job.status == JobStatus.CANCELLED
+    assert queued_job.transitions.filter(to_status=JobStatus.CANCELLED).exists()
+
+    client.post("/admin/generation/loraversion/",
+                {"action": "activate_version", "_selected_action": [done.pk]})
+    done.refresh_from_db()
+    assert done.is_active
+
+
+def test_reviewer_staff_cannot_run_actions(persona):
+    queued_job = GenerationJobFactory(persona=persona, status=JobStatus.QUEUED)
+    client, _user = staff_client(persona.workspace, role=Role.REVIEWER)
+    client.post("/admin/generation/generationjob/", {"action": "cancel_jobs", "_selected_action": [queued_job.pk]})
+    queued_job.refresh_from_db()
+    assert queued_job.status == JobStatus.QUEUED

@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean browser-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -34,7 +34,11 @@ install: $(STAMP) $(VOCAB_WHEEL)
 run: install
 	DJANGO_DEBUG=1 $(PY) manage.py run_studio --host $(HOST) --port $(PORT)
 
-test: install
+# Browser tests (tests/browser) drive Debian's Chromium through Playwright; install it when missing (root in CI).
+browser-deps:
+	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+
+test: install browser-deps
 	$(PY) -m pytest -p no:cacheprovider
 
 lint: install

@@ -140,10 +140,7 @@ def weights_sha256(model_path: Path) -> str:
 
 def select_device_and_dtype() -> tuple[torch.device, torch.dtype]:
     requested = _setting("GENERATION_DEVICE")
-    if requested:
-        device = torch.device(requested)
-    else:
-        device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
     dtype_name = _setting("GENERATION_DTYPE").lower()
     dtypes = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
               "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
@@ -165,7 +162,10 @@ def _pipeline_class_for(config_dir: Path):
         class_name = json.loads(index.read_text())["_class_name"]
     except (OSError, ValueError, KeyError) as exc:
         raise EngineError(f"{index} is missing or not a diffusers model_index.json.") from exc
-    classes = {"StableDiffusionPipeline": StableDiffusionPipeline, "StableDiffusionXLPipeline": StableDiffusionXLPipeline}
+    classes = {
+        "StableDiffusionPipeline": StableDiffusionPipeline,
+        "StableDiffusionXLPipeline": StableDiffusionXLPipeline,
+    }
     if class_name not in classes:
         raise EngineError(f"Unsupported pipeline {class_name!r} in {index}; expected one of {sorted(classes)}.")
     return classes[class_name]
@@ -184,10 +184,7 @@ def load_base_pipeline(model_id: str, *, device: torch.device, dtype: torch.dtyp
     folder, or (only when the hub is reachable) a hub id."""
     from generation.tiny_model import ensure_tiny_model
 
-    if model_id == TINY_MODEL_ID:
-        path = ensure_tiny_model()
-    else:
-        path = Path(model_id).expanduser()
+    path = ensure_tiny_model() if model_id == TINY_MODEL_ID else Path(model_id).expanduser()
     if path.is_dir():
         cls = _pipeline_class_for(path)
         pipe = cls.from_pretrained(path, torch_dtype=dtype, local_files_only=True, **_extra_kwargs(cls))
@@ -245,7 +242,9 @@ def run_pipeline(pipe, request: GenerationRequest, *, on_step: Callable[[int, in
     """Generate one batch, one variant per seed, on the given pipeline (components are shared, not copied)."""
     validate_request(request)
     components = {**pipe.components, "scheduler": make_scheduler(request.scheduler, pipe.scheduler.config)}
-    view = pipe.__class__(**components, **({"requires_safety_checker": False} if "safety_checker" in components else {}))
+    # Constructor flags (not modules) must match the loaded pipeline's, e.g. SDXL's force_zeros_for_empty_prompt.
+    extra = {k: pipe.config[k] for k in ("requires_safety_checker", "force_zeros_for_empty_prompt") if k in pipe.config}
+    view = pipe.__class__(**components, **extra)
     view.set_progress_bar_config(disable=True)
     # CPU generators: the same seed gives the same starting noise on any device.
     generators = [torch.Generator("cpu").manual_seed(int(seed)) for seed in request.seeds]

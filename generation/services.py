@@ -74,8 +74,14 @@ TRAINING_PROGRESS_EVERY_MAX = 10
 
 
 def _error_text(exc: BaseException) -> str:
-    if isinstance(exc, SoftTimeLimitExceeded):
-        return "SoftTimeLimitExceeded: time limit exceeded; the task ran past its soft time limit and was stopped."
+    # The limit can fire inside a library that wraps it (diffusers' lazy imports raise RuntimeError from it).
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, SoftTimeLimitExceeded):
+            return "SoftTimeLimitExceeded: time limit exceeded; the task ran past its soft time limit and was stopped."
+        cause = cause.__cause__ or cause.__context__
     message = str(exc).strip() or "(no message)"
     return f"{type(exc).__name__}: {message}"
 
@@ -281,7 +287,12 @@ def _training_progress_callback(version_id: int, total_hint: int) -> tuple[Calla
 def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     """Task body: train one queued version. Safe to call again after a redelivery or a crash."""
     with transaction.atomic():
-        version = LoraVersion.objects.select_for_update().select_related("persona").filter(pk=lora_version_id).first()
+        version = (
+            LoraVersion.objects.select_for_update(of=("self",))
+            .select_related("persona")
+            .filter(pk=lora_version_id)
+            .first()
+        )
         if version is None:
             logger.warning("LoRA version %s no longer exists; nothing to train.", lora_version_id)
             return None
@@ -642,7 +653,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     partial images removed and is rendered again, so a job never ends up with two sets.
     """
     with transaction.atomic():
-        job = GenerationJob.objects.select_for_update().select_related("persona").filter(pk=job_id).first()
+        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
         if job is None:
             logger.warning("Generation job %s no longer exists.", job_id)
             return None

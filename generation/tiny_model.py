@@ -1,11 +1,14 @@
 """A tiny Stable-Diffusion-architecture pipeline for development and tests, plus the real CLIP tokenizer.
 
-The tiny model has random (seeded) weights: its images are noise, but every code path (tokenizer, text encoder,
-UNet, VAE, schedulers, LoRA loading and training) is exactly the one a real SD 1.x checkpoint goes through.
+The UNet and text encoder have random (seeded) weights, so base images are coloured noise; the VAE is hand-set
+to a near-linear down/up-sampler so colours survive, and the scheduler predicts v. A persona LoRA trained for a few
+dozen steps therefore visibly moves images towards its references, and every code path (tokenizer, text encoder,
+UNet, VAE, schedulers, LoRA loading and training) is exactly the one a real SD checkpoint goes through.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
@@ -22,6 +25,9 @@ CLIP_BPE_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 CLIP_BPE_NAME = "bpe_simple_vocab_16e6.txt.gz"
 TINY_MODEL_DIRNAME = "tiny-sd"
 TINY_SEED = 20240601
+# Bump when build_tiny_pipeline changes: caches built by an older version are rebuilt.
+TINY_MODEL_VERSION = 2
+TINY_MARKER = "persona_studio_tiny.json"
 # SD 1.x noise schedule: what real checkpoints ship in scheduler_config.json.
 SD_SCHEDULER_CONFIG = {
     "beta_start": 0.00085,
@@ -106,7 +112,8 @@ def bytes_to_unicode() -> dict[int, str]:
 
 def write_clip_tokenizer_files(bpe_path: Path, out_dir: Path) -> None:
     """vocab.json + merges.txt built from the BPE file exactly as OpenAI CLIP's SimpleTokenizer does."""
-    lines = gzip.open(bpe_path).read().decode("utf-8").split("\n")
+    with gzip.open(bpe_path) as fh:
+        lines = fh.read().decode("utf-8").split("\n")
     merges = lines[1 : 49152 - 256 - 2 + 1]
     pairs = [tuple(m.split()) for m in merges]
     vocab = list(bytes_to_unicode().values())
@@ -229,12 +236,10 @@ def build_tiny_pipeline():
             up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
             cross_attention_dim=32,
             attention_head_dim=8,
-            norm_num_groups=int(os.environ.get("TINYGROUPS", "8")),
+            # 4 channels per norm group (not 1): with one channel per group the final GroupNorm removes every
+            # channel's mean, and no colour shift a LoRA learns could reach the output.
+            norm_num_groups=8,
         )
-        # Small initial outputs: an untrained UNet with unit-scale outputs makes the sampler diverge into
-        # saturated noise, which would hide anything a LoRA learns.
-        unet.conv_out.weight.data.mul_(float(os.environ.get("TINYSCALE", "0.1")))
-        unet.conv_out.bias.data.zero_()
         vae = AutoencoderKL(
             block_out_channels=(32, 64),
             in_channels=3,
@@ -277,21 +282,35 @@ def build_tiny_pipeline():
     )
 
 
+def _is_current(folder: Path) -> bool:
+    try:
+        marker = json.loads((folder / TINY_MARKER).read_text())
+    except (OSError, ValueError):
+        return False
+    return marker.get("version") == TINY_MODEL_VERSION and (folder / "model_index.json").exists()
+
+
 def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
-    """Build and save the tiny model once; return its diffusers folder. Safe against concurrent builders."""
+    """Build and save the tiny model once; return its diffusers folder. Safe against concurrent builders:
+    each builds under a temp dir and renames it into place; the loser discards its (identical) copy."""
     cache_dir = Path(cache_dir or settings.GENERATION_MODEL_CACHE)
     target = cache_dir / TINY_MODEL_DIRNAME
-    if (target / "model_index.json").exists():
+    if _is_current(target):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-sd-", dir=cache_dir))
     try:
         build_tiny_pipeline().save_pretrained(tmp, safe_serialization=True)
+        (tmp / TINY_MARKER).write_text(json.dumps({"version": TINY_MODEL_VERSION, "seed": TINY_SEED}))
+        if target.exists() and not _is_current(target):
+            stale = Path(tempfile.mkdtemp(prefix=".tiny-sd-stale-", dir=cache_dir))
+            with contextlib.suppress(OSError):  # someone else moved it already
+                os.rename(target, stale / "old")
+            shutil.rmtree(stale, ignore_errors=True)
         try:
             os.rename(tmp, target)
         except OSError:
-            # Another process won the race; its folder is identical (same seed).
-            if not (target / "model_index.json").exists():
+            if not _is_current(target):
                 raise
     finally:
         if tmp.exists():

@@ -8,7 +8,9 @@ pipeline is never touched, so base-model generation is unchanged afterwards.
 from __future__ import annotations
 
 import copy
+import json
 import os
+import struct
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +26,7 @@ from generation.engine import EngineCancelled, EngineError, GenerationRequest, T
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
 CLASS_PROMPT = "photo of a person"
-TRAIN_ADAPTER = "default"
+TRAIN_ADAPTER = "persona_training"
 
 
 @dataclass
@@ -137,7 +139,11 @@ def train_unet_lora(
             unet.delete_adapters(list(unet.peft_config))
         unet.requires_grad_(False)
         unet.add_adapter(lora_config, adapter_name=TRAIN_ADAPTER)
-        params = [p for p in unet.parameters() if p.requires_grad]
+        unet.set_adapter(TRAIN_ADAPTER)
+        unet.enable_adapters()  # the shared UNet may have had its adapters disabled for base generation
+        params = [p for name, p in unet.named_parameters() if f".{TRAIN_ADAPTER}." in name]
+        for p in params:
+            p.requires_grad_(True)
         for p in params:
             p.data = p.data.float()  # LoRA weights train in fp32 even when the base runs in half precision
         unet.train()
@@ -153,18 +159,19 @@ def train_unet_lora(
                 if not order:
                     order = torch.randperm(n, generator=gen).tolist()
                 batch.append(order.pop(0))
-            idx = torch.tensor(batch)
+            idx = torch.tensor(batch, device=latents.device)
             x0 = latents[idx]
             cond = embeds[idx.to(embeds.device)]
             cond_added = {k: v[idx.to(v.device)] for k, v in added.items()} if added else None
             if config.prior_preservation:
-                cidx = torch.randint(0, class_latents.shape[0], (len(batch),), generator=gen)
+                cidx = torch.randint(0, class_latents.shape[0], (len(batch),), generator=gen).to(latents.device)
                 x0 = torch.cat([x0, class_latents[cidx]])
                 cond = torch.cat([cond, class_embeds[cidx.to(class_embeds.device)]])
                 if cond_added:
                     cond_added = {k: torch.cat([v, class_added[k][cidx.to(v.device)]]) for k, v in cond_added.items()}
-            noise = torch.randn(x0.shape, generator=gen)
-            timesteps = torch.randint(0, num_train_timesteps, (x0.shape[0],), generator=gen)
+            # Noise and timesteps come from a seeded CPU generator: the same run on any device.
+            noise = torch.randn(x0.shape, generator=gen).to(x0.device)
+            timesteps = torch.randint(0, num_train_timesteps, (x0.shape[0],), generator=gen).to(x0.device)
             noisy = noise_scheduler.add_noise(x0, noise, timesteps)
             if prediction_type == "epsilon":
                 target = noise
@@ -174,11 +181,10 @@ def train_unet_lora(
                 raise EngineError(f"Unsupported prediction type {prediction_type!r}.")
             with torch.autocast(device_type=device.type, dtype=dtype, enabled=autocast_enabled):
                 pred = unet(
-                    noisy.to(device=device, dtype=unet.dtype), timesteps.to(device), cond.to(unet.dtype),
+                    noisy.to(dtype=unet.dtype), timesteps, cond.to(unet.dtype),
                     added_cond_kwargs=cond_added, return_dict=False,
                 )[0]
             pred = pred.float()
-            target = target.to(device)
             if config.prior_preservation:
                 pred, pred_prior = pred.chunk(2)
                 target, target_prior = target.chunk(2)
@@ -235,6 +241,26 @@ def save_lora(pipe, trained: TrainedLora, output_dir: Path) -> Path:
             tmp, unet_lora_layers=state, unet_lora_adapter_metadata=metadata, weight_name=LORA_WEIGHT_NAME,
             safe_serialization=True,
         )
+        written = Path(tmp) / LORA_WEIGHT_NAME
+        canonicalize_safetensors_header(written)
         final = output_dir / LORA_WEIGHT_NAME
-        os.replace(Path(tmp) / LORA_WEIGHT_NAME, final)
+        os.replace(written, final)
     return final
+
+
+def canonicalize_safetensors_header(path: Path) -> None:
+    """Sort the header's __metadata__ keys in place.
+
+    safetensors writes metadata from a hash map, so the same weights could give different bytes (and sha256)
+    from run to run; a LoRA's sha256 is its identity, so the bytes must be a function of the content.
+    """
+    with open(path, "r+b") as fh:
+        (size,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(size))
+        if "__metadata__" in header:
+            header["__metadata__"] = dict(sorted(header["__metadata__"].items()))
+        encoded = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(encoded) > size:
+            return  # never move the tensor data; keep the original header
+        fh.seek(8)
+        fh.write(encoded + b" " * (size - len(encoded)))

@@ -149,7 +149,8 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
         )
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, persona))
-    messages.success(request, f"Generating {job.num_variants} draft image(s) for {job.platform}.")
+    label = dict(Platform.choices).get(job.platform, job.platform)
+    messages.success(request, f"Generating {job.num_variants} draft image(s) for {label}; progress shows below.")
     return redirect(persona_page(persona.pk, "generation"))
 
 

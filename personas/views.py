@@ -211,7 +211,7 @@ class PersonaForm(forms.Form):
         required=False, label="AI badge on images", help_text='Draw a visible "AI-generated" badge on exported images.'
     )
     ai_badge_position = forms.ChoiceField(
-        choices=BadgePosition.choices, initial=BadgePosition.BOTTOM_RIGHT, required=False
+        choices=BadgePosition.choices, initial=BadgePosition.BOTTOM_RIGHT, required=False, label="AI badge position"
     )
     min_post_gap_minutes = forms.IntegerField(min_value=0, initial=180)
     posting_slots = forms.CharField(required=False, help_text="Local times, comma-separated, e.g. 09:00, 18:30.")

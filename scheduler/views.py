@@ -12,11 +12,13 @@ import json
 import zipfile
 import zoneinfo
 from collections import defaultdict
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Prefetch, Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
+from django.db.models.functions import Substr
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
@@ -41,7 +43,10 @@ CALENDAR_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLI
 DASHBOARD_PERSONAS_LIMIT = 50
 REVIEW_PAGE_SIZE = 20
 DRAFTS_LIMIT = 20
-CALENDAR_POSTS_LIMIT = 500
+CALENDAR_POSTS_LIMIT = 5000  # per period shown; tuples, so cheap
+MONTH_CHIPS_PER_DAY = 4
+CALENDAR_CAPTION_PREVIEW = 121  # the chips show 120 characters
+WEEK_CHIPS_PER_DAY = 12
 SCHEDULE_FORM_LIMIT = 20
 NEXT_SLOT_PERSONAS_LIMIT = 3
 EXPORTS_LIMIT = 20
@@ -57,6 +62,24 @@ def safe_next(request: HttpRequest, default: str) -> str:
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         return target
     return default
+
+
+def page_url(request: HttpRequest, name: str) -> str:
+    """This page with its current filters: the `next` of its forms, also when it is re-rendered by a POST."""
+    query = request.GET.urlencode()
+    return reverse(name) + (f"?{query}" if query else "")
+
+
+def view_of_next(request: HttpRequest) -> HttpRequest:
+    """Read the page's filters (calendar week, persona, review layout...) from the form's `next` URL.
+
+    A failed POST re-renders the page it came from with its 4xx status; without this the page would
+    fall back to its defaults and lose the marketer's place.
+    """
+    target = safe_next(request, "")
+    if target:
+        request.GET = QueryDict(urlsplit(target).query)
+    return request
 
 
 def scoped_post(request: HttpRequest, post_id: int) -> Post:
@@ -201,9 +224,18 @@ def review_context(request: HttpRequest) -> dict:
         post.problems = platforms.validate_post_for_platform(post=post)
         post.local_target = selectors.local_time(post.scheduled_at, post.persona)
         caption_stats(post)
-    drafts_qs = Post.objects.filter(
-        workspace=ctx.workspace, status__in=[PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED]
-    ).select_related("persona")
+    # The reviewer's last "request changes" comment rides along in the same query.
+    change_request = PostTransition.objects.filter(
+        post=OuterRef("pk"), to_status=PostStatus.CHANGES_REQUESTED
+    ).order_by("-created_at", "-id")
+    drafts_qs = (
+        Post.objects.filter(workspace=ctx.workspace, status__in=[PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED])
+        .select_related("persona")
+        .annotate(
+            change_comment=Subquery(change_request.values("comment")[:1]),
+            change_by=Subquery(change_request.values("actor__username")[:1]),
+        )
+    )
     if persona_id is not None:
         drafts_qs = drafts_qs.filter(persona_id=persona_id)
     drafts = list(drafts_qs.order_by("-updated_at", "-id")[:DRAFTS_LIMIT])
@@ -225,6 +257,7 @@ def review_context(request: HttpRequest) -> dict:
         "persona_id": persona_id,
         "review_personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
         "platform_limits": platform_limits(),
+        "here": page_url(request, "review_queue"),
         "single_query": query(layout="single"),
         "grid_query": query(layout="grid"),
         "prev_query": query(page=page - 1),
@@ -258,12 +291,12 @@ def review_decide(request: HttpRequest, post_id: int) -> HttpResponse:
     action = REVIEW_ACTIONS.get(request.POST.get("action", ""))
     if action is None:
         messages.error(request, "Choose approve, request changes or reject.")
-        return review_render(request, status=400)
+        return review_render(view_of_next(request), status=400)
     service, done = action
     try:
         service(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip())
     except ApplicationError as exc:
-        return error_response(request, exc, lambda status: review_render(request, status=status))
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
     messages.success(request, f"{done} (post #{post.pk}, {post.persona.name})")
     return redirect(safe_next(request, reverse("review_queue")))
 
@@ -275,7 +308,7 @@ def post_submit(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
         services.post_submit(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip())
     except ApplicationError as exc:
-        return error_response(request, exc, lambda status: review_render(request, status=status))
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
     messages.success(request, f"Post #{post.pk} submitted for review.")
     return redirect(safe_next(request, reverse("review_queue")))
 
@@ -288,7 +321,7 @@ def review_bulk_approve(request: HttpRequest) -> HttpResponse:
     ids = list(dict.fromkeys(int(v) for v in request.POST.getlist("posts") if v.isdigit()))[:BULK_APPROVE_LIMIT]
     if not ids:
         messages.error(request, "Tick at least one post to approve.")
-        return review_render(request, status=400)
+        return review_render(view_of_next(request), status=400)
     # Only posts of the user's workspaces are tried; any other id reads as "not found", like a 404.
     known = set(Post.objects.filter(pk__in=ids, workspace_id__in=ctx.workspace_ids).values_list("pk", flat=True))
     approved, failed = [], []
@@ -322,7 +355,7 @@ def post_caption(request: HttpRequest, post_id: int) -> HttpResponse:
                              hashtags=hashtags)
         problems = platforms.validate_post_for_platform(post=Post.objects.get(pk=post.pk))
     except ApplicationError as exc:
-        return error_response(request, exc, lambda status: review_render(request, status=status))
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
     messages.success(request, f"Caption of post #{post.pk} saved.")
     for problem in problems:
         messages.warning(request, f"Post #{post.pk}: {problem}")
@@ -369,7 +402,43 @@ def calendar_range(view: str, start: dt.date) -> tuple[dt.date, dt.date, dt.date
     return first, last, previous, month_last + dt.timedelta(days=1)
 
 
-def flag_conflicts(posts: list[Post]) -> None:
+PLATFORM_LABELS = dict(Platform.choices)
+STATUS_LABELS = dict(PostStatus.choices)
+
+
+class CalendarPost:
+    """What a calendar chip shows of a post, built from one values_list row (no model instance)."""
+
+    __slots__ = ("pk", "persona_id", "platform", "status", "scheduled_at", "caption", "persona", "local_at",
+                 "conflicts", "local_hm", "local_input", "local_label", "utc_iso", "caption_preview",
+                 "reschedule_url", "unschedule_url")
+
+    def __init__(self, pk, persona_id, platform, status, scheduled_at, caption, *, persona):
+        self.pk, self.persona_id, self.platform, self.status = pk, persona_id, platform, status
+        self.scheduled_at, self.caption, self.persona = scheduled_at, caption, persona
+        self.local_at = None
+        self.conflicts = []
+
+    def prepare(self, urls: tuple[str, str]) -> None:
+        """The strings a shown chip needs, formatted once in Python."""
+        local = self.local_at
+        self.local_hm = local.strftime("%H:%M")
+        self.local_input = local.strftime("%Y-%m-%dT%H:%M")
+        self.local_label = f"{local:%a} {local.day} {local:%b %H:%M}"
+        self.utc_iso = self.scheduled_at.isoformat()
+        caption = self.caption or ""
+        self.caption_preview = caption if len(caption) <= 120 else caption[:119] + "…"
+        self.reschedule_url = urls[0].format(pk=self.pk)
+        self.unschedule_url = urls[1].format(pk=self.pk)
+
+    def get_platform_display(self) -> str:
+        return PLATFORM_LABELS.get(self.platform, self.platform)
+
+    def get_status_display(self) -> str:
+        return STATUS_LABELS.get(self.status, self.status)
+
+
+def flag_conflicts(posts: list) -> None:
     """Mark posts of one persona closer together than its minimum gap (scheduling allows it, with a warning).
 
     Works on the posts already fetched for the page, so it costs no query.
@@ -412,23 +481,47 @@ def calendar_context(request: HttpRequest) -> dict:
         status__in=CALENDAR_STATUSES,
         scheduled_at__gte=window_start,
         scheduled_at__lt=window_end,
-    ).select_related("persona")
+    )
     if selected:
         qs = qs.filter(persona=selected)
     if platform:
         qs = qs.filter(platform=platform)
-    posts = list(qs.order_by("scheduled_at", "id")[:CALENDAR_POSTS_LIMIT])
-    truncated = len(posts) == CALENDAR_POSTS_LIMIT
+    # Plain tuples with a caption preview, not model instances: every post of the period is counted per day and
+    # checked for conflicts, and only the chips shown are rendered, so a busy month stays cheap.
+    rows = list(
+        qs.order_by("scheduled_at", "id")
+        .annotate(caption_head=Substr("caption", 1, CALENDAR_CAPTION_PREVIEW))
+        .values_list("id", "persona_id", "platform", "status", "scheduled_at", "caption_head")[:CALENDAR_POSTS_LIMIT]
+    )
+    truncated = len(rows) == CALENDAR_POSTS_LIMIT
+    by_id = {p.pk: p for p in personas}
+    missing = {row[1] for row in rows} - by_id.keys()
+    if missing:  # only for workspaces with more personas than the filter lists
+        by_id.update({p.pk: p for p in Persona.objects.filter(pk__in=missing)})
+    posts = [CalendarPost(*row, persona=by_id[row[1]]) for row in rows]
     flag_conflicts(posts)
     by_day = defaultdict(list)
+    zones = {}
     for post in posts:
-        post.local_at = post.scheduled_at.astimezone(persona_tz(post.persona))
+        zone = zones.get(post.persona_id) or zones.setdefault(post.persona_id, persona_tz(post.persona))
+        post.local_at = post.scheduled_at.astimezone(zone)
         by_day[post.local_at.date()].append(post)
+    # A day cell shows a bounded number of chips (like Later or Planable) and links to the rest: what a
+    # page renders stays bounded however many posts a workspace schedules.
+    per_day = WEEK_CHIPS_PER_DAY if view == "week" else MONTH_CHIPS_PER_DAY
+    marker = "987654321"  # reversed once; each chip fills in its id
+    chip_urls = tuple(
+        reverse(name, args=[int(marker)]).replace(marker, "{pk}")
+        for name in ("post_reschedule_page", "post_unschedule_page")
+    )
     days = []
     day = first
     while day <= last:
-        days.append({"date": day, "posts": by_day.get(day, []), "in_period": view == "week" or day.month == start.month,
-                     "today": day == today})
+        day_posts = by_day.get(day, [])
+        for post in day_posts[:per_day]:
+            post.prepare(chip_urls)
+        days.append({"date": day, "posts": day_posts[:per_day], "more": max(0, len(day_posts) - per_day),
+                     "in_period": view == "week" or day.month == start.month, "today": day == today})
         day += dt.timedelta(days=1)
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
 
@@ -476,7 +569,9 @@ def calendar_context(request: HttpRequest) -> dict:
         "today_query": query(start=""),
         "month_query": query(view="month"),
         "week_query": query(view="week"),
+        "filter_query": query(view="", start=""),
         "weekday_names": list(pycalendar.day_abbr),
+        "here": page_url(request, "calendar"),
         # Week view: the selected persona's posting slots are drop targets that set the time as well.
         "slot_times": list(selected.posting_slots or []) if selected and view == "week" else [],
     }
@@ -508,9 +603,12 @@ def _schedule_action(request: HttpRequest, post_id: int, *, reschedule: bool) ->
                 actor=request.user, post_id=post.pk, scheduled_at=when, comment=request.POST.get("comment", "")
             )
     except ApplicationError as exc:
-        return error_response(request, exc, lambda status: calendar_render(request, status=status))
+        return error_response(request, exc, lambda status: calendar_render(view_of_next(request), status=status))
     local = when.astimezone(tz).strftime("%a %d %b %Y %H:%M")
     messages.success(request, f"Post #{post.pk} scheduled for {local} ({post.persona.timezone}).")
+    # Closer than the persona's minimum gap is allowed, but said out loud.
+    for warning in selectors.calendar_conflicts(persona=post.persona, scheduled_at=when, exclude_post_id=post.pk):
+        messages.warning(request, f"Conflict: {warning}")
     return redirect(safe_next(request, reverse("calendar")))
 
 
@@ -533,7 +631,7 @@ def post_unschedule(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
         services.post_unschedule(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", ""))
     except ApplicationError as exc:
-        return error_response(request, exc, lambda status: calendar_render(request, status=status))
+        return error_response(request, exc, lambda status: calendar_render(view_of_next(request), status=status))
     messages.success(request, f"Post #{post.pk} taken off the calendar; it is approved again.")
     return redirect(safe_next(request, reverse("calendar")))
 

@@ -191,7 +191,7 @@ def test_dashboard_counts_review_and_running_jobs(client, marketer, persona):
     GenerationJobFactory(persona=persona, status=JobStatus.RUNNING, progress_step=2, total_steps=8)
     response = login(client, marketer).get(reverse("dashboard"))
     content = response.content.decode()
-    assert "<dt>In review</dt><dd><a href=\"/review/\">3</a></dd>" in content
+    assert f'<dt>In review</dt><dd><a href="/review/?persona={persona.pk}">3</a></dd>' in content
     assert 'max="120" value="30"' in content
     assert 'max="8" value="2"' in content
     assert 'hx-trigger="every 2s"' in content
@@ -835,6 +835,16 @@ def test_drop_on_a_day_that_breaks_a_rule_shows_the_error(client, admin_member, 
     assert b"message error" in response.content
     post.refresh_from_db()
     assert post.scheduled_at > timezone.now()
+    # The page it came from is shown again, filters kept.
+    back = f"{reverse('calendar')}?view=week&persona={persona.pk}&start=2031-01-06"
+    response = client.post(reverse("post_reschedule_page", args=[post.pk]),
+                           {"scheduled_at": f"{past_day:%Y-%m-%d}T10:00", "next": back})
+    assert response.status_code == 400
+    assert response.context["view"] == "week" and response.context["selected_persona"] == persona
+    assert response.context["first"] == dt.date(2031, 1, 6)
+    # ...and its forms come back to the calendar, not to the POST-only URL that rendered it.
+    nexts = [chunk.split('"', 1)[0] for chunk in response.content.decode().split('name="next" value="')[1:]]
+    assert nexts and all(n.startswith("/calendar/?view=week&amp;persona=") for n in nexts), nexts
 
 
 # --- persona page: loss curve, samples, drop zone -------------------------------------------------------------
@@ -903,3 +913,29 @@ def selectors_zone(persona):
     from scheduler.selectors import persona_zone
 
     return persona_zone(persona)
+
+
+def test_rescheduling_next_to_another_post_warns_about_the_conflict(client, admin_member, persona, marketer):
+    base = dt.datetime(2031, 3, 4, 9, 0, tzinfo=dt.UTC)
+    first = PostFactory(persona=persona, created_by=marketer, status=PostStatus.SCHEDULED, scheduled_at=base)
+    second = PostFactory(persona=persona, created_by=marketer, status=PostStatus.SCHEDULED,
+                         scheduled_at=base + dt.timedelta(days=2))
+    for post in (first, second):
+        PostImageFactory(post=post, position=0)
+    local = (base + dt.timedelta(minutes=30)).astimezone(selectors_zone(persona))
+    response = login(client, admin_member).post(
+        reverse("post_reschedule_page", args=[second.pk]), {"scheduled_at": f"{local:%Y-%m-%dT%H:%M}"}, follow=True
+    )
+    texts = [str(m) for m in response.context["messages"]]
+    assert any(t.startswith(f"Post #{second.pk} scheduled for") for t in texts), texts
+    assert any(t.startswith("Conflict: ") and f"Post {first.pk}" in t for t in texts), texts
+    second.refresh_from_db()
+    assert second.scheduled_at == base + dt.timedelta(minutes=30)
+
+
+def test_drafts_show_the_reviewers_change_request(client, marketer, reviewer, persona):
+    post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.CHANGES_REQUESTED)
+    PostTransition.objects.create(post=post, actor=reviewer, from_status="in_review", to_status="changes_requested",
+                                  comment="Crop tighter on the face.")
+    content = login(client, marketer).get(reverse("review_queue")).content.decode()
+    assert "Crop tighter on the face." in content and f"{reviewer.username} asked:" in content

@@ -86,28 +86,48 @@
     return LIMITS;
   }
 
-  // Approximates twitter-text v3 (the server's weighted_length_x is authoritative): URLs count 23,
-  // code points in the Latin/punctuation ranges count 1, everything else (CJK, emoji) counts 2.
+  // Mirrors scheduler.platforms.weighted_length_x (the server's count is authoritative): URLs count 23,
+  // code points in the Latin/punctuation ranges count 1, everything else 2, and an emoji sequence (skin tone,
+  // ZWJ family, flag, keycap) counts once, as 2. Bare-domain links are not detected here (server only).
   var LIGHT = [[0x0000, 0x10FF], [0x2000, 0x200D], [0x2010, 0x201F], [0x2032, 0x2037]];
-  var URL_RE = /https?:\/\/[^\s]+/gi;
+  var URL_RE = /(?:https?:\/\/|www\.)[^\s<>"]+/gi;
+  var URL_TRAILING = ".,!?;:)'\"";
+
+  function isLight(cp) {
+    return LIGHT.some(function (r) { return cp >= r[0] && cp <= r[1]; });
+  }
+  function isModifier(cp) {
+    return cp === 0xFE0E || cp === 0xFE0F || cp === 0x20E3 || (cp >= 0x1F3FB && cp <= 0x1F3FF) ||
+      (cp >= 0xE0020 && cp <= 0xE007F);
+  }
+  function isRegional(cp) { return cp >= 0x1F1E6 && cp <= 0x1F1FF; }
 
   function weightPlain(text) {
-    var total = 0;
-    for (var i = 0; i < text.length; i++) {
-      var cp = text.codePointAt(i);
-      if (cp > 0xFFFF) i += 1;
-      var light = LIGHT.some(function (r) { return cp >= r[0] && cp <= r[1]; });
-      total += light ? 1 : 2;
+    var cps = Array.from(text).map(function (c) { return c.codePointAt(0); });
+    var weight = 0, i = 0;
+    while (i < cps.length) {
+      var cp = cps[i];
+      if (isLight(cp) && !(i + 1 < cps.length && isModifier(cps[i + 1]))) { weight += 1; i += 1; continue; }
+      weight += 2;
+      i += 1;
+      if (isRegional(cp) && i < cps.length && isRegional(cps[i])) { i += 1; continue; }
+      while (i < cps.length) {
+        if (isModifier(cps[i])) i += 1;
+        else if (cps[i] === 0x200D && i + 1 < cps.length) i += 2;
+        else break;
+      }
     }
-    return total;
+    return weight;
   }
 
   function weightedLength(text, urlWeight) {
     var total = 0, last = 0, match;
     URL_RE.lastIndex = 0;
     while ((match = URL_RE.exec(text)) !== null) {
-      total += weightPlain(text.slice(last, match.index)) + urlWeight;
-      last = match.index + match[0].length;
+      var url = match[0], end = url.length;
+      while (end > 0 && URL_TRAILING.indexOf(url[end - 1]) !== -1) end -= 1;  // trailing punctuation is text
+      total += weightPlain(text.slice(last, match.index)) + urlWeight + weightPlain(url.slice(end));
+      last = match.index + url.length;
     }
     return total + weightPlain(text.slice(last));
   }
@@ -313,6 +333,9 @@
       form.submit();  // the server re-validates and shows the result or the error on the calendar
     });
   }
+
+  // Exposed so the browser tests can compare the client count with the server's.
+  window.PersonaStudio = { weightedLength: weightedLength, hashtagCount: hashtagCount };
 
   document.addEventListener("DOMContentLoaded", function () {
     initAutosubmit();

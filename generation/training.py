@@ -93,8 +93,12 @@ def train_unet_lora(
     dtype: torch.dtype,
     on_step: Callable[[int, int, float], bool] | None = None,
     class_images: list[Image.Image] | None = None,
+    compile_unet: bool = False,
 ) -> TrainedLora:
-    """Train a LoRA on a copy of pipe.unet; returns the trained copy (pipe itself is left unchanged)."""
+    """Train a LoRA on a copy of pipe.unet; returns the trained copy (pipe itself is left unchanged).
+
+    compile_unet: torch.compile the copy's forward/backward (the engine turns it on for CUDA only; the first steps
+    then include compilation time)."""
     from diffusers import DDPMScheduler
     from peft import LoraConfig
 
@@ -134,6 +138,9 @@ def train_unet_lora(
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(config.seed)
         unet = copy.deepcopy(pipe.unet)
+        # A compiled inference UNet's compiled forward would still call the original module: drop it in the copy.
+        if getattr(unet, "_compiled_call_impl", None) is not None:
+            unet._compiled_call_impl = None
         # A copy of the shared UNet may carry persona adapters loaded for inference; train on clean weights.
         if getattr(unet, "peft_config", None):
             unet.delete_adapters(list(unet.peft_config))
@@ -147,6 +154,8 @@ def train_unet_lora(
         for p in params:
             p.data = p.data.float()  # LoRA weights train in fp32 even when the base runs in half precision
         unet.train()
+        if compile_unet:
+            unet.compile()
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=1e-2,
                                       eps=1e-8)
         gen = torch.Generator("cpu").manual_seed(config.seed)

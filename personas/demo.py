@@ -3,6 +3,7 @@ and generated drafts waiting in the review queue. Idempotent: a second run chang
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import secrets
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
+from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from personas.models import Persona, Role, Workspace
@@ -122,5 +124,25 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
             job = generation_job_create(actor=creator, persona=persona, scene=scene, platform=platform, num_variants=2)
             generation_job_run(job_id=job.pk)
 
+    if train:
+        _demo_schedule_one(persona=persona)
+
     lines = dict(line.split(" ", 1) for line in creds_path.read_text().splitlines() if line.strip())
     return DemoCredentials("demo", lines["demo"], "demo-marketer", lines["demo-marketer"])
+
+
+def _demo_schedule_one(*, persona: Persona) -> None:
+    """Approve and schedule one generated draft so the calendar and exports have something to show."""
+    from scheduler.models import Post, PostStatus
+    from scheduler.selectors import next_free_slot
+    from scheduler.services import post_approve, post_schedule
+
+    if Post.objects.filter(persona=persona, status=PostStatus.SCHEDULED).exists():
+        return
+    draft = Post.objects.filter(persona=persona, status=PostStatus.IN_REVIEW).order_by("id").first()
+    if draft is None:
+        return
+    admin = get_user_model().objects.get(username="demo")
+    post_approve(actor=admin, post_id=draft.pk, comment="On brand. Demo approval.")
+    slot = next_free_slot(persona=persona, after=timezone.now() + dt.timedelta(hours=1))
+    post_schedule(actor=admin, post_id=draft.pk, scheduled_at=slot)

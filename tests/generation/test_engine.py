@@ -56,7 +56,8 @@ def test_tokenizer_is_built_from_the_real_clip_bpe_vocab():
 
 
 def test_clip_vocab_path_prefers_the_configured_file(settings, tmp_path):
-    wheel = next(p for d in tiny_model._vendor_dirs() if d.is_dir() for p in d.glob("open_clip_torch-*.whl"))
+    wheel = next((p for d in tiny_model._vendor_dirs() if d.is_dir() for p in d.glob("open_clip_torch-*.whl")), None)
+    assert wheel is not None, "run `make install` (it downloads open-clip-torch's wheel into var/vendor)"
     copied = tmp_path / "oc.whl"
     shutil.copy(wheel, copied)
     settings.GENERATION_CLIP_VOCAB = str(copied)

@@ -1,0 +1,195 @@
+"""Engine speed options: off on CPU, request batching (generate_many) and LoRA hotswap keep every image the same."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from generation.engine import (
+    HOTSWAP_SLOT,
+    Engine,
+    EngineError,
+    GenerationRequest,
+    LoraRef,
+    PerfOptions,
+    TrainingConfig,
+    get_engine,
+    plan_batches,
+)
+
+CAPTION = "photo of sks person"
+
+
+def request(**overrides) -> GenerationRequest:
+    fields = dict(prompt=CAPTION, negative_prompt="blurry", seeds=[5], steps=3, guidance=5.0,
+                  scheduler="dpmpp_2m_karras", width=64, height=64)
+    return GenerationRequest(**{**fields, **overrides})
+
+
+def as_array(images: list[Image.Image]) -> np.ndarray:
+    return np.stack([np.asarray(im, dtype=np.int16) for im in images])
+
+
+# -- settings --------------------------------------------------------------------------------------------------
+
+
+def test_perf_options_are_all_off_on_cpu_even_when_configured(settings):
+    settings.GENERATION_COMPILE = "1"
+    settings.GENERATION_LORA_HOTSWAP = "1"
+    settings.GENERATION_MAX_BATCH = "16"
+    assert PerfOptions.for_device(torch.device("cpu")) == PerfOptions()
+    off = PerfOptions()
+    assert not (off.sdpa or off.channels_last or off.fuse_qkv or off.compile or off.lora_hotswap or off.train_compile)
+    assert off.vae_tiling_area == 0 and off.max_batch == 1
+
+
+def test_cuda_defaults_are_fast_and_each_setting_overrides(settings, monkeypatch):
+    for name in ("GENERATION_COMPILE", "GENERATION_FUSE_QKV", "GENERATION_LORA_HOTSWAP", "GENERATION_MAX_BATCH"):
+        monkeypatch.delenv(name, raising=False)
+        setattr(settings, name, "")
+    cuda = torch.device("cuda")  # only a device name: nothing here touches a GPU
+    fast = PerfOptions.for_device(cuda)
+    assert fast.sdpa and fast.channels_last and fast.fuse_qkv and fast.compile and fast.train_compile
+    assert fast.lora_hotswap and fast.max_lora_rank == 64  # compiling implies hotswap: no recompiles per persona
+    assert fast.vae_tiling_area == 1024 * 1024 and fast.max_batch == 8
+
+    settings.GENERATION_COMPILE = "off"
+    settings.GENERATION_FUSE_QKV = "0"
+    settings.GENERATION_MAX_BATCH = "4"
+    eager = PerfOptions.for_device(cuda)
+    assert not eager.compile and not eager.fuse_qkv and not eager.lora_hotswap and eager.max_batch == 4
+    settings.GENERATION_LORA_HOTSWAP = "true"
+    assert PerfOptions.for_device(cuda).lora_hotswap
+
+    settings.GENERATION_COMPILE = "maybe"
+    with pytest.raises(EngineError, match="GENERATION_COMPILE"):
+        PerfOptions.for_device(cuda)
+
+
+@pytest.mark.slow
+def test_the_cpu_engine_runs_the_plain_path():
+    engine = get_engine()
+    assert engine.perf == PerfOptions()
+    assert not getattr(engine.pipe.unet, "_compiled_call_impl", None)
+    assert engine.pipe.unet.conv_in.weight.is_contiguous()  # not channels_last
+    assert not getattr(engine.pipe, "fusing_vae", False)
+
+
+# -- batching plan ---------------------------------------------------------------------------------------------
+
+
+def test_plan_batches_groups_compatible_requests_in_queue_order(tmp_path):
+    lora_a = LoraRef(path=tmp_path / "a.safetensors", sha256="a" * 64, adapter_name="a")
+    queue = [
+        request(seeds=[1]),                                # 0: base
+        request(seeds=[2], lora=lora_a),                    # 1: persona a
+        request(seeds=[3], prompt="another scene"),         # 2: base, other prompt: still compatible
+        request(seeds=[4], width=72),                       # 3: other size
+        request(seeds=[5], lora=lora_a),                    # 4: persona a
+        request(seeds=[6], steps=4),                        # 5: other steps
+        request(seeds=[7], scheduler="euler_a"),            # 6: other scheduler
+        request(seeds=[8], guidance=7.0),                   # 7: other guidance
+        request(seeds=[9], lora=LoraRef(**{**lora_a.__dict__, "scale": 0.5})),  # 8: other LoRA scale
+    ]
+    assert plan_batches(queue, max_batch=8) == [[0, 2], [1, 4], [3], [5], [6], [7], [8]]
+
+
+def test_plan_batches_caps_images_per_batch_and_never_splits_a_request():
+    queue = [request(seeds=[1, 2]), request(seeds=[3, 4, 5]), request(seeds=[6]), request(seeds=list(range(10))),
+             request(seeds=[7])]
+    assert plan_batches(queue, max_batch=4) == [[0], [1, 2], [3], [4]]
+    assert plan_batches(queue, max_batch=1) == [[0], [1], [2], [3], [4]]
+    assert plan_batches(queue, max_batch=100) == [[0, 1, 2, 3, 4]]
+    assert plan_batches([], max_batch=4) == []
+
+
+# -- generate_many ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_generate_many_matches_generate_for_the_same_batch():
+    engine = get_engine()
+    first, second = request(seeds=[5]), request(seeds=[6, 7])
+    together = engine.generate(request(seeds=[5, 6, 7]))
+    many = engine.generate_many([first, second], max_batch=8)
+    assert [len(images) for images in many] == [1, 2]
+    # Same batch composition: byte-identical images.
+    assert np.array_equal(as_array(many[0] + many[1]), as_array(together))
+    # One request per batch: exactly what generate() gives for it.
+    alone = engine.generate_many([first, second], max_batch=1)
+    assert np.array_equal(as_array(alone[0]), as_array(engine.generate(first)))
+    assert np.array_equal(as_array(alone[1]), as_array(engine.generate(second)))
+
+
+@pytest.mark.slow
+def test_generate_many_batches_different_prompts_and_returns_results_in_request_order():
+    engine = get_engine()
+    queue = [request(seeds=[1], prompt="photo of sks person at the beach"), request(seeds=[2], scheduler="euler_a"),
+             request(seeds=[3], prompt="photo of sks person in a cafe", negative_prompt="")]
+    many = engine.generate_many(queue, max_batch=8)
+    assert [len(images) for images in many] == [1, 1, 1]
+    for req, images in zip(queue, many, strict=True):
+        separate = engine.generate(req)
+        # Batched vs single matmuls may round differently; each image is still its own request's image.
+        assert np.abs(as_array(images) - as_array(separate)).max() <= 2
+    assert not np.array_equal(as_array(many[0]), as_array(many[2]))  # each prompt is used for its own image
+
+
+@pytest.mark.slow
+def test_generate_many_validates_every_request_before_any_work():
+    engine = get_engine()
+    with pytest.raises(EngineError, match="scheduler"):
+        engine.generate_many([request(), request(scheduler="ddim")])
+    assert engine.generate_many([]) == []
+
+
+# -- LoRA hotswap ----------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_personas(tmp_path_factory):
+    """Two LoRAs of different rank and alpha (hotswap must pad ranks and carry each one's scaling)."""
+    engine = get_engine()
+    out = tmp_path_factory.mktemp("hotswap")
+    red = [Image.new("RGB", (64, 64), (220, 30, 30)), Image.new("RGB", (64, 64), (200, 60, 20))]
+    green = [Image.new("RGB", (64, 64), (30, 200, 60)), Image.new("RGB", (64, 64), (60, 220, 30))]
+    a = engine.train_lora(images=red, captions=[CAPTION], output_dir=out / "a",
+                          config=TrainingConfig(rank=4, steps=6, learning_rate=1e-2, resolution=64, seed=1))
+    b = engine.train_lora(images=green, captions=[CAPTION], output_dir=out / "b",
+                          config=TrainingConfig(rank=2, alpha=4, steps=6, learning_rate=1e-2, resolution=64, seed=2))
+    return (LoraRef(path=a.weights_path, sha256=a.sha256, adapter_name="persona_a"),
+            LoraRef(path=b.weights_path, sha256=b.sha256, adapter_name="persona_b"))
+
+
+@pytest.mark.slow
+def test_hotswap_switching_gives_each_persona_its_own_images(two_personas):
+    lora_a, lora_b = two_personas
+    plain = get_engine()
+    hot = Engine("tiny", perf=PerfOptions(lora_hotswap=True, max_lora_rank=8))
+    half_a = LoraRef(**{**lora_a.__dict__, "scale": 0.5})
+    sequence = [lora_a, lora_b, lora_a, None, half_a, lora_b, None]
+    for lora in sequence:
+        swapped = as_array(hot.generate(request(seeds=[1, 2], lora=lora)))
+        reference = as_array(plain.generate(request(seeds=[1, 2], lora=lora)))
+        assert np.abs(swapped - reference).max() <= 1, lora  # fp32: at most uint8 rounding
+    # One slot whose weights were swapped in place; the base model was never reloaded.
+    assert list(hot.pipe.unet.peft_config) == [HOTSWAP_SLOT]
+    assert hot.loaded_adapters() == ["persona_b"] and hot.base_load_count == 1
+    # The personas really differ from each other and from the base model.
+    images = {name: as_array(hot.generate(request(lora=lora))) for name, lora in
+              (("a", lora_a), ("b", lora_b), ("base", None))}
+    assert np.abs(images["a"] - images["b"]).max() > 20 and np.abs(images["a"] - images["base"]).max() > 20
+    # Forgetting the persona leaves the slot at scale 0: base images.
+    hot.unload_adapter("persona_b")
+    assert hot.loaded_adapters() == []
+    assert np.array_equal(as_array(hot.generate(request())), images["base"])
+
+
+@pytest.mark.slow
+def test_hotswap_refuses_a_lora_above_the_slot_rank(two_personas):
+    lora_a, _ = two_personas
+    hot = Engine("tiny", perf=PerfOptions(lora_hotswap=True, max_lora_rank=2))
+    with pytest.raises(EngineError, match="GENERATION_MAX_LORA_RANK=2"):
+        hot.generate(request(lora=lora_a))  # rank 4

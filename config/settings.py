@@ -206,6 +206,8 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
+    # Sweeps must not wait behind a long training run on a busy GPU queue.
+    "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.*": {"queue": os.environ.get("GENERATION_QUEUE", "gpu")},
     "scheduler.tasks.*": {"queue": "default"},
 }
@@ -216,6 +218,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unapproved-posts": {"task": "scheduler.tasks.expire_overdue_posts", "schedule": 300.0},
     "requeue-stale-exports": {"task": "scheduler.tasks.export_sweep", "schedule": 300.0},
+    "fail-stale-generation-runs": {"task": "generation.tasks.fail_stale_runs", "schedule": 300.0},
 }
 
 # Generation engine (see generation/engine.py).

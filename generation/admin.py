@@ -11,25 +11,14 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from config.exceptions import ApplicationError
-from personas.admin import WorkspaceScopedAdminMixin
+from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 from personas.models import Role
 
 from . import services
 from .models import GeneratedImage, GenerationJob, JobTransition, LoraVersion
 
 
-class _ReadOnlyInline(admin.TabularInline):
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-
-class LoraTransitionInline(_ReadOnlyInline):
+class LoraTransitionInline(ReadOnlyInline):
     model = JobTransition
     fk_name = "lora_version"
     fields = ("created_at", "actor", "from_status", "to_status", "comment")
@@ -40,7 +29,7 @@ class JobTransitionInline(LoraTransitionInline):
     fk_name = "generation_job"
 
 
-class GeneratedImageInline(_ReadOnlyInline):
+class GeneratedImageInline(ReadOnlyInline):
     model = GeneratedImage
     fields = ("index", "image", "width", "height", "seed", "sha256", "lora_sha256", "base_model_hash")
     readonly_fields = fields

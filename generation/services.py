@@ -15,6 +15,7 @@ Design choices (see also the README):
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import random
@@ -785,3 +786,43 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     pictures = engine.generate(request)
     picture = pictures[generated_image.index] if len(seeds) > 1 else pictures[0]
     return engine_module.png_bytes_with_parameters(picture, record=_reproduction_record(generated_image, lora=lora))
+
+
+# How long past its soft time limit a run may stay "running" before the sweep fails it.
+STALE_GRACE_SECONDS = 300
+
+
+def generation_runs_fail_stale(*, now: dt.datetime | None = None) -> int:
+    """Fail training runs and generation jobs still "running" well past their time limit.
+
+    The solo pool of one-GPU workers enforces no Celery time limits, and a worker killed at a hard limit
+    does not always get its message redelivered: this sweep is what guarantees such a run ends with a reason.
+    A worker that is in fact still rendering finds the row failed when it saves and discards its output.
+    """
+    now = now or timezone.now()
+    limits = (
+        (LoraVersion, int(settings.GENERATION_TRAIN_TIME_LIMIT)),
+        (GenerationJob, int(settings.GENERATION_GENERATE_TIME_LIMIT)),
+    )
+    failed = 0
+    for model, limit in limits:
+        cutoff = now - dt.timedelta(seconds=limit + STALE_GRACE_SECONDS)
+        stale_ids = list(
+            model.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True)
+        )
+        for pk in stale_ids:
+            with transaction.atomic():
+                run = (
+                    model.objects.select_for_update(of=("self",))
+                    .filter(pk=pk, status=JobStatus.RUNNING, started_at__lt=cutoff)
+                    .first()
+                )
+                if run is None:
+                    continue
+                run.error = (
+                    f"Time limit exceeded: running since {run.started_at:%Y-%m-%d %H:%M:%S} UTC, "
+                    f"past its {limit} s limit; the worker stopped reporting."
+                )
+                _set_status(run, JobStatus.FAILED, comment="failed by the stale-run sweep", fields=["error"])
+                failed += 1
+    return failed

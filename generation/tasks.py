@@ -41,3 +41,9 @@ def train_lora(self, lora_version_id: int) -> str | None:
 def generate_images(self, job_id: int) -> str | None:
     job = services.generation_job_run(job_id=job_id)
     return job.status if job is not None else None
+
+
+@shared_task(acks_late=True)
+def fail_stale_runs() -> int:
+    """Beat sweep (default queue): runs stuck past their time limit end as failed with a reason."""
+    return services.generation_runs_fail_stale()

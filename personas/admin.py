@@ -180,15 +180,24 @@ class PersonaAdminForm(forms.ModelForm):
         return cleaned
 
 
-class MembershipInline(admin.TabularInline):
-    model = Membership
+class ReadOnlyInline(admin.TabularInline):
+    """An inline that only shows rows: audit trails and files written by services."""
+
     extra = 0
-    fields = ("user", "role", "created_at")
-    readonly_fields = ("user", "role", "created_at")
     can_delete = False
 
     def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False  # members are added on the Membership page, through membership_add
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+class MembershipInline(ReadOnlyInline):
+    # Members are added on the Membership page, through membership_add.
+    model = Membership
+    fields = ("user", "role", "created_at")
+    readonly_fields = fields
 
 
 @admin.register(Workspace)
@@ -232,30 +241,18 @@ class MembershipAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         obj.pk = created.pk
 
 
-class PersonaAgeChangeInline(admin.TabularInline):
+class PersonaAgeChangeInline(ReadOnlyInline):
     model = PersonaAgeChange
-    extra = 0
     fields = ("old_age", "new_age", "changed_by", "changed_at")
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
-class ReferenceImageInline(admin.TabularInline):
+class ReferenceImageInline(ReadOnlyInline):
+    # Uploads go through the validating upload service (API / persona page).
     model = ReferenceImage
-    extra = 0
     fields = ("image", "original_filename", "width", "height", "created_at")
     readonly_fields = fields
-    can_delete = False
     show_change_link = True
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False  # uploads go through the validating upload service (API / persona page)
 
 
 @admin.register(Persona)

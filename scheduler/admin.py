@@ -13,7 +13,7 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from config.exceptions import ApplicationError
-from personas.admin import WorkspaceScopedAdminMixin
+from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 from personas.models import Role
 
 from . import services
@@ -22,29 +22,17 @@ from .models import ExportBundle, Post, PostImage, PostTransition
 EDITABLE_FIELDS = ("platform", "caption", "hashtags", "is_sponsored", "scheduled_at")
 
 
-class PostImageInline(admin.TabularInline):
+class PostImageInline(ReadOnlyInline):
+    # Images are added by post_create, which hashes and validates them.
     model = PostImage
-    extra = 0
     fields = ("position", "image", "width", "height", "sha256", "generated_image")
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False  # images are added by post_create, which hashes and validates them
 
 
-class PostTransitionInline(admin.TabularInline):
+class PostTransitionInline(ReadOnlyInline):
     model = PostTransition
-    extra = 0
     fields = ("created_at", "actor", "from_status", "to_status", "comment")
     readonly_fields = fields
-    can_delete = False
-
-    def has_add_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
 
 
 @admin.register(Post)

@@ -521,6 +521,7 @@ class Engine:
         if not lora.sha256 or self._slot != (lora.adapter_name, lora.sha256):
             path, sha = self._checked_lora_file(lora)
             if self._slot != (lora.adapter_name, sha):
+                self._check_hotswappable(path)
                 self._slot = None  # unknown contents until the load succeeds
                 try:
                     self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=HOTSWAP_SLOT,
@@ -538,6 +539,31 @@ class Engine:
                     if isinstance(getattr(module, "scaling", None), dict) and HOTSWAP_SLOT in module.scaling
                 ]
         self._set_slot_scale(float(lora.scale))
+
+    def _check_hotswappable(self, path: Path) -> None:
+        """Refuse, from the file header alone, what the slot cannot take. (peft would swap a larger-rank tensor in
+        by rebinding its storage, which silently breaks the compiled graph, and hotswap has no text encoder.)"""
+        from safetensors import safe_open
+
+        problem = ""
+        try:
+            with safe_open(str(path), framework="pt") as fh:
+                for key in fh.keys():  # noqa: SIM118 (safe_open is not a mapping)
+                    if key.startswith(("text_encoder", "lora_te")):
+                        problem = "it has text-encoder weights"
+                        break
+                    if ".lora_A." in key or ".lora.down." in key or ".lora_down." in key:
+                        rank = fh.get_slice(key).get_shape()[0]
+                        if rank > self.perf.max_lora_rank:
+                            problem = f"its rank is {rank}"
+                            break
+        except (OSError, ValueError, RuntimeError) as exc:  # not a safetensors file: let the loader decide
+            logger.debug("Could not read LoRA header of %s: %s", path, exc)
+        if problem:
+            raise EngineError(
+                f"LoRA {path.name} cannot be swapped into the engine's adapter slot: {problem} (with hotswap on, "
+                f"LoRAs must be UNet-only with rank <= GENERATION_MAX_LORA_RANK={self.perf.max_lora_rank})."
+            )
 
     def _set_slot_scale(self, scale: float) -> None:
         # Fill the scaling tensors in place (set_adapters would replace them with floats: a recompile).

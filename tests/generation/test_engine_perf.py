@@ -188,8 +188,17 @@ def test_hotswap_switching_gives_each_persona_its_own_images(two_personas):
 
 
 @pytest.mark.slow
-def test_hotswap_refuses_a_lora_above_the_slot_rank(two_personas):
-    lora_a, _ = two_personas
+def test_hotswap_refuses_what_the_slot_cannot_take(two_personas, tmp_path):
+    from safetensors.torch import load_file, save_file
+
+    lora_a, lora_b = two_personas
     hot = Engine("tiny", perf=PerfOptions(lora_hotswap=True, max_lora_rank=2))
-    with pytest.raises(EngineError, match="GENERATION_MAX_LORA_RANK=2"):
-        hot.generate(request(lora=lora_a))  # rank 4
+    with pytest.raises(EngineError, match="rank is 4.*GENERATION_MAX_LORA_RANK=2"):
+        hot.generate(request(lora=lora_a))
+    with_text_encoder = tmp_path / "te.safetensors"
+    save_file({**load_file(lora_b.path), "text_encoder.text_model.encoder.layers.0.self_attn.q_proj.lora.down.weight":
+               torch.zeros(2, 32)}, with_text_encoder)
+    with pytest.raises(EngineError, match="text-encoder"):
+        hot.generate(request(lora=LoraRef(path=with_text_encoder, sha256="", adapter_name="te")))
+    # Nothing half-loaded: a valid persona still works afterwards.
+    assert len(hot.generate(request(lora=lora_b))) == 1 and hot.loaded_adapters() == ["persona_b"]

@@ -14,8 +14,8 @@ from personas.selectors import persona_get
 from scheduler.models import Platform
 
 from . import selectors, services
-from .engine import SCHEDULERS
 from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .specs import SCHEDULERS
 
 # --- serializers -----------------------------------------------------------------------------------
 

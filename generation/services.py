@@ -38,7 +38,7 @@ from personas.selectors import role_require
 from scheduler.models import Platform
 from scheduler.platforms import platform_target_size
 
-from . import engine as engine_module
+from . import specs
 from .captions import caption_draft
 from .models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
 from .selectors import lora_version_active, lora_version_get, lora_version_sample_job
@@ -46,6 +46,13 @@ from .selectors import lora_version_active, lora_version_get, lora_version_sampl
 logger = logging.getLogger(__name__)
 
 AUTHOR_ROLES = (Role.MARKETER,)
+def _engine():
+    """The process's engine. Imported here, not at module level, so the web process never loads torch."""
+    from . import engine
+
+    return engine.get_engine()
+
+
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
 MIN_REFERENCE_IMAGES = 3
@@ -145,7 +152,7 @@ def render_size(*, platform: str, base_model: str | None = None) -> tuple[int, i
     base_model = base_model or settings.GENERATION_BASE_MODEL
     target_w, target_h = platform_target_size(platform)
     name = str(base_model).lower()
-    if name == engine_module.TINY_MODEL_ID:
+    if name == specs.TINY_MODEL_ID:
         preferred = 80
     elif "xl" in name:
         preferred = 1024
@@ -214,12 +221,12 @@ def lora_training_start(
         )
 
     base_model = str(settings.GENERATION_BASE_MODEL)
-    defaults = engine_module.TrainingConfig()
-    if base_model == engine_module.TINY_MODEL_ID:
+    defaults = specs.TrainingConfig()
+    if base_model == specs.TINY_MODEL_ID:
         # The tiny development model is 64 px native; 512 px training would only waste CPU time.
-        defaults = engine_module.TrainingConfig(resolution=64, steps=100)
+        defaults = specs.TrainingConfig(resolution=64, steps=100)
     elif "xl" in base_model.lower():
-        defaults = engine_module.TrainingConfig(resolution=1024)
+        defaults = specs.TrainingConfig(resolution=1024)
     overrides = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "resolution": resolution}
     values = {}
     for name, value in overrides.items():
@@ -232,7 +239,7 @@ def lora_training_start(
     if seed is not None:
         _check_range("seed", seed, 0, MAX_SEED)
         values["seed"] = seed
-    config = engine_module.TrainingConfig(**{**asdict(defaults), **values})
+    config = specs.TrainingConfig(**{**asdict(defaults), **values})
 
     last = persona.lora_versions.order_by("-version").values_list("version", flat=True).first() or 0
     version = LoraVersion.objects.create(
@@ -255,7 +262,7 @@ def lora_training_start(
 def _training_inputs(persona: Persona) -> tuple[list[Image.Image], list[str]]:
     images: list[Image.Image] = []
     captions: list[str] = []
-    default_caption = engine_module.prompt_for_persona(
+    default_caption = specs.prompt_for_persona(
         trigger_token=persona.trigger_token, appearance=persona.appearance
     )
     for reference in persona.reference_images.all():
@@ -322,8 +329,8 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     output_dir = _media_path(lora_weights_dir(version))
     shutil.rmtree(output_dir, ignore_errors=True)
     hyper = dict(version.hyperparameters)
-    known = set(engine_module.TrainingConfig.__dataclass_fields__)
-    config = engine_module.TrainingConfig(**{k: v for k, v in hyper.items() if k in known})
+    known = set(specs.TrainingConfig.__dataclass_fields__)
+    config = specs.TrainingConfig(**{k: v for k, v in hyper.items() if k in known})
     on_step, losses = _training_progress_callback(version.pk, config.steps)
     try:
         images, captions = _training_inputs(persona)
@@ -331,12 +338,12 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             raise ValidationFailed(
                 f"Training needs at least {MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
             )
-        result = engine_module.get_engine().train_lora(
+        result = _engine().train_lora(
             images=images, captions=captions, output_dir=output_dir, config=config, on_step=on_step
         )
         weights = Path(result.weights_path).resolve()
         relative = weights.relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
-    except engine_module.EngineCancelled:
+    except specs.EngineCancelled:
         shutil.rmtree(output_dir, ignore_errors=True)
         with transaction.atomic():
             version = _lock_lora_version(lora_version_id)
@@ -382,7 +389,7 @@ def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
             lora_version=version,
             platform=platform,
             scene=SAMPLE_SCENE,
-            prompt=engine_module.prompt_for_persona(
+            prompt=specs.prompt_for_persona(
                 trigger_token=persona.trigger_token,
                 appearance=persona.appearance,
                 scene=SAMPLE_SCENE,
@@ -498,8 +505,8 @@ def generation_job_create(
     _check_range("num_variants", num_variants, 1, MAX_VARIANTS)
     _check_range("steps", steps, 1, MAX_STEPS)
     _check_range("guidance", guidance, 0, 30)
-    if scheduler not in engine_module.SCHEDULERS:
-        names = ", ".join(engine_module.SCHEDULERS)
+    if scheduler not in specs.SCHEDULERS:
+        names = ", ".join(specs.SCHEDULERS)
         raise ValidationFailed(f"Unknown scheduler '{scheduler}'; choose one of: {names}.")
     if seed is None:
         seed = random.SystemRandom().randrange(0, MAX_SEED - MAX_VARIANTS)
@@ -519,7 +526,7 @@ def generation_job_create(
         lora_version=lora,
         platform=platform,
         scene=scene,
-        prompt=engine_module.prompt_for_persona(
+        prompt=specs.prompt_for_persona(
             trigger_token=persona.trigger_token,
             appearance=persona.appearance,
             scene=scene,
@@ -570,17 +577,17 @@ def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> Generation
     return job
 
 
-def _lora_ref(version: LoraVersion) -> engine_module.LoraRef:
+def _lora_ref(version: LoraVersion) -> specs.LoraRef:
     if not version.weights_path:
         raise ValidationFailed(f"LoRA v{version.version} has no weights file.")
-    return engine_module.LoraRef(
+    return specs.LoraRef(
         path=_media_path(version.weights_path),
         sha256=version.sha256,
         adapter_name=_adapter_name(version),
     )
 
 
-def _reproduction_record(image: GeneratedImage, *, lora: engine_module.LoraRef | None) -> dict:
+def _reproduction_record(image: GeneratedImage, *, lora: specs.LoraRef | None) -> dict:
     """Everything that reproduces `image`, also written into the PNG's "parameters" chunk."""
     return {
         "prompt": image.prompt,
@@ -680,8 +687,8 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     try:
         lora = _lora_ref(job.lora_version) if job.lora_version_id else None
         seeds = [int(job.seed) + i for i in range(job.num_variants)]
-        engine = engine_module.get_engine()
-        request = engine_module.GenerationRequest(
+        engine = _engine()
+        request = specs.GenerationRequest(
             prompt=job.prompt,
             negative_prompt=job.negative_prompt,
             seeds=seeds,
@@ -718,7 +725,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
                     guidance=job.guidance,
                     scheduler=job.scheduler,
                 )
-                data = engine_module.png_bytes_with_parameters(picture, record=_reproduction_record(image, lora=lora))
+                data = specs.png_bytes_with_parameters(picture, record=_reproduction_record(image, lora=lora))
                 image.sha256 = hashlib.sha256(data).hexdigest()
                 image.image.save(f"v{index + 1}-seed{seed}.png", ContentFile(data), save=False)
                 image.width, image.height = picture.width, picture.height  # the file assignment resets them
@@ -732,7 +739,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
                 job, JobStatus.SUCCEEDED, comment=f"{len(created)} images", fields=["progress_step"]
             )
         return job
-    except engine_module.EngineCancelled:
+    except specs.EngineCancelled:
         with transaction.atomic():
             job = _lock_job(job_id)
             _set_status(job, JobStatus.CANCELLED, comment="cancelled during generation")
@@ -752,7 +759,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
 def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     """Render `generated_image` again from its stored record; the PNG bytes match the stored file."""
     job = generated_image.job
-    engine = engine_module.get_engine()
+    engine = _engine()
     if generated_image.base_model_hash and engine.base_model_hash != generated_image.base_model_hash:
         raise Conflict(
             f"Image {generated_image.pk} was rendered with base model {generated_image.base_model} "
@@ -772,7 +779,7 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     seeds = [int(job.seed) + i for i in range(job.num_variants)] if job.seed is not None else []
     if generated_image.index >= len(seeds) or seeds[generated_image.index] != generated_image.seed:
         seeds = [generated_image.seed]
-    request = engine_module.GenerationRequest(
+    request = specs.GenerationRequest(
         prompt=generated_image.prompt,
         negative_prompt=generated_image.negative_prompt,
         seeds=seeds,
@@ -785,7 +792,7 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     )
     pictures = engine.generate(request)
     picture = pictures[generated_image.index] if len(seeds) > 1 else pictures[0]
-    return engine_module.png_bytes_with_parameters(picture, record=_reproduction_record(generated_image, lora=lora))
+    return specs.png_bytes_with_parameters(picture, record=_reproduction_record(generated_image, lora=lora))
 
 
 # How long past its soft time limit a run may stay "running" before the sweep fails it.

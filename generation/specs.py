@@ -1,0 +1,127 @@
+"""What the engine takes and gives back, importable without torch.
+
+The web process creates jobs and validates requests with these; only a worker that renders or trains
+imports generation.engine (and with it torch and diffusers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from PIL import Image, PngImagePlugin
+
+SCHEDULERS = ("dpmpp_2m_karras", "euler_a")
+SAMPLER_LABELS = {"dpmpp_2m_karras": "DPM++ 2M Karras", "euler_a": "Euler a"}
+TINY_MODEL_ID = "tiny"
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
+
+
+@dataclass(frozen=True)
+class LoraRef:
+    path: Path
+    sha256: str
+    adapter_name: str
+    scale: float = 1.0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    negative_prompt: str
+    seeds: list[int]
+    steps: int
+    guidance: float
+    scheduler: str  # "dpmpp_2m_karras" | "euler_a"
+    width: int
+    height: int
+    lora: LoraRef | None = None
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    rank: int = 16
+    alpha: int | None = None  # None means alpha == rank (LoRA scale 1.0)
+    steps: int = 500
+    learning_rate: float = 1e-4
+    resolution: int = 512
+    batch_size: int = 1
+    seed: int = 0
+    prior_preservation: bool = False
+    prior_loss_weight: float = 1.0
+
+    @property
+    def effective_alpha(self) -> int:
+        return self.rank if self.alpha is None else self.alpha
+
+
+@dataclass
+class TrainingResult:
+    weights_path: Path
+    sha256: str
+    loss_curve: list[float]
+    hyperparameters: dict = field(default_factory=dict)
+
+
+class EngineCancelled(Exception):
+    """Raised when an on_step callback returned False."""
+
+
+class EngineError(RuntimeError):
+    """The engine cannot do what was asked (bad model path, bad request); the message is for humans."""
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parameters_text(record: dict) -> str:
+    """A1111 "parameters" text, which Civitai/A1111/ComfyUI readers understand.
+
+    record keys: prompt, negative_prompt, steps, scheduler, guidance, seed, width, height, base_model,
+    base_model_hash, and optionally lora_adapter + lora_sha256.
+    """
+    guidance = float(record.get("guidance", 7.0))
+    parts = [
+        f"Steps: {int(record['steps'])}",
+        f"Sampler: {SAMPLER_LABELS.get(record.get('scheduler', ''), record.get('scheduler', ''))}",
+        f"CFG scale: {guidance:g}",
+        f"Seed: {int(record['seed'])}",
+        f"Size: {int(record['width'])}x{int(record['height'])}",
+    ]
+    if record.get("base_model_hash"):
+        parts.append(f"Model hash: {record['base_model_hash'][:10]}")
+    if record.get("base_model"):
+        parts.append(f"Model: {record['base_model']}")
+    if record.get("lora_sha256"):
+        parts.append(f'Lora hashes: "{record.get("lora_adapter") or "lora"}: {record["lora_sha256"][:12]}"')
+    lines = [str(record.get("prompt", ""))]
+    if record.get("negative_prompt"):
+        lines.append(f"Negative prompt: {record['negative_prompt']}")
+    lines.append(", ".join(parts))
+    return "\n".join(lines)
+
+
+def png_bytes_with_parameters(image: Image.Image, *, record: dict) -> bytes:
+    """PNG bytes with a "parameters" tEXt chunk; deterministic (no time chunk, fixed compression)."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters_text(record))
+    buf = io.BytesIO()
+    image.convert("RGB").save(buf, format="PNG", pnginfo=info, compress_level=6)
+    return buf.getvalue()
+
+
+def prompt_for_persona(
+    *, trigger_token: str, appearance: str, scene: str = "", style_keywords: Sequence[str] = ()
+) -> str:
+    """"photo of <token> person, <appearance>, <scene>, <style, keywords>" (empty parts are skipped)."""
+    parts = [f"photo of {trigger_token.strip()} person", appearance.strip(), scene.strip(),
+             ", ".join(k.strip() for k in style_keywords if k and k.strip())]
+    return ", ".join(p for p in parts if p)

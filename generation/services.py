@@ -20,6 +20,7 @@ import hashlib
 import logging
 import random
 import shutil
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -327,7 +328,10 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
 
     persona = version.persona
     output_dir = _media_path(lora_weights_dir(version))
-    shutil.rmtree(output_dir, ignore_errors=True)
+    # Each attempt trains into its own folder: a redelivered attempt racing one that is still alive must not
+    # overwrite (or delete) the weights of the other. The attempt that succeeds first moves its file into place
+    # and clears the leftovers of the others.
+    attempt_dir = output_dir / f"attempt-{uuid.uuid4().hex}"
     hyper = dict(version.hyperparameters)
     known = set(specs.TrainingConfig.__dataclass_fields__)
     config = specs.TrainingConfig(**{k: v for k, v in hyper.items() if k in known})
@@ -339,22 +343,29 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
                 f"Training needs at least {MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
             )
         result = _engine().train_lora(
-            images=images, captions=captions, output_dir=output_dir, config=config, on_step=on_step
+            images=images, captions=captions, output_dir=attempt_dir, config=config, on_step=on_step
         )
         weights = Path(result.weights_path).resolve()
-        relative = weights.relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
+        final = output_dir / weights.name
+        relative = final.resolve().relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
     except specs.EngineCancelled:
-        shutil.rmtree(output_dir, ignore_errors=True)
         with transaction.atomic():
             version = _lock_lora_version(lora_version_id)
+            if version.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+                shutil.rmtree(attempt_dir, ignore_errors=True)
+                return version
+            shutil.rmtree(output_dir, ignore_errors=True)
             version.loss_curve = list(losses)
             _set_status(version, JobStatus.CANCELLED, comment="cancelled during training", fields=["loss_curve"])
         return version
     except Exception as exc:
         logger.exception("Training LoRA version %s failed", lora_version_id)
-        shutil.rmtree(output_dir, ignore_errors=True)
         with transaction.atomic():
             version = _lock_lora_version(lora_version_id)
+            if version.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+                shutil.rmtree(attempt_dir, ignore_errors=True)
+                return version
+            shutil.rmtree(output_dir, ignore_errors=True)
             version.error = _error_text(exc)
             version.loss_curve = list(losses)
             _set_status(version, JobStatus.FAILED, comment="training failed", fields=["error", "loss_curve"])
@@ -362,6 +373,15 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
 
     with transaction.atomic():
         version = _lock_lora_version(lora_version_id)
+        if version.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+            shutil.rmtree(attempt_dir, ignore_errors=True)
+            return version
+        weights.replace(final)
+        for leftover in output_dir.iterdir():
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover != final:
+                leftover.unlink(missing_ok=True)
         version.weights_path = relative
         version.sha256 = result.sha256
         version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
@@ -707,6 +727,9 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
             job = _lock_job(job_id)
             if job.status != JobStatus.RUNNING:
                 return job  # cancelled or finished by someone else meanwhile
+            if job.cancel_requested:  # asked after the last step's check: still honoured, nothing is saved
+                _set_status(job, JobStatus.CANCELLED, comment="cancelled before its images were saved")
+                return job
             _delete_images(job)  # nothing should be there; never keep two sets
             created = []
             for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
@@ -742,6 +765,8 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     except specs.EngineCancelled:
         with transaction.atomic():
             job = _lock_job(job_id)
+            if job.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+                return job
             _set_status(job, JobStatus.CANCELLED, comment="cancelled during generation")
         return job
     except Exception as exc:
@@ -751,6 +776,8 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
             storage.delete(name)
         with transaction.atomic():
             job = _lock_job(job_id)
+            if job.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+                return job
             job.error = _error_text(exc)
             _set_status(job, JobStatus.FAILED, comment="generation failed", fields=["error"])
         return job

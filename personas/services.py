@@ -216,9 +216,11 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
             if value is None:
                 continue
             if name == "default_hashtags":
-                bad = [tag for tag in value if re.search(r"\s", tag) or tag.strip("#") == ""]
+                # The rule posts apply (scheduler.services._normalise_hashtags): a default such as "#new-york"
+                # would otherwise be stored here and then refuse every post created with the defaults.
+                bad = [tag for tag in value if not re.fullmatch(r"#?\w+", tag)]
                 if bad:
-                    errors[name] = [f"Hashtags are single words: {', '.join(bad)}."]
+                    errors[name] = [f"Hashtags are single words of letters, digits or underscores: {', '.join(bad)}."]
                 value = [tag if tag.startswith("#") else f"#{tag}" for tag in value]
             elif name == "target_platforms":
                 value = [p.lower() for p in value]

@@ -35,6 +35,13 @@ class WallDateTimeField(serializers.DateTimeField):
     """Keeps naive input naive so the view can read it in the persona's timezone (DST-aware)."""
 
     def enforce_timezone(self, value: dt.datetime) -> dt.datetime:
+        # DRF's own version turns an OverflowError into a 400; keep that. A week either side covers any UTC
+        # offset and the minimum-gap arithmetic done with the value later (the gap is at most 7 days).
+        probe = value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # naive: not the server's local zone
+        try:
+            (probe - dt.timedelta(days=8)).astimezone(dt.UTC), (probe + dt.timedelta(days=8)).astimezone(dt.UTC)
+        except OverflowError:
+            self.fail("overflow")
         return value
 
 
@@ -52,12 +59,23 @@ def _parse_bound(raw: str, name: str, zone_name: str, *, end: bool) -> dt.dateti
         value = parse_datetime(raw) if day is None else None
     except ValueError:  # well-formed but impossible, e.g. 2026-02-30
         day = value = None
+    out_of_range = ValidationFailed(f"'{name}' is out of the supported date range, got '{raw}'.")
     if day is not None:
-        value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
+        try:
+            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
+        except OverflowError:  # the day after 9999-12-31
+            raise out_of_range from None
+        # A date means the day's first instant. Where midnight falls in a DST gap (America/Santiago, the
+        # spring-forward night) that is the end of the gap, which fold=0 gives; localize() would refuse it.
+        value = value.replace(tzinfo=selectors._zone(zone_name))
     elif value is None:
         raise ValidationFailed(f"'{name}' must be an ISO 8601 date or date-time, got '{raw}'.")
     if selectors.timezone_naive(value):
         value = selectors.localize(value, zone_name)
+    try:
+        value.astimezone(dt.UTC)  # the database compares in UTC: years 1 and 9999 can overflow there
+    except OverflowError:
+        raise out_of_range from None
     return value
 
 
@@ -273,6 +291,8 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = PostSerializer
     filter_backends: list = []
     parser_classes = (JSONParser, MultiPartParser, FormParser)
+    # Only numeric ids route here: the actions call int(pk), and "abc" would otherwise be a 500, not a 404.
+    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         query = PostListQuerySerializer(data=self.request.query_params)

@@ -430,6 +430,9 @@ def _bulk_csvs(posts: list[Post]) -> dict[str, bytes]:
     header row with the required, case-sensitive columns `date` (dd/mm/yyyy or mm/dd/yyyy, chosen
     at import; we write dd/mm/yyyy), `time_24hr` (HH:MM) and `message_text`. Optional columns are
     left out: images travel in the bundle, not as public URLs.
+
+    Messages are not neutralised against spreadsheet formula injection (a leading ' would be posted
+    as part of the text, and captions often start with "@" or "-"); README.txt warns instead.
     """
     groups: dict[str, list[Post]] = {}
     for post in posts:
@@ -483,5 +486,9 @@ def _readme() -> str:
         "sprout_social/    Sprout Social bulk scheduling CSVs (date, time_24hr, message_text);\n"
         "                  choose dd/mm/yyyy at import; times in the persona's timezone\n"
         "schedule.ics      the schedule as a calendar (times in UTC)\n\n"
-        "Images are not referenced by URL in the CSVs: attach them from images/ after import.\n"
+        "Images are not referenced by URL in the CSVs: attach them from images/ after import.\n\n"
+        "The CSVs are for uploading to Hootsuite / Sprout Social only. Messages are written exactly as they\n"
+        "will be posted, so one starting with =, +, - or @ is NOT escaped: opened in Excel, LibreOffice or\n"
+        "Google Sheets it can run as a formula. To read a CSV, import it with every column as text; never\n"
+        "re-save it from a spreadsheet before uploading.\n"
     )

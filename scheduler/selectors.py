@@ -252,6 +252,13 @@ def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int
         raise ValidationFailed(f"{persona.name} has no posting slots; add some (e.g. 09:00, 18:00) first.")
     zone = persona_zone(persona)
     gap = dt.timedelta(minutes=persona.min_post_gap_minutes or 0)
+    try:
+        # The search runs from a gap before `after` to a day past the horizon: near year 1 or 9999 that
+        # leaves datetime's range (OverflowError, a 500) instead of answering.
+        (after - gap - dt.timedelta(days=1)).astimezone(dt.UTC)
+        (after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS + 2) + gap).astimezone(dt.UTC)
+    except OverflowError:
+        raise ValidationFailed(f"'after' ({after.isoformat()}) is out of the supported date range.") from None
     horizon = after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS)
     busy = [when for _, _, when in _busy_times(persona, after - gap, horizon + gap, exclude_post_id)]
 

@@ -275,6 +275,9 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
                 caption = f"{caption}\n\n{label}" if caption else label
             fields["caption"] = caption
             _check_caption_size(fields["caption"])
+            # Record the label the caption now carries: exports append the recorded one when it is missing,
+            # so a stale one (the persona's label changed since creation) would be added a second time.
+            fields["disclosure_label"] = label
         if "is_sponsored" in fields:
             fields["is_sponsored"] = bool(fields["is_sponsored"])
         for name, value in fields.items():

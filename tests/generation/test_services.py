@@ -487,3 +487,101 @@ def test_fake_engine_is_what_the_fast_tests_use(fake_engine):
     from generation import engine
 
     assert isinstance(engine.get_engine(), FakeEngine)
+
+
+# --- two attempts at once (a redelivered task while the first worker is still alive) ----------------
+
+
+def _nested_attempt_then(run, exc):
+    """A steps_hook: at step 1 a second attempt runs the whole task to the end, then this attempt fails."""
+    state = {"done": False}
+
+    def hook(step):
+        if not state["done"]:
+            state["done"] = True
+            run()
+            raise exc
+
+    return hook
+
+
+def test_generation_failed_stale_attempt_keeps_the_other_attempts_success(persona, marketer, fake_engine):
+    job = _job(persona, marketer)
+    fake_engine.steps_hook = _nested_attempt_then(
+        lambda: services.generation_job_run(job_id=job.pk), RuntimeError("worker lost the GPU")
+    )
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and not job.error
+    assert job.images.count() == 2 and Post.objects.count() == 2
+    assert all(Path(image.image.path).is_file() for image in job.images.all())
+
+
+def test_generation_cancelled_stale_attempt_keeps_the_other_attempts_success(persona, marketer, fake_engine):
+    from generation import engine as engine_module
+
+    job = _job(persona, marketer)
+    fake_engine.steps_hook = _nested_attempt_then(
+        lambda: services.generation_job_run(job_id=job.pk), engine_module.EngineCancelled("Generation cancelled.")
+    )
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.images.count() == 2
+
+
+def test_generation_cancel_after_the_last_step_drafts_nothing(persona, marketer, fake_engine):
+    job = _job(persona, marketer)
+    render = fake_engine.generate
+
+    def generate_then_cancel(request, *, on_step=None):
+        pictures = render(request, on_step=on_step)
+        services.generation_job_cancel(actor=marketer, job_id=job.pk)  # accepted: the job is still running
+        return pictures
+
+    fake_engine.generate = generate_then_cancel
+    services.generation_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert job.status == JobStatus.CANCELLED
+    assert not job.images.exists() and not Post.objects.exists()
+
+
+def test_training_failed_stale_attempt_keeps_the_other_attempts_weights(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    fake_engine.steps_hook = _nested_attempt_then(
+        lambda: services.lora_training_run(lora_version_id=version.pk), RuntimeError("worker lost the GPU")
+    )
+    services.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED and version.is_active and not version.error
+    assert (Path(settings.MEDIA_ROOT) / version.weights_path).is_file()
+
+
+def test_training_slower_attempt_never_overwrites_the_recorded_weights(persona_with_refs, marketer, fake_engine):
+    version = _queued_version(persona_with_refs, marketer)
+    train = fake_engine.train_lora
+    calls = {"n": 0}
+
+    def train_differently(**kwargs):
+        # GPU training is not bit-reproducible: each attempt writes different bytes.
+        calls["n"] += 1
+        attempt = calls["n"]
+        if attempt == 1:
+            services.lora_training_run(lora_version_id=version.pk)  # the redelivered attempt wins the race
+        result = train(**kwargs)
+        result.weights_path.write_bytes(f"weights of attempt {attempt}".encode())
+        result.sha256 = hashlib.sha256(result.weights_path.read_bytes()).hexdigest()
+        return result
+
+    fake_engine.train_lora = train_differently
+    services.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED
+    weights = Path(settings.MEDIA_ROOT) / version.weights_path
+    assert hashlib.sha256(weights.read_bytes()).hexdigest() == version.sha256
+    # The reviewer samples were rendered with the weights the version still records.
+    samples = GeneratedImage.objects.filter(job__lora_version=version)
+    assert samples.count() == services.SAMPLE_COUNT
+    assert set(samples.values_list("lora_sha256", flat=True)) == {version.sha256}
+    succeeded = JobTransition.objects.filter(lora_version=version, to_status=JobStatus.SUCCEEDED)
+    assert succeeded.count() == 1

@@ -67,7 +67,7 @@ def shared_database(request, django_db_blocker, tmp_path):
 def broker_dir(tmp_path):
     """Point this process's producer at a private filesystem broker, and send for real (not eager)."""
     var_dir = tmp_path / "var"
-    folders = {sub: var_dir / "broker" / sub for sub in ("queue", "processed")}
+    folders = {sub: var_dir / "broker" / sub for sub in ("queue", "processed", "control")}
     for folder in folders.values():
         folder.mkdir(parents=True)
     saved = {"broker_transport_options": app.conf.broker_transport_options,
@@ -86,6 +86,7 @@ def broker_dir(tmp_path):
             "data_folder_in": str(folders["queue"]),
             "data_folder_out": str(folders["queue"]),
             "processed_folder": str(folders["processed"]),
+            "control_folder": str(folders["control"]),
             "store_processed": False,
         },
     )
@@ -149,6 +150,18 @@ def _wait_finished(model, pk: int, process: subprocess.Popen, log_path: Path):
     pytest.fail(f"{model.__name__} {pk} did not finish in {TIMEOUT_S}s:\n{_log_tail(log_path)}")
 
 
+def _wait_created(queryset, process: subprocess.Popen, log_path: Path):
+    deadline = time.monotonic() + TIMEOUT_S
+    while time.monotonic() < deadline:
+        obj = queryset.first()
+        if obj is not None:
+            return obj
+        if process.poll() is not None:
+            pytest.fail(f"The worker exited with {process.returncode}:\n{_log_tail(log_path)}")
+        time.sleep(0.5)
+    pytest.fail(f"No {queryset.model.__name__} was created in {TIMEOUT_S}s:\n{_log_tail(log_path)}")
+
+
 def test_real_worker_trains_then_generates_posts(worker):
     process, log_path = worker
     marketer = MembershipFactory(role=Role.MARKETER).user
@@ -164,8 +177,9 @@ def test_real_worker_trains_then_generates_posts(worker):
     assert version.is_active and version.progress_step == version.total_steps == 3
     assert len(version.loss_curve) == 3
     assert (Path(settings.MEDIA_ROOT) / version.weights_path).is_file()
-    # The reviewer samples render right after the weights are stored, in the same task.
-    sample = GenerationJob.objects.get(lora_version=version, is_sample=True)
+    # The reviewer samples render right after the weights are stored, in the same task: their job is created
+    # just after the version's success commits, so wait for it rather than racing the worker.
+    sample = _wait_created(GenerationJob.objects.filter(lora_version=version, is_sample=True), process, log_path)
     sample = _wait_finished(GenerationJob, sample.pk, process, log_path)
     assert sample.status == JobStatus.SUCCEEDED, f"{sample.error}\n{_log_tail(log_path)}"
     assert sample.images.count() == services.SAMPLE_COUNT

@@ -93,6 +93,7 @@ def test_minor_age_is_refused_with_a_clear_error(workspace, marketer, age):
         ("posting_slots", ["24:00"], "HH:MM"),
         ("handle", "has space", "Handles"),
         ("default_hashtags", ["two words"], "single words"),
+        ("default_hashtags", ["#new-york"], "single words"),
         ("min_post_gap_minutes", -1, "between 0"),
     ],
 )

@@ -231,3 +231,45 @@ def test_next_free_slot_endpoint(persona, marketer):
         "slot_local": "2026-06-01T18:00:00+02:00",
     }
     assert client.get(f"/api/v1/personas/{persona.pk}/next-free-slot/?after=soon").status_code == 400
+
+
+def test_non_numeric_post_id_is_404_not_500(persona, marketer):
+    client = client_for(marketer)
+    assert client.get(f"{POSTS}abc/").status_code == 404
+    assert client.get(f"{POSTS}abc/transitions/").status_code == 404
+    assert client.post(f"{POSTS}abc/submit/", {}, format="json").status_code == 404
+
+
+def test_calendar_date_bound_whose_midnight_is_skipped_by_dst(persona, marketer):
+    # America/Santiago springs forward at local midnight: 2026-09-06 starts at 01:00 (-03), i.e. 04:00Z.
+    persona.timezone = "America/Santiago"
+    persona.save(update_fields=["timezone"])
+    post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=aware(2026, 9, 6, 15))
+    client = client_for(marketer)
+    day = client.get(f"/api/v1/calendar/?start=2026-09-06&end=2026-09-06&persona={persona.pk}")
+    assert day.status_code == 200, day.json()
+    assert day.json()["start"] == "2026-09-06T04:00:00Z"
+    assert [p["id"] for b in day.json()["buckets"] for p in b["posts"]] == [post.pk]
+    # An inclusive end date of 09-05 ends at that same instant.
+    before = client.get(f"/api/v1/calendar/?start=2026-09-01&end=2026-09-05&persona={persona.pk}")
+    assert before.status_code == 200, before.json()
+    assert before.json()["end"] == "2026-09-06T04:00:00Z" and before.json()["total"] == 0
+
+
+def test_calendar_and_next_slot_at_the_edge_of_the_date_range_are_400(persona, marketer):
+    client = client_for(marketer)
+    assert client.get("/api/v1/calendar/?start=9999-12-30&end=9999-12-31").status_code == 400
+    last_day = f"/api/v1/calendar/?start=9999-12-30&end=9999-12-31T23:00:00&persona={persona.pk}"
+    assert client.get(last_day).status_code == 200
+    url = f"/api/v1/personas/{persona.pk}/next-free-slot/?after="
+    assert client.get(url + "9999-12-31T00:00:00Z").status_code == 400
+    assert client.get(url + "0001-01-01T00:30:00").status_code == 400
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T23:30:00", "9999-12-31T20:00:00-05:00", "0001-01-01T00:00:00"])
+def test_schedule_at_the_end_of_the_date_range_is_400_and_changes_nothing(persona, marketer, when):
+    post = post_in(persona, marketer, status=PostStatus.APPROVED)
+    response = client_for(marketer).post(f"{POSTS}{post.pk}/schedule/", {"scheduled_at": when}, format="json")
+    assert response.status_code == 400, response.content[:300]
+    post.refresh_from_db()
+    assert post.status == PostStatus.APPROVED

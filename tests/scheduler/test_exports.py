@@ -358,3 +358,17 @@ def test_selectors_scope_bundles_to_memberships(workspace, marketer, persona, ou
     assert export_bundle_get(user=marketer, bundle_id=mine.pk) == mine
     with pytest.raises(NotFound):
         export_bundle_get(user=marketer, bundle_id=theirs.pk)
+
+
+def test_csv_messages_stay_verbatim_and_the_readme_warns_about_formulas(persona):
+    # A leading ' would be posted as part of the text, so formula-like captions are not escaped;
+    # the bundle's README tells people not to open the CSVs in a spreadsheet app instead.
+    caption = f'=HYPERLINK("http://evil.example","x") {persona.disclosure_label}'
+    post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=BEFORE_DST, caption=caption)
+    files = exports._bulk_csvs([post])
+    hootsuite = next(csv.reader(io.StringIO(files[f"hootsuite/{persona.handle}_instagram.csv"].decode())))
+    sprout = list(csv.reader(io.StringIO(files[f"sprout_social/{persona.handle}_instagram.csv"].decode())))[1]
+    assert hootsuite[1] == sprout[2] == exports.post_message(post)
+    assert hootsuite[1].startswith("=HYPERLINK(")
+    readme = exports._readme()
+    assert "=, +, - or @" in readme and "formula" in readme

@@ -345,3 +345,18 @@ def test_posts_expire_overdue_only_touches_unscheduled_overdue_posts(persona, ma
         status = post.status
         post.refresh_from_db()
         assert post.status == status
+
+
+def test_post_update_records_the_label_the_edited_caption_carries(persona, marketer):
+    from scheduler.exports import post_caption
+
+    post = make_post(persona, marketer, caption=f"Sunset. {LABEL}", disclosure_label=LABEL)
+    persona.disclosure_label = "Virtual creator (AI)"
+    persona.save(update_fields=["disclosure_label"])
+    # The author rewrites the caption without the old label; the persona's new label is appended.
+    updated = services.post_update(actor=marketer, post=post, caption="Sunset again.")
+    assert updated.caption == "Sunset again.\n\nVirtual creator (AI)"
+    assert updated.disclosure_label == "Virtual creator (AI)"
+    post.refresh_from_db()
+    # The export's caption carries one label, not the stale one added back on top.
+    assert post_caption(post) == "Sunset again.\n\nVirtual creator (AI)"

@@ -404,6 +404,15 @@ def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") ->
     def checks(post: Post) -> None:
         if post.created_by_id is not None and post.created_by_id == actor.pk:
             raise PermissionDenied(f"You created post {post.pk}; someone else has to approve it.", code="own_post")
+        # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
+        submitted_by = (
+            post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
+            .values_list("actor_id", flat=True).first()
+        )
+        if submitted_by is not None and submitted_by == actor.pk:
+            raise PermissionDenied(
+                f"You submitted post {post.pk} for review; someone else has to approve it.", code="own_post"
+            )
         _check_compliance(post, "approved")
         _check_platform_rules(post, "approved")
 

@@ -243,6 +243,17 @@ def test_nobody_approves_their_own_post_not_even_an_admin(persona, admin_member,
     assert services.post_approve(actor=reviewer, post_id=post.pk).status == PostStatus.APPROVED
 
 
+def test_whoever_submitted_the_version_under_review_cannot_approve_it(persona, marketer, admin_member, reviewer):
+    # An admin rewrites a marketer's draft and sends it to review: the admin is now an author of it.
+    post = make_post(persona, marketer, status=PostStatus.DRAFT)
+    services.post_update(actor=admin_member, post=post, caption=f"Rewritten by the admin. {LABEL}")
+    services.post_submit(actor=admin_member, post_id=post.pk)
+    with pytest.raises(PermissionDenied, match=f"You submitted post {post.pk} for review"):
+        services.post_approve(actor=admin_member, post_id=post.pk)
+    assert Post.objects.get(pk=post.pk).status == PostStatus.IN_REVIEW
+    assert services.post_approve(actor=reviewer, post_id=post.pk).status == PostStatus.APPROVED
+
+
 def test_approval_and_scheduling_need_the_disclosure_label(persona, marketer, reviewer):
     post = make_post(persona, marketer, status=PostStatus.IN_REVIEW, caption="No label here")
     with pytest.raises(ValidationFailed, match=f'must include the AI-disclosure label "{LABEL}"'):

@@ -23,6 +23,7 @@ def pending_bundle(actor, workspace, persona, age=dt.timedelta(0)):
 
 
 def test_beat_and_task_names_resolve():
+    app.loader.import_default_modules()  # what a worker or beat does at start-up: autodiscovers every app's tasks
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks
     for name in ("scheduler.tasks.export_bundle_build", "scheduler.tasks.export_sweep"):

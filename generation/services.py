@@ -439,23 +439,30 @@ def lora_training_cancel(*, actor: AbstractBaseUser, lora_version_id: int) -> Lo
     with transaction.atomic():
         version = _lock_lora_version(lora_version_id)
         role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES)
-        if version.status == JobStatus.QUEUED:
-            version.cancel_requested = True
-            _set_status(version, JobStatus.CANCELLED, actor=actor, comment="cancelled while queued",
-                        fields=["cancel_requested"])
-        elif version.status == JobStatus.RUNNING:
-            if not version.cancel_requested:
-                version.cancel_requested = True
-                version.save(update_fields=["cancel_requested"])
-                _audit(obj=version, actor=actor, from_status=JobStatus.RUNNING, to_status=JobStatus.RUNNING,
-                       comment="cancel requested")
-        else:
-            raise Conflict(
-                f"LoRA v{version.version} is already {version.status}; only queued or running training can be "
-                "cancelled.",
-                code="invalid_state",
-            )
+        _cancel_locked(
+            version,
+            actor=actor,
+            refusal=f"LoRA v{version.version} is already {version.status}; only queued or running training can be "
+            "cancelled.",
+        )
     return version
+
+
+def _cancel_locked(run: LoraVersion | GenerationJob, *, actor: AbstractBaseUser, refusal: str) -> None:
+    """Cancel a locked run: at once while queued; a running one stops at its next progress check."""
+    if run.status == JobStatus.QUEUED:
+        run.cancel_requested = True
+        _set_status(
+            run, JobStatus.CANCELLED, actor=actor, comment="cancelled while queued", fields=["cancel_requested"]
+        )
+    elif run.status == JobStatus.RUNNING:
+        if not run.cancel_requested:
+            run.cancel_requested = True
+            run.save(update_fields=["cancel_requested"])
+            _audit(obj=run, actor=actor, from_status=JobStatus.RUNNING, to_status=JobStatus.RUNNING,
+                   comment="cancel requested")
+    else:
+        raise Conflict(refusal, code="invalid_state")
 
 
 def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
@@ -579,21 +586,11 @@ def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> Generation
     with transaction.atomic():
         job = _lock_job(job_id)
         role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES)
-        if job.status == JobStatus.QUEUED:
-            job.cancel_requested = True
-            _set_status(job, JobStatus.CANCELLED, actor=actor, comment="cancelled while queued",
-                        fields=["cancel_requested"])
-        elif job.status == JobStatus.RUNNING:
-            if not job.cancel_requested:
-                job.cancel_requested = True
-                job.save(update_fields=["cancel_requested"])
-                _audit(obj=job, actor=actor, from_status=JobStatus.RUNNING, to_status=JobStatus.RUNNING,
-                       comment="cancel requested")
-        else:
-            raise Conflict(
-                f"Generation job {job.pk} is already {job.status}; only queued or running jobs can be cancelled.",
-                code="invalid_state",
-            )
+        _cancel_locked(
+            job,
+            actor=actor,
+            refusal=f"Generation job {job.pk} is already {job.status}; only queued or running jobs can be cancelled.",
+        )
     return job
 
 

@@ -10,7 +10,7 @@ PORT ?= 8000
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test lint bench clean browser-deps
+.PHONY: install run test lint clean browser-deps
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ run: install
 
 # Browser tests (tests/browser) drive Debian's Chromium through Playwright; install it when missing (root in CI).
 browser-deps:
-	@test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
+	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
 test: install browser-deps
 	$(PY) -m pytest -p no:cacheprovider

@@ -92,6 +92,9 @@ def _error_text(exc: BaseException) -> str:
             return "SoftTimeLimitExceeded: time limit exceeded; the task ran past its soft time limit and was stopped."
         cause = cause.__cause__ or cause.__context__
     message = str(exc).strip() or "(no message)"
+    # Errors are shown to API users: name stored files relative to the media folder, not by server path.
+    for root, shown in ((settings.MEDIA_ROOT, "media"), (settings.BASE_DIR, ".")):
+        message = message.replace(str(Path(root).resolve()), shown).replace(str(root), shown)
     return f"{type(exc).__name__}: {message}"
 
 

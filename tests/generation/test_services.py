@@ -460,6 +460,8 @@ def test_generation_with_a_corrupt_lora_file_fails_with_the_engine_error(persona
     # "<ExceptionType>: <message>", naming the bad file.
     assert re.match(r"^[A-Za-z]\w*(Error|Exception): \S", job.error), job.error
     assert active_lora.weights_path in job.error
+    # Shown to API users: the file is named relative to media, never by its server path.
+    assert str(settings.MEDIA_ROOT) not in job.error
     assert not job.images.exists() and not Post.objects.exists()
 
 

@@ -209,9 +209,10 @@ def _reencode(img: Image.Image, fmt: str, *, lossless_webp: bool) -> bytes:
     return out.getvalue()
 
 
-def validate_reference_image(data: bytes) -> ValidatedImage:
+def validate_reference_image(data: bytes, *, min_side: int | None = None) -> ValidatedImage:
     """Check `data` against every reference-photo rule and return a sanitised re-encode.
 
+    `min_side` defaults to settings.REFERENCE_IMAGE_MIN_SIDE (training photos); post images pass their own.
     Raises ImageRejected with a message for the person uploading (without the filename).
     """
     max_bytes = settings.REFERENCE_IMAGE_MAX_BYTES
@@ -232,10 +233,10 @@ def validate_reference_image(data: bytes) -> ValidatedImage:
                     f"the image is {width}x{height} pixels; the limit is "
                     f"{settings.REFERENCE_IMAGE_MAX_PIXELS:,} pixels (possible decompression bomb)"
                 )
-            min_side = settings.REFERENCE_IMAGE_MIN_SIDE
+            min_side = settings.REFERENCE_IMAGE_MIN_SIDE if min_side is None else min_side
             if min(width, height) < min_side:
                 raise ImageRejected(
-                    f"the image is {width}x{height}; reference photos need at least {min_side} px on the short side"
+                    f"the image is {width}x{height}; images need at least {min_side} px on the short side"
                 )
             mpo = img.format == "MPO"  # only the primary picture is kept
             if not mpo and getattr(img, "n_frames", 1) > 1:

@@ -24,6 +24,7 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from personas.image_validation import ImageRejected, validate_reference_image
 from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona, Role
 from personas.selectors import role_require
 
@@ -39,7 +40,7 @@ EDITABLE_STATUSES = (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED)
 # Posts that still need a decision or a slot: they expire when their scheduled time passes.
 EXPIRABLE_STATUSES = (PostStatus.DRAFT, PostStatus.IN_REVIEW, PostStatus.CHANGES_REQUESTED, PostStatus.APPROVED)
 UPDATABLE_FIELDS = frozenset({"caption", "hashtags", "is_sponsored", "scheduled_at", "platform"})
-ALLOWED_IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg"}
+ALLOWED_IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}  # exports re-encode to JPEG
 _HASHTAG_OK = re.compile(r"^#\w+$", re.UNICODE)
 _AD_TAG = re.compile(r"(?<![\w#])#ad\b", re.IGNORECASE)
 
@@ -166,6 +167,26 @@ def _decode_image(data: bytes, name: str) -> _DecodedImage:
     )
 
 
+# Post images go to platforms as they are: small ones are allowed, platform rules judge their size.
+POST_IMAGE_MIN_SIDE = 64
+
+
+def _sanitize_upload(data: bytes, name: str) -> _DecodedImage:
+    """An uploaded image passes the same checks as reference photos (type by content, pixel limit, truncation,
+    polyglots) and is stored as its re-encode: EXIF orientation applied, GPS and all other metadata dropped."""
+    try:
+        clean = validate_reference_image(data, min_side=POST_IMAGE_MIN_SIDE)
+    except ImageRejected as exc:
+        raise ValidationFailed(f"{name}: {exc}.") from None
+    return _DecodedImage(
+        content=clean.content,
+        sha256=hashlib.sha256(clean.content).hexdigest(),
+        ext=ALLOWED_IMAGE_FORMATS[clean.format],
+        width=clean.width,
+        height=clean.height,
+    )
+
+
 def _save_images(post: Post, decoded: list[_DecodedImage], start: int = 0) -> None:
     for offset, item in enumerate(decoded):
         position = start + offset
@@ -213,7 +234,7 @@ def post_create(
     decoded: list[_DecodedImage] = []
     for index, item in enumerate(images, start=1):
         data, name = _read_bytes(item)
-        decoded.append(_decode_image(data, name if name != "image" else f"Image {index}"))
+        decoded.append(_sanitize_upload(data, name if name != "image" else f"Image {index}"))
     for generated in generated_images:
         if generated.job.persona_id != persona.pk:
             raise ValidationFailed(f"Generated image {generated.pk} belongs to another persona.")

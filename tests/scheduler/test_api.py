@@ -80,7 +80,7 @@ def test_create_refuses_bad_input_with_clear_errors(persona, marketer, reviewer,
         POSTS, {"persona": persona.pk, "platform": "x", "images": [bad]}, format="multipart"
     )
     assert response.status_code == 400
-    assert response.json()["detail"] == "bad.png: not a readable image (PNG or JPEG expected)."
+    assert response.json()["detail"] == "bad.png: only JPEG, PNG or WebP images are accepted."
     response = client_for(marketer).post(
         POSTS, {"persona": persona.pk, "platform": "x", "generated_images": [GeneratedImageFactory().pk]}, format="json"
     )

@@ -57,8 +57,38 @@ def test_post_create_stores_images_hashes_sizes_and_appends_the_label(persona, m
     assert post.hashtags == persona.default_hashtags
     images = list(post.images.all())
     assert [(i.position, i.width, i.height) for i in images] == [(0, 1080, 1350), (1, 1080, 1080)]
-    assert images[0].sha256 == hashlib.sha256(data).hexdigest()
+    # Uploads are stored re-encoded (metadata stripped); the hash is of what is stored and exported.
+    assert images[0].sha256 == hashlib.sha256(images[0].image.open("rb").read()).hexdigest()
     assert images[0].image.name.endswith(".png") and images[1].image.name.endswith(".jpg")
+
+
+def test_post_create_refuses_polyglot_and_truncated_uploads_and_strips_gps(persona, marketer):
+    zip_tail = png_bytes(1080, 1350) + b"PK\x03\x04" + b"payload" * 20
+    with pytest.raises(ValidationFailed, match="polyglot.png"):
+        services.post_create(
+            actor=marketer, persona=persona, platform="instagram",
+            images=[SimpleUploadedFile("polyglot.png", zip_tail, content_type="image/png")],
+        )
+    buf = io.BytesIO()
+    Image.new("RGB", (1080, 1350), (9, 9, 9)).save(buf, "JPEG")
+    with pytest.raises(ValidationFailed, match="cut.jpg"):
+        services.post_create(
+            actor=marketer, persona=persona, platform="instagram",
+            images=[SimpleUploadedFile("cut.jpg", buf.getvalue()[: len(buf.getvalue()) // 2])],
+        )
+    assert not Post.objects.exists()
+
+    exif = Image.Exif()
+    exif[0x8825] = {1: "N", 2: (48.0, 51.0, 30.0)}  # GPS IFD
+    buf = io.BytesIO()
+    Image.new("RGB", (1080, 1350), (200, 10, 10)).save(buf, "JPEG", exif=exif.tobytes())
+    assert b"Exif" in buf.getvalue()
+    post = services.post_create(
+        actor=marketer, persona=persona, platform="instagram",
+        images=[SimpleUploadedFile("gps.jpg", buf.getvalue())],
+    )
+    with Image.open(post.images.get().image.open("rb")) as stored:
+        assert not stored.getexif()
 
 
 def test_post_create_keeps_an_existing_label_and_normalises_hashtags(persona, marketer):
@@ -84,11 +114,11 @@ def test_post_create_copies_generated_images(persona, marketer):
 
 
 def test_post_create_refuses_bad_input_and_writes_nothing(persona, marketer, reviewer):
-    with pytest.raises(ValidationFailed, match="not a readable image"):
+    with pytest.raises(ValidationFailed, match="Image 2: only JPEG, PNG or WebP images are accepted"):
         services.post_create(actor=marketer, persona=persona, platform="x", images=[png_bytes(), b"not an image"])
     buf = io.BytesIO()
     Image.new("RGB", (64, 64)).save(buf, "GIF")
-    with pytest.raises(ValidationFailed, match="GIF images are not supported"):
+    with pytest.raises(ValidationFailed, match="Image 1: only JPEG, PNG or WebP images are accepted"):
         services.post_create(actor=marketer, persona=persona, platform="x", images=[buf.getvalue()])
     other = GeneratedImageFactory()
     with pytest.raises(ValidationFailed, match="belongs to another persona"):

@@ -144,6 +144,15 @@ def _check_range(name: str, value: float, low: float, high: float) -> None:
         raise ValidationFailed(f"{name} must be between {low:g} and {high:g}; got {value:g}.", code="invalid_value")
 
 
+def _persona_prompt(persona: Persona, scene: str) -> str:
+    return specs.prompt_for_persona(
+        trigger_token=persona.trigger_token,
+        appearance=persona.appearance,
+        scene=scene,
+        style_keywords=persona.style_keywords or (),
+    )
+
+
 def render_size(*, platform: str, base_model: str | None = None) -> tuple[int, int]:
     """(width, height) the engine renders for `platform`: the platform's aspect ratio, multiples of 8.
 
@@ -412,12 +421,7 @@ def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
             lora_version=version,
             platform=platform,
             scene=SAMPLE_SCENE,
-            prompt=specs.prompt_for_persona(
-                trigger_token=persona.trigger_token,
-                appearance=persona.appearance,
-                scene=SAMPLE_SCENE,
-                style_keywords=persona.style_keywords or (),
-            ),
+            prompt=_persona_prompt(persona, SAMPLE_SCENE),
             negative_prompt=DEFAULT_NEGATIVE_PROMPT,
             num_variants=SAMPLE_COUNT,
             seed=SAMPLE_SEED,
@@ -556,12 +560,7 @@ def generation_job_create(
         lora_version=lora,
         platform=platform,
         scene=scene,
-        prompt=specs.prompt_for_persona(
-            trigger_token=persona.trigger_token,
-            appearance=persona.appearance,
-            scene=scene,
-            style_keywords=persona.style_keywords or (),
-        ),
+        prompt=_persona_prompt(persona, scene),
         negative_prompt=DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
         num_variants=num_variants,
         seed=seed,

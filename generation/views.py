@@ -39,16 +39,20 @@ def _rerender(request: HttpRequest, persona):
     return lambda status: persona_detail_render(request, persona, status=status)
 
 
-def _scoped_job(request: HttpRequest, job_id: int) -> GenerationJob:
-    ctx = workspace_context(request)
-    job = (
-        GenerationJob.objects.select_related("persona", "persona__workspace")
-        .filter(pk=job_id, persona__workspace_id__in=ctx.workspace_ids)
+def _scoped(request: HttpRequest, model: type[GenerationJob] | type[LoraVersion], pk: int, what: str):
+    """The row if it belongs to one of the user's workspaces, else 404 (never 403: ids stay undiscoverable)."""
+    row = (
+        model.objects.select_related("persona", "persona__workspace")
+        .filter(pk=pk, persona__workspace_id__in=workspace_context(request).workspace_ids)
         .first()
     )
-    if job is None:
-        raise Http404("Generation job not found.")
-    return job
+    if row is None:
+        raise Http404(f"{what} not found.")
+    return row
+
+
+def _scoped_job(request: HttpRequest, job_id: int) -> GenerationJob:
+    return _scoped(request, GenerationJob, job_id, "Generation job")
 
 
 @login_required
@@ -82,15 +86,7 @@ def lora_train(request: HttpRequest, persona_id: int) -> HttpResponse:
 
 
 def _scoped_lora(request: HttpRequest, version_id: int) -> LoraVersion:
-    ctx = workspace_context(request)
-    version = (
-        LoraVersion.objects.select_related("persona", "persona__workspace")
-        .filter(pk=version_id, persona__workspace_id__in=ctx.workspace_ids)
-        .first()
-    )
-    if version is None:
-        raise Http404("LoRA version not found.")
-    return version
+    return _scoped(request, LoraVersion, version_id, "LoRA version")
 
 
 @login_required

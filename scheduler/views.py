@@ -265,10 +265,15 @@ def review_context(request: HttpRequest) -> dict:
     }
 
 
-def review_render(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+def _workspace_page(request: HttpRequest, template: str, context_for, *, status: int) -> HttpResponse:
+    """A page that needs a current workspace: without one, say so instead of rendering empty lists."""
     if workspace_context(request).workspace is None:
         return render_page(request, "scheduler/no_workspace.html")
-    return render_page(request, "scheduler/review_queue.html", review_context(request), status=status)
+    return render_page(request, template, context_for(request), status=status)
+
+
+def review_render(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+    return _workspace_page(request, "scheduler/review_queue.html", review_context, status=status)
 
 
 @login_required
@@ -578,9 +583,7 @@ def calendar_context(request: HttpRequest) -> dict:
 
 
 def calendar_render(request: HttpRequest, *, status: int = 200) -> HttpResponse:
-    if workspace_context(request).workspace is None:
-        return render_page(request, "scheduler/no_workspace.html")
-    return render_page(request, "scheduler/calendar.html", calendar_context(request), status=status)
+    return _workspace_page(request, "scheduler/calendar.html", calendar_context, status=status)
 
 
 @login_required

@@ -2,8 +2,10 @@
 
 No downloads: SD1.5- and SDXL-architecture pipelines are built with random weights from the published component
 configs below (the speed of a UNet does not depend on its weights), or a real local model is loaded with --model.
-Measured, for both sides: single-image latency, batched throughput, persona switch time, LoRA training steps/s and
-the time to a trained persona (1,000 steps, extrapolated from the measured step time plus the measured warm-up).
+Measured, for both sides: single-image latency, batched throughput, the worker's queue throughput (two queued jobs of
+one persona: plain renders one job per call, the engine fills one call with both), persona switch time, LoRA training
+steps/s and the time to a trained persona (1,000 steps, extrapolated from the measured step time plus the measured
+warm-up).
 FLOPs of one UNet step (with CFG) and of one VAE decode are counted with torch.utils.flop_counter, so the table can
 say how close each side gets to the compute floor (image FLOPs / peak matmul FLOP/s).
 
@@ -333,6 +335,18 @@ def run(args) -> dict:
                                              repeats=max(1, repeats // 2))
     base_image = np.asarray(engine.generate(request([0], lora=None))[0], dtype=np.int16)
 
+    # The worker's case: two queued jobs of one persona, batch/2 variants each. Plain renders one job per call; the
+    # engine's worker fills one call with both (generation.services), timed against its own one-call-per-job.
+    variants = max(1, batch // 2)
+    jobs = [request(range(j * variants, (j + 1) * variants)) for j in range(2)]
+    with torch.inference_mode():
+        _, plain_queue = timed(lambda: [plain_call(variants, seed=j * variants) for j in range(2)], device,
+                               repeats=max(1, repeats // 2))
+    _, engine_queue_per_job = timed(lambda: engine.generate_many(jobs, max_batch=variants), device,
+                                    repeats=max(1, repeats // 2))
+    _, engine_queue = timed(lambda: engine.generate_many(jobs, max_batch=2 * variants), device,
+                            repeats=max(1, repeats // 2))
+
     # Persona switch. Plain: reload base + LoRA, or set_adapters between two loaded adapters. Engine: its own
     # path (hotswap: the new persona's weights copied into the slot).
     def reload():
@@ -366,6 +380,7 @@ def run(args) -> dict:
         "train_steps_per_s": plain_train["steps_per_s"], "train_step_ms": plain_train["step_ms"],
         "train_warmup_s": plain_train["warmup_s"], "time_to_persona_s": plain_train["time_to_persona_s"],
         "switch_reload_s": reload_s, "switch_set_adapters_s": set_adapters_s,
+        "queue_images_per_s": 2 * variants / plain_queue,
     }
     out["engine"] = {
         "single_ms": per_image_ms(engine_single), "single_first_ms": per_image_ms(engine_single_first),
@@ -374,12 +389,17 @@ def run(args) -> dict:
         "train_steps_per_s": engine_train["steps_per_s"], "train_step_ms": engine_train["step_ms"],
         "train_warmup_s": engine_train["warmup_s"], "time_to_persona_s": engine_train["time_to_persona_s"],
         "switch_s": engine_switch_s, "switch_mode": "hotswap" if perf.lora_hotswap else "set_adapters",
+        "queue_images_per_s": 2 * variants / engine_queue,
+        "queue_per_job_images_per_s": 2 * variants / engine_queue_per_job,
     }
+    out["queue_job_variants"] = variants
     p, e = out["plain"], out["engine"]
     out["ratios"] = {
         "single_latency_speedup": p["single_ms"] / e["single_ms"],
         "batch_throughput_speedup": e["batch_images_per_s"] / p["batch_images_per_s"],
         "engine_batch_vs_plain_single": e["batch_images_per_s"] / (1e3 / p["single_ms"]),
+        "queue_throughput_speedup": e["queue_images_per_s"] / p["queue_images_per_s"],
+        "queue_batching_gain": e["queue_images_per_s"] / e["queue_per_job_images_per_s"],
         "switch_speedup_vs_reload": p["switch_reload_s"] / e["switch_s"],
         "training_speedup": e["train_steps_per_s"] / p["train_steps_per_s"],
         "time_to_persona_speedup": p["time_to_persona_s"] / e["time_to_persona_s"],
@@ -399,6 +419,8 @@ ROWS = [
     ("single image latency (ms)", "single_ms", "single_ms", "single_latency_speedup", "engine_single"),
     ("batched throughput (images/s)", "batch_images_per_s", "batch_images_per_s", "batch_throughput_speedup",
      "engine_batch"),
+    ("queued jobs (img/s): per-job calls | filled", "queue_images_per_s", "queue_images_per_s",
+     "queue_throughput_speedup", None),
     ("persona switch (s): reload | hotswap", "switch_reload_s", "switch_s", "switch_speedup_vs_reload", None),
     ("LoRA training (steps/s)", "train_steps_per_s", "train_steps_per_s", "training_speedup", None),
     ("time to trained persona (s, 1000 steps)", "time_to_persona_s", "time_to_persona_s", "time_to_persona_speedup",
@@ -431,6 +453,10 @@ def table(result: dict) -> str:
                      f"{result['ratios'][rkey]:>7.2f}x  {floor}")
     lines.append(f"{'persona switch, set_adapters (both loaded) (s)':44} "
                  f"{fmt(result['plain']['switch_set_adapters_s']):>12}")
+    lines.append(f"{'queued jobs, engine one call per job (img/s)':44} {'':>12} "
+                 f"{fmt(result['engine']['queue_per_job_images_per_s']):>12} "
+                 f"{result['ratios']['queue_batching_gain']:>7.2f}x  (gain of filling the call: "
+                 f"2 jobs x {result['queue_job_variants']} variants)")
     lines.append(f"{'engine first call incl. compile (ms)':44} {'':>12} {fmt(result['engine']['single_first_ms']):>12}")
     lines.append(f"base image max |plain - engine| (0-255): {result['base_image_max_abs_diff']}")
     return "\n".join(lines)

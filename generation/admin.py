@@ -91,7 +91,8 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = (
         "persona", "lora_version", "platform", "scene", "prompt", "negative_prompt", "num_variants", "seed",
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
-        "cancel_requested", "is_sample", "created_by", "created_at", "started_at", "finished_at",
+        "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "created_by", "created_at",
+        "started_at", "finished_at",
     )
     inlines = (GeneratedImageInline, JobTransitionInline)
     actions = ("cancel_jobs",)

@@ -67,8 +67,12 @@ class ReproductionRecordSerializer(serializers.Serializer):
     lora_sha256 = serializers.CharField()
     lora_adapter = serializers.CharField()
     lora_version = serializers.IntegerField(allow_null=True)
-    batch_size = serializers.IntegerField(help_text="The variants were rendered as one batch of this size...")
-    batch_pos = serializers.IntegerField(help_text="...and this image is at this position in it.")
+    batch_job_ids = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="The jobs whose variants were rendered in the same pipeline call, in call order...",
+    )
+    batch_size = serializers.IntegerField(help_text="...the images that call rendered...")
+    batch_pos = serializers.IntegerField(help_text="...and this image's position among them.")
 
 
 class GeneratedImageSerializer(serializers.ModelSerializer):
@@ -89,7 +93,11 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(ReproductionRecordSerializer)
     def get_reproduction(self, obj: GeneratedImage) -> dict:
-        return services.generated_image_record(generated_image=obj)
+        # A job's images share one pipeline call: look it up once per job, not once per image.
+        batches = self.context.setdefault("render_batches", {}) if isinstance(self.context, dict) else {}
+        if obj.job_id not in batches:
+            batches[obj.job_id] = selectors.generation_job_render_batch(job=obj.job)
+        return services.generated_image_record(generated_image=obj, batch=batches[obj.job_id])
 
 
 class GenerationJobSerializer(serializers.ModelSerializer):
@@ -104,7 +112,8 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "id", "persona", "lora_version", "lora_version_number", "platform", "scene", "prompt",
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
-            "images", "post_ids", "created_by", "created_at", "started_at", "finished_at",
+            "batch_leader", "batch_size", "images", "post_ids", "created_by", "created_at", "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 

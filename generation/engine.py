@@ -28,8 +28,9 @@ Each is a Django setting or environment variable; "1"/"0" (true/false, on/off) o
   base-only requests compiled a graph without LoRA layers.
 - GENERATION_VAE_TILING_AREA (default 1024*1024; 0 disables): decode with enable_vae_tiling when width*height is
   larger, to bound VAE memory at large sizes (tile seams are blended; pixels there may differ slightly).
-- GENERATION_MAX_BATCH (default 8 on CUDA, 1 elsewhere): generate_many() batches compatible queued requests (same
-  LoRA, size, steps, scheduler, guidance) up to this many images per pipeline call.
+- GENERATION_MAX_BATCH (default 8 on CUDA, 1 elsewhere; honoured on every device): the most images one pipeline
+  call renders. The worker fills a job's call with other queued jobs of the same persona and settings (same LoRA,
+  size, steps, scheduler, guidance; generation.services), and generate_many() batches compatible requests.
 - GENERATION_TRAIN_COMPILE (default on): torch.compile of the training UNet copy (training already caches latents
   and text embeddings and runs under bf16/fp16 autocast on CUDA).
 """
@@ -87,7 +88,8 @@ class PerfOptions:
     def for_device(cls, device: torch.device) -> PerfOptions:
         """All off on CPU/MPS; on CUDA the fast defaults, each overridable by its setting."""
         if torch.device(device).type != "cuda":
-            return cls()
+            # Batching changes no per-image output and is recorded for reproduction, so it is allowed anywhere.
+            return cls(max_batch=_max_batch_setting(default=1))
         compile_on = _flag("GENERATION_COMPILE", True)
         return cls(
             sdpa=_flag("GENERATION_SDPA", True),
@@ -99,7 +101,7 @@ class PerfOptions:
             lora_hotswap=compile_on or _flag("GENERATION_LORA_HOTSWAP", False),
             max_lora_rank=int(_setting("GENERATION_MAX_LORA_RANK", "64")),
             vae_tiling_area=int(_setting("GENERATION_VAE_TILING_AREA", str(1024 * 1024))),
-            max_batch=max(1, int(_setting("GENERATION_MAX_BATCH", "8"))),
+            max_batch=_max_batch_setting(default=8),
             train_compile=_flag("GENERATION_TRAIN_COMPILE", True),
         )
 
@@ -126,6 +128,17 @@ def _flag(name: str, default: bool) -> bool:
     if raw in {"0", "false", "no", "off"}:
         return False
     raise EngineError(f"{name} must be 1/0 (true/false, on/off), got {raw!r}.")
+
+
+def _max_batch_setting(*, default: int) -> int:
+    raw = _setting("GENERATION_MAX_BATCH", str(default))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise EngineError(f"GENERATION_MAX_BATCH must be a whole number of images, got {raw!r}.") from None
+    if value < 1:
+        raise EngineError(f"GENERATION_MAX_BATCH must be at least 1, got {value}.")
+    return value
 
 
 def weights_files(model_path: Path) -> list[Path]:
@@ -543,6 +556,39 @@ class Engine:
             self._maybe_compile()
             return run_pipeline(self.pipe, request, on_step=on_step, vae_tiling_area=self.perf.vae_tiling_area)
 
+    @property
+    def max_batch(self) -> int:
+        """The most images one pipeline call should render (GENERATION_MAX_BATCH)."""
+        return self.perf.max_batch
+
+    def generate_batch(
+        self, requests: Sequence[GenerationRequest], *, on_step: Callable[[int, int], bool] | None = None
+    ) -> list[list[Image.Image]]:
+        """Render compatible requests (equal batch_key) in one pipeline call; one image list per request, in order.
+
+        Each image depends on its own seed and prompt, and on the batch only through batched-matmul rounding: the
+        same requests in the same order render the same bytes again. Callers keep the call within max_batch.
+        """
+        if not requests:
+            return []
+        for req in requests:
+            validate_request(req)
+        if len({batch_key(req) for req in requests}) != 1:
+            raise EngineError("One pipeline call needs one LoRA, size, step count, scheduler and guidance.")
+        merged = replace(requests[0], seeds=[seed for req in requests for seed in req.seeds])
+        prompts = [req.prompt for req in requests for _ in req.seeds]
+        negatives = [req.negative_prompt for req in requests for _ in req.seeds]
+        with self._lock:
+            self._activate_lora(merged.lora)
+            self._maybe_compile()
+            images = run_pipeline(self.pipe, merged, on_step=on_step, prompts=prompts, negative_prompts=negatives,
+                                  vae_tiling_area=self.perf.vae_tiling_area)
+        results, offset = [], 0
+        for req in requests:
+            results.append(images[offset : offset + len(req.seeds)])
+            offset += len(req.seeds)
+        return results
+
     def generate_many(
         self, requests: Sequence[GenerationRequest], *, max_batch: int | None = None
     ) -> list[list[Image.Image]]:
@@ -556,19 +602,9 @@ class Engine:
             validate_request(req)
         results: list[list[Image.Image]] = [[] for _ in requests]
         for indices in plan_batches(requests, max_batch=max_batch or self.perf.max_batch):
-            group = [requests[i] for i in indices]
-            merged = replace(group[0], seeds=[seed for req in group for seed in req.seeds])
-            prompts = [req.prompt for req in group for _ in req.seeds]
-            negatives = [req.negative_prompt for req in group for _ in req.seeds]
-            with self._lock:
-                self._activate_lora(merged.lora)
-                self._maybe_compile()
-                images = run_pipeline(self.pipe, merged, prompts=prompts, negative_prompts=negatives,
-                                      vae_tiling_area=self.perf.vae_tiling_area)
-            offset = 0
-            for index, req in zip(indices, group, strict=True):
-                results[index] = images[offset : offset + len(req.seeds)]
-                offset += len(req.seeds)
+            images = self.generate_batch([requests[i] for i in indices])
+            for index, request_images in zip(indices, images, strict=True):
+                results[index] = request_images
         return results
 
     # -- training ------------------------------------------------------------------------------------------------

@@ -73,6 +73,14 @@ class GenerationJob(models.Model):
     is_sample = models.BooleanField(
         default=False, help_text="Reviewer samples rendered right after a LoRA training run; they make no posts."
     )
+    # The pipeline call that rendered the job: the job whose task ran it (itself when it led), where this job's
+    # images sit in it, and how many images it rendered. Re-rendering that whole call reproduces the bytes.
+    batch_leader = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The job whose worker task rendered this job, in one pipeline call (itself when it led).",
+    )
+    batch_offset = models.PositiveSmallIntegerField(default=0)
+    batch_size = models.PositiveSmallIntegerField(default=0, help_text="Images in that pipeline call (0: not yet).")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

@@ -90,3 +90,19 @@ def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
             if post_image.post_id not in ids:
                 ids.append(post_image.post_id)
     return ids
+
+
+def generation_job_render_batch(*, job: GenerationJob) -> list[GenerationJob]:
+    """The jobs of the pipeline call that rendered `job`, in call order; [job] when it ran alone, or when that
+    call can no longer be rebuilt (a job of it was deleted)."""
+    if job.batch_leader_id is None or job.batch_size <= job.num_variants:
+        return [job]
+    # Every job of the call counts, cancelled ones too: their prompts and seeds took their places in it.
+    members = list(GenerationJob.objects.filter(batch_leader_id=job.batch_leader_id, batch_size=job.batch_size)
+                   .order_by("batch_offset", "id"))
+    offset = 0
+    for member in members:
+        if member.batch_offset != offset:
+            return [job]
+        offset += member.num_variants
+    return members if offset == job.batch_size and job in members else [job]

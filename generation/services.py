@@ -42,7 +42,7 @@ from scheduler.platforms import platform_target_size
 from . import specs
 from .captions import caption_draft
 from .models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
-from .selectors import lora_version_active, lora_version_get, lora_version_sample_job
+from .selectors import generation_job_render_batch, lora_version_active, lora_version_get, lora_version_sample_job
 
 logger = logging.getLogger(__name__)
 
@@ -628,16 +628,21 @@ def _adapter_name(version: LoraVersion) -> str:
     return f"persona{version.persona_id}_v{version.version}"
 
 
-def generated_image_record(*, generated_image: GeneratedImage) -> dict:
-    """The reproduction record of an image, as the API shows it."""
+def generated_image_record(
+    *, generated_image: GeneratedImage, batch: Sequence[GenerationJob] | None = None
+) -> dict:
+    """The reproduction record of an image, as the API shows it (`batch`: its job's render batch, if known)."""
     job = generated_image.job
     record = _reproduction_record(generated_image, lora=None)
     if job.lora_version_id and generated_image.lora_sha256:
         record["lora_adapter"] = _adapter_name(job.lora_version)
     record["lora_version"] = job.lora_version.version if job.lora_version_id else None
-    # Rendered as one batch: the batch (job seed .. + batch_size) and the position reproduce it exactly.
-    record["batch_size"] = job.num_variants
-    record["batch_pos"] = generated_image.index
+    # The pipeline call that rendered it (these jobs' seeds and prompts, in order) and its position there
+    # reproduce it exactly; rendered alone it differs by batched-matmul rounding.
+    batch = list(batch) if batch is not None else generation_job_render_batch(job=job)
+    record["batch_job_ids"] = [member.pk for member in batch]
+    record["batch_size"] = sum(member.num_variants for member in batch)
+    record["batch_pos"] = (job.batch_offset if len(batch) > 1 else 0) + generated_image.index
     return record
 
 
@@ -673,62 +678,98 @@ def _drafts_create(job: GenerationJob, images: list[GeneratedImage]) -> list[int
     return post_ids
 
 
-def generation_job_run(*, job_id: int) -> GenerationJob | None:
-    """Task body: render the job's variants in one batch, store them and draft their posts.
+def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.GenerationRequest:
+    return specs.GenerationRequest(
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        seeds=[int(job.seed) + i for i in range(job.num_variants)],
+        steps=job.steps,
+        guidance=job.guidance,
+        scheduler=job.scheduler,
+        width=job.width,
+        height=job.height,
+        lora=lora,
+    )
 
-    Idempotent: a finished job is left alone; a job found running (redelivered after a worker loss) has its
-    partial images removed and is rendered again, so a job never ends up with two sets.
+
+def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
+    """Lock the leader and fill its pipeline call: [leader, *companions], offsets and size recorded on each.
+
+    Companions are queued jobs of the same persona that one pipeline call can render with the leader (same LoRA
+    version, size, steps, scheduler, guidance), oldest first, while the call stays within max_images. Jobs a
+    previous attempt of this leader claimed (found running under it after a worker loss) are taken again first.
+    Their own task messages, when they arrive, see them running under this leader and leave them to it.
+    Returns [] when the leader is no longer this attempt's to run.
     """
-    with transaction.atomic():
-        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
-        if job is None:
-            logger.warning("Generation job %s no longer exists.", job_id)
-            return None
-        if job.status in FINISHED:
-            return job
-        if job.cancel_requested:
-            _set_status(job, JobStatus.CANCELLED, comment="cancelled before it started")
-            return job
-        comment = "generation started"
-        if job.status == JobStatus.RUNNING:
-            comment = "generation restarted after the previous attempt was interrupted"
-            _delete_images(job)
-        job.progress_step = 0
-        job.total_steps = job.steps
-        job.error = ""
-        _set_status(job, JobStatus.RUNNING, comment=comment, fields=["progress_step", "total_steps", "error"])
+    leader = _lock_job(leader_id)
+    if leader.status != JobStatus.RUNNING or leader.batch_leader_id != leader.pk:
+        return []
+    same_call = GenerationJob.objects.select_for_update(of=("self",)).exclude(pk=leader.pk)
+    readopted = list(same_call.filter(batch_leader_id=leader.pk, status=JobStatus.RUNNING).order_by("batch_offset",
+                                                                                                      "id"))
+    members = [leader, *readopted]
+    images = sum(job.num_variants for job in members)
+    if images < max_images:
+        candidates = same_call.select_for_update(of=("self",), skip_locked=True).filter(
+            status=JobStatus.QUEUED,
+            cancel_requested=False,
+            persona_id=leader.persona_id,
+            lora_version_id=leader.lora_version_id,
+            width=leader.width,
+            height=leader.height,
+            steps=leader.steps,
+            scheduler=leader.scheduler,
+            guidance=leader.guidance,
+        ).order_by("created_at", "id")[: max_images - images]
+        for job in candidates:
+            if images + job.num_variants > max_images:
+                continue  # first fit: a smaller job further back may still fit; this one keeps its own task
+            job.progress_step = 0
+            job.total_steps = job.steps
+            job.error = ""
+            job.batch_leader = leader
+            _set_status(job, JobStatus.RUNNING, comment=f"generation started in one batch with job {leader.pk}",
+                        fields=["progress_step", "total_steps", "error", "batch_leader"])
+            members.append(job)
+            images += job.num_variants
+    offset = 0
+    for job in members:
+        if job is not leader and job in readopted:
+            _delete_images(job)  # never keep two sets (nothing should be there: images are saved with the status)
+        job.batch_offset, job.batch_size = offset, images
+        job.save(update_fields=["batch_offset", "batch_size"])
+        offset += job.num_variants
+    return members
 
-    def on_step(step: int, total: int) -> bool:
-        GenerationJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(progress_step=step, total_steps=total)
-        return not GenerationJob.objects.filter(pk=job_id).values_list("cancel_requested", flat=True).first()
 
+def _batch_end(*, job_ids: Sequence[int], leader_id: int, to_status: str, comment: str, error: str = "") -> None:
+    """End every job of the call still running under this leader (another attempt may have ended some)."""
+    for job_id in job_ids:
+        with transaction.atomic():
+            job = GenerationJob.objects.select_for_update(of=("self",)).filter(pk=job_id).first()
+            if job is None or job.status != JobStatus.RUNNING or job.batch_leader_id != leader_id:
+                continue
+            job.error = error
+            _set_status(job, to_status, comment=comment, fields=["error"])
+
+
+def _job_images_save(
+    *, job_id: int, leader_id: int, pictures: list[Image.Image], lora: specs.LoraRef | None, engine
+) -> None:
+    """Store one job's images and draft its posts, atomically; a failure here fails this job only."""
     saved_files: list[str] = []
     try:
-        lora = _lora_ref(job.lora_version) if job.lora_version_id else None
-        seeds = [int(job.seed) + i for i in range(job.num_variants)]
-        engine = _engine()
-        request = specs.GenerationRequest(
-            prompt=job.prompt,
-            negative_prompt=job.negative_prompt,
-            seeds=seeds,
-            steps=job.steps,
-            guidance=job.guidance,
-            scheduler=job.scheduler,
-            width=job.width,
-            height=job.height,
-            lora=lora,
-        )
-        pictures = engine.generate(request, on_step=on_step)
-        if len(pictures) != len(seeds):
-            raise RuntimeError(f"The engine returned {len(pictures)} images for {len(seeds)} seeds.")
-
         with transaction.atomic():
-            job = _lock_job(job_id)
-            if job.status != JobStatus.RUNNING:
-                return job  # cancelled or finished by someone else meanwhile
-            if job.cancel_requested:  # asked after the last step's check: still honoured, nothing is saved
+            job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(
+                pk=job_id).first()
+            if job is None or job.status != JobStatus.RUNNING or job.batch_leader_id != leader_id:
+                return  # cancelled, finished or re-run by another attempt meanwhile
+            if job.cancel_requested:  # asked during the batch or after its last step: honoured, nothing is saved
                 _set_status(job, JobStatus.CANCELLED, comment="cancelled before its images were saved")
-                return job
+                return
+            seeds = _job_request(job, lora).seeds
+            if len(pictures) != len(seeds):
+                raise RuntimeError(f"The engine returned {len(pictures)} images for {len(seeds)} seeds.")
             _delete_images(job)  # nothing should be there; never keep two sets
             created = []
             for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
@@ -757,29 +798,84 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
             if not job.is_sample:
                 _drafts_create(job, created)
             job.progress_step = job.steps
-            _set_status(
-                job, JobStatus.SUCCEEDED, comment=f"{len(created)} images", fields=["progress_step"]
-            )
-        return job
-    except specs.EngineCancelled:
-        with transaction.atomic():
-            job = _lock_job(job_id)
-            if job.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
-                return job
-            _set_status(job, JobStatus.CANCELLED, comment="cancelled during generation")
-        return job
+            _set_status(job, JobStatus.SUCCEEDED, comment=f"{len(created)} images", fields=["progress_step"])
     except Exception as exc:
-        logger.exception("Generation job %s failed", job_id)
+        logger.exception("Saving the images of generation job %s failed", job_id)
         storage = GeneratedImage._meta.get_field("image").storage
         for name in saved_files:  # rolled-back rows leave files behind
             storage.delete(name)
+        _batch_end(job_ids=[job_id], leader_id=leader_id, to_status=JobStatus.FAILED,
+                   comment="generation failed", error=_error_text(exc))
+
+
+def generation_job_run(*, job_id: int) -> GenerationJob | None:
+    """Task body: render the job's variants in one pipeline call, store them and draft their posts.
+
+    The call is filled with other queued jobs of the same persona and settings, up to the engine's max_batch
+    images (GENERATION_MAX_BATCH: 8 on CUDA, where a batch of 8 renders several times the images per second of
+    batch 1; 1 on CPU). Each job still gets exactly its own seeds, prompt and posts, and records the call it was
+    rendered in, which reproduces its bytes. A cancel stops the call only when every job in it asked; otherwise
+    the cancelled job's images are dropped at the end.
+
+    Idempotent: a finished job is left alone, and so is a job running in another job's batch (that job's task
+    renders it, again if its worker is lost). A job found running under its own task (redelivered after a worker
+    loss) is rendered again with its batch, and its partial images are removed, so a job never has two sets.
+    """
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
+        if job is None:
+            logger.warning("Generation job %s no longer exists.", job_id)
+            return None
+        if job.status in FINISHED:
+            return job
+        if job.status == JobStatus.RUNNING and job.batch_leader_id not in (None, job.pk):
+            return job
+        if job.cancel_requested:
+            _set_status(job, JobStatus.CANCELLED, comment="cancelled before it started")
+            return job
+        comment = "generation started"
+        if job.status == JobStatus.RUNNING:
+            comment = "generation restarted after the previous attempt was interrupted"
+            _delete_images(job)
+        job.progress_step = 0
+        job.total_steps = job.steps
+        job.error = ""
+        job.batch_leader = job
+        job.batch_offset, job.batch_size = 0, job.num_variants
+        _set_status(job, JobStatus.RUNNING, comment=comment,
+                    fields=["progress_step", "total_steps", "error", "batch_leader", "batch_offset", "batch_size"])
+
+    job_ids = [job_id]
+    try:
+        lora = _lora_ref(job.lora_version) if job.lora_version_id else None
+        engine = _engine()
         with transaction.atomic():
-            job = _lock_job(job_id)
-            if job.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
-                return job
-            job.error = _error_text(exc)
-            _set_status(job, JobStatus.FAILED, comment="generation failed", fields=["error"])
-        return job
+            batch = _batch_claim(leader_id=job_id, max_images=engine.max_batch)
+        if not batch:
+            return GenerationJob.objects.filter(pk=job_id).first()
+        job_ids = [member.pk for member in batch]
+        in_this_call = GenerationJob.objects.filter(pk__in=job_ids, status=JobStatus.RUNNING, batch_leader_id=job_id)
+
+        def on_step(step: int, total: int) -> bool:
+            in_this_call.update(progress_step=step, total_steps=total)
+            # Go on while any job of the call still wants its images.
+            return in_this_call.filter(cancel_requested=False).exists()
+
+        pictures = engine.generate_batch([_job_request(member, lora) for member in batch], on_step=on_step)
+        if len(pictures) != len(batch):
+            raise RuntimeError(f"The engine returned {len(pictures)} image sets for {len(batch)} jobs.")
+    except specs.EngineCancelled:
+        _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.CANCELLED,
+                   comment="cancelled during generation")
+        return GenerationJob.objects.filter(pk=job_id).first()
+    except Exception as exc:
+        logger.exception("Generation job %s failed", job_id)
+        _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.FAILED, comment="generation failed",
+                   error=_error_text(exc))
+        return GenerationJob.objects.filter(pk=job_id).first()
+    for member, member_pictures in zip(batch, pictures, strict=True):
+        _job_images_save(job_id=member.pk, leader_id=job_id, pictures=member_pictures, lora=lora, engine=engine)
+    return GenerationJob.objects.filter(pk=job_id).first()
 
 
 def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
@@ -801,23 +897,22 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
         if lora.sha256 != generated_image.lora_sha256:
             raise Conflict(f"The LoRA weights of image {generated_image.pk} changed since it was rendered.")
     # Batched rendering is not bit-identical to rendering one seed alone (different kernel blocking), so the
-    # whole batch is rendered again and this image's position is picked.
-    seeds = [int(job.seed) + i for i in range(job.num_variants)] if job.seed is not None else []
-    if generated_image.index >= len(seeds) or seeds[generated_image.index] != generated_image.seed:
-        seeds = [generated_image.seed]
-    request = specs.GenerationRequest(
-        prompt=generated_image.prompt,
-        negative_prompt=generated_image.negative_prompt,
-        seeds=seeds,
-        steps=generated_image.steps,
-        guidance=generated_image.guidance,
-        scheduler=generated_image.scheduler,
-        width=generated_image.width,
-        height=generated_image.height,
-        lora=lora,
-    )
-    pictures = engine.generate(request)
-    picture = pictures[generated_image.index] if len(seeds) > 1 else pictures[0]
+    # whole pipeline call is rendered again, with every job that shared it, and this image's position is picked.
+    if job.seed is None or generated_image.index >= job.num_variants or \
+            int(job.seed) + generated_image.index != generated_image.seed:
+        requests = [specs.GenerationRequest(
+            prompt=generated_image.prompt, negative_prompt=generated_image.negative_prompt,
+            seeds=[generated_image.seed], steps=generated_image.steps, guidance=generated_image.guidance,
+            scheduler=generated_image.scheduler, width=generated_image.width, height=generated_image.height,
+            lora=lora,
+        )]
+        position = (0, 0)
+    else:
+        batch = generation_job_render_batch(job=job)
+        requests = [_job_request(member, lora) for member in batch]
+        position = (batch.index(job), generated_image.index)
+    pictures = engine.generate_batch(requests)
+    picture = pictures[position[0]][position[1]]
     return specs.png_bytes_with_parameters(picture, record=_reproduction_record(generated_image, lora=lora))
 
 

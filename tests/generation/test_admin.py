@@ -73,3 +73,15 @@ def test_reviewer_staff_cannot_run_actions(persona):
     client.post("/admin/generation/generationjob/", {"action": "cancel_jobs", "_selected_action": [queued_job.pk]})
     queued_job.refresh_from_db()
     assert queued_job.status == JobStatus.QUEUED
+
+
+@pytest.mark.parametrize("model_name", ["loraversion", "generationjob"])
+def test_runs_are_read_only_in_the_admin_field_by_field(model_name):
+    # Status, batch and reproduction fields change only through the services: no admin form may edit one.
+    from django.apps import apps
+    from django.contrib import admin
+
+    model = apps.get_model("generation", model_name)
+    model_admin = admin.site._registry[model]
+    editable = {f.name for f in model._meta.concrete_fields if f.editable and not f.primary_key}
+    assert editable - set(model_admin.readonly_fields) == set()

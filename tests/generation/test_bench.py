@@ -33,7 +33,7 @@ def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, setting
 
     for side in ("plain", "engine"):
         for key in ("single_ms", "batch_images_per_s", "batch_ms_per_image", "train_steps_per_s", "train_step_ms",
-                    "time_to_persona_s"):
+                    "time_to_persona_s", "queue_images_per_s"):
             value = result[side][key]
             assert math.isfinite(value) and value > 0, (side, key, value)
         # 1,000 steps can't be faster than 1,000 measured steps.
@@ -49,8 +49,11 @@ def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, setting
     assert flops["peak_tflops"] > 0 and flops["floor_ms_per_image"] > 0
     for key, fraction in result["floor_fraction"].items():
         assert 0 < fraction < 1.5, (key, fraction)  # no side beats the compute floor (with timing slack)
+    assert result["engine"]["queue_per_job_images_per_s"] > 0 and result["queue_job_variants"] == 1
+    assert "queued jobs (img/s): per-job calls | filled" in proc.stdout
     expected_ratios = {"single_latency_speedup", "batch_throughput_speedup", "engine_batch_vs_plain_single",
-                       "switch_speedup_vs_reload", "training_speedup", "time_to_persona_speedup"}
+                       "switch_speedup_vs_reload", "training_speedup", "time_to_persona_speedup",
+                       "queue_throughput_speedup", "queue_batching_gain"}
     assert set(result["ratios"]) == expected_ratios
     assert all(math.isfinite(v) and v > 0 for v in result["ratios"].values())
     assert result["ratios"]["single_latency_speedup"] == pytest.approx(

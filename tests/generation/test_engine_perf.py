@@ -10,6 +10,7 @@ from PIL import Image
 from generation.engine import (
     HOTSWAP_SLOT,
     Engine,
+    EngineCancelled,
     EngineError,
     GenerationRequest,
     LoraRef,
@@ -35,14 +36,25 @@ def as_array(images: list[Image.Image]) -> np.ndarray:
 # -- settings --------------------------------------------------------------------------------------------------
 
 
-def test_perf_options_are_all_off_on_cpu_even_when_configured(settings):
+def test_cuda_speed_options_are_all_off_on_cpu_even_when_configured(settings, monkeypatch):
+    monkeypatch.delenv("GENERATION_MAX_BATCH", raising=False)
+    settings.GENERATION_MAX_BATCH = ""
     settings.GENERATION_COMPILE = "1"
     settings.GENERATION_LORA_HOTSWAP = "1"
-    settings.GENERATION_MAX_BATCH = "16"
     assert PerfOptions.for_device(torch.device("cpu")) == PerfOptions()
     off = PerfOptions()
     assert not (off.sdpa or off.channels_last or off.fuse_qkv or off.compile or off.lora_hotswap or off.train_compile)
     assert off.vae_tiling_area == 0 and off.max_batch == 1
+
+
+def test_max_batch_is_honoured_on_cpu_and_checked(settings):
+    # Batching changes no per-image output beyond rounding and is recorded, so it is not a CUDA-only option.
+    settings.GENERATION_MAX_BATCH = "16"
+    assert PerfOptions.for_device(torch.device("cpu")) == PerfOptions(max_batch=16)
+    for bad in ("0", "eight"):
+        settings.GENERATION_MAX_BATCH = bad
+        with pytest.raises(EngineError, match="GENERATION_MAX_BATCH"):
+            PerfOptions.for_device(torch.device("cpu"))
 
 
 def test_cuda_defaults_are_fast_and_each_setting_overrides(settings, monkeypatch):
@@ -124,6 +136,21 @@ def test_generate_many_matches_generate_for_the_same_batch():
 
 
 @pytest.mark.slow
+def test_generate_batch_renders_compatible_requests_in_one_call_with_progress():
+    engine = get_engine()
+    with pytest.raises(EngineError, match="One pipeline call"):
+        engine.generate_batch([request(seeds=[1]), request(seeds=[2], steps=4)])
+    steps = []
+    result = engine.generate_batch([request(seeds=[1]), request(seeds=[2, 3])],
+                                   on_step=lambda step, total: steps.append((step, total)) is None)
+    assert steps == [(1, 3), (2, 3), (3, 3)]  # one call: each step reported once for all three images
+    assert [len(images) for images in result] == [1, 2]
+    assert np.array_equal(as_array(result[0] + result[1]), as_array(engine.generate(request(seeds=[1, 2, 3]))))
+    with pytest.raises(EngineCancelled):
+        engine.generate_batch([request()], on_step=lambda step, total: step < 2)
+
+
+@pytest.mark.slow
 def test_generate_many_batches_different_prompts_and_returns_results_in_request_order():
     engine = get_engine()
     queue = [request(seeds=[1], prompt="photo of sks person at the beach"), request(seeds=[2], scheduler="euler_a"),
@@ -202,3 +229,23 @@ def test_hotswap_refuses_what_the_slot_cannot_take(two_personas, tmp_path):
         hot.generate(request(lora=LoraRef(path=with_text_encoder, sha256="", adapter_name="te")))
     # Nothing half-loaded: a valid persona still works afterwards.
     assert len(hot.generate(request(lora=lora_b))) == 1 and hot.loaded_adapters() == ["persona_b"]
+
+
+@pytest.mark.slow
+def test_a_compiled_engine_switches_personas_without_recompiling(two_personas):
+    """The CUDA fast path's compile + hotswap logic, run on CPU (inductor's C++ backend): one graph serves every
+    persona, the base model and every LoRA scale; images match the eager engine's up to rounding."""
+    from torch._dynamo.utils import counters
+
+    lora_a, lora_b = two_personas
+    plain = get_engine()
+    compiled = Engine("tiny", perf=PerfOptions(compile=True, lora_hotswap=True, max_lora_rank=8))
+    compiled.generate(request(seeds=[1, 2], lora=lora_a))  # compiles once
+    graphs = counters["stats"]["unique_graphs"]
+    assert graphs >= 1
+    with torch._dynamo.config.patch(error_on_recompile=True):  # any recompile fails the test
+        for lora in (lora_b, None, LoraRef(**{**lora_a.__dict__, "scale": 0.5}), lora_a):
+            swapped = as_array(compiled.generate(request(seeds=[1, 2], lora=lora)))
+            assert np.abs(swapped - as_array(plain.generate(request(seeds=[1, 2], lora=lora)))).max() <= 2, lora
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert compiled.base_load_count == 1 and list(compiled.pipe.unet.peft_config) == [HOTSWAP_SLOT]

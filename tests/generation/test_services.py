@@ -9,7 +9,7 @@ from django.conf import settings
 from PIL import Image
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from generation import services
+from generation import selectors, services
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
 from scheduler.models import Platform, Post, PostStatus
 from scheduler.platforms import ASPECT_TOLERANCE, PLATFORM_RULES, hashtags_in, text_as_posted
@@ -534,14 +534,14 @@ def test_generation_cancelled_stale_attempt_keeps_the_other_attempts_success(per
 
 def test_generation_cancel_after_the_last_step_drafts_nothing(persona, marketer, fake_engine):
     job = _job(persona, marketer)
-    render = fake_engine.generate
+    render = fake_engine.generate_batch
 
-    def generate_then_cancel(request, *, on_step=None):
-        pictures = render(request, on_step=on_step)
+    def generate_then_cancel(requests, *, on_step=None):
+        pictures = render(requests, on_step=on_step)
         services.generation_job_cancel(actor=marketer, job_id=job.pk)  # accepted: the job is still running
         return pictures
 
-    fake_engine.generate = generate_then_cancel
+    fake_engine.generate_batch = generate_then_cancel
     services.generation_job_run(job_id=job.pk)
     job.refresh_from_db()
     assert job.status == JobStatus.CANCELLED
@@ -587,3 +587,198 @@ def test_training_slower_attempt_never_overwrites_the_recorded_weights(persona_w
     assert set(samples.values_list("lora_sha256", flat=True)) == {version.sha256}
     succeeded = JobTransition.objects.filter(lora_version=version, to_status=JobStatus.SUCCEEDED)
     assert succeeded.count() == 1
+
+
+# --- one pipeline call for several queued jobs of a persona ----------------------------------------
+
+
+def _seeds(job):
+    return [job.seed + i for i in range(job.num_variants)]
+
+
+def test_queued_jobs_of_the_same_persona_and_settings_share_one_pipeline_call(persona, marketer, fake_engine):
+    from tests.factories import PersonaFactory
+
+    fake_engine.max_batch = 8
+    leader = _job(persona, marketer, seed=100)
+    other_steps = _job(persona, marketer, seed=200, steps=5)
+    companion = _job(persona, marketer, seed=300, prompt="photo of sks person, at the beach")
+    other_persona = _job(PersonaFactory(workspace=persona.workspace, created_by=marketer), marketer, seed=400)
+    large = _job(persona, marketer, seed=500, num_variants=4)
+    too_many = _job(persona, marketer, seed=600)  # 2 + 2 + 4 fill the call: this one keeps its own task
+    cancelled = _job(persona, marketer, seed=700, status=JobStatus.CANCELLED, cancel_requested=True)
+
+    services.generation_job_run(job_id=leader.pk)
+
+    assert fake_engine.batches == [_seeds(leader) + _seeds(companion) + _seeds(large)]
+    for offset, job in zip((0, 2, 4), (leader, companion, large), strict=True):
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED and job.progress_step == job.steps
+        assert (job.batch_leader_id, job.batch_offset, job.batch_size) == (leader.pk, offset, 8)
+        # Each job gets exactly its own seeds, prompt and posts.
+        assert list(job.images.values_list("index", "seed", "prompt")) == [
+            (i, seed, job.prompt) for i, seed in enumerate(_seeds(job))]
+        assert len(selectors.generation_job_post_ids(job=job)) == job.num_variants
+        record = services.generated_image_record(generated_image=job.images.last())
+        assert record["batch_job_ids"] == [leader.pk, companion.pk, large.pk]
+        assert (record["batch_size"], record["batch_pos"]) == (8, offset + job.num_variants - 1)
+    assert JobTransition.objects.filter(
+        generation_job=companion, to_status=JobStatus.RUNNING, comment=f"generation started in one batch with job "
+        f"{leader.pk}").exists()
+    for job in (other_steps, other_persona, too_many):
+        job.refresh_from_db()
+        assert job.status == JobStatus.QUEUED and job.batch_leader_id is None
+    cancelled.refresh_from_db()
+    assert cancelled.status == JobStatus.CANCELLED and not cancelled.images.exists()
+
+    # The companions' own task messages find them done; the jobs left queued run on their own.
+    services.generation_job_run(job_id=companion.pk)
+    services.generation_job_run(job_id=too_many.pk)
+    assert fake_engine.batches[1:] == [_seeds(too_many)]
+    assert Post.objects.count() == 2 + 2 + 4 + 2
+
+
+def test_one_job_per_call_when_the_engine_batches_nothing(persona, marketer, fake_engine):
+    first, second = _job(persona, marketer, seed=1), _job(persona, marketer, seed=10)
+    services.generation_job_run(job_id=first.pk)
+    second.refresh_from_db()
+    assert fake_engine.batches == [_seeds(first)] and second.status == JobStatus.QUEUED
+    # Alone in its call: the record says so, as for jobs rendered before batching existed.
+    record = services.generated_image_record(generated_image=first.images.first())
+    assert (record["batch_job_ids"], record["batch_size"], record["batch_pos"]) == ([first.pk], 2, 0)
+
+
+def test_progress_of_a_batch_reaches_every_job_in_it(persona, marketer, fake_engine):
+    fake_engine.max_batch = 4
+    leader, companion = _job(persona, marketer, steps=3), _job(persona, marketer, seed=50, steps=3)
+    seen = []
+    fake_engine.steps_hook = lambda step: seen.append(list(
+        GenerationJob.objects.filter(pk__in=[leader.pk, companion.pk]).order_by("id")
+        .values_list("status", "progress_step")))
+    services.generation_job_run(job_id=leader.pk)
+    assert seen == [[(JobStatus.RUNNING, n)] * 2 for n in range(3)]
+
+
+def test_a_companion_task_arriving_mid_call_leaves_the_job_to_its_batch(persona, marketer, fake_engine):
+    fake_engine.max_batch = 4
+    leader, companion = _job(persona, marketer), _job(persona, marketer, seed=50)
+    states = []
+
+    def companion_task_arrives(step):
+        if step == 2:
+            states.append(services.generation_job_run(job_id=companion.pk).status)
+
+    fake_engine.steps_hook = companion_task_arrives
+    services.generation_job_run(job_id=leader.pk)
+    assert states == [JobStatus.RUNNING] and fake_engine.generate_calls == 1
+    companion.refresh_from_db()
+    assert companion.status == JobStatus.SUCCEEDED and companion.images.count() == 2
+
+
+def test_a_redelivered_leader_renders_its_whole_batch_again(persona, marketer, fake_engine):
+    # A worker died mid-call: both jobs are running under the leader, the companion with a stray image.
+    fake_engine.max_batch = 8
+    leader = _job(persona, marketer, status=JobStatus.RUNNING, batch_size=4)
+    leader.batch_leader = leader
+    leader.save()
+    companion = _job(persona, marketer, seed=50, status=JobStatus.RUNNING, batch_leader=leader, batch_offset=2,
+                     batch_size=4)
+    stray = GeneratedImageFactory(job=companion, index=0, seed=50)
+    newcomer = _job(persona, marketer, seed=80)
+
+    services.generation_job_run(job_id=companion.pk)  # its own message: left to the leader
+    assert fake_engine.generate_calls == 0
+    services.generation_job_run(job_id=leader.pk)  # the leader's redelivered message
+
+    assert fake_engine.batches == [_seeds(leader) + _seeds(companion) + _seeds(newcomer)]
+    assert not GeneratedImage.objects.filter(pk=stray.pk).exists()
+    for job in (leader, companion, newcomer):
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED and job.batch_size == 6
+        assert list(job.images.values_list("seed", flat=True)) == _seeds(job)
+    assert JobTransition.objects.filter(generation_job=leader, comment__contains="restarted").exists()
+
+
+def test_cancelling_one_job_of_a_batch_drops_only_its_images(persona, marketer, fake_engine):
+    fake_engine.max_batch = 4
+    leader, companion = _job(persona, marketer, steps=4), _job(persona, marketer, seed=50, steps=4)
+    fake_engine.steps_hook = lambda step: step == 2 and services.generation_job_cancel(
+        actor=marketer, job_id=companion.pk)
+    services.generation_job_run(job_id=leader.pk)
+    leader.refresh_from_db()
+    companion.refresh_from_db()
+    assert leader.status == JobStatus.SUCCEEDED and leader.images.count() == 2  # the call went on for the leader
+    assert companion.status == JobStatus.CANCELLED and not companion.images.exists()
+    assert Post.objects.count() == 2
+
+
+def test_cancelling_every_job_of_a_batch_stops_the_call(persona, marketer, fake_engine):
+    fake_engine.max_batch = 4
+    leader, companion = _job(persona, marketer, steps=6), _job(persona, marketer, seed=50, steps=6)
+
+    def cancel_both(step):
+        if step == 2:
+            for job in (leader, companion):
+                services.generation_job_cancel(actor=marketer, job_id=job.pk)
+
+    fake_engine.steps_hook = cancel_both
+    services.generation_job_run(job_id=leader.pk)
+    for job in (leader, companion):
+        job.refresh_from_db()
+        assert job.status == JobStatus.CANCELLED and job.progress_step == 2  # stopped right after that step
+    assert not GeneratedImage.objects.exists()
+
+
+def test_a_failed_call_fails_every_job_in_it(persona, marketer, fake_engine):
+    fake_engine.max_batch = 4
+    fake_engine.fail_with = RuntimeError("CUDA out of memory")
+    leader, companion = _job(persona, marketer), _job(persona, marketer, seed=50)
+    services.generation_job_run(job_id=leader.pk)
+    for job in (leader, companion):
+        job.refresh_from_db()
+        assert job.status == JobStatus.FAILED and job.error == "RuntimeError: CUDA out of memory"
+
+
+def test_a_job_that_cannot_be_saved_fails_alone(persona, marketer, fake_engine):
+    from personas.models import Membership, Role
+    from tests.factories import UserFactory
+
+    fake_engine.max_batch = 4
+    colleague = UserFactory()
+    Membership.objects.create(user=colleague, workspace=persona.workspace, role=Role.MARKETER)
+    leader, companion = _job(persona, marketer), _job(persona, colleague, seed=50)
+    Membership.objects.filter(user=colleague).update(role=Role.REVIEWER)  # lost the right to draft posts
+    services.generation_job_run(job_id=leader.pk)
+    leader.refresh_from_db()
+    companion.refresh_from_db()
+    assert leader.status == JobStatus.SUCCEEDED and leader.images.count() == 2
+    assert companion.status == JobStatus.FAILED and companion.error.startswith("PermissionDenied: ")
+    assert not companion.images.exists() and Post.objects.count() == 2
+
+
+@pytest.mark.slow
+def test_jobs_rendered_in_one_call_reproduce_byte_for_byte(persona, marketer, active_lora, monkeypatch,
+                                                          django_capture_on_commit_callbacks):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from generation import engine as engine_module
+
+    engine = engine_module.get_engine()
+    monkeypatch.setattr(engine, "perf", replace(engine.perf, max_batch=8))
+    with django_capture_on_commit_callbacks(execute=False):  # both queued before a worker takes the first
+        first = services.generation_job_create(actor=marketer, persona=persona, scene="at a cafe terrace",
+                                               platform="instagram", num_variants=2, steps=3, seed=10)
+        second = services.generation_job_create(actor=marketer, persona=persona, scene="hiking in the alps",
+                                                platform="instagram", num_variants=3, steps=3, seed=77)
+    services.generation_job_run(job_id=first.pk)
+    second.refresh_from_db()
+    assert second.status == JobStatus.SUCCEEDED and (second.batch_leader_id, second.batch_offset) == (first.pk, 2)
+
+    image = second.images.get(index=1)
+    assert services.generated_image_reproduce(generated_image=image) == image.image.open("rb").read()
+    # Each image is its own job's image: rendered alone it differs from the batched one by rounding at most.
+    alone = engine.generate_batch([services._job_request(second, services._lora_ref(active_lora))])[0][1]
+    with Image.open(image.image.path) as batched:
+        assert np.abs(np.asarray(batched, dtype=np.int16) - np.asarray(alone, dtype=np.int16)).max() <= 2

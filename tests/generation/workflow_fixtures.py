@@ -64,22 +64,28 @@ class FakeEngine:
     base_model_id = "tiny"
     base_model_hash = "f" * 64
 
-    def __init__(self, *, steps_hook=None, fail_with: Exception | None = None):
+    def __init__(self, *, steps_hook=None, fail_with: Exception | None = None, max_batch: int = 1):
         self.steps_hook = steps_hook
         self.fail_with = fail_with
+        self.max_batch = max_batch
         self.generate_calls = 0
+        self.batches: list[list[int]] = []  # the seeds of each pipeline call
         self.train_calls = 0
 
-    def generate(self, request, *, on_step=None):
+    def generate_batch(self, requests, *, on_step=None):
         self.generate_calls += 1
-        for step in range(1, request.steps + 1):
+        self.batches.append([seed for request in requests for seed in request.seeds])
+        if len({engine_module.batch_key(request) for request in requests}) != 1:
+            raise engine_module.EngineError("One pipeline call needs one LoRA, size, steps, scheduler, guidance.")
+        steps = requests[0].steps
+        for step in range(1, steps + 1):
             if self.steps_hook:
                 self.steps_hook(step)
             if self.fail_with is not None and step == 2:
                 raise self.fail_with
-            if on_step is not None and on_step(step, request.steps) is False:
+            if on_step is not None and on_step(step, steps) is False:
                 raise engine_module.EngineCancelled("Generation cancelled.")
-        return [Image.new("RGB", (request.width, request.height), (seed % 255, 10, 10)) for seed in request.seeds]
+        return [[Image.new("RGB", (r.width, r.height), (seed % 255, 10, 10)) for seed in r.seeds] for r in requests]
 
     def train_lora(self, *, images, captions, output_dir, config, on_step=None):
         self.train_calls += 1

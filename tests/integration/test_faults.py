@@ -70,6 +70,36 @@ def test_killed_worker_mid_generation_is_redelivered_and_completes_once(studio, 
     assert GeneratedImage.objects.filter(job=job).count() == 2
 
 
+def test_killed_worker_mid_batch_renders_every_job_of_the_batch_once(studio, workers):
+    from django.db import transaction
+
+    _workspace, marketer, persona = studio
+    first = workers("doomed", GENERATION_MAX_BATCH="8")
+    with transaction.atomic():  # all three queued before the worker takes the first: one pipeline call
+        jobs = [_job(marketer, persona, steps=12, variants=2) for _ in range(3)]
+    leader = jobs[0]
+    wait_for(
+        lambda: GenerationJob.objects.filter(batch_leader=leader, status=JobStatus.RUNNING,
+                                             progress_step__gte=1).count() == 3,
+        timeout=240, what="the batch to be mid-run", interval=0.2,
+    )  # fmt: skip
+    first.kill()
+
+    # The companions' own messages find them running under the leader; the leader's redelivery renders all three.
+    workers("rescuer", GENERATION_MAX_BATCH="8")
+    for job in jobs:
+        done = wait_for(lambda job=job: _finished(job.pk), timeout=300, what=f"job {job.pk}")
+        assert done.status == JobStatus.SUCCEEDED, done.error
+        assert (done.batch_leader_id, done.batch_size) == (leader.pk, 6)
+        assert sorted(GeneratedImage.objects.filter(job=done).values_list("index", flat=True)) == [0, 1]
+        assert JobTransition.objects.filter(generation_job=done, to_status=JobStatus.SUCCEEDED).count() == 1
+    assert Post.objects.filter(persona=persona).count() == 6  # one draft per variant, not two sets
+    assert "generation restarted after the previous attempt was interrupted" in JobTransition.objects.filter(
+        generation_job=leader).values_list("comment", flat=True)
+    time.sleep(3)
+    assert GeneratedImage.objects.filter(job__in=jobs).count() == 6
+
+
 def test_job_past_its_time_limit_is_failed_with_a_reason(studio, workers, monkeypatch):
     from generation import tasks as generation_tasks
 

@@ -302,9 +302,12 @@ def run(args) -> dict:
         step_s = statistics.median(intervals)
         warm_s = stamps[warm_steps - 1] - start  # setup (encoding, copy) + first steps (+ compilation)
         path = training.save_lora(pipe, trained, tmp / f"lora-{seed}")
+        # False when compiling was asked for but its first-step gradients disagreed with eager (training.py).
+        compiled = trained.hyperparameters["compiled_unet"]
         del trained
         return {"steps_per_s": 1 / step_s, "step_ms": step_s * 1e3, "warmup_s": warm_s,
-                "time_to_persona_s": warm_s + (PERSONA_STEPS - warm_steps) * step_s, "path": path}
+                "time_to_persona_s": warm_s + (PERSONA_STEPS - warm_steps) * step_s, "path": path,
+                "compiled": compiled}
 
     engine = Engine(pipe=copy.deepcopy(plain), device=device, dtype=engine_dtype, perf=perf)
     plain_train = train(plain, plain_dtype, compile_unet=False, seed=1)
@@ -388,6 +391,7 @@ def run(args) -> dict:
         "batch_first_s": engine_batch_first, "single_after_switch_ms": per_image_ms(engine_after_switch),
         "train_steps_per_s": engine_train["steps_per_s"], "train_step_ms": engine_train["step_ms"],
         "train_warmup_s": engine_train["warmup_s"], "time_to_persona_s": engine_train["time_to_persona_s"],
+        "train_compiled": engine_train["compiled"],
         "switch_s": engine_switch_s, "switch_mode": "hotswap" if perf.lora_hotswap else "set_adapters",
         "queue_images_per_s": 2 * variants / engine_queue,
         "queue_per_job_images_per_s": 2 * variants / engine_queue_per_job,
@@ -457,6 +461,8 @@ def table(result: dict) -> str:
                  f"{fmt(result['engine']['queue_per_job_images_per_s']):>12} "
                  f"{result['ratios']['queue_batching_gain']:>7.2f}x  (gain of filling the call: "
                  f"2 jobs x {result['queue_job_variants']} variants)")
+    lines.append(f"{'engine training compiled (checked vs eager)':44} {'':>12} "
+                 f"{str(result['engine']['train_compiled']).lower():>12}")
     lines.append(f"{'engine first call incl. compile (ms)':44} {'':>12} {fmt(result['engine']['single_first_ms']):>12}")
     lines.append(f"base image max |plain - engine| (0-255): {result['base_image_max_abs_diff']}")
     return "\n".join(lines)

@@ -32,7 +32,9 @@ Each is a Django setting or environment variable; "1"/"0" (true/false, on/off) o
   call renders. The worker fills a job's call with other queued jobs of the same persona and settings (same LoRA,
   size, steps, scheduler, guidance; generation.services), and generate_many() batches compatible requests.
 - GENERATION_TRAIN_COMPILE (default on): torch.compile of the training UNet copy (training already caches latents
-  and text embeddings and runs under bf16/fp16 autocast on CUDA).
+  and text embeddings and runs under bf16/fp16 autocast on CUDA). The first step runs eagerly and compiled, and the
+  run stays compiled only if their gradients agree: torch 2.13's CPU compiler gets LoRA gradients wrong at batch 1,
+  and no such bug may train a broken LoRA in silence (hyperparameters["compiled_unet"] says which path trained).
 """
 
 from __future__ import annotations

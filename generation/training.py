@@ -8,7 +8,9 @@ pipeline is never touched, so base-model generation is unchanged afterwards.
 from __future__ import annotations
 
 import copy
+import functools
 import json
+import logging
 import os
 import struct
 import tempfile
@@ -22,6 +24,12 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image, ImageOps
 
 from generation.engine import EngineCancelled, EngineError, GenerationRequest, TrainingConfig, run_pipeline
+
+logger = logging.getLogger(__name__)
+
+# How far the compiled UNet's first-step gradients may drift from eager ones (relative L2) before compiling is
+# dropped for the run: bf16 rounding stays well below; a miscompiled backward lands far above (or at NaN).
+COMPILED_GRAD_TOLERANCE = 0.1
 
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
@@ -154,8 +162,25 @@ def train_unet_lora(
         for p in params:
             p.data = p.data.float()  # LoRA weights train in fp32 even when the base runs in half precision
         unet.train()
-        if compile_unet:
-            unet.compile()
+        compiled = compile_unet
+        if compiled:
+            unet.compile()  # unet(...) runs the compiled graph; unet.forward(...) stays eager
+
+        def backward(forward: Callable, *, noisy, timesteps, cond, cond_added, target) -> torch.Tensor:
+            """One step's loss through `forward` (the compiled module or its eager forward), gradients accumulated."""
+            with torch.autocast(device_type=device.type, dtype=dtype, enabled=autocast_enabled):
+                pred = forward(noisy.to(dtype=unet.dtype), timesteps, cond.to(unet.dtype),
+                               added_cond_kwargs=cond_added, return_dict=False)[0]
+            pred = pred.float()
+            if config.prior_preservation:
+                pred, pred_prior = pred.chunk(2)
+                target, target_prior = target.chunk(2)
+                loss = F.mse_loss(pred, target) + config.prior_loss_weight * F.mse_loss(pred_prior, target_prior)
+            else:
+                loss = F.mse_loss(pred, target)
+            loss.backward()
+            return loss.detach()
+
         optimizer = torch.optim.AdamW(params, lr=config.learning_rate, betas=(0.9, 0.999), weight_decay=1e-2,
                                       eps=1e-8)
         gen = torch.Generator("cpu").manual_seed(config.seed)
@@ -188,23 +213,22 @@ def train_unet_lora(
                 target = noise_scheduler.get_velocity(x0, noise, timesteps)
             else:
                 raise EngineError(f"Unsupported prediction type {prediction_type!r}.")
-            with torch.autocast(device_type=device.type, dtype=dtype, enabled=autocast_enabled):
-                pred = unet(
-                    noisy.to(dtype=unet.dtype), timesteps, cond.to(unet.dtype),
-                    added_cond_kwargs=cond_added, return_dict=False,
-                )[0]
-            pred = pred.float()
-            if config.prior_preservation:
-                pred, pred_prior = pred.chunk(2)
-                target, target_prior = target.chunk(2)
-                loss = F.mse_loss(pred, target) + config.prior_loss_weight * F.mse_loss(pred_prior, target_prior)
+            step_backward = functools.partial(backward, noisy=noisy, timesteps=timesteps, cond=cond,
+                                              cond_added=cond_added, target=target)
+            if compiled and step == 1:
+                compiled, loss = _first_compiled_step_checked(unet, params, step_backward)
             else:
-                loss = F.mse_loss(pred, target)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(params, 1.0)
+                loss = step_backward(unet)
+            grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
+            loss_value = float(loss)
+            if not (np.isfinite(loss_value) and torch.isfinite(grad_norm)):
+                # Never step into (and save) NaN weights: a LoRA like that renders black or noise.
+                raise EngineError(
+                    f"Training diverged at step {step}: the loss ({loss_value:g}) or its gradients are not finite. "
+                    "Lower the learning rate and train again."
+                )
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_value = float(loss.detach())
             loss_curve.append(round(loss_value, 6))
             if on_step is not None and on_step(step, config.steps, loss_value) is False:
                 raise EngineCancelled("Training cancelled.")
@@ -231,8 +255,39 @@ def train_unet_lora(
         "noise_scheduler": "DDPM",
         "prediction_type": prediction_type,
         "mixed_precision": str(dtype).removeprefix("torch.") if autocast_enabled else "no",
+        "compiled_unet": compiled,
     }
     return TrainedLora(unet=unet, lora_config=lora_config, loss_curve=loss_curve, hyperparameters=hyper)
+
+
+def _first_compiled_step_checked(unet, params: list[torch.Tensor], backward: Callable) -> tuple[bool, torch.Tensor]:
+    """Run the first step eagerly and compiled, and keep compiling only if both agree.
+
+    A compiler bug that corrupts gradients would otherwise train a broken LoRA without a sound: inductor's CPU
+    bf16 backward at batch 1 gives NaN or wildly wrong gradients (torch 2.13; tests/generation/test_training.py).
+    One extra eager step per run is the price. Returns (still compiled, the loss); the gradients are left in place.
+    """
+    eager_loss = backward(unet.forward)  # the module's own forward: the eager path
+    eager_grads = [p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p) for p in params]
+    for p in params:
+        p.grad = None
+    compiled_loss = backward(unet)
+    compiled_grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+    reference = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.float()) for g in eager_grads]))
+    drift = torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(c.float() - e.float()) for c, e in zip(compiled_grads, eager_grads, strict=True)]))
+    agree = bool(torch.isfinite(drift)) and float(drift) <= COMPILED_GRAD_TOLERANCE * max(float(reference), 1e-12)
+    if agree:
+        return True, compiled_loss
+    logger.warning(
+        "The compiled training UNet's gradients disagree with eager ones (relative difference %s); training this "
+        "run eagerly. Set GENERATION_TRAIN_COMPILE=0 to skip compiling.",
+        f"{float(drift) / max(float(reference), 1e-12):.3g}",
+    )
+    unet._compiled_call_impl = None  # back to the eager module for the rest of the run
+    for p, g in zip(params, eager_grads, strict=True):
+        p.grad = g
+    return False, eager_loss
 
 
 def save_lora(pipe, trained: TrainedLora, output_dir: Path) -> Path:

@@ -50,6 +50,7 @@ def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, setting
     for key, fraction in result["floor_fraction"].items():
         assert 0 < fraction < 1.5, (key, fraction)  # no side beats the compute floor (with timing slack)
     assert result["engine"]["queue_per_job_images_per_s"] > 0 and result["queue_job_variants"] == 1
+    assert result["engine"]["train_compiled"] is False  # not asked for on CPU
     assert "queued jobs (img/s): per-job calls | filled" in proc.stdout
     expected_ratios = {"single_latency_speedup", "batch_throughput_speedup", "engine_batch_vs_plain_single",
                        "switch_speedup_vs_reload", "training_speedup", "time_to_persona_speedup",

@@ -249,3 +249,60 @@ def test_a_compiled_engine_switches_personas_without_recompiling(two_personas):
             assert np.abs(swapped - as_array(plain.generate(request(seeds=[1, 2], lora=lora)))).max() <= 2, lora
     assert counters["stats"]["unique_graphs"] == graphs
     assert compiled.base_load_count == 1 and list(compiled.pipe.unet.peft_config) == [HOTSWAP_SLOT]
+
+
+@pytest.mark.slow
+def test_the_whole_cuda_option_set_runs_end_to_end_on_cpu_in_bf16(tmp_path):
+    """What a GPU worker runs, minus the CUDA kernels: bf16, SDPA, channels_last, fused VAE QKV, a compiled
+    training UNet, a compiled generation UNet with the hotswap slot. Outputs stay within bf16 rounding of the fp32
+    eager engine's, and switching between the persona and the base model never recompiles."""
+    from torch._dynamo.utils import counters
+
+    perf = PerfOptions(sdpa=True, channels_last=True, fuse_qkv=True, compile=True, lora_hotswap=True,
+                       max_lora_rank=8, max_batch=8, train_compile=True)
+    fast = Engine("tiny", dtype=torch.bfloat16, perf=perf)
+    plain = get_engine()
+    red = [Image.new("RGB", (64, 64), (220, 30, 30)), Image.new("RGB", (64, 64), (200, 60, 20))]
+    # Batch 2: at batch 1 this torch's CPU compiler gets LoRA gradients wrong, and training falls back to eager.
+    trained = fast.train_lora(images=red, captions=[CAPTION], output_dir=tmp_path / "lora",
+                              config=TrainingConfig(rank=4, steps=6, learning_rate=1e-2, resolution=64, seed=1,
+                                                    batch_size=2))
+    assert trained.hyperparameters["compiled_unet"] is True  # passed the first-step check against eager
+    assert len(trained.loss_curve) == 6 and all(0 < loss < 10 for loss in trained.loss_curve)
+    # The compiled training UNet was a copy: the serving UNet has no training adapter.
+    assert "default" not in (getattr(fast.pipe.unet, "peft_config", None) or {})
+    lora = LoraRef(path=trained.weights_path, sha256=trained.sha256, adapter_name="red")
+
+    def both(lora_ref):
+        return (as_array(fast.generate(request(seeds=[1, 2], lora=lora_ref))),
+                as_array(plain.generate(request(seeds=[1, 2], lora=lora_ref))))
+
+    persona_fast, persona_plain = both(lora)  # compiles
+    graphs = counters["stats"]["unique_graphs"]
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        base_fast, base_plain = both(None)
+        again_fast, _ = both(lora)
+    assert counters["stats"]["unique_graphs"] == graphs
+    assert np.array_equal(again_fast, persona_fast)  # the slot swaps back exactly
+    rounding = max(np.abs(persona_fast - persona_plain).mean(), np.abs(base_fast - base_plain).mean())
+    assert rounding < 4  # bf16 vs fp32, on random weights that amplify it (0-255 scale)
+    # ...and far below what the persona changes: the fast engine renders the same persona.
+    assert np.abs(persona_plain - base_plain).mean() > 3 * rounding
+
+
+@pytest.mark.slow
+def test_large_sizes_decode_in_tiles_close_to_the_plain_decode(monkeypatch):
+    tiled = Engine("tiny", perf=PerfOptions(vae_tiling_area=64 * 64))
+    calls = []
+    original = tiled.pipe.vae.tiled_decode
+    monkeypatch.setattr(tiled.pipe.vae, "tiled_decode", lambda *a, **k: calls.append(1) or original(*a, **k))
+    large = request(seeds=[3], width=96, height=128)
+    images = as_array(tiled.generate(large))
+    assert calls, "the decode was not tiled"
+    assert not tiled.pipe.vae.use_tiling  # the shared VAE's flag is restored
+    plain = as_array(get_engine().generate(large))
+    assert images.shape == plain.shape == (1, 128, 96, 3)
+    assert np.abs(images - plain).mean() < 3  # blended tile seams, otherwise the same image
+    calls.clear()
+    tiled.generate(request(seeds=[3]))  # 64x64: at the limit, decoded whole
+    assert not calls

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 import struct
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -228,3 +229,62 @@ def test_retrained_weights_under_the_same_adapter_name_replace_the_old_ones(engi
     second = engine.generate(request(LoraRef(path=copy_a, sha256=trained["b"].sha256, adapter_name="reused")))
     assert np.array_equal(as_array(second), as_array(engine.generate(request(trained["lora_b"]))))
     assert not np.array_equal(as_array(first), as_array(second))
+
+
+# -- compiled training ---------------------------------------------------------------------------------------------
+
+
+def _train(engine, *, compile_unet: bool, config: TrainingConfig = FAST, dtype=None):
+    images = persona_images((30, 90, 200), (250, 220, 30), n=2)
+    return training.train_unet_lora(engine.pipe, images=images, captions=[CAPTION], config=config,
+                                    device=engine.device, dtype=dtype or engine.dtype, compile_unet=compile_unet)
+
+
+SHORT = TrainingConfig(rank=4, steps=4, learning_rate=1e-2, resolution=64, seed=7)
+
+
+def test_compiled_training_follows_the_eager_loss_curve(engine):
+    # Batch 2: at batch 1, torch 2.13's CPU inductor backward gets the lora_B gradients wrong (relative error ~1e4),
+    # which the first-step check catches (the run then goes on eagerly; see the test below).
+    config = replace(SHORT, batch_size=2)
+    eager = _train(engine, compile_unet=False, config=config)
+    compiled = _train(engine, compile_unet=True, config=config)
+    assert compiled.hyperparameters["compiled_unet"] is True and eager.hyperparameters["compiled_unet"] is False
+    assert compiled.loss_curve == pytest.approx(eager.loss_curve, rel=1e-2)
+
+
+def test_a_miscompiled_training_unet_is_caught_on_the_first_step_and_the_run_goes_on_eagerly(
+    engine, monkeypatch, caplog
+):
+    import torch
+
+    def miscompile(module, *args, **kwargs):
+        # A compiler bug stand-in: the "compiled" call returns a wrong prediction (its gradients are wrong too).
+        module._compiled_call_impl = lambda *a, **k: (module.forward(*a, **k)[0] * 3,)
+
+    eager = _train(engine, compile_unet=False, config=SHORT)
+    monkeypatch.setattr(torch.nn.Module, "compile", miscompile)
+    with caplog.at_level("WARNING", logger="generation.training"):
+        checked = _train(engine, compile_unet=True, config=SHORT)
+    assert checked.hyperparameters["compiled_unet"] is False
+    assert "disagree with eager" in caplog.text
+    assert checked.loss_curve == eager.loss_curve  # every step, the first included, ran eagerly
+    from peft.utils import get_peft_model_state_dict
+
+    eager_weights = get_peft_model_state_dict(eager.unet, adapter_name=training.TRAIN_ADAPTER)
+    checked_weights = get_peft_model_state_dict(checked.unet, adapter_name=training.TRAIN_ADAPTER)
+    assert eager_weights.keys() == checked_weights.keys()
+    assert all(torch.equal(eager_weights[key], checked_weights[key]) for key in eager_weights)
+
+
+def test_training_that_diverges_stops_with_a_clear_error_before_saving_nan_weights(engine, monkeypatch):
+    import torch
+
+    real_backward = torch.Tensor.backward
+
+    def poisoned_backward(loss, *args, **kwargs):
+        real_backward(loss * float("nan"), *args, **kwargs)  # what an exploding step leaves in the gradients
+
+    monkeypatch.setattr(torch.Tensor, "backward", poisoned_backward)
+    with pytest.raises(EngineError, match="Training diverged at step 1: .*not finite. Lower the learning rate"):
+        _train(engine, compile_unet=False, config=SHORT)

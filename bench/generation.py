@@ -12,6 +12,7 @@ say how close each side gets to the compute floor (image FLOPs / peak matmul FLO
     python bench/generation.py --arch sd15 --device cuda --json out.json     # the H100 numbers
     python bench/generation.py --arch sdxl --device cuda --steps 30
     python bench/generation.py --arch tiny --device cpu --quick               # seconds; what the test runs
+    python bench/generation.py --arch tiny-sdxl --device cpu --quick          # the SDXL code paths, on a CPU
     python bench/generation.py --model /models/sd15 --device cuda            # a real diffusers folder
 
 "plain" is what a straightforward worker does: StableDiffusionPipeline(XL) in fp16 (fp32 on CPU), eager, default
@@ -124,11 +125,13 @@ def build_random_pipeline(arch: str, device):
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from generation.tiny_model import build_clip_tokenizer, build_tiny_pipeline
+    from generation.tiny_model import build_clip_tokenizer, build_tiny_pipeline, build_tiny_sdxl_pipeline
 
     torch.manual_seed(0)
     if arch == "tiny":
         return build_tiny_pipeline().to(device)
+    if arch == "tiny-sdxl":
+        return build_tiny_sdxl_pipeline().to(device)
     tokenizer = build_clip_tokenizer()
     scheduler = DPMSolverMultistepScheduler(**SCHEDULER)
     with torch.device(device):  # initialising a 2.6B-parameter UNet on the GPU takes seconds, on a CPU minutes
@@ -470,7 +473,8 @@ def table(result: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--arch", choices=["sd15", "sdxl", "tiny"], default="sd15")
+    parser.add_argument("--arch", choices=["sd15", "sdxl", "tiny", "tiny-sdxl"], default="sd15",
+                        help="tiny and tiny-sdxl: small random models that run the same code paths on a CPU")
     parser.add_argument("--model", default="", help="a local diffusers folder (instead of random weights)")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--steps", type=int, default=0, help="denoising steps (default 25; --quick 4)")

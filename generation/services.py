@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import logging
 import random
 import shutil
@@ -153,6 +154,20 @@ def _persona_prompt(persona: Persona, scene: str) -> str:
     )
 
 
+def _local_pipeline_class(base_model: str) -> str | None:
+    """The pipeline class a local base model declares in its model_index.json (for a single-file checkpoint: its
+    GENERATION_BASE_MODEL_CONFIG folder's), so an SDXL fine-tune is sized as SDXL whatever its name; None when
+    that cannot be read here (a hub id, or a path only the GPU workers have)."""
+    path = Path(base_model).expanduser()
+    config_dir = path if path.is_dir() else Path(str(getattr(settings, "GENERATION_BASE_MODEL_CONFIG", "") or ""))
+    if not (path.exists() and str(config_dir)):
+        return None
+    try:
+        return str(json.loads((config_dir / "model_index.json").read_text())["_class_name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
 def render_size(*, platform: str, base_model: str | None = None) -> tuple[int, int]:
     """(width, height) the engine renders for `platform`: the platform's aspect ratio, multiples of 8.
 
@@ -165,9 +180,10 @@ def render_size(*, platform: str, base_model: str | None = None) -> tuple[int, i
     base_model = base_model or settings.GENERATION_BASE_MODEL
     target_w, target_h = platform_target_size(platform)
     name = str(base_model).lower()
+    pipeline = _local_pipeline_class(str(base_model))
     if name == specs.TINY_MODEL_ID:
         preferred = 80
-    elif "xl" in name:
+    elif pipeline == "StableDiffusionXLPipeline" or (pipeline is None and "xl" in name):
         preferred = 1024
     else:
         preferred = 768

@@ -282,6 +282,46 @@ def build_tiny_pipeline():
     )
 
 
+def build_tiny_sdxl_pipeline():
+    """A tiny SDXL-architecture pipeline (two text encoders, pooled text + size conditioning) with random weights
+    from a fixed seed: exercises the engine's and training's SDXL code paths on CPU in seconds. Its VAE is the
+    tiny SD one (colour preserving), so a persona LoRA shows as a colour shift here too."""
+    from diffusers import StableDiffusionXLPipeline, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    sd = build_tiny_pipeline()
+    text_config = sd.text_encoder.config.to_dict()
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(TINY_SEED + 1)
+        unet = UNet2DConditionModel(
+            block_out_channels=(32, 64),
+            layers_per_block=1,
+            sample_size=32,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            attention_head_dim=(4, 8),
+            use_linear_projection=True,
+            transformer_layers_per_block=(1, 2),
+            cross_attention_dim=64,  # the two encoders' hidden states, concatenated
+            addition_embed_type="text_time",
+            addition_time_embed_dim=8,
+            projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop ids + the pooled text embedding
+            norm_num_groups=8,
+        )
+        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**text_config, "projection_dim": 32}))
+    return StableDiffusionXLPipeline(
+        vae=sd.vae,
+        text_encoder=sd.text_encoder,
+        text_encoder_2=text_encoder_2,
+        tokenizer=sd.tokenizer,
+        tokenizer_2=build_clip_tokenizer(),
+        unet=unet,
+        scheduler=sd.scheduler,
+    )
+
+
 def _is_current(folder: Path) -> bool:
     try:
         marker = json.loads((folder / TINY_MARKER).read_text())

@@ -15,17 +15,18 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
-def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, settings):
+@pytest.mark.parametrize("arch", ["tiny", "tiny-sdxl"])  # the SD 1.x and the SDXL code paths
+def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, settings, arch):
     out = tmp_path / "bench.json"
     env = {**os.environ, "PERSONA_STUDIO_VAR_DIR": str(settings.VAR_DIR), "GENERATION_MODEL_CACHE": str(tmp_path)}
     proc = subprocess.run(
-        [sys.executable, "bench/generation.py", "--arch", "tiny", "--device", "cpu", "--quick", "--json", str(out)],
+        [sys.executable, "bench/generation.py", "--arch", arch, "--device", "cpu", "--quick", "--json", str(out)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "single image latency (ms)" in proc.stdout and "floor reached" in proc.stdout
     result = json.loads(out.read_text())
-    assert result["arch"] == "tiny" and result["device"] == "cpu"
+    assert result["arch"] == arch and result["device"] == "cpu"
     assert (result["width"], result["height"], result["steps"], result["batch"]) == (64, 64, 4, 2)
     # On CPU the engine runs the plain path (plus hotswap, so the switch is measured through it).
     perf = result["engine_perf"]

@@ -45,6 +45,24 @@ def test_render_size_examples():
         services.render_size(platform="myspace")
 
 
+def test_render_size_reads_the_pipeline_class_of_a_local_model(tmp_path, settings):
+    import json
+
+    fine_tune = tmp_path / "juggernaut-v9"  # an SDXL fine-tune whose name doesn't say so
+    fine_tune.mkdir()
+    (fine_tune / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionXLPipeline"}))
+    assert services.render_size(platform="tiktok", base_model=str(fine_tune)) == (576, 1024)
+    # A single-file checkpoint is sized by its config folder; a name alone is only a hint.
+    checkpoint = tmp_path / "realistic-xl-looking-name.safetensors"
+    checkpoint.write_bytes(b"weights")
+    sd15_config = tmp_path / "sd15-config"
+    sd15_config.mkdir()
+    (sd15_config / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
+    settings.GENERATION_BASE_MODEL_CONFIG = str(sd15_config)
+    assert max(services.render_size(platform="tiktok", base_model=str(checkpoint))) < 1024
+    assert services.render_size(platform="tiktok", base_model="/only/on/the/gpu/workers/sdxl") == (576, 1024)
+
+
 # --- training start --------------------------------------------------------------------------------
 
 

@@ -939,3 +939,24 @@ def test_drafts_show_the_reviewers_change_request(client, marketer, reviewer, pe
                                   comment="Crop tighter on the face.")
     content = login(client, marketer).get(reverse("review_queue")).content.decode()
     assert "Crop tighter on the face." in content and f"{reviewer.username} asked:" in content
+
+
+def test_job_card_says_which_gpu_batch_rendered_the_job(client, marketer, persona):
+    leader = GenerationJobFactory(persona=persona, status=JobStatus.SUCCEEDED, num_variants=2, batch_size=6)
+    leader.batch_leader = leader
+    leader.save()
+    companion = GenerationJobFactory(persona=persona, status=JobStatus.RUNNING, num_variants=4, batch_leader=leader,
+                                     batch_offset=2, batch_size=6, cancel_requested=True, created_by=marketer)
+    alone = GenerationJobFactory(persona=persona, status=JobStatus.SUCCEEDED, num_variants=2, batch_size=2)
+    alone.batch_leader = alone
+    alone.save()
+    session = login(client, marketer)
+
+    def card(job) -> str:
+        return session.get(reverse("generation:job_partial", args=[job.pk])).content.decode()
+
+    assert "rendered in one GPU batch of 6 images" in card(leader) and "led by job" not in card(leader)
+    companion_card = card(companion)
+    assert f"rendered in one GPU batch of 6 images led by job {leader.pk}" in companion_card
+    assert "Cancelling… (its images are dropped when the batch ends)" in companion_card
+    assert "GPU batch" not in card(alone)

@@ -152,6 +152,40 @@ def test_job_detail_shows_images_records_posts_and_error(persona, marketer):
     assert {j["id"] for j in listing["results"]} == {job.pk, failed.pk}
 
 
+def test_batched_jobs_show_their_render_batch_with_one_lookup_per_job(persona, marketer):
+    leader = GenerationJobFactory(persona=persona, status=JobStatus.SUCCEEDED, seed=10, num_variants=2, batch_size=6)
+    leader.batch_leader = leader
+    leader.save()
+    companion = GenerationJobFactory(persona=persona, status=JobStatus.SUCCEEDED, seed=50, num_variants=4,
+                                     batch_leader=leader, batch_offset=2, batch_size=6)
+    for job in (leader, companion):
+        for index in range(job.num_variants):
+            GeneratedImageFactory(job=job, index=index, seed=job.seed + index)
+
+    client = client_for(marketer)
+    body = client.get(f"/api/v1/generation-jobs/{companion.pk}/").json()
+    assert (body["batch_leader"], body["batch_size"]) == (leader.pk, 6)
+    records = [image["reproduction"] for image in body["images"]]
+    assert [r["batch_job_ids"] for r in records] == [[leader.pk, companion.pk]] * 4
+    assert [(r["batch_size"], r["batch_pos"]) for r in records] == [(6, 2), (6, 3), (6, 4), (6, 5)]
+
+    def listed_queries() -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as captured:
+            assert client.get("/api/v1/generation-jobs/").status_code == 200
+        return len(captured)
+
+    baseline = listed_queries()
+    for _ in range(3):  # three more batched jobs of four images: one batch lookup each, not one per image
+        extra = GenerationJobFactory(persona=persona, status=JobStatus.SUCCEEDED, seed=90, num_variants=4,
+                                     batch_leader=leader, batch_offset=6, batch_size=10)
+        for index in range(4):
+            GeneratedImageFactory(job=extra, index=index, seed=90 + index)
+    assert listed_queries() <= baseline + 3
+
+
 def test_cancel_generation_job(persona, marketer):
     job = GenerationJobFactory(persona=persona, status=JobStatus.QUEUED)
     client = client_for(marketer)

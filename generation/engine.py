@@ -390,6 +390,7 @@ class Engine:
         self.base_load_count = 0
         self._lock = threading.RLock()
         self._adapters: dict[str, str] = {}  # adapter name -> sha256 of the loaded file
+        self._lora_hashes: dict[str, tuple[tuple[int, ...], str]] = {}  # resolved path -> (stat stamp, sha256)
         # Hotswap mode: which persona (adapter name, sha256) sits in the slot, and its per-layer base scalings.
         self._slot: tuple[str, str] | None = None
         self._slot_loaded = False
@@ -445,12 +446,24 @@ class Engine:
             return [self._slot[0]] if self._slot else []
         return list(self._adapters)
 
-    @staticmethod
-    def _checked_lora_file(lora: LoraRef) -> tuple[Path, str]:
+    def _checked_lora_file(self, lora: LoraRef) -> tuple[Path, str]:
+        """The LoRA file and its sha256, checked against the recorded one. Hashing an SDXL LoRA takes ~80 ms, more
+        than a whole persona switch may: a file is hashed again only when its size, mtime or inode changed."""
         path = Path(lora.path)
-        if not path.is_file():
+        try:
+            info = path.stat()
+        except OSError:
+            info = None
+        if info is None or not path.is_file():
             raise EngineError(f"LoRA weights file {path} does not exist.")
-        actual = file_sha256(path)
+        stamp = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
+        key = str(path.resolve())
+        cached = self._lora_hashes.get(key)
+        if cached is not None and cached[0] == stamp:
+            actual = cached[1]
+        else:
+            actual = file_sha256(path)
+            self._lora_hashes[key] = (stamp, actual)
         if lora.sha256 and actual != lora.sha256:
             raise EngineError(f"LoRA weights {path} do not match their recorded sha256 (file changed?).")
         return path, lora.sha256 or actual

@@ -306,3 +306,34 @@ def test_large_sizes_decode_in_tiles_close_to_the_plain_decode(monkeypatch):
     calls.clear()
     tiled.generate(request(seeds=[3]))  # 64x64: at the limit, decoded whole
     assert not calls
+
+
+@pytest.mark.slow
+def test_persona_switches_hash_a_lora_file_once_and_again_only_when_it_changes(two_personas, tmp_path,
+                                                                               monkeypatch):
+    import os
+    import shutil
+
+    from generation import engine as engine_module
+
+    lora_a, lora_b = two_personas
+    copy_a = tmp_path / "a.safetensors"
+    shutil.copyfile(lora_a.path, copy_a)
+    lora_a = LoraRef(path=copy_a, sha256=lora_a.sha256, adapter_name="persona_a")
+    hashed = []
+    real_hash = engine_module.file_sha256
+    monkeypatch.setattr(engine_module, "file_sha256", lambda path: hashed.append(path.name) or real_hash(path))
+    hot = Engine("tiny", perf=PerfOptions(lora_hotswap=True, max_lora_rank=8))
+    with hot._lock:
+        for lora in (lora_a, lora_b, lora_a, lora_b, lora_a):
+            hot._activate_lora(lora)
+    assert sorted(hashed) == sorted([copy_a.name, lora_b.path.name])
+    # Someone rewrites persona A's file in place: the next switch to it hashes again and refuses it.
+    data = bytearray(copy_a.read_bytes())
+    data[-1] ^= 0xFF
+    copy_a.write_bytes(bytes(data))
+    os.utime(copy_a, ns=(1, 1))  # even with an old mtime: size/inode/ctime still tell
+    with hot._lock:
+        hot._activate_lora(lora_b)
+        with pytest.raises(EngineError, match="do not match their recorded sha256"):
+            hot._activate_lora(lora_a)

@@ -800,3 +800,28 @@ def test_jobs_rendered_in_one_call_reproduce_byte_for_byte(persona, marketer, ac
     alone = engine.generate_batch([services._job_request(second, services._lora_ref(active_lora))])[0][1]
     with Image.open(image.image.path) as batched:
         assert np.abs(np.asarray(batched, dtype=np.int16) - np.asarray(alone, dtype=np.int16)).max() <= 2
+
+
+def test_generation_progress_and_cancel_checks_are_throttled_in_time(persona, marketer, fake_engine, monkeypatch):
+    monkeypatch.setattr(services, "GENERATION_PROGRESS_INTERVAL_S", 0.5)
+    readings = [0.0, 0.1, 0.2, 0.6, 0.7, 0.8, 1.2, 1.3, 1.35, 1.4]  # one clock reading per step
+    clock = iter(readings)
+    monkeypatch.setattr(services, "_progress_clock", lambda: next(clock))
+    job = _job(persona, marketer, steps=10)
+    seen = []
+    fake_engine.steps_hook = lambda step: seen.append(GenerationJob.objects.values_list("progress_step", flat=True)
+                                                      .get(pk=job.pk))
+    services.generation_job_run(job_id=job.pk)
+    # Written at step 1 (t=0), 4 (t=0.6), 7 (t=1.2) and 10 (the last step, always): each hook sees the last write.
+    assert seen == [0, 1, 1, 1, 4, 4, 4, 7, 7, 7]
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED and job.progress_step == 10
+
+    # A cancel is noticed at the next check, not at every step.
+    clock = iter(readings)
+    running = _job(persona, marketer, steps=10, seed=500)
+    fake_engine.steps_hook = lambda step: step == 2 and services.generation_job_cancel(actor=marketer,
+                                                                                        job_id=running.pk)
+    services.generation_job_run(job_id=running.pk)
+    running.refresh_from_db()
+    assert running.status == JobStatus.CANCELLED and running.progress_step == 4

@@ -109,6 +109,10 @@ class FakeEngine:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
+    from generation import services
+
     fake = FakeEngine()
     monkeypatch.setattr(engine_module, "get_engine", lambda: fake)
+    # The fake's steps take microseconds: report every one of them (the throttle has its own test).
+    monkeypatch.setattr(services, "GENERATION_PROGRESS_INTERVAL_S", 0.0)
     return fake

@@ -14,6 +14,8 @@ say how close each side gets to the compute floor (image FLOPs / peak matmul FLO
     python bench/generation.py --arch tiny --device cpu --quick               # seconds; what the test runs
     python bench/generation.py --arch tiny-sdxl --device cpu --quick          # the SDXL code paths, on a CPU
     python bench/generation.py --model /models/sd15 --device cuda            # a real diffusers folder
+    GENERATION_COMPILE_MODE=reduce-overhead python bench/generation.py ...    # CUDA graphs: batch-1 latency is
+                                                                              # launch-bound on an H100
 
 "plain" is what a straightforward worker does: StableDiffusionPipeline(XL) in fp16 (fp32 on CPU), eager, default
 attention, one pipeline call per request (batch 1) or a batch of --batch prompts; a persona switch reloads the base

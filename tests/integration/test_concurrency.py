@@ -57,3 +57,39 @@ def test_exactly_one_of_two_simultaneous_decisions_wins(transactional_db, first,
     assert post.status == wins[0]
     assert f"is {PostStatus(post.status).label.lower()}" in losses[0].message
     assert PostTransition.objects.filter(post=post, from_status=PostStatus.IN_REVIEW).count() == 1
+
+
+@pytest.mark.slow
+def test_two_gpu_workers_share_a_burst_of_jobs_and_render_each_exactly_once(transactional_db, workers):
+    from django.db import transaction
+
+    from generation import services as generation_services
+    from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition
+    from scheduler.models import Post
+    from tests.integration.workers import wait_for
+
+    workspace = WorkspaceFactory()
+    marketer = MembershipFactory(workspace=workspace, role=Role.MARKETER).user
+    persona = PersonaFactory(workspace=workspace, created_by=marketer)
+    workers("gpu0", GENERATION_MAX_BATCH="4")
+    workers("gpu1", GENERATION_MAX_BATCH="4")
+    with transaction.atomic():  # one burst: eight jobs queued at once, two workers racing for them
+        jobs = [
+            generation_services.generation_job_create(
+                actor=marketer, persona=persona, scene=f"scene {n}", platform="instagram", num_variants=2, steps=3,
+                seed=100 * n, allow_base_model=True,
+            )
+            for n in range(8)
+        ]  # fmt: skip
+    ids = [job.pk for job in jobs]
+    wait_for(lambda: GenerationJob.objects.filter(pk__in=ids, status=JobStatus.SUCCEEDED).count() == 8,
+             timeout=300, what="all eight jobs")
+    for job in GenerationJob.objects.filter(pk__in=ids):
+        assert list(GeneratedImage.objects.filter(job=job).order_by("index").values_list("seed", flat=True)) == [
+            job.seed, job.seed + 1]
+        assert JobTransition.objects.filter(generation_job=job, to_status=JobStatus.SUCCEEDED).count() == 1
+        call = GenerationJob.objects.filter(batch_leader_id=job.batch_leader_id)
+        assert job.batch_size == sum(call.values_list("num_variants", flat=True)) <= 4
+    leaders = set(GenerationJob.objects.filter(pk__in=ids).values_list("batch_leader_id", flat=True))
+    assert 4 <= len(leaders) < 8  # calls of up to four images: some jobs shared one
+    assert Post.objects.filter(persona=persona).count() == 16

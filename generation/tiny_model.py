@@ -218,6 +218,20 @@ def _make_vae_colour_preserving(vae) -> None:
             conv.bias.zero_()
 
 
+TINY_UNET_LAYOUT = {
+    "block_out_channels": (32, 64),
+    "layers_per_block": 1,
+    "sample_size": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D"),
+    "up_block_types": ("CrossAttnUpBlock2D", "UpBlock2D"),
+    # 4 channels per norm group (not 1): with one channel per group the final GroupNorm removes every channel's
+    # mean, and no colour shift a LoRA learns could reach the output.
+    "norm_num_groups": 8,
+}
+
+
 def build_tiny_pipeline():
     """Deterministic tiny SD pipeline (random weights from a fixed seed)."""
     from diffusers import AutoencoderKL, DPMSolverMultistepScheduler, StableDiffusionPipeline, UNet2DConditionModel
@@ -226,20 +240,7 @@ def build_tiny_pipeline():
     tokenizer = build_clip_tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED)
-        unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
-            attention_head_dim=8,
-            # 4 channels per norm group (not 1): with one channel per group the final GroupNorm removes every
-            # channel's mean, and no colour shift a LoRA learns could reach the output.
-            norm_num_groups=8,
-        )
+        unet = UNet2DConditionModel(**TINY_UNET_LAYOUT, cross_attention_dim=32, attention_head_dim=8)
         vae = AutoencoderKL(
             block_out_channels=(32, 64),
             in_channels=3,
@@ -294,13 +295,7 @@ def build_tiny_sdxl_pipeline():
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED + 1)
         unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
-            layers_per_block=1,
-            sample_size=32,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+            **TINY_UNET_LAYOUT,
             attention_head_dim=(4, 8),
             use_linear_projection=True,
             transformer_layers_per_block=(1, 2),
@@ -308,7 +303,6 @@ def build_tiny_sdxl_pipeline():
             addition_embed_type="text_time",
             addition_time_embed_dim=8,
             projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop ids + the pooled text embedding
-            norm_num_groups=8,
         )
         text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**text_config, "projection_dim": 32}))
     return StableDiffusionXLPipeline(

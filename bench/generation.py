@@ -248,7 +248,8 @@ def run(args) -> dict:
         else torch.float32
     perf = PerfOptions.for_device(device)
     if device.type != "cuda":
-        perf = PerfOptions(lora_hotswap=True, max_lora_rank=TRAIN_RANK)  # exercise the switch path on CPU too
+        # Exercise the switch path and the chunked loss read-back on CPU too.
+        perf = PerfOptions(lora_hotswap=True, max_lora_rank=TRAIN_RANK, train_sync_every=2)
     quick = args.quick
     repeats = args.repeats or (1 if quick else 5)
     tmp = Path(tempfile.mkdtemp(prefix="bench-generation-"))
@@ -292,19 +293,22 @@ def run(args) -> dict:
     # Two persona LoRAs, trained (and timed) below; training runs first so the switch test has real files.
     refs = [Image.fromarray(np.random.default_rng(i).integers(0, 255, (native, native, 3), dtype=np.uint8))
             for i in range(TRAIN_BATCH)]
-    train_steps = args.train_steps or (6 if quick else 30)
-    warm_steps = 2 if quick else 5
+    # The engine reads losses back once per perf.train_sync_every steps, so its on_step calls come in chunks:
+    # warm-up and measured steps are whole chunks, and a step's time is the mean over the measured span.
+    chunk = perf.train_sync_every
+    warm_steps = -(-(2 if quick else 5) // chunk) * chunk
+    train_steps = warm_steps + -(-((args.train_steps or (6 if quick else 30)) - warm_steps) // chunk) * chunk
+    train_steps = max(train_steps, warm_steps + chunk)
 
-    def train(pipe, dtype, *, compile_unet: bool, seed: int) -> dict:
+    def train(pipe, dtype, *, compile_unet: bool, seed: int, sync_every: int = 1) -> dict:
         stamps: list[float] = []
         config = TrainingConfig(rank=TRAIN_RANK, steps=train_steps, learning_rate=1e-4, resolution=native,
                                 batch_size=TRAIN_BATCH, seed=seed)
         start = time.perf_counter()
         trained = training.train_unet_lora(pipe, images=refs, captions=[PROMPT], config=config, device=device,
-                                           dtype=dtype, compile_unet=compile_unet,
+                                           dtype=dtype, compile_unet=compile_unet, sync_every=sync_every,
                                            on_step=lambda *_: stamps.append(time.perf_counter()) or True)
-        intervals = [b - a for a, b in zip(stamps[warm_steps - 1:], stamps[warm_steps:], strict=False)]
-        step_s = statistics.median(intervals)
+        step_s = (stamps[-1] - stamps[warm_steps - 1]) / (len(stamps) - warm_steps)
         warm_s = stamps[warm_steps - 1] - start  # setup (encoding, copy) + first steps (+ compilation)
         path = training.save_lora(pipe, trained, tmp / f"lora-{seed}")
         # False when compiling was asked for but its first-step gradients disagreed with eager (training.py).
@@ -316,7 +320,8 @@ def run(args) -> dict:
 
     engine = Engine(pipe=copy.deepcopy(plain), device=device, dtype=engine_dtype, perf=perf)
     plain_train = train(plain, plain_dtype, compile_unet=False, seed=1)
-    engine_train = train(engine.pipe, engine_dtype, compile_unet=perf.train_compile, seed=2)
+    engine_train = train(engine.pipe, engine_dtype, compile_unet=perf.train_compile, seed=2,
+                         sync_every=perf.train_sync_every)
     path_a, path_b = plain_train.pop("path"), engine_train.pop("path")
     lora_a = LoraRef(path=path_a, sha256=file_sha256(path_a), adapter_name="persona_a")
     lora_b = LoraRef(path=path_b, sha256=file_sha256(path_b), adapter_name="persona_b")

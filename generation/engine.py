@@ -35,6 +35,8 @@ Each is a Django setting or environment variable; "1"/"0" (true/false, on/off) o
   and text embeddings and runs under bf16/fp16 autocast on CUDA). The first step runs eagerly and compiled, and the
   run stays compiled only if their gradients agree: torch 2.13's CPU compiler gets LoRA gradients wrong at batch 1,
   and no such bug may train a broken LoRA in silence (hyperparameters["compiled_unet"] says which path trained).
+- Training loss read-back (CUDA: every 10 steps, else every step): reading a loss to the host waits for the GPU, so
+  losses, the divergence check and progress come back once per chunk and the GPU queues the next steps meanwhile.
 """
 
 from __future__ import annotations
@@ -85,6 +87,7 @@ class PerfOptions:
     vae_tiling_area: int = 0  # 0: never tile
     max_batch: int = 1
     train_compile: bool = False
+    train_sync_every: int = 1  # training reads losses back once per this many steps
 
     @classmethod
     def for_device(cls, device: torch.device) -> PerfOptions:
@@ -105,6 +108,7 @@ class PerfOptions:
             vae_tiling_area=int(_setting("GENERATION_VAE_TILING_AREA", str(1024 * 1024))),
             max_batch=_max_batch_setting(default=8),
             train_compile=_flag("GENERATION_TRAIN_COMPILE", True),
+            train_sync_every=10,  # the GPU queues ten steps ahead instead of waiting for each loss
         )
 
 
@@ -643,7 +647,7 @@ class Engine:
             trained = training.train_unet_lora(
                 self.pipe, images=images, captions=captions, config=config, device=self.device,
                 dtype=self.dtype, on_step=on_step, class_images=class_images,
-                compile_unet=self.perf.train_compile,
+                compile_unet=self.perf.train_compile, sync_every=self.perf.train_sync_every,
             )
             path = training.save_lora(self.pipe, trained, Path(output_dir))
         hyper = {**trained.hyperparameters, "base_model": self.base_model_id, "base_model_hash": self.base_model_hash}

@@ -102,11 +102,15 @@ def train_unet_lora(
     on_step: Callable[[int, int, float], bool] | None = None,
     class_images: list[Image.Image] | None = None,
     compile_unet: bool = False,
+    sync_every: int = 1,
 ) -> TrainedLora:
     """Train a LoRA on a copy of pipe.unet; returns the trained copy (pipe itself is left unchanged).
 
     compile_unet: torch.compile the copy's forward/backward (the engine turns it on for CUDA only; the first steps
-    then include compilation time)."""
+    then include compilation time).
+    sync_every: read losses (and the divergence check) back to the host once per this many steps, so a GPU can
+    queue the next steps meanwhile; on_step is then called for each step of a chunk together, and a cancel or a
+    divergence is noticed at the chunk's end. The loss curve is the same for any value."""
     from diffusers import DDPMScheduler
     from peft import LoraConfig
 
@@ -116,8 +120,8 @@ def train_unet_lora(
         captions = captions * len(images)
     if len(captions) != len(images):
         raise EngineError("Give one caption per image (or a single caption for all).")
-    if config.rank < 1 or config.steps < 1 or config.batch_size < 1:
-        raise EngineError("rank, steps and batch_size must be at least 1.")
+    if config.rank < 1 or config.steps < 1 or config.batch_size < 1 or sync_every < 1:
+        raise EngineError("rank, steps, batch_size and sync_every must be at least 1.")
     if config.prior_preservation and not class_images:
         raise EngineError("Prior preservation needs class images.")
     is_sdxl = pipe.__class__.__name__ == "StableDiffusionXLPipeline"
@@ -187,6 +191,8 @@ def train_unet_lora(
         n = latents.shape[0]
         order: list[int] = []
         loss_curve: list[float] = []
+        pending: list[torch.Tensor] = []  # this chunk's losses, still on the device
+        diverged = torch.zeros((), dtype=torch.bool, device=device)
         for step in range(1, config.steps + 1):
             batch = []
             while len(batch) < config.batch_size:
@@ -220,18 +226,25 @@ def train_unet_lora(
             else:
                 loss = step_backward(unet)
             grad_norm = torch.nn.utils.clip_grad_norm_(params, 1.0)
-            loss_value = float(loss)
-            if not (np.isfinite(loss_value) and torch.isfinite(grad_norm)):
-                # Never step into (and save) NaN weights: a LoRA like that renders black or noise.
-                raise EngineError(
-                    f"Training diverged at step {step}: the loss ({loss_value:g}) or its gradients are not finite. "
-                    "Lower the learning rate and train again."
-                )
+            diverged |= ~(torch.isfinite(loss) & torch.isfinite(grad_norm))  # on the device: no sync here
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
-            loss_curve.append(round(loss_value, 6))
-            if on_step is not None and on_step(step, config.steps, loss_value) is False:
-                raise EngineCancelled("Training cancelled.")
+            pending.append(loss)
+            if step % sync_every and step < config.steps:
+                continue
+            values = torch.stack(pending).float().tolist()  # the chunk's one host sync
+            first = step - len(values) + 1
+            pending.clear()
+            if bool(diverged):
+                # The weights in this copy may be NaN now; it is dropped, never saved (such a LoRA renders noise).
+                bad = next((first + i for i, v in enumerate(values) if not np.isfinite(v)), None)
+                where = f"at step {bad}: the loss is {values[bad - first]:g}" if bad is not None else \
+                    f"by step {step}: its gradients are not finite"
+                raise EngineError(f"Training diverged {where}. Lower the learning rate and train again.")
+            for offset, value in enumerate(values):
+                loss_curve.append(round(value, 6))
+                if on_step is not None and on_step(first + offset, config.steps, value) is False:
+                    raise EngineCancelled("Training cancelled.")
     unet.eval()
     hyper = {
         "method": "dreambooth-lora",

@@ -31,6 +31,7 @@ def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, setting
     # On CPU the engine runs the plain path (plus hotswap, so the switch is measured through it).
     perf = result["engine_perf"]
     assert perf["lora_hotswap"] and not (perf["compile"] or perf["channels_last"] or perf["fuse_qkv"])
+    assert perf["train_sync_every"] == 2  # the engine's training reports in chunks, as on CUDA
 
     for side in ("plain", "engine"):
         for key in ("single_ms", "batch_images_per_s", "batch_ms_per_image", "train_steps_per_s", "train_step_ms",

@@ -65,7 +65,7 @@ def test_cuda_defaults_are_fast_and_each_setting_overrides(settings, monkeypatch
     fast = PerfOptions.for_device(cuda)
     assert fast.sdpa and fast.channels_last and fast.fuse_qkv and fast.compile and fast.train_compile
     assert fast.lora_hotswap and fast.max_lora_rank == 64  # compiling implies hotswap: no recompiles per persona
-    assert fast.vae_tiling_area == 1024 * 1024 and fast.max_batch == 8
+    assert fast.vae_tiling_area == 1024 * 1024 and fast.max_batch == 8 and fast.train_sync_every == 10
 
     settings.GENERATION_COMPILE = "off"
     settings.GENERATION_FUSE_QKV = "0"

@@ -286,5 +286,61 @@ def test_training_that_diverges_stops_with_a_clear_error_before_saving_nan_weigh
         real_backward(loss * float("nan"), *args, **kwargs)  # what an exploding step leaves in the gradients
 
     monkeypatch.setattr(torch.Tensor, "backward", poisoned_backward)
-    with pytest.raises(EngineError, match="Training diverged at step 1: .*not finite. Lower the learning rate"):
+    with pytest.raises(EngineError, match="Training diverged by step 1: its gradients are not finite. Lower the"):
         _train(engine, compile_unet=False, config=SHORT)
+
+
+def test_training_reads_losses_back_in_chunks_with_the_same_result(engine, monkeypatch):
+    import torch
+    from peft.utils import get_peft_model_state_dict
+
+    config = replace(SHORT, steps=10)
+    every_step = _train(engine, compile_unet=False, config=config)
+    optimizer_steps = [0]
+    real_step = torch.optim.AdamW.step
+
+    def counted_step(self, *args, **kwargs):
+        optimizer_steps[0] += 1
+        return real_step(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", counted_step)
+    calls = []
+    images = persona_images((30, 90, 200), (250, 220, 30), n=2)
+    chunked = training.train_unet_lora(
+        engine.pipe, images=images, captions=[CAPTION], config=config, device=engine.device, dtype=engine.dtype,
+        sync_every=4, on_step=lambda step, total, loss: calls.append((step, loss, optimizer_steps[0])) is None,
+    )
+    assert chunked.loss_curve == every_step.loss_curve
+    # Every step is reported, in order, once its chunk of four (the last one shorter) has been read back.
+    assert [(step, done) for step, _loss, done in calls] == [(s, 4) for s in (1, 2, 3, 4)] + [
+        (s, 8) for s in (5, 6, 7, 8)] + [(9, 10), (10, 10)]
+    assert [loss for _step, loss, _done in calls] == pytest.approx(every_step.loss_curve, abs=1e-6)
+    a = get_peft_model_state_dict(every_step.unet, adapter_name=training.TRAIN_ADAPTER)
+    b = get_peft_model_state_dict(chunked.unet, adapter_name=training.TRAIN_ADAPTER)
+    assert all(torch.equal(a[key], b[key]) for key in a)
+
+    # A cancel is honoured at the end of its chunk.
+    optimizer_steps[0] = 0
+    with pytest.raises(EngineCancelled):
+        training.train_unet_lora(engine.pipe, images=images, captions=[CAPTION], config=config,
+                                 device=engine.device, dtype=engine.dtype, sync_every=4,
+                                 on_step=lambda step, total, loss: step != 2)
+    assert optimizer_steps[0] == 4
+
+
+def test_chunked_training_names_the_step_whose_loss_went_bad(engine, monkeypatch):
+    import torch
+
+    real_loss = torch.nn.functional.mse_loss
+    calls = [0]
+
+    def loss_exploding_at_step_3(*args, **kwargs):
+        calls[0] += 1
+        value = real_loss(*args, **kwargs)
+        return value * float("inf") if calls[0] == 3 else value
+
+    monkeypatch.setattr(training.F, "mse_loss", loss_exploding_at_step_3)
+    with pytest.raises(EngineError, match="Training diverged at step 3: the loss is (inf|nan)"):
+        training.train_unet_lora(engine.pipe, images=persona_images((30, 90, 200), (250, 220, 30), n=2),
+                                 captions=[CAPTION], config=replace(SHORT, steps=8), device=engine.device,
+                                 dtype=engine.dtype, sync_every=4)

@@ -164,8 +164,12 @@ def _local_pipeline_class(base_model: str) -> str | None:
     GENERATION_BASE_MODEL_CONFIG folder's), so an SDXL fine-tune is sized as SDXL whatever its name; None when
     that cannot be read here (a hub id, or a path only the GPU workers have)."""
     path = Path(base_model).expanduser()
-    config_dir = path if path.is_dir() else Path(str(getattr(settings, "GENERATION_BASE_MODEL_CONFIG", "") or ""))
-    if not (path.exists() and str(config_dir)):
+    single_file_config = str(getattr(settings, "GENERATION_BASE_MODEL_CONFIG", "") or "")
+    if path.is_dir():
+        config_dir = path
+    elif path.is_file() and single_file_config:
+        config_dir = Path(single_file_config)
+    else:
         return None
     try:
         return str(json.loads((config_dir / "model_index.json").read_text())["_class_name"])

@@ -215,8 +215,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 CELERY_TASK_ROUTES = {
-    # Sweeps must not wait behind a long training run on a busy GPU queue.
+    # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.tasks.fail_stale_runs": {"queue": "default"},
+    "generation.tasks.draft_posts": {"queue": "default"},
     "generation.tasks.*": {"queue": os.environ.get("GENERATION_QUEUE", "gpu")},
     "scheduler.tasks.*": {"queue": "default"},
 }

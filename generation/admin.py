@@ -84,15 +84,16 @@ class LoraVersionAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
 class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     workspace_path = "persona__workspace"
     write_roles = (Role.MARKETER,)
-    list_display = ("id", "persona", "platform", "status", "num_variants", "is_sample", "created_by", "created_at")
-    list_filter = ("status", "platform", "is_sample")
+    list_display = ("id", "persona", "platform", "status", "drafting_status", "num_variants", "is_sample",
+                    "created_by", "created_at")
+    list_filter = ("status", "drafting_status", "platform", "is_sample")
     search_fields = ("scene", "prompt", "persona__name", "persona__handle")
     list_select_related = ("persona", "created_by")
     readonly_fields = (
         "persona", "lora_version", "platform", "scene", "prompt", "negative_prompt", "num_variants", "seed",
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
-        "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "created_by", "created_at",
-        "started_at", "finished_at",
+        "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
+        "drafting_error", "created_by", "created_at", "started_at", "finished_at",
     )
     inlines = (GeneratedImageInline, JobTransitionInline)
     actions = ("cancel_jobs",)

@@ -13,9 +13,8 @@ from rest_framework.response import Response
 from personas.selectors import persona_get
 from scheduler.models import Platform
 
-from . import selectors, services
+from . import selectors, services, specs
 from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from .specs import SCHEDULERS
 
 # --- serializers -----------------------------------------------------------------------------------
 
@@ -46,11 +45,16 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         return job.pk if job is not None else None
 
 
+def _limits(name: str) -> dict:
+    low, high = specs.TRAINING_LIMITS[name]
+    return {"required": False, "min_value": low, "max_value": high}
+
+
 class LoraTrainingStartSerializer(serializers.Serializer):
-    steps = serializers.IntegerField(required=False, min_value=1, max_value=20_000)
-    rank = serializers.IntegerField(required=False, min_value=1, max_value=256)
-    learning_rate = serializers.FloatField(required=False, min_value=1e-7, max_value=1e-2)
-    resolution = serializers.IntegerField(required=False, min_value=64, max_value=2048)
+    steps = serializers.IntegerField(**_limits("steps"))
+    rank = serializers.IntegerField(**_limits("rank"))
+    learning_rate = serializers.FloatField(**_limits("learning_rate"))
+    resolution = serializers.IntegerField(**_limits("resolution"))
 
 
 class ReproductionRecordSerializer(serializers.Serializer):
@@ -97,7 +101,7 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
         batches = self.context.setdefault("render_batches", {}) if isinstance(self.context, dict) else {}
         if obj.job_id not in batches:
             batches[obj.job_id] = selectors.generation_job_render_batch(job=obj.job)
-        return services.generated_image_record(generated_image=obj, batch=batches[obj.job_id])
+        return selectors.generated_image_record(generated_image=obj, batch=batches[obj.job_id])
 
 
 class GenerationJobSerializer(serializers.ModelSerializer):
@@ -112,8 +116,8 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "id", "persona", "lora_version", "lora_version_number", "platform", "scene", "prompt",
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
-            "batch_leader", "batch_size", "images", "post_ids", "created_by", "created_at", "started_at",
-            "finished_at",
+            "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
+            "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
 
@@ -128,11 +132,11 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     persona = serializers.IntegerField()
     scene = serializers.CharField(max_length=1000)
     platform = serializers.ChoiceField(choices=Platform.choices)
-    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=services.MAX_VARIANTS)
-    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=services.MAX_SEED)
-    steps = serializers.IntegerField(default=25, min_value=1, max_value=services.MAX_STEPS)
-    guidance = serializers.FloatField(default=7.0, min_value=0, max_value=30)
-    scheduler = serializers.ChoiceField(choices=list(SCHEDULERS), default="dpmpp_2m_karras")
+    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=specs.MAX_VARIANTS)
+    seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=specs.MAX_SEED)
+    steps = serializers.IntegerField(default=25, min_value=1, max_value=specs.MAX_STEPS)
+    guidance = serializers.FloatField(default=7.0, min_value=0, max_value=specs.MAX_GUIDANCE)
+    scheduler = serializers.ChoiceField(choices=list(specs.SCHEDULERS), default="dpmpp_2m_karras")
     negative_prompt = serializers.CharField(required=False, allow_blank=True, max_length=2000)
     allow_base_model = serializers.BooleanField(
         default=False, help_text="Generate with the base model alone when the persona has no active LoRA."
@@ -242,5 +246,18 @@ class GenerationJobViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         services.generation_job_cancel(actor=request.user, job_id=pk)
+        job = selectors.generation_job_get(user=request.user, job_id=pk)
+        return Response(GenerationJobSerializer(job).data)
+
+    @extend_schema(
+        summary="Draft the posts a job's drafting could not make, with you as their author (marketer)",
+        description="Only images without a post get one, so calling it again drafts nothing twice. When a post "
+        "still breaks a rule, answers 400 (code drafting_failed) and the job shows why in drafting_error.",
+        request=None,
+        responses=GenerationJobSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="draft-again")
+    def draft_again(self, request: Request, pk: int) -> Response:
+        services.generation_job_draft_again(actor=request.user, job_id=pk)
         job = selectors.generation_job_get(user=request.user, job_id=pk)
         return Response(GenerationJobSerializer(job).data)

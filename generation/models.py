@@ -14,6 +14,15 @@ class JobStatus(models.TextChoices):
     CANCELLED = "cancelled", "Cancelled"
 
 
+class DraftingStatus(models.TextChoices):
+    """The draft posts of a succeeded job's images, made after its images are saved."""
+
+    NOT_NEEDED = "not_needed", "Not needed"  # nothing to draft (yet): not succeeded, or reviewer samples
+    PENDING = "pending", "Pending"
+    DRAFTED = "drafted", "Drafted"
+    FAILED = "failed", "Failed"
+
+
 class LoraVersion(models.Model):
     """One training run of a persona's LoRA and, when it succeeds, its weights. One is active."""
 
@@ -81,6 +90,12 @@ class GenerationJob(models.Model):
     )
     batch_offset = models.PositiveSmallIntegerField(default=0)
     batch_size = models.PositiveSmallIntegerField(default=0, help_text="Images in that pipeline call (0: not yet).")
+    drafting_status = models.CharField(
+        max_length=16, choices=DraftingStatus.choices, default=DraftingStatus.NOT_NEEDED,
+        help_text="The draft posts of the images, made after the job succeeded: not_needed (nothing to draft yet, "
+        "or reviewer samples), pending, drafted, or failed (see drafting_error; draft-again retries).",
+    )
+    drafting_error = models.TextField(blank=True, help_text="Why drafting failed; 'draft again' retries.")
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -92,6 +107,14 @@ class GenerationJob(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="generation_job_status_valid"),
+            models.CheckConstraint(
+                condition=models.Q(drafting_status__in=DraftingStatus.values),
+                name="generation_job_drafting_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(drafting_status=DraftingStatus.NOT_NEEDED) | models.Q(status=JobStatus.SUCCEEDED),
+                name="generation_job_drafts_only_when_succeeded",
+            ),
         ]
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
@@ -9,7 +11,7 @@ from config.exceptions import NotFound
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
 
-from .models import GeneratedImage, GenerationJob, LoraVersion
+from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
@@ -28,7 +30,7 @@ def lora_version_get(*, user: AbstractBaseUser, lora_version_id: int) -> LoraVer
 
 def lora_version_active(*, persona_id: int) -> LoraVersion | None:
     """The persona's active, usable LoRA (internal: callers have already scoped the persona)."""
-    return LoraVersion.objects.filter(persona_id=persona_id, is_active=True, status="succeeded").first()
+    return LoraVersion.objects.filter(persona_id=persona_id, is_active=True, status=JobStatus.SUCCEEDED).first()
 
 
 def lora_version_sample_job(*, lora_version: LoraVersion) -> GenerationJob | None:
@@ -106,3 +108,42 @@ def generation_job_render_batch(*, job: GenerationJob) -> list[GenerationJob]:
             return [job]
         offset += member.num_variants
     return members if offset == job.batch_size and job in members else [job]
+
+
+def lora_adapter_name(version: LoraVersion) -> str:
+    return f"persona{version.persona_id}_v{version.version}"
+
+
+def reproduction_record(image: GeneratedImage, *, lora_adapter: str = "") -> dict:
+    """Everything that reproduces `image`, also written into the PNG's "parameters" chunk."""
+    return {
+        "prompt": image.prompt,
+        "negative_prompt": image.negative_prompt,
+        "seed": image.seed,
+        "steps": image.steps,
+        "guidance": image.guidance,
+        "scheduler": image.scheduler,
+        "width": image.width,
+        "height": image.height,
+        "base_model": image.base_model,
+        "base_model_hash": image.base_model_hash,
+        "lora_sha256": image.lora_sha256,
+        "lora_adapter": lora_adapter,
+    }
+
+
+def generated_image_record(
+    *, generated_image: GeneratedImage, batch: Sequence[GenerationJob] | None = None
+) -> dict:
+    """The reproduction record of an image, as the API shows it (`batch`: its job's render batch, if known)."""
+    job = generated_image.job
+    adapter = lora_adapter_name(job.lora_version) if job.lora_version_id and generated_image.lora_sha256 else ""
+    record = reproduction_record(generated_image, lora_adapter=adapter)
+    record["lora_version"] = job.lora_version.version if job.lora_version_id else None
+    # The pipeline call that rendered it (these jobs' seeds and prompts, in order) and its position there
+    # reproduce it exactly; rendered alone it differs by batched-matmul rounding.
+    batch = list(batch) if batch is not None else generation_job_render_batch(job=job)
+    record["batch_job_ids"] = [member.pk for member in batch]
+    record["batch_size"] = sum(member.num_variants for member in batch)
+    record["batch_pos"] = (job.batch_offset if len(batch) > 1 else 0) + generated_image.index
+    return record

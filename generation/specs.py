@@ -19,6 +19,25 @@ SAMPLER_LABELS = {"dpmpp_2m_karras": "DPM++ 2M Karras", "euler_a": "Euler a"}
 TINY_MODEL_ID = "tiny"
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 
+# Bounds of a generation request: the service enforces them; the API and the pages show the same ones.
+MAX_VARIANTS = 8
+MAX_STEPS = 150
+MAX_GUIDANCE = 30.0
+# A job's variants use seed, seed + 1, ...: 32-bit, as A1111 and ComfyUI seeds are, so records stay portable.
+MAX_SEED = 2**32 - 1
+DEFAULT_NEGATIVE_PROMPT = (
+    "lowres, blurry, bad anatomy, bad hands, extra fingers, deformed, watermark, text, logo, jpeg artifacts"
+)
+
+# Training: (low, high) of each hyperparameter a marketer may set, and the reference photos a run needs.
+TRAINING_LIMITS = {
+    "steps": (1, 20_000),
+    "rank": (1, 256),
+    "learning_rate": (1e-7, 1e-2),
+    "resolution": (64, 2048),
+}
+MIN_REFERENCE_IMAGES = 3
+
 
 @dataclass(frozen=True)
 class LoraRef:

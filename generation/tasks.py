@@ -1,10 +1,10 @@
-"""Celery tasks: thin wrappers that pass ids to the services. Routed to the `gpu` queue by
-settings.CELERY_TASK_ROUTES ("generation.tasks.*").
+"""Celery tasks: thin wrappers that pass ids to the worker functions. Training and generation are routed to the
+`gpu` queue, drafting and the sweep to `default` (settings.CELERY_TASK_ROUTES).
 
 acks_late + reject_on_worker_lost: a worker that dies mid-run leaves the message to be redelivered, and the
-services restart the run cleanly. The soft time limit raises SoftTimeLimitExceeded inside the engine loop;
-the services store it as a failure ("time limit exceeded"). The prefork pool enforces time limits; the solo
-pool used on single-GPU machines does not.
+worker functions restart the run cleanly. The soft time limit raises SoftTimeLimitExceeded inside the engine
+loop, stored as a failure ("time limit exceeded"). The prefork pool enforces time limits; the solo pool used on
+single-GPU machines does not (the sweep covers it).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import services
+from . import drafting, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -27,7 +27,7 @@ HARD_LIMIT_GRACE = 120
     time_limit=TRAIN_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE,
 )
 def train_lora(self, lora_version_id: int) -> str | None:
-    version = services.lora_training_run(lora_version_id=lora_version_id)
+    version = worker.lora_training_run(lora_version_id=lora_version_id)
     return version.status if version is not None else None
 
 
@@ -39,11 +39,20 @@ def train_lora(self, lora_version_id: int) -> str | None:
     time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE,
 )
 def generate_images(self, job_id: int) -> str | None:
-    job = services.generation_job_run(job_id=job_id)
+    job = worker.generation_job_run(job_id=job_id)
     return job.status if job is not None else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def draft_posts(job_id: int) -> str | None:
+    """Default queue: the posts of a job whose images were just saved."""
+    job = drafting.generation_job_posts_draft(job_id=job_id)
+    return job.drafting_status if job is not None else None
 
 
 @shared_task(acks_late=True)
 def fail_stale_runs() -> int:
-    """Beat sweep (default queue): runs stuck past their time limit end as failed with a reason."""
-    return services.generation_runs_fail_stale()
+    """Beat sweep (default queue): runs stuck past their time limit end as failed with a reason, and drafting
+    whose message was lost is sent again."""
+    drafting.generation_drafts_resend()
+    return worker.generation_runs_fail_stale()

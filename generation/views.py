@@ -24,10 +24,8 @@ from personas.views import (
 from scheduler import services as post_services
 from scheduler.models import Platform
 
-from . import services
+from . import services, specs
 from .models import GeneratedImage, GenerationJob, LoraVersion
-
-MAX_VARIANTS = 8
 
 
 def persona_page(persona_id: int, anchor: str = "") -> str:
@@ -132,8 +130,8 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
     persona = scoped_persona(request, persona_id)
     try:
         num_variants = _parse_int(request.POST.get("num_variants", ""), name="Variants", default=4, low=1,
-                                  high=MAX_VARIANTS)
-        seed = _parse_int(request.POST.get("seed", ""), name="Seed", default=None, low=0, high=2**63 - 1)
+                                  high=specs.MAX_VARIANTS)
+        seed = _parse_int(request.POST.get("seed", ""), name="Seed", default=None, low=0, high=specs.MAX_SEED)
         job = services.generation_job_create(
             actor=request.user,
             persona=persona,
@@ -159,6 +157,18 @@ def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, job.persona))
     messages.success(request, "Cancelling the generation job.")
+    return redirect(persona_page(job.persona_id, "generation"))
+
+
+@login_required
+@require_POST
+def job_draft_again(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = _scoped_job(request, job_id)
+    try:
+        services.generation_job_draft_again(actor=request.user, job_id=job.pk)
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, job.persona))
+    messages.success(request, "The job's posts are drafted and waiting in the review queue.")
     return redirect(persona_page(job.persona_id, "generation"))
 
 

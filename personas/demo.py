@@ -63,13 +63,10 @@ def _credentials_file():
 
 
 def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> DemoCredentials:
+    from generation.drafting import generation_job_posts_draft
     from generation.models import GenerationJob, JobStatus, LoraVersion
-    from generation.services import (
-        generation_job_create,
-        generation_job_run,
-        lora_training_run,
-        lora_training_start,
-    )
+    from generation.services import generation_job_create, lora_training_start
+    from generation.worker import generation_job_run, lora_training_run
     from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
 
     creds_path = _credentials_file()
@@ -123,6 +120,7 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
         ]:
             job = generation_job_create(actor=creator, persona=persona, scene=scene, platform=platform, num_variants=2)
             generation_job_run(job_id=job.pk)
+            generation_job_posts_draft(job_id=job.pk)  # now, not when a worker takes the queued task (a no-op then)
 
     if train:
         _demo_schedule_one(persona=persona)

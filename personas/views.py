@@ -23,6 +23,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from config.exceptions import ApplicationError, NotFound
+from generation import specs as generation_specs
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from scheduler.models import Platform, Post
 
@@ -402,6 +403,8 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "reference_images": list(persona.reference_images.order_by("created_at", "id")),
         "posts": list(Post.objects.filter(persona=persona).order_by("-created_at", "-id")[:PERSONA_POSTS_LIMIT]),
         "platform_choices": Platform.choices,
+        "max_variants": generation_specs.MAX_VARIANTS,
+        "max_seed": generation_specs.MAX_SEED,
         "upload_max_bytes": settings.REFERENCE_IMAGE_MAX_BYTES,
         "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,
         **persona_jobs_context(persona),

@@ -29,7 +29,7 @@ from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona, Role
 from personas.selectors import role_require
 
 from .models import Platform, Post, PostImage, PostStatus, PostTransition
-from .platforms import text_as_posted, validate_post_for_platform
+from .platforms import text_as_posted, validate_content, validate_post_for_platform
 
 # Who may do what. role_require() lets admins do everything.
 AUTHOR_ROLES = (Role.MARKETER,)
@@ -218,6 +218,72 @@ def post_create(
     then `generated_images` (GeneratedImage rows of this persona), in the order given.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
+    draft = _draft_prepare(persona=persona, platform=platform, caption=caption, hashtags=hashtags, images=images,
+                           generated_images=generated_images, scheduled_at=scheduled_at)
+    with transaction.atomic():
+        return _draft_save(draft, created_by=actor, is_sponsored=is_sponsored)
+
+
+def post_create_for_review(
+    *,
+    actor: AbstractBaseUser | None,
+    created_by: AbstractBaseUser,
+    persona: Persona,
+    platform: str,
+    caption: str,
+    hashtags: Iterable[str] | None,
+    generated_images: Sequence,
+    comment: str = "",
+) -> Post:
+    """A post by `created_by`, submitted for review at once. A system action (`actor` may be None): no role check,
+    the caller decided who may author it, as generation does when it drafts a job's posts for the job's author.
+    The platform rules are checked before anything is written, so a refused post leaves nothing behind."""
+    draft = _draft_prepare(persona=persona, platform=platform, caption=caption, hashtags=hashtags, images=(),
+                           generated_images=generated_images, scheduled_at=None)
+    errors = validate_content(platform=platform, caption=draft.caption, hashtags=draft.hashtags,
+                              image_sizes=[(item.width, item.height) for item in draft.images])
+    if errors:
+        raise ValidationFailed(
+            f"The post cannot be submitted for review for {Platform(platform).label}: " + " ".join(errors),
+            code="platform_rules",
+            extra={"errors": errors},
+        )
+    with transaction.atomic():
+        post = _draft_save(draft, created_by=created_by)
+        return _transition(
+            actor=actor,
+            post_id=post.pk,
+            sources=(PostStatus.DRAFT,),
+            target=PostStatus.IN_REVIEW,
+            verb="submitted for review",
+            roles=None,
+            comment=comment,
+            checks=lambda post: _check_platform_rules(post, "submitted for review"),
+        )
+
+
+@dataclass(frozen=True)
+class _Draft:
+    persona: Persona
+    platform: str
+    caption: str
+    hashtags: list[str]
+    label: str
+    images: list[_DecodedImage]
+    scheduled_at: dt.datetime | None
+
+
+def _draft_prepare(
+    *,
+    persona: Persona,
+    platform: str,
+    caption: str,
+    hashtags: Iterable[str] | None,
+    images: Sequence[bytes | File],
+    generated_images: Sequence,
+    scheduled_at: dt.datetime | None,
+) -> _Draft:
+    """Check and decode everything a new post needs, before anything is written: one bad file refuses it all."""
     if platform not in Platform.values:
         raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
     if scheduled_at is not None:
@@ -230,7 +296,6 @@ def post_create(
     if label.lower() not in caption.lower():
         caption = f"{caption}\n\n{label}" if caption else label
 
-    # Decode everything before writing anything: one bad file refuses the whole post.
     decoded: list[_DecodedImage] = []
     for index, item in enumerate(images, start=1):
         data, name = _read_bytes(item)
@@ -242,21 +307,24 @@ def post_create(
             data = fh.read()
         item = _decode_image(data, f"Generated image {generated.pk}")
         decoded.append(dataclasses.replace(item, generated_image_id=generated.pk))
+    return _Draft(persona=persona, platform=platform, caption=caption, hashtags=tags, label=label, images=decoded,
+                  scheduled_at=scheduled_at)
 
-    with transaction.atomic():
-        post = Post.objects.create(
-            workspace_id=persona.workspace_id,
-            persona=persona,
-            platform=platform,
-            caption=caption,
-            hashtags=tags,
-            disclosure_label=label,
-            is_sponsored=bool(is_sponsored),
-            scheduled_at=scheduled_at,
-            status=PostStatus.DRAFT,
-            created_by=actor,
-        )
-        _save_images(post, decoded)
+
+def _draft_save(draft: _Draft, *, created_by: AbstractBaseUser, is_sponsored: bool = False) -> Post:
+    post = Post.objects.create(
+        workspace_id=draft.persona.workspace_id,
+        persona=draft.persona,
+        platform=draft.platform,
+        caption=draft.caption,
+        hashtags=draft.hashtags,
+        disclosure_label=draft.label,
+        is_sponsored=bool(is_sponsored),
+        scheduled_at=draft.scheduled_at,
+        status=PostStatus.DRAFT,
+        created_by=created_by,
+    )
+    _save_images(post, draft.images)
     return post
 
 

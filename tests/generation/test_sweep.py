@@ -5,7 +5,7 @@ from django.utils import timezone
 
 from config.celery import app
 from generation.models import GenerationJob, JobStatus, JobTransition, LoraVersion
-from generation.services import STALE_GRACE_SECONDS, generation_runs_fail_stale
+from generation.worker import STALE_GRACE_SECONDS, generation_runs_fail_stale
 from tests.factories import GenerationJobFactory, LoraVersionFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,9 +11,32 @@ from PIL import Image
 
 from generation import engine as engine_module
 from generation.models import JobStatus, LoraVersion
-from tests.factories import LoraVersionFactory, ReferenceImageFactory
+from tests.factories import GenerationJobFactory, LoraVersionFactory, ReferenceImageFactory
 
-__all__ = ["FakeEngine", "active_lora", "fake_engine", "install_lora", "lora_weights_file", "persona_with_refs"]
+__all__ = [
+    "FakeEngine", "active_lora", "after_commit", "fake_engine", "install_lora", "lora_weights_file",
+    "persona_with_refs",
+]
+
+
+def _queued_version(persona, marketer, steps=5):
+    return LoraVersionFactory(
+        persona=persona, version=1, status=JobStatus.QUEUED, created_by=marketer,
+        hyperparameters={"steps": steps, "rank": 4, "resolution": 64}, total_steps=steps,
+    )
+
+
+def _job(persona, marketer, lora=None, **kwargs):
+    params = {"num_variants": 2, "steps": 4, "seed": 100, "width": 64, "height": 80, "created_by": marketer,
+              "lora_version": lora, "prompt": "photo of sks person, at a cafe", "total_steps": 4}
+    return GenerationJobFactory(persona=persona, **{**params, **kwargs})
+
+
+@pytest.fixture
+def after_commit(django_capture_on_commit_callbacks):
+    """`with after_commit():` runs the on-commit hooks (e.g. the drafting task, eagerly) at its end, as the commit
+    of a worker's transaction would; the test's own transaction never commits."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -109,10 +132,10 @@ class FakeEngine:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    from generation import services
+    from generation import worker
 
     fake = FakeEngine()
     monkeypatch.setattr(engine_module, "get_engine", lambda: fake)
     # The fake's steps take microseconds: report every one of them (the throttle has its own test).
-    monkeypatch.setattr(services, "GENERATION_PROGRESS_INTERVAL_S", 0.0)
+    monkeypatch.setattr(worker, "GENERATION_PROGRESS_INTERVAL_S", 0.0)
     return fake

@@ -1,0 +1,118 @@
+"""Draft posts from a succeeded job's images: one post per variant, captioned in the persona's voice and submitted
+to the review queue.
+
+The worker saves a job's images and marks it succeeded first; drafting runs after that commit, on the default
+queue, as a system action on behalf of the job's author (as scheduler's post_mark_exported acts for an export's
+creator). A drafting problem (the author may no longer author posts, a caption breaks a platform rule) is
+recorded on the job, which keeps its images; "draft again" (services.generation_job_draft_again) retries with the
+marketer who asks as the posts' author. Only images without a post get one, so nothing is drafted twice.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+
+from config.exceptions import ApplicationError, NotFound, PermissionDenied
+from personas.selectors import role_require
+from scheduler import services as scheduler_services
+
+from .captions import caption_draft
+from .models import DraftingStatus, GenerationJob, JobStatus
+from .runs import audit, error_text
+
+logger = logging.getLogger(__name__)
+
+# A job still waiting for its drafting task this long after it succeeded has lost its message: the sweep re-sends.
+DRAFTING_RESEND_AFTER_S = 600
+DRAFT_AGAIN_HINT = 'A marketer can draft them with "Draft again".'
+
+
+def author_check(*, job: GenerationJob, author: AbstractBaseUser | None) -> str:
+    """Why `author` cannot author the job's posts ("" when they can)."""
+    if author is None:
+        return f"The job's author no longer exists. {DRAFT_AGAIN_HINT}"
+    try:
+        role_require(user=author, workspace_id=job.persona.workspace_id, roles=scheduler_services.AUTHOR_ROLES)
+    except (NotFound, PermissionDenied):
+        return (f"{author.get_username()}, who started the job, can no longer author posts in this workspace "
+                f"(a marketer or admin role is needed). {DRAFT_AGAIN_HINT}")
+    return ""
+
+
+def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: AbstractBaseUser | None) -> None:
+    """Draft a post for each image of the locked job that has none yet, and record the outcome on the job.
+
+    Each post is created and submitted whole or not at all; a variant whose post breaks a rule is named in
+    job.drafting_error and keeps its image, and the other variants' posts stay."""
+    images = list(job.images.filter(post_images__isnull=True).order_by("index"))
+    drafted, problems = 0, []
+    for image in images:
+        draft = caption_draft(persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed)
+        try:
+            with transaction.atomic():
+                scheduler_services.post_create_for_review(
+                    actor=actor,
+                    created_by=author,
+                    persona=job.persona,
+                    platform=job.platform,
+                    caption=draft.caption,
+                    hashtags=draft.hashtags,
+                    generated_images=[image],
+                    comment=f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}.",
+                )
+        except ApplicationError as exc:
+            problems.append(f"Variant {image.index + 1}: {exc.message}")
+        except Exception as exc:
+            logger.exception("Drafting a post from image %s of generation job %s failed", image.pk, job.pk)
+            problems.append(f"Variant {image.index + 1}: {error_text(exc)}")
+        else:
+            drafted += 1
+    if problems:
+        drafting_record(job=job, actor=actor, error=" ".join(problems))
+    else:
+        drafting_record(job=job, actor=actor, comment=f"{drafted} posts drafted" if drafted else "nothing to draft")
+
+
+def drafting_record(*, job: GenerationJob, actor: AbstractBaseUser | None, error: str = "", comment: str = "") -> None:
+    """Save the drafting outcome of a locked job (failed when `error`), with an audit row."""
+    job.drafting_status = DraftingStatus.FAILED if error else DraftingStatus.DRAFTED
+    job.drafting_error = error
+    job.save(update_fields=["drafting_status", "drafting_error"])
+    audit(obj=job, actor=actor, from_status=job.status, to_status=job.status,
+          comment=f"drafting failed: {error}" if error else comment)
+
+
+def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
+    """Task body (default queue): draft the posts of a succeeded job for its author. Idempotent: only a job whose
+    drafting is pending is drafted, under its row lock."""
+    with transaction.atomic():
+        job = (
+            GenerationJob.objects.select_for_update(of=("self",)).select_related("persona", "created_by")
+            .filter(pk=job_id).first()
+        )
+        if job is None or job.drafting_status != DraftingStatus.PENDING:
+            return job
+        problem = author_check(job=job, author=job.created_by)
+        if problem:
+            drafting_record(job=job, actor=None, error=problem)
+        else:
+            drafts_create(job=job, author=job.created_by, actor=None)
+    return job
+
+
+def generation_drafts_resend(*, now: dt.datetime | None = None) -> int:
+    """Send the drafting task again for jobs whose message was lost (e.g. the broker was down at commit)."""
+    from .tasks import draft_posts
+
+    cutoff = (now or timezone.now()) - dt.timedelta(seconds=DRAFTING_RESEND_AFTER_S)
+    job_ids = list(GenerationJob.objects.filter(
+        status=JobStatus.SUCCEEDED, drafting_status=DraftingStatus.PENDING, finished_at__lt=cutoff,
+    ).values_list("pk", flat=True))
+    for job_id in job_ids:
+        draft_posts.delay(job_id)
+    return len(job_ids)

@@ -1,0 +1,98 @@
+"""Status changes of training runs and generation jobs, each saved with its audit row; what the user-facing
+services and the worker share."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils import timezone
+
+from config.exceptions import NotFound
+from personas.models import Persona
+
+from . import specs
+from .models import GenerationJob, JobStatus, JobTransition, LoraVersion
+
+FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
+
+
+def audit(
+    *,
+    obj: LoraVersion | GenerationJob,
+    actor: AbstractBaseUser | None,
+    from_status: str,
+    to_status: str,
+    comment: str = "",
+) -> None:
+    subject = {"lora_version": obj} if isinstance(obj, LoraVersion) else {"generation_job": obj}
+    actor = actor if actor is not None and actor.is_authenticated else None
+    JobTransition.objects.create(
+        **subject, actor=actor, from_status=from_status, to_status=to_status, comment=comment
+    )
+
+
+def set_status(
+    obj: LoraVersion | GenerationJob,
+    to_status: str,
+    *,
+    actor: AbstractBaseUser | None = None,
+    comment: str = "",
+    fields: Sequence[str] = (),
+) -> None:
+    """Save a status change of a locked row with its audit row."""
+    from_status = obj.status
+    obj.status = to_status
+    if to_status == JobStatus.RUNNING:
+        obj.started_at = timezone.now()
+    if to_status in FINISHED:
+        obj.finished_at = timezone.now()
+    obj.save(update_fields=["status", "started_at", "finished_at", *fields])
+    audit(obj=obj, actor=actor, from_status=from_status, to_status=to_status, comment=comment)
+
+
+def lock_lora_version(lora_version_id: int) -> LoraVersion:
+    version = LoraVersion.objects.select_for_update().filter(pk=lora_version_id).first()
+    if version is None:
+        raise NotFound("LoRA version not found.")
+    return version
+
+
+def lock_job(job_id: int) -> GenerationJob:
+    job = GenerationJob.objects.select_for_update().filter(pk=job_id).first()
+    if job is None:
+        raise NotFound("Generation job not found.")
+    return job
+
+
+def persona_prompt(persona: Persona, scene: str) -> str:
+    return specs.prompt_for_persona(
+        trigger_token=persona.trigger_token,
+        appearance=persona.appearance,
+        scene=scene,
+        style_keywords=persona.style_keywords or (),
+    )
+
+
+def media_path(relative: str) -> Path:
+    return Path(settings.MEDIA_ROOT) / relative
+
+
+def error_text(exc: BaseException) -> str:
+    """"<ExceptionType>: <message>", as stored on a failed row and shown to API users."""
+    # The limit can fire inside a library that wraps it (diffusers' lazy imports raise RuntimeError from it).
+    cause: BaseException | None = exc
+    for _ in range(10):
+        if cause is None:
+            break
+        if isinstance(cause, SoftTimeLimitExceeded):
+            return "SoftTimeLimitExceeded: time limit exceeded; the task ran past its soft time limit and was stopped."
+        cause = cause.__cause__ or cause.__context__
+    message = str(exc).strip() or "(no message)"
+    # Name stored files relative to the media folder, never by server path.
+    for root, shown in ((settings.MEDIA_ROOT, "media"), (settings.BASE_DIR, ".")):
+        message = message.replace(str(Path(root).resolve()), shown).replace(str(root), shown)
+    return f"{type(exc).__name__}: {message}"

@@ -1,0 +1,552 @@
+"""What the workers run: LoRA training runs, generation jobs (one pipeline call per batch of compatible jobs),
+the reviewer samples after training, reproduction, and the sweep that ends runs a lost worker left behind.
+
+Design choices (see also the README):
+- Activation: a training run that succeeds becomes the persona's active LoRA only when the persona has none.
+  Retraining never silently changes what production generates; a marketer looks at the reviewer samples and
+  activates the new version explicitly (services.lora_version_activate).
+- Samples: right after training, SAMPLE_COUNT images of the persona are rendered with the new LoRA in a
+  GenerationJob flagged is_sample (fixed seed, so versions can be compared side by side). They make no posts.
+- Images: a job's images are saved and the job marked succeeded in one transaction; its draft posts are made
+  after commit, by drafting.generation_job_posts_draft on the default queue, so no post rule can cost an image.
+- Task bodies never raise: every failure is stored on the row as "<ExceptionType>: <message>" and shown by the API.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import logging
+import shutil
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from config.exceptions import Conflict, ValidationFailed
+from personas.models import Persona
+from scheduler.models import Platform
+
+from . import specs
+from .families import render_size
+from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .runs import FINISHED, audit, error_text, lock_job, lock_lora_version, media_path, persona_prompt, set_status
+from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_COUNT = 2
+SAMPLE_SEED = 1234  # fixed: samples of successive versions are directly comparable
+SAMPLE_STEPS = 20
+SAMPLE_SCENE = "portrait, looking at the camera, soft natural light, neutral background"
+
+# Every N training steps the progress and loss curve reach the DB and a cancel request is honoured.
+TRAINING_PROGRESS_EVERY_MAX = 10
+# Generation reports progress and checks for a cancel at most this often (and always on the first and last step):
+# a compiled GPU step takes ~10 ms, and two database round trips on every step would idle the GPU between steps.
+GENERATION_PROGRESS_INTERVAL_S = 0.5
+_progress_clock = time.monotonic  # module-level so tests can drive it
+
+# How long past its soft time limit a run may stay "running" before the sweep fails it.
+STALE_GRACE_SECONDS = 300
+
+
+def _engine():
+    """The process's engine. Imported here, not at module level, so the web process never loads torch."""
+    from . import engine
+
+    return engine.get_engine()
+
+
+# --- LoRA training ---------------------------------------------------------------------------------
+
+
+def lora_weights_dir(version: LoraVersion) -> str:
+    """Folder of a version's weights, relative to MEDIA_ROOT."""
+    persona = version.persona
+    return f"workspaces/{persona.workspace_id}/personas/{persona.pk}/loras/v{version.version}"
+
+
+def _training_inputs(persona: Persona) -> tuple[list[Image.Image], list[str]]:
+    images: list[Image.Image] = []
+    captions: list[str] = []
+    default_caption = specs.prompt_for_persona(trigger_token=persona.trigger_token, appearance=persona.appearance)
+    for reference in persona.reference_images.all():
+        with reference.image.open("rb") as fh, Image.open(fh) as img:
+            images.append(img.convert("RGB"))
+        caption = reference.caption.strip()
+        if caption and persona.trigger_token not in caption:
+            caption = f"{persona.trigger_token} person, {caption}"
+        captions.append(caption or default_caption)
+    return images, captions
+
+
+def _training_progress_callback(version_id: int, total_hint: int) -> tuple[Callable[[int, int, float], bool], list]:
+    losses: list[float] = []
+    every = max(1, min(TRAINING_PROGRESS_EVERY_MAX, total_hint // 20 or 1))
+
+    def on_step(step: int, total: int, loss: float) -> bool:
+        losses.append(round(float(loss), 6))
+        if step % every and step < total:
+            return True
+        LoraVersion.objects.filter(pk=version_id, status=JobStatus.RUNNING).update(
+            progress_step=step, total_steps=total, loss_curve=list(losses)
+        )
+        cancel = LoraVersion.objects.filter(pk=version_id).values_list("cancel_requested", flat=True).first()
+        return not cancel
+
+    return on_step, losses
+
+
+def _training_begin(lora_version_id: int) -> tuple[LoraVersion | None, bool]:
+    """Lock the version and start this attempt: (version, True) when it should train now; (version, False) when
+    there is nothing to train (missing, finished, cancelled before it started)."""
+    with transaction.atomic():
+        version = (
+            LoraVersion.objects.select_for_update(of=("self",)).select_related("persona")
+            .filter(pk=lora_version_id).first()
+        )
+        if version is None:
+            logger.warning("LoRA version %s no longer exists; nothing to train.", lora_version_id)
+            return None, False
+        if version.status in FINISHED:
+            return version, False
+        if version.cancel_requested:
+            set_status(version, JobStatus.CANCELLED, comment="cancelled before training started")
+            return version, False
+        comment = "training started"
+        if version.status == JobStatus.RUNNING:
+            # Redelivered after a worker loss: throw away the partial run and start over.
+            comment = "training restarted after the previous attempt was interrupted"
+        version.progress_step = 0
+        version.loss_curve = []
+        version.error = ""
+        set_status(version, JobStatus.RUNNING, comment=comment, fields=["progress_step", "loss_curve", "error"])
+    return version, True
+
+
+def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
+    """Task body: train one queued version. Safe to call again after a redelivery or a crash."""
+    version, start = _training_begin(lora_version_id)
+    if not start:
+        if version is not None and version.status == JobStatus.SUCCEEDED:
+            _training_samples_ensure(version)
+        return version
+
+    output_dir = media_path(lora_weights_dir(version))
+    # Each attempt trains into its own folder: a redelivered attempt racing one that is still alive must not
+    # overwrite (or delete) the weights of the other. The attempt that succeeds first moves its file into place
+    # and clears the leftovers of the others.
+    attempt_dir = output_dir / f"attempt-{uuid.uuid4().hex}"
+    hyper = dict(version.hyperparameters)
+    known = set(specs.TrainingConfig.__dataclass_fields__)
+    config = specs.TrainingConfig(**{k: v for k, v in hyper.items() if k in known})
+    on_step, losses = _training_progress_callback(version.pk, config.steps)
+    result = None
+    try:
+        images, captions = _training_inputs(version.persona)
+        if len(images) < specs.MIN_REFERENCE_IMAGES:
+            raise ValidationFailed(
+                f"Training needs at least {specs.MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
+            )
+        result = _engine().train_lora(
+            images=images, captions=captions, output_dir=attempt_dir, config=config, on_step=on_step
+        )
+        weights = Path(result.weights_path).resolve()
+        final = output_dir / weights.name
+        relative = final.resolve().relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
+    except specs.EngineCancelled:
+        result, ending = None, (JobStatus.CANCELLED, "cancelled during training", {})
+    except Exception as exc:
+        logger.exception("Training LoRA version %s failed", lora_version_id)
+        result, ending = None, (JobStatus.FAILED, "training failed", {"error": error_text(exc)})
+
+    with transaction.atomic():
+        version = lock_lora_version(lora_version_id)
+        if version.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+            shutil.rmtree(attempt_dir, ignore_errors=True)
+            return version
+        if result is None:  # cancelled or failed: no weights are kept
+            shutil.rmtree(output_dir, ignore_errors=True)
+            to_status, comment, values = ending
+            for name, value in {**values, "loss_curve": list(losses)}.items():
+                setattr(version, name, value)
+            set_status(version, to_status, comment=comment, fields=[*values, "loss_curve"])
+            return version
+        weights.replace(final)
+        for leftover in output_dir.iterdir():
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            elif leftover != final:
+                leftover.unlink(missing_ok=True)
+        version.weights_path = relative
+        version.sha256 = result.sha256
+        version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
+        version.hyperparameters = {**hyper, **result.hyperparameters}
+        version.progress_step = version.total_steps = config.steps
+        fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps"]
+        # Activation rule: the first successful version becomes active; later ones wait for a human.
+        if not LoraVersion.objects.filter(persona_id=version.persona_id, is_active=True).exists():
+            version.is_active = True
+            fields.append("is_active")
+        set_status(version, JobStatus.SUCCEEDED, comment="training succeeded", fields=fields)
+    _training_samples_ensure(version)
+    return version
+
+
+def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
+    """Render the reviewer samples of a succeeded version, once (a redelivered task reuses the job)."""
+    job = lora_version_sample_job(lora_version=version)
+    if job is None:
+        persona = version.persona
+        platform = next((p for p in persona.target_platforms or [] if p in Platform.values), Platform.INSTAGRAM)
+        width, height = render_size(platform=platform, base_model=version.base_model)
+        job = GenerationJob.objects.create(
+            persona=persona,
+            lora_version=version,
+            platform=platform,
+            scene=SAMPLE_SCENE,
+            prompt=persona_prompt(persona, SAMPLE_SCENE),
+            negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT,
+            num_variants=SAMPLE_COUNT,
+            seed=SAMPLE_SEED,
+            steps=SAMPLE_STEPS,
+            width=width,
+            height=height,
+            total_steps=SAMPLE_STEPS,
+            is_sample=True,
+            created_by=version.created_by,
+        )
+        audit(obj=job, actor=None, from_status="", to_status=JobStatus.QUEUED,
+              comment=f"reviewer samples of v{version.version}")
+    if job.status not in FINISHED:
+        # Already on the gpu worker with the adapter warm: render inline rather than queueing again.
+        generation_job_run(job_id=job.pk)
+    return job
+
+
+# --- generation ------------------------------------------------------------------------------------
+
+
+def _lora_ref(version: LoraVersion) -> specs.LoraRef:
+    if not version.weights_path:
+        raise ValidationFailed(f"LoRA v{version.version} has no weights file.")
+    return specs.LoraRef(
+        path=media_path(version.weights_path), sha256=version.sha256, adapter_name=lora_adapter_name(version)
+    )
+
+
+def _png_record(image: GeneratedImage, lora: specs.LoraRef | None) -> dict:
+    return reproduction_record(image, lora_adapter=lora.adapter_name if lora is not None else "")
+
+
+def _delete_images(job: GenerationJob) -> None:
+    for image in job.images.all():
+        image.image.delete(save=False)
+        image.delete()
+
+
+def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.GenerationRequest:
+    return specs.GenerationRequest(
+        prompt=job.prompt,
+        negative_prompt=job.negative_prompt,
+        seeds=[int(job.seed) + i for i in range(job.num_variants)],
+        steps=job.steps,
+        guidance=job.guidance,
+        scheduler=job.scheduler,
+        width=job.width,
+        height=job.height,
+        lora=lora,
+    )
+
+
+def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
+    """Lock the leader and fill its pipeline call: [leader, *companions], offsets and size recorded on each.
+
+    Companions are queued jobs of the same persona that one pipeline call can render with the leader (same LoRA
+    version, size, steps, scheduler, guidance), oldest first, while the call stays within max_images. Jobs a
+    previous attempt of this leader claimed (found running under it after a worker loss) are taken again first.
+    Their own task messages, when they arrive, see them running under this leader and leave them to it.
+    Returns [] when the leader is no longer this attempt's to run.
+    """
+    leader = lock_job(leader_id)
+    if leader.status != JobStatus.RUNNING or leader.batch_leader_id != leader.pk:
+        return []
+    same_call = GenerationJob.objects.select_for_update(of=("self",)).exclude(pk=leader.pk)
+    readopted = list(same_call.filter(batch_leader_id=leader.pk, status=JobStatus.RUNNING).order_by("batch_offset",
+                                                                                                      "id"))
+    members = [leader, *readopted]
+    images = sum(job.num_variants for job in members)
+    if images < max_images:
+        candidates = same_call.select_for_update(of=("self",), skip_locked=True).filter(
+            status=JobStatus.QUEUED,
+            cancel_requested=False,
+            persona_id=leader.persona_id,
+            lora_version_id=leader.lora_version_id,
+            width=leader.width,
+            height=leader.height,
+            steps=leader.steps,
+            scheduler=leader.scheduler,
+            guidance=leader.guidance,
+        ).order_by("created_at", "id")[: max_images - images]
+        for job in candidates:
+            if images + job.num_variants > max_images:
+                continue  # first fit: a smaller job further back may still fit; this one keeps its own task
+            job.progress_step = 0
+            job.total_steps = job.steps
+            job.error = ""
+            job.batch_leader = leader
+            set_status(job, JobStatus.RUNNING, comment=f"generation started in one batch with job {leader.pk}",
+                       fields=["progress_step", "total_steps", "error", "batch_leader"])
+            members.append(job)
+            images += job.num_variants
+    offset = 0
+    for job in members:
+        if job is not leader and job in readopted:
+            _delete_images(job)  # never keep two sets (nothing should be there: images are saved with the status)
+        job.batch_offset, job.batch_size = offset, images
+        job.save(update_fields=["batch_offset", "batch_size"])
+        offset += job.num_variants
+    return members
+
+
+def _batch_end(*, job_ids: Sequence[int], leader_id: int, to_status: str, comment: str, error: str = "") -> None:
+    """End every job of the call still running under this leader (another attempt may have ended some)."""
+    for job_id in job_ids:
+        with transaction.atomic():
+            job = GenerationJob.objects.select_for_update(of=("self",)).filter(pk=job_id).first()
+            if job is None or job.status != JobStatus.RUNNING or job.batch_leader_id != leader_id:
+                continue
+            job.error = error
+            set_status(job, to_status, comment=comment, fields=["error"])
+
+
+def _drafting_enqueue(job_id: int) -> None:
+    from .tasks import draft_posts
+
+    draft_posts.delay(job_id)
+
+
+def _job_images_save(
+    *, job_id: int, leader_id: int, pictures: list[Image.Image], lora: specs.LoraRef | None, engine
+) -> None:
+    """Store one job's images and mark it succeeded, atomically; a failure here fails this job only. Its posts are
+    drafted after commit (drafting.generation_job_posts_draft), so no post rule can cost a rendered image."""
+    saved_files: list[str] = []
+    try:
+        with transaction.atomic():
+            job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(
+                pk=job_id).first()
+            if job is None or job.status != JobStatus.RUNNING or job.batch_leader_id != leader_id:
+                return  # cancelled, finished or re-run by another attempt meanwhile
+            if job.cancel_requested:  # asked during the batch or after its last step: honoured, nothing is saved
+                set_status(job, JobStatus.CANCELLED, comment="cancelled before its images were saved")
+                return
+            seeds = _job_request(job, lora).seeds
+            if len(pictures) != len(seeds):
+                raise RuntimeError(f"The engine returned {len(pictures)} images for {len(seeds)} seeds.")
+            _delete_images(job)  # nothing should be there; never keep two sets
+            for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
+                image = GeneratedImage(
+                    job=job,
+                    index=index,
+                    seed=seed,
+                    width=picture.width,
+                    height=picture.height,
+                    base_model=engine.base_model_id,
+                    base_model_hash=engine.base_model_hash,
+                    lora_sha256=lora.sha256 if lora is not None else "",
+                    prompt=job.prompt,
+                    negative_prompt=job.negative_prompt,
+                    steps=job.steps,
+                    guidance=job.guidance,
+                    scheduler=job.scheduler,
+                )
+                data = specs.png_bytes_with_parameters(picture, record=_png_record(image, lora))
+                image.sha256 = hashlib.sha256(data).hexdigest()
+                image.image.save(f"v{index + 1}-seed{seed}.png", ContentFile(data), save=False)
+                image.width, image.height = picture.width, picture.height  # the file assignment resets them
+                saved_files.append(image.image.name)
+                image.save()
+            job.progress_step = job.steps
+            fields = ["progress_step"]
+            if not job.is_sample:
+                job.drafting_status = DraftingStatus.PENDING
+                fields.append("drafting_status")
+                # robust: a broker that is down must not fail a job whose images are saved; the sweep re-sends.
+                transaction.on_commit(lambda: _drafting_enqueue(job_id), robust=True)
+            set_status(job, JobStatus.SUCCEEDED, comment=f"{len(pictures)} images", fields=fields)
+    except Exception as exc:
+        logger.exception("Saving the images of generation job %s failed", job_id)
+        storage = GeneratedImage._meta.get_field("image").storage
+        for name in saved_files:  # rolled-back rows leave files behind
+            storage.delete(name)
+        _batch_end(job_ids=[job_id], leader_id=leader_id, to_status=JobStatus.FAILED,
+                   comment="generation failed", error=error_text(exc))
+
+
+def _generation_begin(job_id: int) -> tuple[GenerationJob | None, bool]:
+    """Lock the job and start this attempt as its batch's leader: (job, True) when it should render now."""
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
+        if job is None:
+            logger.warning("Generation job %s no longer exists.", job_id)
+            return None, False
+        if job.status in FINISHED:
+            return job, False
+        if job.status == JobStatus.RUNNING and job.batch_leader_id not in (None, job.pk):
+            return job, False
+        if job.cancel_requested:
+            set_status(job, JobStatus.CANCELLED, comment="cancelled before it started")
+            return job, False
+        comment = "generation started"
+        if job.status == JobStatus.RUNNING:
+            comment = "generation restarted after the previous attempt was interrupted"
+            _delete_images(job)
+        job.progress_step = 0
+        job.total_steps = job.steps
+        job.error = ""
+        job.batch_leader = job
+        job.batch_offset, job.batch_size = 0, job.num_variants
+        set_status(job, JobStatus.RUNNING, comment=comment,
+                   fields=["progress_step", "total_steps", "error", "batch_leader", "batch_offset", "batch_size"])
+    return job, True
+
+
+def generation_job_run(*, job_id: int) -> GenerationJob | None:
+    """Task body: render the job's variants in one pipeline call and store them.
+
+    The call is filled with other queued jobs of the same persona and settings, up to the engine's max_batch
+    images (GENERATION_MAX_BATCH: 8 on CUDA, where a batch of 8 renders several times the images per second of
+    batch 1; 1 on CPU). Each job still gets exactly its own seeds, prompt and posts, and records the call it was
+    rendered in, which reproduces its bytes. A cancel stops the call only when every job in it asked; otherwise
+    the cancelled job's images are dropped at the end.
+
+    Idempotent: a finished job is left alone, and so is a job running in another job's batch (that job's task
+    renders it, again if its worker is lost). A job found running under its own task (redelivered after a worker
+    loss) is rendered again with its batch, and its partial images are removed, so a job never has two sets.
+    """
+    job, start = _generation_begin(job_id)
+    if not start:
+        return job
+
+    job_ids = [job_id]
+    try:
+        lora = _lora_ref(job.lora_version) if job.lora_version_id else None
+        engine = _engine()
+        with transaction.atomic():
+            batch = _batch_claim(leader_id=job_id, max_images=engine.max_batch)
+        if not batch:
+            return GenerationJob.objects.filter(pk=job_id).first()
+        job_ids = [member.pk for member in batch]
+        in_this_call = GenerationJob.objects.filter(pk__in=job_ids, status=JobStatus.RUNNING, batch_leader_id=job_id)
+
+        last_report = [-float("inf")]
+
+        def on_step(step: int, total: int) -> bool:
+            now = _progress_clock()
+            if step < total and now - last_report[0] < GENERATION_PROGRESS_INTERVAL_S:
+                return True
+            last_report[0] = now
+            in_this_call.update(progress_step=step, total_steps=total)
+            # Go on while any job of the call still wants its images.
+            return in_this_call.filter(cancel_requested=False).exists()
+
+        pictures = engine.generate_batch([_job_request(member, lora) for member in batch], on_step=on_step)
+        if len(pictures) != len(batch):
+            raise RuntimeError(f"The engine returned {len(pictures)} image sets for {len(batch)} jobs.")
+    except specs.EngineCancelled:
+        _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.CANCELLED,
+                   comment="cancelled during generation")
+        return GenerationJob.objects.filter(pk=job_id).first()
+    except Exception as exc:
+        logger.exception("Generation job %s failed", job_id)
+        _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.FAILED, comment="generation failed",
+                   error=error_text(exc))
+        return GenerationJob.objects.filter(pk=job_id).first()
+    for member, member_pictures in zip(batch, pictures, strict=True):
+        _job_images_save(job_id=member.pk, leader_id=job_id, pictures=member_pictures, lora=lora, engine=engine)
+    return GenerationJob.objects.filter(pk=job_id).first()
+
+
+def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
+    """Render `generated_image` again from its stored record; the PNG bytes match the stored file."""
+    job = generated_image.job
+    engine = _engine()
+    if generated_image.base_model_hash and engine.base_model_hash != generated_image.base_model_hash:
+        raise Conflict(
+            f"Image {generated_image.pk} was rendered with base model {generated_image.base_model} "
+            f"(hash {generated_image.base_model_hash[:10]}); this worker has {engine.base_model_id} "
+            f"(hash {engine.base_model_hash[:10]}).",
+            code="base_model_mismatch",
+        )
+    lora = None
+    if generated_image.lora_sha256:
+        if job.lora_version_id is None:
+            raise Conflict(f"The LoRA that rendered image {generated_image.pk} no longer exists.")
+        lora = _lora_ref(job.lora_version)
+        if lora.sha256 != generated_image.lora_sha256:
+            raise Conflict(f"The LoRA weights of image {generated_image.pk} changed since it was rendered.")
+    # Batched rendering is not bit-identical to rendering one seed alone (different kernel blocking), so the
+    # whole pipeline call is rendered again, with every job that shared it, and this image's position is picked.
+    if job.seed is None or generated_image.index >= job.num_variants or \
+            int(job.seed) + generated_image.index != generated_image.seed:
+        requests = [specs.GenerationRequest(
+            prompt=generated_image.prompt, negative_prompt=generated_image.negative_prompt,
+            seeds=[generated_image.seed], steps=generated_image.steps, guidance=generated_image.guidance,
+            scheduler=generated_image.scheduler, width=generated_image.width, height=generated_image.height,
+            lora=lora,
+        )]
+        position = (0, 0)
+    else:
+        batch = generation_job_render_batch(job=job)
+        requests = [_job_request(member, lora) for member in batch]
+        position = (batch.index(job), generated_image.index)
+    pictures = engine.generate_batch(requests)
+    picture = pictures[position[0]][position[1]]
+    return specs.png_bytes_with_parameters(picture, record=_png_record(generated_image, lora))
+
+
+# --- sweep -----------------------------------------------------------------------------------------
+
+
+def generation_runs_fail_stale(*, now: dt.datetime | None = None) -> int:
+    """Fail training runs and generation jobs still "running" well past their time limit.
+
+    The solo pool of one-GPU workers enforces no Celery time limits, and a worker killed at a hard limit
+    does not always get its message redelivered: this sweep is what guarantees such a run ends with a reason.
+    A worker that is in fact still rendering finds the row failed when it saves and discards its output.
+    """
+    now = now or timezone.now()
+    limits = (
+        (LoraVersion, int(settings.GENERATION_TRAIN_TIME_LIMIT)),
+        (GenerationJob, int(settings.GENERATION_GENERATE_TIME_LIMIT)),
+    )
+    failed = 0
+    for model, limit in limits:
+        cutoff = now - dt.timedelta(seconds=limit + STALE_GRACE_SECONDS)
+        stale_ids = list(
+            model.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True)
+        )
+        for pk in stale_ids:
+            with transaction.atomic():
+                run = (
+                    model.objects.select_for_update(of=("self",))
+                    .filter(pk=pk, status=JobStatus.RUNNING, started_at__lt=cutoff)
+                    .first()
+                )
+                if run is None:
+                    continue
+                run.error = (
+                    f"Time limit exceeded: running since {run.started_at:%Y-%m-%d %H:%M:%S} UTC, "
+                    f"past its {limit} s limit; the worker stopped reporting."
+                )
+                set_status(run, JobStatus.FAILED, comment="failed by the stale-run sweep", fields=["error"])
+                failed += 1
+    return failed

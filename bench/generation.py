@@ -22,7 +22,7 @@ attention, one pipeline call per request (batch 1) or a batch of --batch prompts
 model and its LoRA, or calls set_adapters when both adapters are already loaded; training is the engine's own
 DreamBooth-LoRA loop run eagerly (rank 16, batch 4, cached latents). "engine" is generation.engine.Engine with the
 PerfOptions it uses on that device (on CPU: the plain path, plus LoRA hotswap so the switch path is exercised),
-serving a persona LoRA (the plain single/batch runs use the bare base model), batching with generate_many().
+serving a persona LoRA (the plain single/batch runs use the bare base model), batching with generate_batch().
 Every timing excludes a warm-up call (which, for the engine on CUDA, includes torch.compile; reported separately).
 The random-weight pipelines need the CLIP vocabulary (var/vendor/open_clip_torch-*.whl, see `make install`).
 """
@@ -151,7 +151,7 @@ def build_random_pipeline(arch: str, device):
 
 
 def load_model(path: Path, device, dtype):
-    from generation.engine import load_base_pipeline
+    from generation.loading import load_base_pipeline
 
     pipe, _ = load_base_pipeline(str(path), device=device, dtype=dtype)
     return pipe
@@ -228,15 +228,10 @@ def run(args) -> dict:
     from PIL import Image
 
     from generation import training
-    from generation.engine import (
-        Engine,
-        GenerationRequest,
-        LoraRef,
-        PerfOptions,
-        TrainingConfig,
-        file_sha256,
-        make_scheduler,
-    )
+    from generation.engine import Engine, GenerationRequest, LoraRef, TrainingConfig, file_sha256, make_scheduler
+    from generation.families import family_of_pipeline
+    from generation.loading import pipeline_kwargs
+    from generation.perf import PerfOptions
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
@@ -272,7 +267,7 @@ def run(args) -> dict:
     plain.set_progress_bar_config(disable=True)
     # The sampler the engine's requests use below, so both sides draw the same image from the same seed.
     plain.scheduler = make_scheduler("dpmpp_2m_karras", plain.scheduler.config)
-    native = int(plain.unet.config.sample_size) * getattr(plain, "vae_scale_factor", 8)
+    native = family_of_pipeline(plain).native_size
     side = args.size or native
     steps = args.steps or (4 if quick else 25)
     batch = args.batch or (2 if quick else 8)
@@ -344,29 +339,26 @@ def run(args) -> dict:
 
     engine_single_first, engine_single = timed(lambda: engine.generate(request([0])), device, repeats=repeats)
     queue = [request([i]) for i in range(batch)]
-    engine_batch_first, engine_batch = timed(lambda: engine.generate_many(queue, max_batch=batch), device,
+    engine_batch_first, engine_batch = timed(lambda: engine.generate_batch(queue), device,
                                              repeats=max(1, repeats // 2))
     base_image = np.asarray(engine.generate(request([0], lora=None))[0], dtype=np.int16)
 
     # The worker's case: two queued jobs of one persona, batch/2 variants each. Plain renders one job per call; the
-    # engine's worker fills one call with both (generation.services), timed against its own one-call-per-job.
+    # engine's worker fills one call with both (generation.worker), timed against its own one-call-per-job.
     variants = max(1, batch // 2)
     jobs = [request(range(j * variants, (j + 1) * variants)) for j in range(2)]
     with torch.inference_mode():
         _, plain_queue = timed(lambda: [plain_call(variants, seed=j * variants) for j in range(2)], device,
                                repeats=max(1, repeats // 2))
-    _, engine_queue_per_job = timed(lambda: engine.generate_many(jobs, max_batch=variants), device,
+    _, engine_queue_per_job = timed(lambda: [engine.generate_batch([job]) for job in jobs], device,
                                     repeats=max(1, repeats // 2))
-    _, engine_queue = timed(lambda: engine.generate_many(jobs, max_batch=2 * variants), device,
-                            repeats=max(1, repeats // 2))
+    _, engine_queue = timed(lambda: engine.generate_batch(jobs), device, repeats=max(1, repeats // 2))
 
     # Persona switch. Plain: reload base + LoRA, or set_adapters between two loaded adapters. Engine: its own
     # path (hotswap: the new persona's weights copied into the slot).
     def reload():
         cls = plain.__class__
-        pipe = cls.from_pretrained(folder, torch_dtype=plain_dtype, local_files_only=True,
-                                   **({"safety_checker": None, "requires_safety_checker": False}
-                                      if cls.__name__ == "StableDiffusionPipeline" else {}))
+        pipe = cls.from_pretrained(folder, torch_dtype=plain_dtype, local_files_only=True, **pipeline_kwargs(cls))
         pipe.to(device)
         pipe.load_lora_weights(str(lora_b.path.parent), weight_name=lora_b.path.name, adapter_name="b")
         del pipe

@@ -10,25 +10,21 @@ marketer who asks as the posts' author. Only images without a post get one, so n
 
 from __future__ import annotations
 
-import datetime as dt
 import logging
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
-from django.utils import timezone
 
 from config.exceptions import ApplicationError, NotFound, PermissionDenied
 from personas.selectors import role_require
 from scheduler import services as scheduler_services
 
 from .captions import caption_draft
-from .models import DraftingStatus, GenerationJob, JobStatus
+from .models import DraftingStatus, GenerationJob
 from .runs import audit, error_text
 
 logger = logging.getLogger(__name__)
 
-# A job still waiting for its drafting task this long after it succeeded has lost its message: the sweep re-sends.
-DRAFTING_RESEND_AFTER_S = 600
 DRAFT_AGAIN_HINT = 'A marketer can draft them with "Draft again".'
 
 
@@ -103,16 +99,3 @@ def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
         else:
             drafts_create(job=job, author=job.created_by, actor=None)
     return job
-
-
-def generation_drafts_resend(*, now: dt.datetime | None = None) -> int:
-    """Send the drafting task again for jobs whose message was lost (e.g. the broker was down at commit)."""
-    from .tasks import draft_posts
-
-    cutoff = (now or timezone.now()) - dt.timedelta(seconds=DRAFTING_RESEND_AFTER_S)
-    job_ids = list(GenerationJob.objects.filter(
-        status=JobStatus.SUCCEEDED, drafting_status=DraftingStatus.PENDING, finished_at__lt=cutoff,
-    ).values_list("pk", flat=True))
-    for job_id in job_ids:
-        draft_posts.delay(job_id)
-    return len(job_ids)

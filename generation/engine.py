@@ -1,59 +1,26 @@
-"""The ML engine: the one module that owns the diffusers pipeline lifecycle.
+"""The ML engine: the one module that owns the diffusers pipeline's lifecycle.
 
 The base model is loaded once per process (get_engine()); persona LoRAs are loaded once per adapter and switched
-with set_adapters, so a worker serving many personas never reloads the base weights. Everything here is pure ML
-(no Django models): services pass plain dataclasses in and get PIL images / file paths back.
-
-Performance settings (PerfOptions; bench/generation.py measures them against plain diffusers). They apply only on
-CUDA: on CPU every option is off and the CPU path (and its byte-identical reproducibility) is exactly the plain one.
-Each is a Django setting or environment variable; "1"/"0" (true/false, on/off) override the CUDA default:
-
-- GENERATION_DTYPE (existing): bf16 on cards that support it, else fp16; images differ from fp32 only by rounding.
-- GENERATION_SDPA (default on): torch's scaled_dot_product_attention (AttnProcessor2_0, flash/mem-efficient
-  kernels) set explicitly on UNet and VAE.
-- GENERATION_CHANNELS_LAST (default on): UNet and VAE in channels_last memory format (faster cuDNN convolutions).
-- GENERATION_FUSE_QKV (default on): fused QKV projections for the VAE only. The UNet is never fused: persona LoRAs
-  target to_q/to_k/to_v, and diffusers' fused processor reads the merged to_qkv weight, which would silently bypass
-  those LoRA layers (fusing after loading adapters bakes one persona in; fusing before makes every LoRA a no-op).
-- GENERATION_COMPILE (default on): torch.compile of the UNet (mode GENERATION_COMPILE_MODE, default "default";
-  "max-autotune-no-cudagraphs" autotunes every matmul shape, i.e. minutes of warm-up per new shape), compiled
-  lazily on the first generation; a new batch size or image size compiles once more (dynamo then switches to a
-  dynamic-shape graph). Implies LoRA hotswap, so switching personas never recompiles.
-- GENERATION_LORA_HOTSWAP (default: same as GENERATION_COMPILE): one adapter slot; pipe.enable_lora_hotswap(
-  target_rank=GENERATION_MAX_LORA_RANK, default 64) runs before the first load_lora_weights, and every later persona
-  is copied into the slot in place with load_lora_weights(..., hotswap=True). Ranks below the target are zero-padded
-  (same outputs); a LoRA of a higher rank, or one with text-encoder weights, is refused with a clear error.
-  Scales are set by filling the slot's scaling tensors, and base (no-LoRA) requests run the slot at scale 0, which
-  adds exactly zero, so neither ever changes the compiled graph. The one recompile is the first persona load after
-  base-only requests compiled a graph without LoRA layers.
-- GENERATION_VAE_TILING_AREA (default 1024*1024; 0 disables): decode with enable_vae_tiling when width*height is
-  larger, to bound VAE memory at large sizes (tile seams are blended; pixels there may differ slightly).
-- GENERATION_MAX_BATCH (default 8 on CUDA, 1 elsewhere; honoured on every device): the most images one pipeline
-  call renders. The worker fills a job's call with other queued jobs of the same persona and settings (same LoRA,
-  size, steps, scheduler, guidance; generation.services), and generate_many() batches compatible requests.
-- GENERATION_TRAIN_COMPILE (default on): torch.compile of the training UNet copy (training already caches latents
-  and text embeddings and runs under bf16/fp16 autocast on CUDA). The first step runs eagerly and compiled, and the
-  run stays compiled only if their gradients agree: torch 2.13's CPU compiler gets LoRA gradients wrong at batch 1,
-  and no such bug may train a broken LoRA in silence (hyperparameters["compiled_unet"] says which path trained).
-- Training loss read-back (CUDA: every 10 steps, else every step): reading a loss to the host waits for the GPU, so
-  losses, the divergence check and progress come back once per chunk and the GPU queues the next steps meanwhile.
+with set_adapters (or copied into one hotswap slot), so a worker serving many personas never reloads the base
+weights. Pure ML, no Django models: the worker passes plain dataclasses (generation.specs) in and gets PIL images
+and file paths back. Speed settings: generation.perf; loading and hashing weights: generation.loading.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import torch
 from django.conf import settings
 from PIL import Image
 
+from .families import family_of_pipeline
+from .loading import load_base_pipeline, weights_sha256
+from .perf import PerfOptions, select_device_and_dtype
 from .specs import (  # noqa: F401  (re-exported: engine_module.X is the engine's public surface)
     SAMPLER_LABELS,
     SCHEDULERS,
@@ -72,195 +39,6 @@ from .specs import (  # noqa: F401  (re-exported: engine_module.X is the engine'
 )
 
 logger = logging.getLogger(__name__)
-
-@dataclass(frozen=True)
-class PerfOptions:
-    """Speed settings (see the module docstring). The defaults are the plain path, used on CPU."""
-
-    sdpa: bool = False
-    channels_last: bool = False
-    fuse_qkv: bool = False
-    compile: bool = False
-    compile_mode: str = "default"
-    lora_hotswap: bool = False
-    max_lora_rank: int = 64
-    vae_tiling_area: int = 0  # 0: never tile
-    max_batch: int = 1
-    train_compile: bool = False
-    train_sync_every: int = 1  # training reads losses back once per this many steps
-
-    @classmethod
-    def for_device(cls, device: torch.device) -> PerfOptions:
-        """All off on CPU/MPS; on CUDA the fast defaults, each overridable by its setting."""
-        if torch.device(device).type != "cuda":
-            # Batching changes no per-image output and is recorded for reproduction, so it is allowed anywhere.
-            return cls(max_batch=_max_batch_setting(default=1))
-        compile_on = _flag("GENERATION_COMPILE", True)
-        return cls(
-            sdpa=_flag("GENERATION_SDPA", True),
-            channels_last=_flag("GENERATION_CHANNELS_LAST", True),
-            fuse_qkv=_flag("GENERATION_FUSE_QKV", True),
-            compile=compile_on,
-            compile_mode=_setting("GENERATION_COMPILE_MODE", "default"),
-            # Compiling without hotswap would recompile on every persona switch.
-            lora_hotswap=compile_on or _flag("GENERATION_LORA_HOTSWAP", False),
-            max_lora_rank=int(_setting("GENERATION_MAX_LORA_RANK", "64")),
-            vae_tiling_area=int(_setting("GENERATION_VAE_TILING_AREA", str(1024 * 1024))),
-            max_batch=_max_batch_setting(default=8),
-            train_compile=_flag("GENERATION_TRAIN_COMPILE", True),
-            train_sync_every=10,  # the GPU queues ten steps ahead instead of waiting for each loss
-        )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Helpers
-
-
-def _setting(name: str, default: str = "") -> str:
-    return str(getattr(settings, name, "") or os.environ.get(name, "") or default)
-
-
-def _flag(name: str, default: bool) -> bool:
-    raw = getattr(settings, name, None)
-    if raw is None or raw == "":
-        raw = os.environ.get(name, "")
-    if isinstance(raw, bool):
-        return raw
-    raw = str(raw).strip().lower()
-    if not raw:
-        return default
-    if raw in {"1", "true", "yes", "on"}:
-        return True
-    if raw in {"0", "false", "no", "off"}:
-        return False
-    raise EngineError(f"{name} must be 1/0 (true/false, on/off), got {raw!r}.")
-
-
-def _max_batch_setting(*, default: int) -> int:
-    raw = _setting("GENERATION_MAX_BATCH", str(default))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise EngineError(f"GENERATION_MAX_BATCH must be a whole number of images, got {raw!r}.") from None
-    if value < 1:
-        raise EngineError(f"GENERATION_MAX_BATCH must be at least 1, got {value}.")
-    return value
-
-
-def weights_files(model_path: Path) -> list[Path]:
-    if model_path.is_file():
-        return [model_path]
-    return sorted(p for p in model_path.rglob("*") if p.is_file() and p.name.endswith(WEIGHT_SUFFIXES))
-
-
-def weights_sha256(model_path: Path) -> str:
-    """sha256 of the weights (a single file: its own sha256, as A1111 shows it; a folder: all weight files in
-    path order). Cached in a sidecar keyed by path, size and mtime: hashing a 7 GB checkpoint takes a while."""
-    files = weights_files(model_path)
-    if not files:
-        raise EngineError(f"No weight files found in {model_path}.")
-    stamp = [[str(p.relative_to(model_path) if model_path.is_dir() else p.name), p.stat().st_size,
-              p.stat().st_mtime_ns] for p in files]
-    sidecar_dir = Path(settings.GENERATION_MODEL_CACHE) / "hashes"
-    sidecar = sidecar_dir / (hashlib.sha256(str(model_path.resolve()).encode()).hexdigest()[:32] + ".json")
-    try:
-        cached = json.loads(sidecar.read_text())
-        if cached.get("files") == stamp:
-            return cached["sha256"]
-    except (OSError, ValueError, KeyError):
-        pass
-    if len(files) == 1:
-        digest = file_sha256(files[0])
-    else:
-        h = hashlib.sha256()
-        for p in files:
-            h.update(file_sha256(p).encode())
-        digest = h.hexdigest()
-    try:
-        sidecar_dir.mkdir(parents=True, exist_ok=True)
-        tmp = sidecar.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"path": str(model_path), "files": stamp, "sha256": digest}))
-        os.replace(tmp, sidecar)
-    except OSError:
-        logger.warning("Could not write model hash sidecar %s", sidecar)
-    return digest
-
-
-def select_device_and_dtype() -> tuple[torch.device, torch.dtype]:
-    requested = _setting("GENERATION_DEVICE")
-    device = torch.device(requested or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype_name = _setting("GENERATION_DTYPE").lower()
-    dtypes = {"float32": torch.float32, "fp32": torch.float32, "float16": torch.float16, "fp16": torch.float16,
-              "bfloat16": torch.bfloat16, "bf16": torch.bfloat16}
-    if dtype_name:
-        if dtype_name not in dtypes:
-            raise EngineError(f"GENERATION_DTYPE must be one of {sorted(dtypes)}, got {dtype_name!r}.")
-        return device, dtypes[dtype_name]
-    if device.type == "cuda":
-        # bf16 keeps SDXL's VAE out of fp16 overflow (NaN/black images); fp16 on older cards.
-        return device, torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return device, torch.float32
-
-
-def _pipeline_class_for(config_dir: Path):
-    from diffusers import StableDiffusionPipeline, StableDiffusionXLPipeline
-
-    index = config_dir / "model_index.json"
-    try:
-        class_name = json.loads(index.read_text())["_class_name"]
-    except (OSError, ValueError, KeyError) as exc:
-        raise EngineError(f"{index} is missing or not a diffusers model_index.json.") from exc
-    classes = {
-        "StableDiffusionPipeline": StableDiffusionPipeline,
-        "StableDiffusionXLPipeline": StableDiffusionXLPipeline,
-    }
-    if class_name not in classes:
-        raise EngineError(f"Unsupported pipeline {class_name!r} in {index}; expected one of {sorted(classes)}.")
-    return classes[class_name]
-
-
-def _extra_kwargs(cls) -> dict:
-    from diffusers import StableDiffusionPipeline
-
-    if cls is StableDiffusionPipeline:
-        return {"safety_checker": None, "requires_safety_checker": False}
-    return {}
-
-
-def load_base_pipeline(model_id: str, *, device: torch.device, dtype: torch.dtype):
-    """Return (pipeline, weights_path_or_None). "tiny", a diffusers folder, a single-file checkpoint + config
-    folder, or (only when the hub is reachable) a hub id."""
-    from generation.tiny_model import ensure_tiny_model
-
-    path = ensure_tiny_model() if model_id == TINY_MODEL_ID else Path(model_id).expanduser()
-    if path.is_dir():
-        cls = _pipeline_class_for(path)
-        pipe = cls.from_pretrained(path, torch_dtype=dtype, local_files_only=True, **_extra_kwargs(cls))
-    elif path.is_file():
-        config_dir = _setting("GENERATION_BASE_MODEL_CONFIG")
-        if not config_dir:
-            raise EngineError(
-                f"{path} is a single-file checkpoint: set GENERATION_BASE_MODEL_CONFIG to its local diffusers "
-                "config folder (model_index.json + component configs)."
-            )
-        cls = _pipeline_class_for(Path(config_dir))
-        pipe = cls.from_single_file(
-            str(path), config=str(config_dir), torch_dtype=dtype, local_files_only=True, **_extra_kwargs(cls)
-        )
-    else:
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in {"1", "true", "yes"}:
-            raise EngineError(
-                f"Base model {model_id!r} is not a local folder or file and the model hub is offline "
-                "(HF_HUB_OFFLINE=1). Point GENERATION_BASE_MODEL at a local diffusers folder or checkpoint."
-            )
-        from diffusers import DiffusionPipeline
-
-        pipe = DiffusionPipeline.from_pretrained(model_id, torch_dtype=dtype)
-        path = None
-    pipe.to(device)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe, path
-
 
 def make_scheduler(name: str, base_config):
     """A fresh scheduler per call, so concurrent or successive requests never share mutable scheduler state."""
@@ -297,8 +75,8 @@ def run_pipeline(
 ):
     """Generate one batch, one variant per seed, on the given pipeline (components are shared, not copied).
 
-    prompts / negative_prompts (one per seed) let generate_many() batch requests whose texts differ; by default
-    every variant uses request.prompt and request.negative_prompt.
+    prompts / negative_prompts (one per seed) let generate_batch() put requests whose texts differ in one call; by
+    default every variant uses request.prompt and request.negative_prompt.
     """
     validate_request(request)
     n = len(request.seeds)
@@ -348,32 +126,6 @@ def batch_key(request: GenerationRequest) -> tuple:
     return (request.lora, request.width, request.height, request.steps, request.scheduler, float(request.guidance))
 
 
-def plan_batches(requests: Sequence[GenerationRequest], *, max_batch: int) -> list[list[int]]:
-    """Indices of `requests` grouped into pipeline calls.
-
-    Compatible requests (same batch_key) are batched in queue order, each batch at most max_batch images; a request
-    with more seeds than max_batch runs alone (never split, so its own variants stay one batch). Groups come in the
-    order of their first request, so the oldest job's group runs first.
-    """
-    groups: dict[tuple, list[int]] = {}
-    for index, req in enumerate(requests):
-        groups.setdefault(batch_key(req), []).append(index)
-    batches: list[list[int]] = []
-    for indices in groups.values():
-        current: list[int] = []
-        size = 0
-        for index in indices:
-            n = len(requests[index].seeds)
-            if current and size + n > max_batch:
-                batches.append(current)
-                current, size = [], 0
-            current.append(index)
-            size += n
-        if current:
-            batches.append(current)
-    return batches
-
-
 # ---------------------------------------------------------------------------------------------------------------
 # Engine
 
@@ -407,11 +159,7 @@ class Engine:
             self.pipe.set_progress_bar_config(disable=True)
         self.base_load_count += 1
         self.base_model_hash = weights_sha256(self.weights_path) if self.weights_path else ""
-        self.vae_scale_factor = getattr(self.pipe, "vae_scale_factor", 8)
-        # The resolution the UNet was trained at: 64 for tiny, 512 for SD 1.x, 1024 for SDXL.
-        self.native_resolution = int(self.pipe.unet.config.sample_size) * self.vae_scale_factor
-        self.max_side = (self.native_resolution * 5 // 4) // 8 * 8
-        self.is_sdxl = self.pipe.__class__.__name__ == "StableDiffusionXLPipeline"
+        self.family = family_of_pipeline(self.pipe)
         self._apply_perf()
         logger.info("Loaded base model %s on %s (%s), %s", self.base_model_id, self.device, self.dtype, self.perf)
 
@@ -426,23 +174,26 @@ class Engine:
             pipe.unet.to(memory_format=torch.channels_last)
             pipe.vae.to(memory_format=torch.channels_last)
         if perf.fuse_qkv:
-            # VAE only: a fused UNet would bypass persona LoRAs on to_q/to_k/to_v (see the module docstring).
+            # VAE only: a fused UNet would bypass persona LoRAs on to_q/to_k/to_v (see PerfOptions).
             pipe.fuse_qkv_projections(unet=False, vae=True)
         if perf.lora_hotswap:
             # Before the first load_lora_weights. "ignore": if base-only requests compiled the UNet before the
             # first persona arrived, that first load recompiles once (expected) instead of raising.
             pipe.enable_lora_hotswap(target_rank=perf.max_lora_rank, check_compiled="ignore")
 
+    @property
+    def is_sdxl(self) -> bool:
+        return self.family.is_sdxl
+
+    @property
+    def native_resolution(self) -> int:
+        """The resolution the UNet was trained at: 64 for the tiny models, 512 for SD 1.x, 1024 for SDXL."""
+        return self.family.native_size
+
     def _maybe_compile(self) -> None:
         if self.perf.compile and not self._compiled:
             self.pipe.unet.compile(mode=self.perf.compile_mode, fullgraph=False)
             self._compiled = True
-
-    # -- sizes ---------------------------------------------------------------------------------------------------
-    def fit_size(self, width: int, height: int) -> tuple[int, int]:
-        """Scale a platform size (e.g. 1080x1350) down so its longer side fits max_side; multiples of 8."""
-        factor = min(1.0, self.max_side / max(width, height))
-        return max(8, int(width * factor) // 8 * 8), max(8, int(height * factor) // 8 * 8)
 
     # -- adapters ------------------------------------------------------------------------------------------------
     def loaded_adapters(self) -> list[str]:
@@ -608,24 +359,6 @@ class Engine:
             offset += len(req.seeds)
         return results
 
-    def generate_many(
-        self, requests: Sequence[GenerationRequest], *, max_batch: int | None = None
-    ) -> list[list[Image.Image]]:
-        """Generate queued requests, batching compatible ones (plan_batches) into one pipeline call each.
-
-        Returns one image list per request, in the order given. Every request is validated before any work, so a
-        bad one fails the call without half the queue done. Each variant still depends only on its own seed: a
-        batch reproduces the separate calls up to batched-matmul rounding (exactly, when the batch is the same).
-        """
-        for req in requests:
-            validate_request(req)
-        results: list[list[Image.Image]] = [[] for _ in requests]
-        for indices in plan_batches(requests, max_batch=max_batch or self.perf.max_batch):
-            images = self.generate_batch([requests[i] for i in indices])
-            for index, request_images in zip(indices, images, strict=True):
-                results[index] = request_images
-        return results
-
     # -- training ------------------------------------------------------------------------------------------------
     def train_lora(
         self,
@@ -667,13 +400,3 @@ def get_engine() -> Engine:
             if _engine is None:
                 _engine = Engine()
     return _engine
-
-
-def reset_engine_for_tests() -> None:
-    global _engine
-    with _engine_lock:
-        _engine = None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Output helpers

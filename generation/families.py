@@ -6,6 +6,7 @@ jobs with it, reading only a local model's JSON configs.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,7 +118,8 @@ def config_family(config_dir: Path) -> Family:
 
 def single_file_config_dir() -> str:
     """The diffusers config folder of a single-file checkpoint (GENERATION_BASE_MODEL_CONFIG), or ""."""
-    return str(getattr(settings, "GENERATION_BASE_MODEL_CONFIG", "") or "")
+    name = "GENERATION_BASE_MODEL_CONFIG"
+    return str(getattr(settings, name, "") or os.environ.get(name, ""))
 
 
 def local_config_dir(base_model: str) -> Path | None:

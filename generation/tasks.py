@@ -12,7 +12,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.conf import settings
 
-from . import drafting, worker
+from . import drafting, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -54,5 +54,5 @@ def draft_posts(job_id: int) -> str | None:
 def fail_stale_runs() -> int:
     """Beat sweep (default queue): runs stuck past their time limit end as failed with a reason, and drafting
     whose message was lost is sent again."""
-    drafting.generation_drafts_resend()
-    return worker.generation_runs_fail_stale()
+    sweeps.generation_drafts_resend()
+    return sweeps.generation_runs_fail_stale()

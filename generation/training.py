@@ -24,6 +24,7 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image, ImageOps
 
 from generation.engine import EngineCancelled, EngineError, GenerationRequest, TrainingConfig, run_pipeline
+from generation.families import family_of_pipeline
 
 logger = logging.getLogger(__name__)
 
@@ -124,7 +125,7 @@ def train_unet_lora(
         raise EngineError("rank, steps, batch_size and sync_every must be at least 1.")
     if config.prior_preservation and not class_images:
         raise EngineError("Prior preservation needs class images.")
-    is_sdxl = pipe.__class__.__name__ == "StableDiffusionXLPipeline"
+    is_sdxl = family_of_pipeline(pipe).is_sdxl
     resolution = config.resolution - config.resolution % pipe.vae_scale_factor
     alpha = config.effective_alpha
 

@@ -1,20 +1,15 @@
-"""What the workers run: LoRA training runs, generation jobs (one pipeline call per batch of compatible jobs),
-the reviewer samples after training, reproduction, and the sweep that ends runs a lost worker left behind.
+"""What the GPU workers run: LoRA training runs, generation jobs (one pipeline call per batch of compatible jobs),
+the reviewer samples after training, and reproduction. Task bodies never raise: a failure is stored on the row as
+"<ExceptionType>: <message>".
 
-Design choices (see also the README):
-- Activation: a training run that succeeds becomes the persona's active LoRA only when the persona has none.
-  Retraining never silently changes what production generates; a marketer looks at the reviewer samples and
-  activates the new version explicitly (services.lora_version_activate).
-- Samples: right after training, SAMPLE_COUNT images of the persona are rendered with the new LoRA in a
-  GenerationJob flagged is_sample (fixed seed, so versions can be compared side by side). They make no posts.
-- Images: a job's images are saved and the job marked succeeded in one transaction; its draft posts are made
-  after commit, by drafting.generation_job_posts_draft on the default queue, so no post rule can cost an image.
-- Task bodies never raise: every failure is stored on the row as "<ExceptionType>: <message>" and shown by the API.
+A version that succeeds becomes the persona's active LoRA only when it has none: retraining never silently changes
+what production generates (a marketer compares the reviewer samples, rendered with a fixed seed, and activates).
+A job's images are saved and the job marked succeeded in one transaction; its posts are drafted after that commit
+(generation.drafting, default queue), so no post rule can cost a rendered image.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import logging
 import shutil
@@ -26,7 +21,6 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils import timezone
 from PIL import Image
 
 from config.exceptions import Conflict, ValidationFailed
@@ -52,9 +46,6 @@ TRAINING_PROGRESS_EVERY_MAX = 10
 # a compiled GPU step takes ~10 ms, and two database round trips on every step would idle the GPU between steps.
 GENERATION_PROGRESS_INTERVAL_S = 0.5
 _progress_clock = time.monotonic  # module-level so tests can drive it
-
-# How long past its soft time limit a run may stay "running" before the sweep fails it.
-STALE_GRACE_SECONDS = 300
 
 
 def _engine():
@@ -254,15 +245,9 @@ def _delete_images(job: GenerationJob) -> None:
 
 def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.GenerationRequest:
     return specs.GenerationRequest(
-        prompt=job.prompt,
-        negative_prompt=job.negative_prompt,
-        seeds=[int(job.seed) + i for i in range(job.num_variants)],
-        steps=job.steps,
-        guidance=job.guidance,
-        scheduler=job.scheduler,
-        width=job.width,
-        height=job.height,
-        lora=lora,
+        prompt=job.prompt, negative_prompt=job.negative_prompt,
+        seeds=[int(job.seed) + i for i in range(job.num_variants)], steps=job.steps, guidance=job.guidance,
+        scheduler=job.scheduler, width=job.width, height=job.height, lora=lora,
     )
 
 
@@ -354,18 +339,10 @@ def _job_images_save(
             _delete_images(job)  # nothing should be there; never keep two sets
             for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
                 image = GeneratedImage(
-                    job=job,
-                    index=index,
-                    seed=seed,
-                    width=picture.width,
-                    height=picture.height,
-                    base_model=engine.base_model_id,
-                    base_model_hash=engine.base_model_hash,
-                    lora_sha256=lora.sha256 if lora is not None else "",
-                    prompt=job.prompt,
-                    negative_prompt=job.negative_prompt,
-                    steps=job.steps,
-                    guidance=job.guidance,
+                    job=job, index=index, seed=seed, width=picture.width, height=picture.height,
+                    base_model=engine.base_model_id, base_model_hash=engine.base_model_hash,
+                    lora_sha256=lora.sha256 if lora is not None else "", prompt=job.prompt,
+                    negative_prompt=job.negative_prompt, steps=job.steps, guidance=job.guidance,
                     scheduler=job.scheduler,
                 )
                 data = specs.png_bytes_with_parameters(picture, record=_png_record(image, lora))
@@ -511,42 +488,3 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     pictures = engine.generate_batch(requests)
     picture = pictures[position[0]][position[1]]
     return specs.png_bytes_with_parameters(picture, record=_png_record(generated_image, lora))
-
-
-# --- sweep -----------------------------------------------------------------------------------------
-
-
-def generation_runs_fail_stale(*, now: dt.datetime | None = None) -> int:
-    """Fail training runs and generation jobs still "running" well past their time limit.
-
-    The solo pool of one-GPU workers enforces no Celery time limits, and a worker killed at a hard limit
-    does not always get its message redelivered: this sweep is what guarantees such a run ends with a reason.
-    A worker that is in fact still rendering finds the row failed when it saves and discards its output.
-    """
-    now = now or timezone.now()
-    limits = (
-        (LoraVersion, int(settings.GENERATION_TRAIN_TIME_LIMIT)),
-        (GenerationJob, int(settings.GENERATION_GENERATE_TIME_LIMIT)),
-    )
-    failed = 0
-    for model, limit in limits:
-        cutoff = now - dt.timedelta(seconds=limit + STALE_GRACE_SECONDS)
-        stale_ids = list(
-            model.objects.filter(status=JobStatus.RUNNING, started_at__lt=cutoff).values_list("pk", flat=True)
-        )
-        for pk in stale_ids:
-            with transaction.atomic():
-                run = (
-                    model.objects.select_for_update(of=("self",))
-                    .filter(pk=pk, status=JobStatus.RUNNING, started_at__lt=cutoff)
-                    .first()
-                )
-                if run is None:
-                    continue
-                run.error = (
-                    f"Time limit exceeded: running since {run.started_at:%Y-%m-%d %H:%M:%S} UTC, "
-                    f"past its {limit} s limit; the worker stopped reporting."
-                )
-                set_status(run, JobStatus.FAILED, comment="failed by the stale-run sweep", fields=["error"])
-                failed += 1
-    return failed

@@ -219,18 +219,3 @@ def test_a_job_whose_author_was_deleted_can_be_drafted_again(persona, marketer, 
     assert job.drafting_status == DraftingStatus.FAILED and "author no longer exists" in job.drafting_error
     services.generation_job_draft_again(actor=marketer, job_id=job.pk)
     assert Post.objects.filter(created_by=marketer).count() == 2
-
-
-def test_lost_drafting_messages_are_sent_again_by_the_sweep(persona, marketer, fake_engine, monkeypatch):
-    import datetime as dt
-
-    from django.utils import timezone
-
-    job = _job(persona, marketer)
-    worker.generation_job_run(job_id=job.pk)  # never committed here: as if the message was lost
-    sent = []
-    monkeypatch.setattr(tasks.draft_posts, "delay", lambda *args: sent.append(args))
-    assert drafting.generation_drafts_resend() == 0  # too recent: its message may still be on its way
-    later = timezone.now() + dt.timedelta(seconds=drafting.DRAFTING_RESEND_AFTER_S + 1)
-    assert drafting.generation_drafts_resend(now=later) == 1 and sent == [(job.pk,)]
-    assert not Post.objects.exists()

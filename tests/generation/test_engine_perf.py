@@ -1,4 +1,4 @@
-"""Engine speed options: off on CPU, request batching (generate_many) and LoRA hotswap keep every image the same."""
+"""Engine speed options: off on CPU, request batching (generate_batch) and LoRA hotswap keep every image the same."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from generation.engine import (
     PerfOptions,
     TrainingConfig,
     get_engine,
-    plan_batches,
 )
 
 CAPTION = "photo of sks person"
@@ -89,50 +88,7 @@ def test_the_cpu_engine_runs_the_plain_path():
     assert not getattr(engine.pipe, "fusing_vae", False)
 
 
-# -- batching plan ---------------------------------------------------------------------------------------------
-
-
-def test_plan_batches_groups_compatible_requests_in_queue_order(tmp_path):
-    lora_a = LoraRef(path=tmp_path / "a.safetensors", sha256="a" * 64, adapter_name="a")
-    queue = [
-        request(seeds=[1]),                                # 0: base
-        request(seeds=[2], lora=lora_a),                    # 1: persona a
-        request(seeds=[3], prompt="another scene"),         # 2: base, other prompt: still compatible
-        request(seeds=[4], width=72),                       # 3: other size
-        request(seeds=[5], lora=lora_a),                    # 4: persona a
-        request(seeds=[6], steps=4),                        # 5: other steps
-        request(seeds=[7], scheduler="euler_a"),            # 6: other scheduler
-        request(seeds=[8], guidance=7.0),                   # 7: other guidance
-        request(seeds=[9], lora=LoraRef(**{**lora_a.__dict__, "scale": 0.5})),  # 8: other LoRA scale
-    ]
-    assert plan_batches(queue, max_batch=8) == [[0, 2], [1, 4], [3], [5], [6], [7], [8]]
-
-
-def test_plan_batches_caps_images_per_batch_and_never_splits_a_request():
-    queue = [request(seeds=[1, 2]), request(seeds=[3, 4, 5]), request(seeds=[6]), request(seeds=list(range(10))),
-             request(seeds=[7])]
-    assert plan_batches(queue, max_batch=4) == [[0], [1, 2], [3], [4]]
-    assert plan_batches(queue, max_batch=1) == [[0], [1], [2], [3], [4]]
-    assert plan_batches(queue, max_batch=100) == [[0, 1, 2, 3, 4]]
-    assert plan_batches([], max_batch=4) == []
-
-
-# -- generate_many ---------------------------------------------------------------------------------------------
-
-
-@pytest.mark.slow
-def test_generate_many_matches_generate_for_the_same_batch():
-    engine = get_engine()
-    first, second = request(seeds=[5]), request(seeds=[6, 7])
-    together = engine.generate(request(seeds=[5, 6, 7]))
-    many = engine.generate_many([first, second], max_batch=8)
-    assert [len(images) for images in many] == [1, 2]
-    # Same batch composition: byte-identical images.
-    assert np.array_equal(as_array(many[0] + many[1]), as_array(together))
-    # One request per batch: exactly what generate() gives for it.
-    alone = engine.generate_many([first, second], max_batch=1)
-    assert np.array_equal(as_array(alone[0]), as_array(engine.generate(first)))
-    assert np.array_equal(as_array(alone[1]), as_array(engine.generate(second)))
+# -- batching ----------------------------------------------------------------------------------------------------
 
 
 @pytest.mark.slow
@@ -151,25 +107,25 @@ def test_generate_batch_renders_compatible_requests_in_one_call_with_progress():
 
 
 @pytest.mark.slow
-def test_generate_many_batches_different_prompts_and_returns_results_in_request_order():
+def test_generate_batch_renders_different_prompts_and_returns_results_in_request_order():
     engine = get_engine()
-    queue = [request(seeds=[1], prompt="photo of sks person at the beach"), request(seeds=[2], scheduler="euler_a"),
+    queue = [request(seeds=[1], prompt="photo of sks person at the beach"), request(seeds=[2]),
              request(seeds=[3], prompt="photo of sks person in a cafe", negative_prompt="")]
-    many = engine.generate_many(queue, max_batch=8)
-    assert [len(images) for images in many] == [1, 1, 1]
-    for req, images in zip(queue, many, strict=True):
+    batched = engine.generate_batch(queue)
+    assert [len(images) for images in batched] == [1, 1, 1]
+    for req, images in zip(queue, batched, strict=True):
         separate = engine.generate(req)
         # Batched vs single matmuls may round differently; each image is still its own request's image.
         assert np.abs(as_array(images) - as_array(separate)).max() <= 2
-    assert not np.array_equal(as_array(many[0]), as_array(many[2]))  # each prompt is used for its own image
+    assert not np.array_equal(as_array(batched[0]), as_array(batched[2]))  # each prompt is used for its own image
 
 
 @pytest.mark.slow
-def test_generate_many_validates_every_request_before_any_work():
+def test_generate_batch_validates_every_request_before_any_work():
     engine = get_engine()
     with pytest.raises(EngineError, match="scheduler"):
-        engine.generate_many([request(), request(scheduler="ddim")])
-    assert engine.generate_many([]) == []
+        engine.generate_batch([request(), request(scheduler="ddim")])
+    assert engine.generate_batch([]) == []
 
 
 # -- LoRA hotswap ----------------------------------------------------------------------------------------------

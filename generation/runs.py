@@ -15,6 +15,7 @@ from config.exceptions import NotFound
 from personas.models import Persona
 
 from . import specs
+from .families import render_size
 from .models import GenerationJob, JobStatus, JobTransition, LoraVersion
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -75,6 +76,31 @@ def persona_prompt(persona: Persona, scene: str) -> str:
         scene=scene,
         style_keywords=persona.style_keywords or (),
     )
+
+
+def job_queue(
+    *,
+    persona: Persona,
+    lora_version: LoraVersion | None,
+    platform: str,
+    scene: str,
+    created_by: AbstractBaseUser | None,
+    actor: AbstractBaseUser | None,
+    comment: str,
+    negative_prompt: str = specs.DEFAULT_NEGATIVE_PROMPT,
+    **params,
+) -> GenerationJob:
+    """A queued job of the persona in `scene`, sized for `platform` by the base model of its LoRA (or the default
+    one), with its audit row. `params`: num_variants, seed, steps and the other GenerationJob settings."""
+    base_model = lora_version.base_model if lora_version is not None else settings.GENERATION_BASE_MODEL
+    width, height = render_size(platform=platform, base_model=base_model)
+    job = GenerationJob.objects.create(
+        persona=persona, lora_version=lora_version, platform=platform, scene=scene,
+        prompt=persona_prompt(persona, scene), negative_prompt=negative_prompt, width=width, height=height,
+        total_steps=params["steps"], created_by=created_by, **params,
+    )
+    audit(obj=job, actor=actor, from_status="", to_status=JobStatus.QUEUED, comment=comment)
+    return job
 
 
 def media_path(relative: str) -> Path:

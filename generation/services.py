@@ -17,9 +17,9 @@ from scheduler.models import Platform
 
 from . import specs
 from .drafting import drafts_create
-from .families import model_family, render_size
+from .families import model_family
 from .models import DraftingStatus, GenerationJob, JobStatus, LoraVersion
-from .runs import audit, lock_job, lock_lora_version, persona_prompt, set_status
+from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import generation_job_get, lora_version_active, lora_version_get
 
 AUTHOR_ROLES = (Role.MARKETER,)
@@ -203,26 +203,12 @@ def generation_job_create(
             "model alone (allow_base_model), which will not look like the persona.",
             code="no_active_lora",
         )
-    base_model = lora.base_model if lora is not None else settings.GENERATION_BASE_MODEL
-    width, height = render_size(platform=platform, base_model=base_model)
-    job = GenerationJob.objects.create(
-        persona=persona,
-        lora_version=lora,
-        platform=platform,
-        scene=scene,
-        prompt=persona_prompt(persona, scene),
+    job = job_queue(
+        persona=persona, lora_version=lora, platform=platform, scene=scene, created_by=actor, actor=actor,
+        comment="generation requested",
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
-        num_variants=num_variants,
-        seed=seed,
-        steps=steps,
-        guidance=guidance,
-        scheduler=scheduler,
-        width=width,
-        height=height,
-        total_steps=steps,
-        created_by=actor,
+        num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
     )
-    audit(obj=job, actor=actor, from_status="", to_status=JobStatus.QUEUED, comment="generation requested")
 
     from .tasks import generate_images
 

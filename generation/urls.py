@@ -13,4 +13,5 @@ urlpatterns = [
     path("jobs/<int:job_id>/cancel/", views.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/draft/", views.draft_from_images, name="draft_from_images"),
     path("jobs/<int:job_id>/draft-again/", views.job_draft_again, name="job_draft_again"),
+    path("jobs/<int:job_id>/draft-again/", views.job_draft_again, name="job_draft_again"),
 ]

@@ -53,10 +53,29 @@ def _scoped_job(request: HttpRequest, job_id: int) -> GenerationJob:
     return _scoped(request, GenerationJob, job_id, "Generation job")
 
 
+def _action(kind: type[GenerationJob] | type[LoraVersion], call, *, done, anchor: str):
+    """A page action on one job (URL argument job_id) or LoRA version (version_id): `call(user, row)` runs its
+    service; back to the persona page with the message `done(row)`, or the page again with the error and its 4xx."""
+    key, what = ("job_id", "Generation job") if kind is GenerationJob else ("version_id", "LoRA version")
+
+    @login_required
+    @require_POST
+    def view(request: HttpRequest, **kwargs: int) -> HttpResponse:
+        row = _scoped(request, kind, kwargs[key], what)
+        try:
+            call(request.user, row)
+        except ApplicationError as exc:
+            return error_response(request, exc, _rerender(request, row.persona))
+        messages.success(request, done(row))
+        return redirect(persona_page(row.persona_id, anchor))
+
+    return view
+
+
 @login_required
 @require_GET
 def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
-    """One job's progress (polled every 2 s while it is queued or running)."""
+    """One job's progress (polled every 2 s while it is queued, running or drafting its posts)."""
     job = _scoped_job(request, job_id)
     job.image_list = list(job.images.order_by("index"))
     return render_page(request, "generation/_job.html", {"job": job})
@@ -87,28 +106,14 @@ def _scoped_lora(request: HttpRequest, version_id: int) -> LoraVersion:
     return _scoped(request, LoraVersion, version_id, "LoRA version")
 
 
-@login_required
-@require_POST
-def lora_cancel(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = _scoped_lora(request, version_id)
-    try:
-        services.lora_training_cancel(actor=request.user, lora_version_id=version.pk)
-    except ApplicationError as exc:
-        return error_response(request, exc, _rerender(request, version.persona))
-    messages.success(request, f"Cancelling LoRA v{version.version}.")
-    return redirect(persona_page(version.persona_id, "training"))
-
-
-@login_required
-@require_POST
-def lora_activate(request: HttpRequest, version_id: int) -> HttpResponse:
-    version = _scoped_lora(request, version_id)
-    try:
-        services.lora_version_activate(actor=request.user, lora_version_id=version.pk)
-    except ApplicationError as exc:
-        return error_response(request, exc, _rerender(request, version.persona))
-    messages.success(request, f"LoRA v{version.version} is now active.")
-    return redirect(persona_page(version.persona_id, "training"))
+lora_cancel = _action(
+    LoraVersion, lambda user, v: services.lora_training_cancel(actor=user, lora_version_id=v.pk),
+    done=lambda v: f"Cancelling LoRA v{v.version}.", anchor="training",
+)
+lora_activate = _action(
+    LoraVersion, lambda user, v: services.lora_version_activate(actor=user, lora_version_id=v.pk),
+    done=lambda v: f"LoRA v{v.version} is now active.", anchor="training",
+)
 
 
 def _parse_int(value: str, *, name: str, default: int | None, low: int, high: int) -> int | None:
@@ -148,28 +153,14 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
     return redirect(persona_page(persona.pk, "generation"))
 
 
-@login_required
-@require_POST
-def job_cancel(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = _scoped_job(request, job_id)
-    try:
-        services.generation_job_cancel(actor=request.user, job_id=job.pk)
-    except ApplicationError as exc:
-        return error_response(request, exc, _rerender(request, job.persona))
-    messages.success(request, "Cancelling the generation job.")
-    return redirect(persona_page(job.persona_id, "generation"))
-
-
-@login_required
-@require_POST
-def job_draft_again(request: HttpRequest, job_id: int) -> HttpResponse:
-    job = _scoped_job(request, job_id)
-    try:
-        services.generation_job_draft_again(actor=request.user, job_id=job.pk)
-    except ApplicationError as exc:
-        return error_response(request, exc, _rerender(request, job.persona))
-    messages.success(request, "The job's posts are drafted and waiting in the review queue.")
-    return redirect(persona_page(job.persona_id, "generation"))
+job_cancel = _action(
+    GenerationJob, lambda user, job: services.generation_job_cancel(actor=user, job_id=job.pk),
+    done=lambda job: "Cancelling the generation job.", anchor="generation",
+)
+job_draft_again = _action(
+    GenerationJob, lambda user, job: services.generation_job_draft_again(actor=user, job_id=job.pk),
+    done=lambda job: "The job's posts are drafted and waiting in the review queue.", anchor="generation",
+)
 
 
 @login_required

@@ -28,9 +28,8 @@ from personas.models import Persona
 from scheduler.models import Platform
 
 from . import specs
-from .families import render_size
 from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from .runs import FINISHED, audit, error_text, lock_job, lock_lora_version, media_path, persona_prompt, set_status
+from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, media_path, set_status
 from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
 logger = logging.getLogger(__name__)
@@ -95,9 +94,25 @@ def _training_progress_callback(version_id: int, total_hint: int) -> tuple[Calla
     return on_step, losses
 
 
-def _training_begin(lora_version_id: int) -> tuple[LoraVersion | None, bool]:
-    """Lock the version and start this attempt: (version, True) when it should train now; (version, False) when
-    there is nothing to train (missing, finished, cancelled before it started)."""
+def _attempt_start(run: LoraVersion | GenerationJob, *, what: str, cancelled: str, reset: dict) -> bool:
+    """Start this attempt at a locked, unfinished run, setting `reset`; False when a cancel came first. A run found
+    running was interrupted (redelivered after a worker loss): it starts over, and a job's partial images go."""
+    if run.cancel_requested:
+        set_status(run, JobStatus.CANCELLED, comment=cancelled)
+        return False
+    comment = f"{what} started"
+    if run.status == JobStatus.RUNNING:
+        comment = f"{what} restarted after the previous attempt was interrupted"
+        if isinstance(run, GenerationJob):
+            _delete_images(run)
+    for name, value in reset.items():
+        setattr(run, name, value)
+    set_status(run, JobStatus.RUNNING, comment=comment, fields=list(reset))
+    return True
+
+
+def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
+    """Task body: train one queued version. Safe to call again after a redelivery or a crash."""
     with transaction.atomic():
         version = (
             LoraVersion.objects.select_for_update(of=("self",)).select_related("persona")
@@ -105,28 +120,13 @@ def _training_begin(lora_version_id: int) -> tuple[LoraVersion | None, bool]:
         )
         if version is None:
             logger.warning("LoRA version %s no longer exists; nothing to train.", lora_version_id)
-            return None, False
-        if version.status in FINISHED:
-            return version, False
-        if version.cancel_requested:
-            set_status(version, JobStatus.CANCELLED, comment="cancelled before training started")
-            return version, False
-        comment = "training started"
-        if version.status == JobStatus.RUNNING:
-            # Redelivered after a worker loss: throw away the partial run and start over.
-            comment = "training restarted after the previous attempt was interrupted"
-        version.progress_step = 0
-        version.loss_curve = []
-        version.error = ""
-        set_status(version, JobStatus.RUNNING, comment=comment, fields=["progress_step", "loss_curve", "error"])
-    return version, True
-
-
-def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
-    """Task body: train one queued version. Safe to call again after a redelivery or a crash."""
-    version, start = _training_begin(lora_version_id)
-    if not start:
-        if version is not None and version.status == JobStatus.SUCCEEDED:
+            return None
+        finished = version.status in FINISHED
+        if not finished and not _attempt_start(version, what="training", cancelled="cancelled before training started",
+                                               reset={"progress_step": 0, "loss_curve": [], "error": ""}):
+            return version
+    if finished:
+        if version.status == JobStatus.SUCCEEDED:
             _training_samples_ensure(version)
         return version
 
@@ -197,25 +197,11 @@ def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
     if job is None:
         persona = version.persona
         platform = next((p for p in persona.target_platforms or [] if p in Platform.values), Platform.INSTAGRAM)
-        width, height = render_size(platform=platform, base_model=version.base_model)
-        job = GenerationJob.objects.create(
-            persona=persona,
-            lora_version=version,
-            platform=platform,
-            scene=SAMPLE_SCENE,
-            prompt=persona_prompt(persona, SAMPLE_SCENE),
-            negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT,
-            num_variants=SAMPLE_COUNT,
-            seed=SAMPLE_SEED,
-            steps=SAMPLE_STEPS,
-            width=width,
-            height=height,
-            total_steps=SAMPLE_STEPS,
-            is_sample=True,
-            created_by=version.created_by,
+        job = job_queue(
+            persona=persona, lora_version=version, platform=platform, scene=SAMPLE_SCENE,
+            created_by=version.created_by, actor=None, comment=f"reviewer samples of v{version.version}",
+            num_variants=SAMPLE_COUNT, seed=SAMPLE_SEED, steps=SAMPLE_STEPS, is_sample=True,
         )
-        audit(obj=job, actor=None, from_status="", to_status=JobStatus.QUEUED,
-              comment=f"reviewer samples of v{version.version}")
     if job.status not in FINISHED:
         # Already on the gpu worker with the adapter warm: render inline rather than queueing again.
         generation_job_run(job_id=job.pk)
@@ -368,34 +354,6 @@ def _job_images_save(
                    comment="generation failed", error=error_text(exc))
 
 
-def _generation_begin(job_id: int) -> tuple[GenerationJob | None, bool]:
-    """Lock the job and start this attempt as its batch's leader: (job, True) when it should render now."""
-    with transaction.atomic():
-        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
-        if job is None:
-            logger.warning("Generation job %s no longer exists.", job_id)
-            return None, False
-        if job.status in FINISHED:
-            return job, False
-        if job.status == JobStatus.RUNNING and job.batch_leader_id not in (None, job.pk):
-            return job, False
-        if job.cancel_requested:
-            set_status(job, JobStatus.CANCELLED, comment="cancelled before it started")
-            return job, False
-        comment = "generation started"
-        if job.status == JobStatus.RUNNING:
-            comment = "generation restarted after the previous attempt was interrupted"
-            _delete_images(job)
-        job.progress_step = 0
-        job.total_steps = job.steps
-        job.error = ""
-        job.batch_leader = job
-        job.batch_offset, job.batch_size = 0, job.num_variants
-        set_status(job, JobStatus.RUNNING, comment=comment,
-                   fields=["progress_step", "total_steps", "error", "batch_leader", "batch_offset", "batch_size"])
-    return job, True
-
-
 def generation_job_run(*, job_id: int) -> GenerationJob | None:
     """Task body: render the job's variants in one pipeline call and store them.
 
@@ -409,9 +367,19 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     renders it, again if its worker is lost). A job found running under its own task (redelivered after a worker
     loss) is rendered again with its batch, and its partial images are removed, so a job never has two sets.
     """
-    job, start = _generation_begin(job_id)
-    if not start:
-        return job
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
+        if job is None:
+            logger.warning("Generation job %s no longer exists.", job_id)
+            return None
+        if job.status in FINISHED:
+            return job
+        if job.status == JobStatus.RUNNING and job.batch_leader_id not in (None, job.pk):
+            return job
+        reset = {"progress_step": 0, "total_steps": job.steps, "error": "", "batch_leader": job, "batch_offset": 0,
+                 "batch_size": job.num_variants}
+        if not _attempt_start(job, what="generation", cancelled="cancelled before it started", reset=reset):
+            return job
 
     job_ids = [job_id]
     try:

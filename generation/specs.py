@@ -22,7 +22,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 # Bounds of a generation request: the service enforces them; the API and the pages show the same ones.
 MAX_VARIANTS = 8
 MAX_STEPS = 150
-MAX_GUIDANCE = 30.0
+MAX_GUIDANCE = 30
 # A job's variants use seed, seed + 1, ...: 32-bit, as A1111 and ComfyUI seeds are, so records stay portable.
 MAX_SEED = 2**32 - 1
 DEFAULT_NEGATIVE_PROMPT = (

@@ -25,7 +25,7 @@ from django.db import connections
 from config.celery import app
 from generation import services
 from generation import worker as generation_worker
-from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from personas.models import Role
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory
@@ -191,6 +191,9 @@ def test_real_worker_trains_then_generates_posts(worker):
     )
     job = _wait_finished(GenerationJob, job.pk, process, log_path)
     assert job.status == JobStatus.SUCCEEDED, f"{job.error}\n{_log_tail(log_path)}"
+    # The posts are drafted after the job's commit, by the drafting task on the default queue.
+    job = _wait_created(GenerationJob.objects.filter(pk=job.pk).exclude(drafting_status=DraftingStatus.PENDING),
+                        process, log_path)
     assert job.progress_step == job.total_steps == 3
     images = list(GeneratedImage.objects.filter(job=job).order_by("index"))
     assert [image.seed for image in images] == [11, 12]

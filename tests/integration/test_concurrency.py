@@ -64,7 +64,7 @@ def test_two_gpu_workers_share_a_burst_of_jobs_and_render_each_exactly_once(tran
     from django.db import transaction
 
     from generation import services as generation_services
-    from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition
+    from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition
     from scheduler.models import Post
     from tests.integration.workers import wait_for
 
@@ -92,4 +92,43 @@ def test_two_gpu_workers_share_a_burst_of_jobs_and_render_each_exactly_once(tran
         assert job.batch_size == sum(call.values_list("num_variants", flat=True)) <= 4
     leaders = set(GenerationJob.objects.filter(pk__in=ids).values_list("batch_leader_id", flat=True))
     assert 4 <= len(leaders) < 8  # calls of up to four images: some jobs shared one
+    wait_for(lambda: not GenerationJob.objects.filter(pk__in=ids, drafting_status=DraftingStatus.PENDING).exists(),
+             timeout=120, what="the posts drafted after the jobs")
     assert Post.objects.filter(persona=persona).count() == 16
+
+
+def test_two_simultaneous_draft_again_clicks_draft_each_post_once(transactional_db):
+    from generation import services as generation_services
+    from generation.models import DraftingStatus, JobStatus
+    from scheduler.models import Post
+    from tests.factories import GeneratedImageFactory, GenerationJobFactory
+
+    workspace = WorkspaceFactory()
+    marketer = MembershipFactory(workspace=workspace, role=Role.MARKETER).user
+    persona = PersonaFactory(workspace=workspace, created_by=marketer)
+    job = GenerationJobFactory(persona=persona, created_by=marketer, status=JobStatus.SUCCEEDED, num_variants=2,
+                               drafting_status=DraftingStatus.FAILED, drafting_error="Variant 1: ...")
+    images = [GeneratedImageFactory(job=job, index=index) for index in range(2)]
+    barrier = threading.Barrier(2)
+    results: list[object] = [None, None]
+
+    def click(slot: int) -> None:
+        try:
+            barrier.wait(timeout=10)
+            results[slot] = generation_services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+        except Exception as exc:
+            results[slot] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=click, args=(slot,)) for slot in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+
+    # The second click waits for the first one's lock, then finds nothing left to draft.
+    assert all(getattr(result, "drafting_status", None) == DraftingStatus.DRAFTED for result in results), results
+    for image in images:
+        assert Post.objects.filter(images__generated_image=image).count() == 1
+    assert Post.objects.filter(persona=persona).count() == 2

@@ -12,7 +12,7 @@ from django.db import connection
 from django.utils import timezone
 
 from generation import services as generation_services
-from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition
+from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition
 from personas.models import Role
 from scheduler import exports, tasks
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
@@ -41,7 +41,9 @@ def _job(marketer, persona, *, steps: int, variants: int = 1) -> GenerationJob:
 
 
 def _finished(job_id: int) -> GenerationJob | None:
-    return GenerationJob.objects.filter(pk=job_id, status__in=FINISHED).first()
+    """The job once it finished and its posts, if any, were drafted."""
+    return GenerationJob.objects.filter(pk=job_id, status__in=FINISHED).exclude(
+        drafting_status=DraftingStatus.PENDING).first()
 
 
 def test_killed_worker_mid_generation_is_redelivered_and_completes_once(studio, workers):

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from generation import services as generation_services
-from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from personas.models import Role
 from scheduler import exports
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
@@ -55,8 +55,9 @@ def test_training_then_generation_run_on_a_real_worker(studio, workers):
         num_variants=1, steps=2, seed=11,
     )  # fmt: skip
     job = wait_for(
-        lambda: GenerationJob.objects.filter(pk=job.pk, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED]).first(),
-        timeout=300, what="the generation job to finish",
+        lambda: GenerationJob.objects.filter(pk=job.pk, status__in=[JobStatus.SUCCEEDED, JobStatus.FAILED])
+        .exclude(drafting_status=DraftingStatus.PENDING).first(),
+        timeout=300, what="the generation job and its drafting to finish",
     )  # fmt: skip
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert job.lora_version_id == version.pk

@@ -14,7 +14,7 @@ from personas.selectors import persona_get
 from scheduler.models import Platform
 
 from . import selectors, services, specs
-from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 
 # --- serializers -----------------------------------------------------------------------------------
 
@@ -146,12 +146,13 @@ class GenerationJobCreateSerializer(serializers.Serializer):
 class GenerationJobFilter(django_filters.FilterSet):
     persona = django_filters.NumberFilter(field_name="persona_id")
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
+    drafting_status = django_filters.ChoiceFilter(choices=DraftingStatus.choices)
     platform = django_filters.ChoiceFilter(choices=Platform.choices)
     is_sample = django_filters.BooleanFilter()
 
     class Meta:
         model = GenerationJob
-        fields = ["persona", "status", "platform", "is_sample"]
+        fields = ["persona", "status", "drafting_status", "platform", "is_sample"]
 
 
 # --- views -----------------------------------------------------------------------------------------

@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 DRAFT_AGAIN_HINT = 'A marketer can draft them with "Draft again".'
 
 
-def author_check(*, job: GenerationJob, author: AbstractBaseUser | None) -> str:
+def _author_problem(*, job: GenerationJob, author: AbstractBaseUser | None) -> str:
     """Why `author` cannot author the job's posts ("" when they can)."""
     if author is None:
         return f"The job's author no longer exists. {DRAFT_AGAIN_HINT}"
@@ -69,12 +69,12 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
         else:
             drafted += 1
     if problems:
-        drafting_record(job=job, actor=actor, error=" ".join(problems))
+        _drafting_record(job=job, actor=actor, error=" ".join(problems))
     else:
-        drafting_record(job=job, actor=actor, comment=f"{drafted} posts drafted" if drafted else "nothing to draft")
+        _drafting_record(job=job, actor=actor, comment=f"{drafted} posts drafted" if drafted else "nothing to draft")
 
 
-def drafting_record(*, job: GenerationJob, actor: AbstractBaseUser | None, error: str = "", comment: str = "") -> None:
+def _drafting_record(*, job: GenerationJob, actor: AbstractBaseUser | None, error: str = "", comment: str = "") -> None:
     """Save the drafting outcome of a locked job (failed when `error`), with an audit row."""
     job.drafting_status = DraftingStatus.FAILED if error else DraftingStatus.DRAFTED
     job.drafting_error = error
@@ -93,9 +93,9 @@ def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
         )
         if job is None or job.drafting_status != DraftingStatus.PENDING:
             return job
-        problem = author_check(job=job, author=job.created_by)
+        problem = _author_problem(job=job, author=job.created_by)
         if problem:
-            drafting_record(job=job, actor=None, error=problem)
+            _drafting_record(job=job, actor=None, error=problem)
         else:
             drafts_create(job=job, author=job.created_by, actor=None)
     return job

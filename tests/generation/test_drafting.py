@@ -131,6 +131,8 @@ def test_a_job_whose_drafted_caption_breaks_a_platform_rule_keeps_its_images(
     assert not Post.objects.exists()
     body = client_for(marketer).get(f"/api/v1/generation-jobs/{job.pk}/").json()
     assert body["drafting_status"] == "failed" and "Threads allows at most 1 hashtag" in body["drafting_error"]
+    listed = client_for(marketer).get("/api/v1/generation-jobs/?drafting_status=failed").json()["results"]
+    assert [row["id"] for row in listed] == [job.pk]
     page = _page(client, marketer, job)
     assert "Threads allows at most 1 hashtag" in page and reverse("generation:job_draft_again", args=[job.pk]) in page
 

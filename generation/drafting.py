@@ -16,6 +16,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from config.exceptions import ApplicationError, NotFound, PermissionDenied
+from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
 from scheduler import services as scheduler_services
 
@@ -33,7 +34,7 @@ def _author_problem(*, job: GenerationJob, author: AbstractBaseUser | None) -> s
     if author is None:
         return f"The job's author no longer exists. {DRAFT_AGAIN_HINT}"
     try:
-        role_require(user=author, workspace_id=job.persona.workspace_id, roles=scheduler_services.AUTHOR_ROLES)
+        role_require(user=author, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES)
     except (NotFound, PermissionDenied):
         return (f"{author.get_username()}, who started the job, can no longer author posts in this workspace "
                 f"(a marketer or admin role is needed). {DRAFT_AGAIN_HINT}")

@@ -15,8 +15,7 @@ from typing import Any
 from django.conf import settings
 
 from config.exceptions import ValidationFailed
-from scheduler.models import Platform
-from scheduler.platforms import platform_target_size
+from core.platforms import Platform, platform_target_size
 
 from .specs import TINY_MODEL_ID, EngineError
 

@@ -11,18 +11,17 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from config.exceptions import Conflict, ValidationFailed
-from personas.models import Persona, Role
+from core.access import AUTHOR_ROLES
+from core.platforms import Platform
+from personas.models import Persona
 from personas.selectors import role_require
-from scheduler.models import Platform
 
 from . import specs
 from .drafting import drafts_create
 from .families import model_family
 from .models import DraftingStatus, GenerationJob, JobStatus, LoraVersion
 from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
-from .selectors import generation_job_get, lora_version_active, lora_version_get
-
-AUTHOR_ROLES = (Role.MARKETER,)
+from .selectors import lora_version_active
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -116,10 +115,10 @@ def lora_training_start(
 
 def lora_training_cancel(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
     """A queued run is cancelled at once; a running one stops at its next progress check."""
-    lora_version_get(user=actor, lora_version_id=lora_version_id)  # 404 outside the user's workspaces
     with transaction.atomic():
         version = lock_lora_version(lora_version_id)
-        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="LoRA version not found.")
         _cancel_locked(
             version,
             actor=actor,
@@ -131,10 +130,10 @@ def lora_training_cancel(*, actor: AbstractBaseUser, lora_version_id: int) -> Lo
 
 def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
     """Make a succeeded version the persona's active LoRA (the previous one is deactivated)."""
-    lora_version_get(user=actor, lora_version_id=lora_version_id)
     with transaction.atomic():
         version = lock_lora_version(lora_version_id)
-        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="LoRA version not found.")
         if version.status != JobStatus.SUCCEEDED:
             raise Conflict(
                 f"LoRA v{version.version} is {version.status}; only a succeeded version can be activated.",
@@ -219,10 +218,10 @@ def generation_job_create(
 def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> GenerationJob:
     """A queued job is cancelled at once; a running one stops at its next progress check (within about
     GENERATION_PROGRESS_INTERVAL_S), or, in a batch with jobs still wanted, drops its images when the batch ends."""
-    generation_job_get(user=actor, job_id=job_id)
     with transaction.atomic():
         job = lock_job(job_id)
-        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="Generation job not found.")
         _cancel_locked(
             job,
             actor=actor,
@@ -238,10 +237,10 @@ def generation_job_draft_again(*, actor: AbstractBaseUser, job_id: int) -> Gener
     task arriving late) drafts nothing twice. When a post still cannot be drafted, the problem is recorded on the
     job and raised, and the posts that could be drafted stay.
     """
-    generation_job_get(user=actor, job_id=job_id)
     with transaction.atomic():
         job = lock_job(job_id)
-        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="Generation job not found.")
         if job.drafting_status == DraftingStatus.DRAFTED:
             return job
         if job.drafting_status not in (DraftingStatus.FAILED, DraftingStatus.PENDING):

@@ -24,8 +24,8 @@ from django.db import transaction
 from PIL import Image
 
 from config.exceptions import Conflict, ValidationFailed
+from core.platforms import Platform
 from personas.models import Persona
-from scheduler.models import Platform
 
 from . import specs
 from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion

@@ -9,9 +9,10 @@ import pytest
 from django.urls import reverse
 
 from config.exceptions import Conflict, NotFound, PermissionDenied
+from core.access import Role
 from generation import drafting, services, tasks, worker
 from generation.models import DraftingStatus, GenerationJob, JobStatus, JobTransition
-from personas.models import Membership, Role
+from personas.models import Membership
 from scheduler.models import Post, PostStatus, PostTransition
 from tests.conftest import client_for
 from tests.factories import MembershipFactory

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 
 from config.exceptions import ValidationFailed
+from core.platforms import ASPECT_TOLERANCE, PLATFORM_RULES
 from generation import families
-from scheduler.platforms import ASPECT_TOLERANCE, PLATFORM_RULES
 
 # --- sizing ----------------------------------------------------------------------------------------
 

@@ -8,10 +8,10 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
+from core.platforms import PLATFORM_RULES, Platform, hashtags_in, text_as_posted
 from generation import selectors, services, worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
-from scheduler.models import Platform, Post, PostStatus
-from scheduler.platforms import PLATFORM_RULES, hashtags_in, text_as_posted
+from scheduler.models import Post, PostStatus
 from tests.factories import GeneratedImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 from tests.generation.workflow_fixtures import FakeEngine, _job, _queued_version

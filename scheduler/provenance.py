@@ -40,6 +40,8 @@ from .signing import SigningCredentials, signing_credentials_get
 from .watermark import WATERMARK_BYTES, WATERMARK_TOO_SMALL, watermark_decode, watermark_embed, watermark_fits
 
 if TYPE_CHECKING:
+    from personas.models import Persona
+
     from .models import PostImage
 
 GENERATOR_NAME = "Persona Studio"
@@ -169,11 +171,11 @@ def badge_draw(image: Image.Image, badge: BadgeOptions) -> Image.Image:
     return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
 
 
-def badge_for_persona(persona: Any) -> BadgeOptions | None:
-    """The persona's badge setting. Reads `ai_badge_enabled` / `ai_badge_position` when the model has them."""
-    if not getattr(persona, "ai_badge_enabled", False):
+def badge_for_persona(persona: Persona) -> BadgeOptions | None:
+    """The badge the persona's settings ask for; None when its exports carry no visible badge."""
+    if not persona.ai_badge_enabled:
         return None
-    return BadgeOptions(position=getattr(persona, "ai_badge_position", "") or BadgePosition.BOTTOM_LEFT)
+    return BadgeOptions(position=persona.ai_badge_position or BadgePosition.BOTTOM_LEFT)
 
 
 # --- Step 3: invisible watermark -------------------------------------------------------------------

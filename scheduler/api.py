@@ -44,6 +44,13 @@ class WallDateTimeField(serializers.DateTimeField):
         return value
 
 
+# `scheduled_at_local` of post serializers: the stored UTC time in the persona's timezone. No docstring: the
+# schema would show it as the description of every serializer that mixes this in.
+class LocalTimeMixin:
+    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
+        return selectors.local_time(obj.scheduled_at, obj.persona)
+
+
 # --- Serializers -----------------------------------------------------------------------------------
 
 
@@ -76,7 +83,7 @@ class PostTransitionSerializer(serializers.ModelSerializer):
         return obj.actor.get_username() if obj.actor_id else None
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
     persona_name = serializers.CharField(source="persona.name", read_only=True)
     timezone = serializers.CharField(source="persona.timezone", read_only=True)
     scheduled_at_local = serializers.SerializerMethodField(help_text="scheduled_at in the persona's timezone.")
@@ -109,9 +116,6 @@ class PostSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = fields
-
-    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
-        return selectors.local_time(obj.scheduled_at, obj.persona)
 
     def get_text_as_posted(self, obj: Post) -> str:
         return text_as_posted(obj.caption, obj.hashtags)

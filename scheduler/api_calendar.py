@@ -21,6 +21,7 @@ from core.platforms import Platform
 from personas.selectors import persona_get
 
 from . import selectors
+from .api import LocalTimeMixin
 from .models import Post
 
 MAX_CALENDAR_DAYS = 400
@@ -57,7 +58,7 @@ def _parse_bound(raw: str, name: str, zone_name: str, *, end: bool) -> dt.dateti
 # --- Serializers -----------------------------------------------------------------------------------
 
 
-class CalendarPostSerializer(serializers.ModelSerializer):
+class CalendarPostSerializer(LocalTimeMixin, serializers.ModelSerializer):
     persona_name = serializers.CharField(source="persona.name", read_only=True)
     scheduled_at_local = serializers.SerializerMethodField()
     thumbnail = serializers.SerializerMethodField()
@@ -76,9 +77,6 @@ class CalendarPostSerializer(serializers.ModelSerializer):
             "thumbnail",
         )
         read_only_fields = fields
-
-    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
-        return selectors.local_time(obj.scheduled_at, obj.persona)
 
     def get_thumbnail(self, obj: Post) -> str | None:
         images = list(obj.images.all())

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
-from config.exceptions import NotFound
+from config.exceptions import NotFound, ValidationFailed
+from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
 
@@ -147,3 +148,16 @@ def generated_image_record(
     record["batch_size"] = sum(member.num_variants for member in batch)
     record["batch_pos"] = (job.batch_offset if len(batch) > 1 else 0) + generated_image.index
     return record
+
+
+def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]) -> list[GeneratedImage]:
+    """GeneratedImage rows of `persona` with these ids, in the order given (duplicates once); raises if any id
+    is not one of them. Internal: callers have already scoped the persona."""
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    found = {
+        gi.pk: gi for gi in GeneratedImage.objects.filter(pk__in=wanted, job__persona=persona).select_related("job")
+    }
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ValidationFailed(f"Generated image(s) {', '.join(map(str, missing))} not found for persona {persona.pk}.")
+    return [found[i] for i in wanted]

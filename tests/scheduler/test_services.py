@@ -433,3 +433,31 @@ def test_superusers_pass_every_role_check_and_inactive_ones_none(persona, market
     scheduled = services.post_schedule(actor=superuser, post_id=post.pk, scheduled_at=future())
     assert scheduled.status == PostStatus.SCHEDULED
     assert [row.actor for row in PostTransition.objects.filter(post=post)] == [superuser, superuser]
+
+
+def test_post_create_for_review_is_a_system_action_checked_before_anything_is_written(persona, marketer, reviewer):
+    import os
+
+    job = GenerationJobFactory(persona=persona)
+    image = GeneratedImageFactory(job=job, index=0)  # 512x640: Instagram's 4:5
+    # No role check: generation decided who authors it (here a reviewer, recorded as the creator).
+    post = services.post_create_for_review(
+        actor=None, created_by=reviewer, persona=persona, platform="instagram", caption="At the cafe",
+        hashtags=["coffee"], generated_images=[image], comment="Drafted from generation job 1.",
+    )
+    post.refresh_from_db()
+    assert (post.status, post.created_by, post.hashtags) == (PostStatus.IN_REVIEW, reviewer, ["#coffee"])
+    assert post.caption == f"At the cafe\n\n{LABEL}" and post.images.get().generated_image_id == image.pk
+    assert list(PostTransition.objects.filter(post=post).values_list("actor", "to_status", "comment")) == [
+        (None, PostStatus.IN_REVIEW, "Drafted from generation job 1.")]
+
+    # A post that breaks its platform's rules is refused before any row or file is written.
+    posts_dir = os.path.dirname(os.path.dirname(post.images.get().image.path))
+    stored = sorted(os.path.join(root, name) for root, _dirs, names in os.walk(posts_dir) for name in names)
+    with pytest.raises(ValidationFailed, match="cannot be submitted for review for Threads: Threads allows at most 1"):
+        services.post_create_for_review(
+            actor=marketer, created_by=marketer, persona=persona, platform="threads", caption="#one #two",
+            hashtags=[], generated_images=[image],
+        )
+    assert Post.objects.count() == 1
+    assert sorted(os.path.join(root, name) for root, _dirs, names in os.walk(posts_dir) for name in names) == stored

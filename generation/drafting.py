@@ -53,13 +53,8 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
         try:
             with transaction.atomic():
                 scheduler_services.post_create_for_review(
-                    actor=actor,
-                    created_by=author,
-                    persona=job.persona,
-                    platform=job.platform,
-                    caption=draft.caption,
-                    hashtags=draft.hashtags,
-                    generated_images=[image],
+                    actor=actor, created_by=author, persona=job.persona, platform=job.platform,
+                    caption=draft.caption, hashtags=draft.hashtags, generated_images=[image],
                     comment=f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}.",
                 )
         except ApplicationError as exc:

@@ -84,6 +84,8 @@ def _session(filename: str):
     model = path.read_bytes()
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3  # the CUDA provider's "not all nodes placed" notes are not errors
+    # Idle pool threads sleep instead of spinning: web and export processes share their cores.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return onnxruntime.InferenceSession(model, options, providers=onnx_providers())
 
 

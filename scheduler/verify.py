@@ -60,6 +60,8 @@ class ImageReport:
     sha256_ok: bool | None = None  # None: no expected value to compare with
     c2pa: str = C2PA_MISSING
     c2pa_ai_declared: bool = False
+    c2pa_signer: str | None = None  # the signing certificate's issuer organisation
+    c2pa_claim_generator: str | None = None
     c2pa_ingredients: list[dict[str, Any]] = field(default_factory=list)  # title, relationship, ok, failures
     iptc_digital_source_type: str | None = None
     watermark: str | None = None  # decoded payload, hex
@@ -203,6 +205,10 @@ def _check_c2pa(report: ImageReport, data: bytes, context: c2pa.Context, *, stri
     failure_codes = {f.get("code", "") for f in own_failures}
 
     issuer = (active.get("signature_info") or {}).get("issuer", "unknown issuer")
+    report.c2pa_signer = issuer
+    generator = (active.get("claim_generator_info") or [{}])[0]
+    parts = [str(generator[k]) for k in ("name", "version") if generator.get(k)]
+    report.c2pa_claim_generator = " ".join(parts) or None
     broken = [f for f in own_failures if f.get("code") not in _UNTRUSTED_CODES]
     for ingredient in failing:
         details = "; ".join(

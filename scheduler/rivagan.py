@@ -40,6 +40,9 @@ WORKING_SHORT_SIDE = 256
 # Content scale hypotheses for reading: as exported, then after a centred crop of 10% and of 25%.
 DECODE_SCALES = (1.0, 0.9, 0.75)
 MIN_SIDE = 64  # below this the 11x11 convolutions see mostly padding
+FEEDBACK_ROUNDS = 5
+READBACK_MARGIN = 2.0  # logit every bit must reach when read back (marked photos average 5-17)
+HEADROOM = 4.0  # levels kept free at both ends of each channel
 
 _MODEL_PACKAGE = "imwatermark"
 _ENCODER_FILE = "rivagan_encoder.onnx"
@@ -138,8 +141,35 @@ def _check_size(image: Image.Image) -> None:
         raise ValueError(f"Image is too small for the RivaGAN watermark (short side under {MIN_SIDE} px).")
 
 
+def _headroom(rgb: np.ndarray) -> np.ndarray:
+    """Soft knees that keep HEADROOM levels free at both ends, so the residual is not clipped away.
+
+    A saturated red (a retina photo's R channel at 255, its G and B near 0) would otherwise swallow half of
+    the mark. Levels HEADROOM..255-HEADROOM are untouched; the ends are rolled in linearly.
+    """
+    low, high = 2 * HEADROOM, 255.0 - 2 * HEADROOM
+    rgb = np.where(rgb < low, HEADROOM + rgb * (low - HEADROOM) / low, rgb)
+    return np.where(rgb > high, high + (rgb - high) * (255.0 - HEADROOM - high) / (255.0 - high), rgb)
+
+
+def _apply(image: np.ndarray, residual: np.ndarray) -> np.ndarray:
+    full = cv2.resize(
+        np.ascontiguousarray(residual.transpose(1, 2, 0)),
+        (image.shape[1], image.shape[0]),
+        interpolation=cv2.INTER_CUBIC,
+    )
+    return np.clip(np.rint(image + full), 0, 255).astype(np.uint8)
+
+
 def rivagan_embed_batch(images: Sequence[Image.Image], payloads: Sequence[bytes]) -> list[Image.Image]:
-    """Watermark each image with its payload; images of one size share one encoder call."""
+    """Watermark each image with its payload; images of one size share each encoder and decoder call.
+
+    Some content makes the encoder write a few wrong bits (periodic textures, saturated colours, noise).
+    Each result is read back as a reader would (scaled to the working size) and, for the bits that came out
+    wrong or weak, the encoder's input for that bit is pushed further (1 -> 2 -> 3, 0 -> -1 -> -2), up to
+    FEEDBACK_ROUNDS more encoder runs. A payload that still does not read back is the caller's to replace
+    (the labeling chain checks the encoded file and tries another payload).
+    """
     if len(images) != len(payloads):
         raise ValueError("One payload per image.")
     bits = [_payload_bits(payload) for payload in payloads]
@@ -148,20 +178,32 @@ def rivagan_embed_batch(images: Sequence[Image.Image], payloads: Sequence[bytes]
         _check_size(image)
         groups.setdefault(working_size(image.size), []).append(index)
 
-    encoder = _session(_ENCODER_FILE)
+    encoder, decoder = _session(_ENCODER_FILE), _session(_DECODER_FILE)
     out: list[Image.Image | None] = [None] * len(images)
     for size, indices in groups.items():
-        frames = np.stack([_frame(images[i], size) for i in indices])
-        data = np.stack([bits[i] for i in indices])
-        encoded = encoder.run(None, {"frame": frames, "data": data})[0]
-        residuals = (np.clip(encoded, -1.0, 1.0) - frames)[:, :, 0] * 127.5  # (n, 3, h, w), in pixel levels
-        for index, residual in zip(indices, residuals, strict=True):
-            image = images[index].convert("RGB")
-            full = cv2.resize(
-                np.ascontiguousarray(residual.transpose(1, 2, 0)), image.size, interpolation=cv2.INTER_CUBIC
-            )
-            marked = np.asarray(image, dtype=np.float32) + full
-            out[index] = Image.fromarray(np.clip(np.rint(marked), 0, 255).astype(np.uint8), "RGB")
+        sources = [_headroom(np.asarray(images[i].convert("RGB"), dtype=np.float32)) for i in indices]
+        frames = np.stack([_frame(Image.fromarray(np.rint(src).astype(np.uint8)), size) for src in sources])
+        target = np.stack([bits[i] for i in indices])
+        data = target.copy()
+        push = np.where(target > 0.5, 1.0, -1.0).astype(np.float32)
+        best: list[tuple[tuple[int, float], np.ndarray] | None] = [None] * len(indices)
+        for _round in range(FEEDBACK_ROUNDS + 1):
+            encoded = encoder.run(None, {"frame": frames, "data": data})[0]
+            residuals = (np.clip(encoded, -1.0, 1.0) - frames)[:, :, 0] * 127.5  # (n, 3, h, w), pixel levels
+            marked = [_apply(src, residual) for src, residual in zip(sources, residuals, strict=True)]
+            readback = np.stack([_frame(Image.fromarray(m, "RGB"), size) for m in marked])
+            margins = decoder.run(None, {"frame": readback})[0] * push  # > 0: the bit reads right
+            for k, (image, margin) in enumerate(zip(marked, margins, strict=True)):
+                score = (int((margin <= 0).sum()), -float(margin.min()))
+                if best[k] is None or score < best[k][0]:
+                    best[k] = (score, image)
+            # Wrong, or right by too thin a margin to survive the JPEG encode that follows.
+            weak = margins < READBACK_MARGIN
+            if not weak.any():
+                break
+            data = data + np.where(weak, push, 0.0).astype(np.float32)
+        for index, kept in zip(indices, best, strict=True):
+            out[index] = Image.fromarray(kept[1], "RGB")
     return [image for image in out if image is not None]
 
 

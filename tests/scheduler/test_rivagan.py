@@ -76,7 +76,8 @@ def test_working_size_keeps_aspect_and_short_side():
 
 
 def test_mark_is_invisible_and_reads_back_after_our_own_jpeg(photo, marked):
-    assert psnr(photo, marked) > 38
+    # ~40 dB: the residual plus the headroom knees that roll the top and bottom 8 levels in by 4.
+    assert psnr(photo, rivagan_embed(photo, PAYLOAD)) > 39
     reading = first_reading(marked)
     assert reading.payload == PAYLOAD and reading.scale == 1.0
     assert reading.confidence > 3

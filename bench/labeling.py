@@ -24,6 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,14 +37,18 @@ RIVAGAN_ROWS = ["rivagan_embed", "rivagan_read_1_scale", "rivagan_read_all_scale
 SIZE = (1080, 1350)
 
 
-def _setup_django(ca_dir: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
-    os.environ.setdefault("PERSONA_STUDIO_VAR_DIR", "var/test")
-    os.environ["C2PA_DEV_CA_DIR"] = ca_dir  # a throwaway dev CA: the bench never touches var/c2pa
-    import django
+@contextmanager
+def django_with_throwaway_ca() -> Iterator[None]:
+    """Django set up for a bench, signing with a throwaway dev CA: the bench never touches var/c2pa."""
+    with tempfile.TemporaryDirectory(prefix="bench-c2pa-") as ca_dir:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
+        os.environ.setdefault("PERSONA_STUDIO_VAR_DIR", "var/test")
+        os.environ["C2PA_DEV_CA_DIR"] = ca_dir
+        import django
 
-    django.setup()
+        django.setup()
+        yield
 
 
 def _source_image(seed: int) -> bytes:
@@ -219,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.images < 1:
         parser.error("--images must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="bench-c2pa-") as ca_dir:
-        _setup_django(ca_dir)
+    with django_with_throwaway_ca():
         result = run(args.images)
     if args.json == "-":
         print(json.dumps(result, indent=2))

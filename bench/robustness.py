@@ -29,7 +29,6 @@ import json
 import os
 import platform
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,6 +40,7 @@ if str(ROOT) not in sys.path:
 
 from PIL import Image, ImageEnhance, ImageOps  # noqa: E402
 
+from bench.labeling import django_with_throwaway_ca  # noqa: E402
 from bench.samples import COLOUR_PHOTOS, GREY_PHOTOS, sample_photos, stranger_photos  # noqa: E402
 
 # Export sizes of the platforms (scheduler platform rules), cycled over the images.
@@ -95,16 +95,6 @@ ATTACKS: dict[str, Callable[[Image.Image], bytes]] = {
     # A phone screenshot of the image shown full width on a 1170 px (3x) screen.
     "screenshot 1170w": lambda im: _png(_scaled(im, 1170 / im.width, Image.Resampling.BILINEAR)),
 }
-
-
-def _setup_django(ca_dir: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
-    os.environ.setdefault("PERSONA_STUDIO_VAR_DIR", "var/test")
-    os.environ["C2PA_DEV_CA_DIR"] = ca_dir
-    import django
-
-    django.setup()
 
 
 def generated_images(count: int) -> dict[str, Image.Image]:
@@ -371,8 +361,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--generated", type=int, default=2, help="Tiny-model images to add (default 2).")
     parser.add_argument("--json", default=None, metavar="FILE", help="Also write the result as JSON.")
     args = parser.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="bench-c2pa-") as ca_dir:
-        _setup_django(ca_dir)
+    with django_with_throwaway_ca():
         result = run(quick=args.quick, generated=args.generated)
     print(table(result))
     if args.json:

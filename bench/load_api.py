@@ -42,7 +42,8 @@ SEED = """
 import json
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
-from personas.models import Membership, Persona, Role, Workspace
+from core.access import Role
+from personas.models import Membership, Persona, Workspace
 ws = Workspace.objects.create(name="Bench", slug="bench")
 users = {}
 for name, role in (("bench_marketer", Role.MARKETER), ("bench_reviewer", Role.REVIEWER)):

@@ -83,8 +83,10 @@ def build_workspace(*, name: str, personas: int, posts_per_persona: int, start: 
     """A workspace with a reviewer, personas and posts in every state the pages list; bulk inserts."""
     from django.contrib.auth import get_user_model
 
-    from personas.models import Membership, Persona, Role, Workspace
-    from scheduler.models import Platform, Post, PostImage, PostStatus, PostTransition
+    from core.access import Role
+    from core.platforms import Platform
+    from personas.models import Membership, Persona, Workspace
+    from scheduler.models import Post, PostImage, PostStatus, PostTransition
 
     workspace = Workspace.objects.create(name=name, slug=name.lower().replace(" ", "-"))
     users = get_user_model().objects

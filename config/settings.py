@@ -181,8 +181,8 @@ SPECTACULAR_SETTINGS = {
         "PostStatusEnum": "scheduler.models.PostStatus",
         "ExportStatusEnum": "scheduler.models.ExportStatus",
         "JobStatusEnum": "generation.models.JobStatus",
-        "PlatformEnum": "scheduler.models.Platform",
-        "RoleEnum": "personas.models.Role",
+        "PlatformEnum": "core.platforms.Platform",
+        "RoleEnum": "core.access.Role",
     },
 }
 

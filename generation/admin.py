@@ -11,8 +11,8 @@ from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from config.exceptions import ApplicationError
+from core.access import Role
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
-from personas.models import Role
 
 from . import services
 from .models import GeneratedImage, GenerationJob, JobTransition, LoraVersion

@@ -10,8 +10,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.platforms import Platform
 from personas.selectors import persona_get
-from scheduler.models import Platform
 
 from . import selectors, services
 from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion

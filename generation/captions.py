@@ -12,8 +12,8 @@ import random
 import re
 from dataclasses import dataclass
 
+from core.platforms import caption_length, hashtags_in, rule_for, text_as_posted
 from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
-from scheduler.platforms import caption_length, hashtags_in, rule_for, text_as_posted
 
 # Tone families and the voice words that select them, most specific first.
 TONE_KEYWORDS: dict[str, tuple[str, ...]] = {

@@ -36,19 +36,19 @@ from django.utils import timezone
 from PIL import Image
 
 from config.exceptions import Conflict, NotFound, ValidationFailed
-from personas.models import Persona, Role
+from core.access import AUTHOR_ROLES
+from core.platforms import Platform, platform_target_size
+from personas.models import Persona
 from personas.selectors import role_require
-from scheduler.models import Platform
-from scheduler.platforms import platform_target_size
 
 from . import specs
 from .captions import caption_draft
 from .models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
-from .selectors import generation_job_render_batch, lora_version_active, lora_version_get, lora_version_sample_job
+from .selectors import generation_job_render_batch, lora_version_active, lora_version_sample_job
 
 logger = logging.getLogger(__name__)
 
-AUTHOR_ROLES = (Role.MARKETER,)
+
 def _engine():
     """The process's engine. Imported here, not at module level, so the web process never loads torch."""
     from . import engine
@@ -467,10 +467,10 @@ def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
 
 def lora_training_cancel(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
     """A queued run is cancelled at once; a running one stops at its next progress check."""
-    lora_version_get(user=actor, lora_version_id=lora_version_id)  # 404 outside the user's workspaces
     with transaction.atomic():
         version = _lock_lora_version(lora_version_id)
-        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="LoRA version not found.")
         _cancel_locked(
             version,
             actor=actor,
@@ -499,10 +499,10 @@ def _cancel_locked(run: LoraVersion | GenerationJob, *, actor: AbstractBaseUser,
 
 def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
     """Make a succeeded version the persona's active LoRA (the previous one is deactivated)."""
-    lora_version_get(user=actor, lora_version_id=lora_version_id)
     with transaction.atomic():
         version = _lock_lora_version(lora_version_id)
-        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="LoRA version not found.")
         if version.status != JobStatus.SUCCEEDED:
             raise Conflict(
                 f"LoRA v{version.version} is {version.status}; only a succeeded version can be activated.",
@@ -608,12 +608,10 @@ def generation_job_create(
 def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> GenerationJob:
     """A queued job is cancelled at once; a running one stops at its next progress check (within about
     GENERATION_PROGRESS_INTERVAL_S), or, in a batch with jobs still wanted, drops its images when the batch ends."""
-    from .selectors import generation_job_get
-
-    generation_job_get(user=actor, job_id=job_id)
     with transaction.atomic():
         job = _lock_job(job_id)
-        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES,
+                     not_found="Generation job not found.")
         _cancel_locked(
             job,
             actor=actor,

@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
+from core.platforms import Platform
 from personas.views import (
     decorate_lora_versions,
     error_response,
@@ -22,7 +23,6 @@ from personas.views import (
     workspace_context,
 )
 from scheduler import services as post_services
-from scheduler.models import Platform
 
 from . import services
 from .models import GeneratedImage, GenerationJob, LoraVersion

@@ -19,9 +19,10 @@ from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
 from config.exceptions import ApplicationError
+from core.access import ADMIN_ROLES, AUTHOR_ROLES, allowed_roles, is_operator
 
 from . import services
-from .models import Membership, Persona, PersonaAgeChange, ReferenceImage, Role, Workspace
+from .models import Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
 
 
 class WorkspaceScopedAdminMixin:
@@ -41,7 +42,7 @@ class WorkspaceScopedAdminMixin:
     # --- scope helpers -------------------------------------------------------------------------
     @staticmethod
     def _unrestricted(request: HttpRequest) -> bool:
-        return bool(request.user.is_active and request.user.is_superuser)
+        return is_operator(request.user)
 
     def workspace_ids(self, request: HttpRequest, *, write: bool = False) -> list[int]:
         """Workspaces the user may see (or, with write=True, modify) here. Cached per request."""
@@ -54,7 +55,7 @@ class WorkspaceScopedAdminMixin:
         if key not in cache:
             qs = Membership.objects.filter(user_id=request.user.pk)
             if write and self.write_roles is not None:
-                qs = qs.filter(role__in=set(self.write_roles) | {Role.ADMIN})
+                qs = qs.filter(role__in=allowed_roles(self.write_roles))
             cache[key] = list(qs.values_list("workspace_id", flat=True))
         return cache[key]
 
@@ -203,7 +204,7 @@ class MembershipInline(ReadOnlyInline):
 @admin.register(Workspace)
 class WorkspaceAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     workspace_path = ""
-    write_roles = (Role.ADMIN,)
+    write_roles = ADMIN_ROLES
     list_display = ("name", "slug", "created_at")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
@@ -224,7 +225,7 @@ class WorkspaceAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
-    write_roles = (Role.ADMIN,)
+    write_roles = ADMIN_ROLES
     list_display = ("user", "workspace", "role", "created_at")
     list_filter = ("role",)
     search_fields = ("user__username", "user__email", "workspace__name")
@@ -257,7 +258,7 @@ class ReferenceImageInline(ReadOnlyInline):
 
 @admin.register(Persona)
 class PersonaAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
-    write_roles = (Role.MARKETER, Role.ADMIN)
+    write_roles = AUTHOR_ROLES
     form = PersonaAdminForm
     list_display = ("name", "handle", "workspace", "age", "timezone", "updated_at")
     list_filter = ("workspace",)
@@ -286,7 +287,7 @@ class PersonaAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
 @admin.register(ReferenceImage)
 class ReferenceImageAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     workspace_path = "persona__workspace"
-    write_roles = (Role.MARKETER, Role.ADMIN)
+    write_roles = AUTHOR_ROLES
     list_display = ("__str__", "persona", "width", "height", "created_at")
     list_filter = ("persona__workspace",)
     search_fields = ("original_filename", "persona__name", "persona__handle")

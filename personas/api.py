@@ -11,10 +11,12 @@ from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from scheduler.models import Platform
+from core.access import Role
+from core.constants import MAX_DB_ID, BadgePosition
+from core.platforms import Platform
 
 from . import selectors, services
-from .models import BadgePosition, Persona, ReferenceImage, Role, Workspace
+from .models import Persona, ReferenceImage, Workspace
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -123,9 +125,9 @@ ERROR_SCHEMA = inline_serializer(
 
 
 class PersonaFilter(django_filters.FilterSet):
-    # Bounded whole numbers: an id past 64 bits would overflow the database driver (500) instead of a 400.
+    # Bounded whole numbers (MAX_DB_ID), decimal_places=0: a 400, never a driver overflow or a float id.
     workspace = django_filters.NumberFilter(
-        field_name="workspace_id", min_value=1, max_value=2**63 - 1, decimal_places=0,
+        field_name="workspace_id", min_value=1, max_value=MAX_DB_ID, decimal_places=0,
         help_text="Only this workspace's personas.",
     )  # fmt: skip
     search = django_filters.CharFilter(method="filter_search", help_text="Part of the name or handle.")

@@ -15,7 +15,8 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
-from personas.models import Persona, Role, Workspace
+from core.access import Role
+from personas.models import Persona, Workspace
 
 DEMO_WORKSPACE_SLUG = "demo-studio"
 

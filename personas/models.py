@@ -6,16 +6,10 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from core.access import Role
+from core.constants import BadgePosition
+
 DEFAULT_DISCLOSURE_LABEL = "AI-generated virtual influencer"
-
-
-class BadgePosition(models.TextChoices):
-    """Corner of the visible "AI-generated" badge; values match scheduler.provenance.BADGE_POSITIONS."""
-
-    TOP_LEFT = "top-left", "Top left"
-    TOP_RIGHT = "top-right", "Top right"
-    BOTTOM_LEFT = "bottom-left", "Bottom left"
-    BOTTOM_RIGHT = "bottom-right", "Bottom right"
 
 
 def validate_timezone(value: str) -> None:
@@ -37,12 +31,6 @@ class Workspace(models.Model):
 
     def __str__(self) -> str:
         return self.name
-
-
-class Role(models.TextChoices):
-    MARKETER = "marketer", "Marketer"
-    REVIEWER = "reviewer", "Reviewer"
-    ADMIN = "admin", "Admin"
 
 
 class Membership(models.Model):

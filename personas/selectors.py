@@ -8,8 +8,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import OuterRef, QuerySet, Subquery
 
 from config.exceptions import NotFound, PermissionDenied
+from core.access import allowed_roles, role_allows
 
-from .models import Membership, Persona, ReferenceImage, Role, Workspace
+from .models import Membership, Persona, ReferenceImage, Workspace
 
 
 def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
@@ -30,20 +31,23 @@ def membership_get(*, user: AbstractBaseUser, workspace_id: int) -> Membership |
     return Membership.objects.filter(user=user, workspace_id=workspace_id).first()
 
 
-def role_require(*, user: AbstractBaseUser, workspace_id: int, roles: Iterable[str]) -> Membership:
-    """The caller's membership if it has one of `roles` (admins always qualify).
+def role_require(
+    *, user: AbstractBaseUser, workspace_id: int, roles: Iterable[str], not_found: str = "Not found."
+) -> Membership | None:
+    """Allow the action or raise, by the one rule (core.access.role_allows). Returns the caller's
+    membership: None for a superuser acting in a workspace they are not a member of.
 
-    A non-member gets NotFound, not PermissionDenied: other workspaces' objects must not be
-    discoverable. A member with the wrong role gets PermissionDenied.
+    A non-member gets NotFound(`not_found`), not PermissionDenied: other workspaces' objects must not be
+    discoverable, so callers pass the message a missing object gets. A member with the wrong role gets
+    PermissionDenied.
     """
     membership = membership_get(user=user, workspace_id=workspace_id)
+    if role_allows(user=user, role=membership.role if membership else None, roles=roles):
+        return membership
     if membership is None:
-        raise NotFound("Not found.")
-    allowed = set(roles) | {Role.ADMIN}
-    if membership.role not in allowed:
-        names = ", ".join(sorted(allowed))
-        raise PermissionDenied(f"This action needs one of the roles: {names}; you are {membership.role}.")
-    return membership
+        raise NotFound(not_found)
+    names = ", ".join(sorted(allowed_roles(roles)))
+    raise PermissionDenied(f"This action needs one of the roles: {names}; you are {membership.role}.")
 
 
 def persona_list(*, user: AbstractBaseUser) -> QuerySet[Persona]:

@@ -18,19 +18,12 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from config.exceptions import Conflict, NotFound, ValidationFailed
-from scheduler.models import Platform
+from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
+from core.constants import BadgePosition
+from core.platforms import Platform
 
 from .image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
-from .models import (
-    DEFAULT_DISCLOSURE_LABEL,
-    BadgePosition,
-    Membership,
-    Persona,
-    PersonaAgeChange,
-    ReferenceImage,
-    Role,
-    Workspace,
-)
+from .models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
 from .selectors import role_require
 
 logger = logging.getLogger(__name__)
@@ -65,13 +58,6 @@ PERSONA_FIELDS = frozenset(
     }
 )
 PERSONA_REQUIRED = ("name", "handle", "age", "trigger_token")
-
-
-def _require_role(*, actor: AbstractBaseUser, workspace_id: int, roles: list[str]) -> None:
-    # Superusers operate the platform (e.g. through the Django admin) and are not workspace members.
-    if actor.is_active and getattr(actor, "is_superuser", False):
-        return
-    role_require(user=actor, workspace_id=workspace_id, roles=roles)
 
 
 # --- workspaces and memberships ----------------------------------------------------------------
@@ -110,7 +96,7 @@ def _validate_role(role: str) -> str:
 
 @transaction.atomic
 def membership_add(*, workspace: Workspace, user: AbstractBaseUser, role: str, actor: AbstractBaseUser) -> Membership:
-    _require_role(actor=actor, workspace_id=workspace.pk, roles=[Role.ADMIN])
+    role_require(user=actor, workspace_id=workspace.pk, roles=ADMIN_ROLES)
     _validate_role(role)
     if Membership.objects.filter(workspace=workspace, user=user).exists():
         raise ValidationFailed(f"{user} is already a member of {workspace}.")
@@ -123,7 +109,7 @@ def membership_add(*, workspace: Workspace, user: AbstractBaseUser, role: str, a
 
 @transaction.atomic
 def membership_update(*, membership: Membership, role: str, actor: AbstractBaseUser) -> Membership:
-    _require_role(actor=actor, workspace_id=membership.workspace_id, roles=[Role.ADMIN])
+    role_require(user=actor, workspace_id=membership.workspace_id, roles=ADMIN_ROLES)
     _validate_role(role)
     locked = Membership.objects.select_for_update().get(pk=membership.pk)
     if locked.role == Role.ADMIN and role != Role.ADMIN:
@@ -255,7 +241,7 @@ def _handle_error(handle: str) -> ValidationFailed:
 
 
 def persona_create(*, actor: AbstractBaseUser, workspace: Workspace, **fields: Any) -> Persona:
-    _require_role(actor=actor, workspace_id=workspace.pk, roles=[Role.MARKETER])
+    role_require(user=actor, workspace_id=workspace.pk, roles=AUTHOR_ROLES)
     missing = [name for name in PERSONA_REQUIRED if fields.get(name) in (None, "")]
     if missing:
         raise ValidationFailed(
@@ -274,7 +260,7 @@ def persona_create(*, actor: AbstractBaseUser, workspace: Workspace, **fields: A
 
 def persona_update(*, actor: AbstractBaseUser, persona: Persona, **fields: Any) -> Persona:
     """Update the given fields; an age change is recorded as a PersonaAgeChange (who, old, new)."""
-    _require_role(actor=actor, workspace_id=persona.workspace_id, roles=[Role.MARKETER])
+    role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     clean = persona_fields_clean(fields)
     try:
         with transaction.atomic():
@@ -315,7 +301,7 @@ def _delete_files_on_commit(names: list[str]) -> None:
 @transaction.atomic
 def persona_delete(*, actor: AbstractBaseUser, persona: Persona) -> None:
     """Delete a persona with everything it owns. Admins only: this destroys posts and trained models."""
-    _require_role(actor=actor, workspace_id=persona.workspace_id, roles=[Role.ADMIN])
+    role_require(user=actor, workspace_id=persona.workspace_id, roles=ADMIN_ROLES)
     names = [n for n in persona.reference_images.values_list("image", flat=True) if n]
     persona.delete()
     _delete_files_on_commit(names)
@@ -361,7 +347,7 @@ def reference_images_upload(*, actor: AbstractBaseUser, persona: Persona, files:
     Each stored image is a metadata-free re-encode (see image_validation). Per-file problems end up in
     `errors` as "<filename>: <reason>"; only request-level problems (role, too many files) raise.
     """
-    _require_role(actor=actor, workspace_id=persona.workspace_id, roles=[Role.MARKETER])
+    role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     files = list(files)
     if not files:
         raise ValidationFailed("Choose at least one image to upload.")
@@ -430,7 +416,7 @@ def _reference_image_store(
 @transaction.atomic
 def reference_image_delete(*, actor: AbstractBaseUser, image: ReferenceImage) -> None:
     persona = image.persona
-    _require_role(actor=actor, workspace_id=persona.workspace_id, roles=[Role.MARKETER])
+    role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     deleted, _ = ReferenceImage.objects.filter(pk=image.pk).delete()
     if not deleted:
         raise NotFound("Reference image not found.")

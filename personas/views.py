@@ -23,11 +23,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from config.exceptions import ApplicationError, NotFound
+from core.access import Role
+from core.constants import BadgePosition
+from core.platforms import Platform
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
-from scheduler.models import Platform, Post
+from scheduler.models import Post
 
 from . import services
-from .models import BadgePosition, Membership, Persona, Role
+from .models import Membership, Persona
 
 WORKSPACE_SESSION_KEY = "workspace_id"
 

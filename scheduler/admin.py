@@ -13,8 +13,8 @@ from django.db.models import Model
 from django.http import HttpRequest
 
 from config.exceptions import ApplicationError
+from core.access import ADMIN_ROLES, AUTHOR_ROLES
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
-from personas.models import Role
 
 from . import services
 from .models import ExportBundle, Post, PostImage, PostTransition
@@ -38,7 +38,7 @@ class PostTransitionInline(ReadOnlyInline):
 @admin.register(Post)
 class PostAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     workspace_path = "workspace"
-    write_roles = (Role.MARKETER,)
+    write_roles = AUTHOR_ROLES
     list_display = ("id", "persona", "platform", "status", "scheduled_at", "is_sponsored", "created_by", "created_at")
     list_filter = ("status", "platform", "is_sponsored")
     search_fields = ("caption", "persona__name", "persona__handle")
@@ -81,7 +81,7 @@ class ExportBundleAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     """Bundles are built by the export worker; the admin shows them and lets admins delete old ones."""
 
     workspace_path = "workspace"
-    write_roles = (Role.ADMIN,)
+    write_roles = ADMIN_ROLES
     list_display = ("id", "workspace", "status", "progress", "post_count", "start", "end", "created_at")
     list_filter = ("status",)
     readonly_fields = (

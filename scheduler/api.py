@@ -16,16 +16,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from config.exceptions import ValidationFailed
+from core.constants import MAX_DB_ID
+from core.platforms import Platform, text_as_posted
 from personas.models import Persona
 from personas.selectors import persona_get
 
 from . import selectors, services
-from .models import Platform, Post, PostImage, PostStatus, PostTransition
-from .platforms import text_as_posted, validate_post_for_platform
+from .models import Post, PostImage, PostStatus, PostTransition
+from .selectors import validate_post_for_platform
 
 MAX_CALENDAR_DAYS = 400
-# Ids are 64-bit: a larger number would crash the database driver (a 500) instead of failing validation.
-MAX_ID = 2**63 - 1
 
 
 # --- Time input ------------------------------------------------------------------------------------
@@ -178,7 +178,7 @@ class PostActionResultSerializer(PostDetailSerializer):
 
 
 class PostCreateSerializer(serializers.Serializer):
-    persona = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    persona = serializers.IntegerField(min_value=1, max_value=MAX_DB_ID)
     platform = serializers.ChoiceField(choices=Platform.choices)
     caption = serializers.CharField(required=False, allow_blank=True, default="")
     hashtags = serializers.ListField(
@@ -193,7 +193,7 @@ class PostCreateSerializer(serializers.Serializer):
         required=False, allow_null=True, default=None, help_text="Target time; without an offset it is local."
     )
     generated_images = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), required=False, default=list,
+        child=serializers.IntegerField(min_value=1, max_value=MAX_DB_ID), required=False, default=list,
         help_text="GeneratedImage ids.",
     )
     images = serializers.ListField(
@@ -218,7 +218,7 @@ class ScheduleSerializer(TransitionSerializer):
 
 
 class PostListQuerySerializer(serializers.Serializer):
-    persona = serializers.IntegerField(required=False, min_value=1, max_value=MAX_ID)
+    persona = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_ID)
     platform = serializers.ChoiceField(choices=Platform.choices, required=False)
     status = serializers.CharField(required=False, help_text="One status or several, comma-separated.")
     scheduled_from = serializers.DateTimeField(required=False, help_text="Inclusive; naive values are UTC.")

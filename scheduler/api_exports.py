@@ -15,9 +15,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from config.exceptions import Conflict, NotFound, ValidationFailed
+from core.constants import MAX_DB_ID
 from personas.models import Workspace
 
-from .api import MAX_ID
 from .export_selectors import export_bundle_get, export_bundle_list
 from .exports import MAX_PERSONAS, export_bundle_create
 from .models import ExportBundle, ExportStatus
@@ -102,9 +102,9 @@ class BundleUploadSerializer(serializers.Serializer):
 
 
 class ExportBundleCreateSerializer(serializers.Serializer):
-    workspace = serializers.IntegerField(min_value=1, max_value=MAX_ID)
+    workspace = serializers.IntegerField(min_value=1, max_value=MAX_DB_ID)
     personas = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_ID), min_length=1, max_length=MAX_PERSONAS
+        child=serializers.IntegerField(min_value=1, max_value=MAX_DB_ID), min_length=1, max_length=MAX_PERSONAS
     )
     start = serializers.DateTimeField(help_text="Inclusive, ISO 8601; naive values are read as UTC.")
     end = serializers.DateTimeField(help_text="Exclusive, ISO 8601; at most 366 days after start.")

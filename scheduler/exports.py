@@ -35,11 +35,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from config.exceptions import ApplicationError, NotFound, ValidationFailed
-from personas.models import Persona, Role, Workspace
+from core.access import SCHEDULER_ROLES
+from core.platforms import Platform, text_as_posted
+from personas.models import Persona, Workspace
 from personas.selectors import role_require
 
-from .models import ExportBundle, ExportStatus, Platform, Post, PostStatus
-from .platforms import text_as_posted
+from .models import ExportBundle, ExportStatus, Post, PostStatus
 from .provenance import PLATFORM_AI_FLAGS, badge_for_persona, caption_with_disclosure, post_image_label
 from .signing import SigningCredentials, signing_credentials_get
 from .verify import VerificationReport, bundle_verify
@@ -87,7 +88,7 @@ def export_bundle_create(
     end: dt.datetime,
 ) -> ExportBundle:
     """Record a pending bundle and queue its build once the transaction commits."""
-    role_require(user=actor, workspace_id=workspace.pk, roles=[Role.MARKETER, Role.REVIEWER])
+    role_require(user=actor, workspace_id=workspace.pk, roles=SCHEDULER_ROLES)
     ids = sorted({int(pk) for pk in persona_ids})
     if not ids:
         raise ValidationFailed("Choose at least one persona to export.")

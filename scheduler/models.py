@@ -3,17 +3,8 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from core.platforms import Platform
 from personas.models import Persona, Workspace
-
-
-class Platform(models.TextChoices):
-    INSTAGRAM = "instagram", "Instagram"
-    TIKTOK = "tiktok", "TikTok"
-    X = "x", "X"
-    THREADS = "threads", "Threads"
-    FACEBOOK = "facebook", "Facebook"
-    LINKEDIN = "linkedin", "LinkedIn"
-    PINTEREST = "pinterest", "Pinterest"
 
 
 class PostStatus(models.TextChoices):

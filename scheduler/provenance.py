@@ -2,7 +2,7 @@
 
 Order matters: each step preserves what the earlier ones produced.
 
-1. fit      resize + centre-crop to the platform's target size (scheduler.platforms.platform_target_size)
+1. fit      resize + centre-crop to the platform's target size (core.platforms.platform_target_size)
 2. badge    optional visible "AI-generated" pill (per persona), drawn into the pixels
 3. watermark invisible 32-bit payload in the pixels (invisible-watermark's dwtDctSvd format, vectorised here)
 4. encode   JPEG q>=90 (or PNG) with XMP: Iptc4xmpExt:DigitalSourceType = trainedAlgorithmicMedia + generator
@@ -37,8 +37,9 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from config.exceptions import ApplicationError
+from core.constants import BadgePosition
+from core.platforms import platform_target_size
 
-from .platforms import platform_target_size
 from .signing import SigningCredentials, signing_credentials_get
 
 if TYPE_CHECKING:
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
 GENERATOR_NAME = "Persona Studio"
 IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DEFAULT_BADGE_TEXT = "AI-generated"
-BADGE_POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
 
 WATERMARK_BYTES = 4  # 32 bits: enough to tell images apart, few enough to decode reliably at 1080p
 # U channel only, quantisation step 36: the library's defaults for dwtDctSvd.
@@ -152,11 +152,11 @@ def image_fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 @dataclass(frozen=True)
 class BadgeOptions:
     text: str = DEFAULT_BADGE_TEXT
-    position: str = "bottom-left"
+    position: str = BadgePosition.BOTTOM_LEFT
 
     def __post_init__(self) -> None:
-        if self.position not in BADGE_POSITIONS:
-            raise ValueError(f"Badge position '{self.position}' is not one of: {', '.join(BADGE_POSITIONS)}.")
+        if self.position not in BadgePosition.values:
+            raise ValueError(f"Badge position '{self.position}' is not one of: {', '.join(BadgePosition.values)}.")
         if not self.text.strip():
             raise ValueError("Badge text cannot be empty.")
 
@@ -184,7 +184,7 @@ def badge_for_persona(persona: Any) -> BadgeOptions | None:
     """The persona's badge setting. Reads `ai_badge_enabled` / `ai_badge_position` when the model has them."""
     if not getattr(persona, "ai_badge_enabled", False):
         return None
-    return BadgeOptions(position=getattr(persona, "ai_badge_position", "") or "bottom-left")
+    return BadgeOptions(position=getattr(persona, "ai_badge_position", "") or BadgePosition.BOTTOM_LEFT)
 
 
 # --- Step 3: invisible watermark -------------------------------------------------------------------

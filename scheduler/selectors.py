@@ -12,6 +12,7 @@ from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from config.exceptions import NotFound, ValidationFailed
+from core.platforms import validate_content
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 
@@ -122,6 +123,12 @@ def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:
         .annotate(submitted_at=Coalesce(Subquery(submitted), F("created_at")))
         .order_by("submitted_at", "created_at", "id")
     )
+
+
+def validate_post_for_platform(*, post: Post) -> list[str]:
+    """Messages for every platform rule `post` breaks (uses the post's saved images)."""
+    sizes = [(img.width, img.height) for img in post.images.all()]
+    return validate_content(platform=post.platform, caption=post.caption, hashtags=post.hashtags, image_sizes=sizes)
 
 
 def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]):

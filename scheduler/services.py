@@ -24,18 +24,17 @@ from django.utils import timezone
 from PIL import Image, UnidentifiedImageError
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.access import AUTHOR_ROLES, REVIEWER_ROLES, SCHEDULER_ROLES
+from core.platforms import Platform, text_as_posted
 from personas.image_validation import ImageRejected, validate_reference_image
-from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona, Role
+from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
 from personas.selectors import role_require
 
-from .models import Platform, Post, PostImage, PostStatus, PostTransition
-from .platforms import text_as_posted, validate_post_for_platform
+from .models import Post, PostImage, PostStatus, PostTransition
+from .selectors import validate_post_for_platform
 
-# Who may do what. role_require() lets admins do everything.
-AUTHOR_ROLES = (Role.MARKETER,)
-REVIEWER_ROLES = (Role.REVIEWER,)
-SCHEDULER_ROLES = (Role.MARKETER, Role.REVIEWER)
-
+# Missing and another workspace's post get the same answer: ids must not reveal what exists elsewhere.
+POST_NOT_FOUND = "Post not found."
 EDITABLE_STATUSES = (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED)
 # Posts that still need a decision or a slot: they expire when their scheduled time passes.
 EXPIRABLE_STATUSES = (PostStatus.DRAFT, PostStatus.IN_REVIEW, PostStatus.CHANGES_REQUESTED, PostStatus.APPROVED)
@@ -272,7 +271,7 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
         )
     with transaction.atomic():
         locked = _lock(post.pk)
-        role_require(user=actor, workspace_id=locked.workspace_id, roles=AUTHOR_ROLES)
+        role_require(user=actor, workspace_id=locked.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
         if locked.status not in EDITABLE_STATUSES:
             what = "its caption" if "caption" in fields else "it"
             raise Conflict(
@@ -315,7 +314,7 @@ def _lock(post_id: int) -> Post:
     # of=self: lock the post row only, not the joined persona (other posts of it must stay writable).
     post = Post.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=post_id).first()
     if post is None:
-        raise NotFound("Post not found.")
+        raise NotFound(POST_NOT_FOUND)
     return post
 
 
@@ -381,7 +380,7 @@ def _transition(
     with transaction.atomic():
         post = _lock(post_id)
         if roles is not None:
-            role_require(user=actor, workspace_id=post.workspace_id, roles=roles)
+            role_require(user=actor, workspace_id=post.workspace_id, roles=roles, not_found=POST_NOT_FOUND)
         _check_source(post, sources, verb)
         if checks is not None:
             checks(post)

@@ -26,12 +26,14 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
+from core import platforms
+from core.platforms import Platform
 from generation.models import GenerationJob, JobStatus, LoraVersion
 from personas.models import Persona
 from personas.views import error_response, int_or_404, render_page, use_workspace, workspace_context
 
-from . import export_selectors, exports, platforms, selectors, services
-from .models import ExportStatus, Platform, Post, PostStatus, PostTransition
+from . import export_selectors, exports, selectors, services
+from .models import ExportStatus, Post, PostStatus, PostTransition
 
 try:  # helper G's provenance checker; the page falls back to the manifest summary without it
     from .verify import bundle_verify
@@ -93,7 +95,7 @@ def scoped_post(request: HttpRequest, post_id: int) -> Post:
 
 
 def platform_limits() -> dict:
-    """The caption rules the live counters read (scheduler.platforms is the single source; the server re-validates)."""
+    """The caption rules the live counters read (core.platforms is the single source; the server re-validates)."""
     return {
         value: {
             "label": rule.label,
@@ -221,7 +223,7 @@ def review_context(request: HttpRequest) -> dict:
     has_next = len(posts) > REVIEW_PAGE_SIZE
     posts = posts[:REVIEW_PAGE_SIZE]
     for post in posts:
-        post.problems = platforms.validate_post_for_platform(post=post)
+        post.problems = selectors.validate_post_for_platform(post=post)
         post.local_target = selectors.local_time(post.scheduled_at, post.persona)
         caption_stats(post)
     # The reviewer's last "request changes" comment rides along in the same query.
@@ -358,7 +360,7 @@ def post_caption(request: HttpRequest, post_id: int) -> HttpResponse:
     try:
         services.post_update(actor=request.user, post=post, caption=request.POST.get("caption", ""),
                              hashtags=hashtags)
-        problems = platforms.validate_post_for_platform(post=Post.objects.get(pk=post.pk))
+        problems = selectors.validate_post_for_platform(post=Post.objects.get(pk=post.pk))
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
     messages.success(request, f"Caption of post #{post.pk} saved.")

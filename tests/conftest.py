@@ -1,7 +1,7 @@
 import pytest
 from rest_framework.test import APIClient
 
-from personas.models import Role
+from core.access import Role
 from tests.factories import MembershipFactory, PersonaFactory, UserFactory, WorkspaceFactory
 
 
@@ -50,6 +50,17 @@ def admin_member(workspace):
 def outsider(db):
     """A user who is a marketer in a second workspace, and nothing in the first."""
     return MembershipFactory(role=Role.ADMIN).user
+
+
+@pytest.fixture
+def superuser(db):
+    """An active superuser who is a member of no workspace (operates the installation)."""
+    return UserFactory(is_superuser=True, is_staff=True)
+
+
+@pytest.fixture
+def inactive_superuser(db):
+    return UserFactory(is_superuser=True, is_staff=True, is_active=False)
 
 
 @pytest.fixture

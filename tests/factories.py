@@ -11,9 +11,11 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image
 
+from core.access import Role
+from core.platforms import Platform
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
-from personas.models import Membership, Persona, ReferenceImage, Role, Workspace
-from scheduler.models import Platform, Post, PostImage, PostStatus
+from personas.models import Membership, Persona, ReferenceImage, Workspace
+from scheduler.models import Post, PostImage, PostStatus
 
 
 def png_bytes(width: int = 1080, height: int = 1350, color: tuple[int, int, int] = (200, 120, 90)) -> bytes:

@@ -11,9 +11,10 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from django.utils import timezone
 
+from core.access import Role
+from core.platforms import Platform
 from generation.models import JobStatus
-from personas.models import Role
-from scheduler.models import ExportBundle, ExportStatus, Platform, Post, PostStatus, PostTransition
+from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus, PostTransition
 from tests.factories import (
     GeneratedImageFactory,
     GenerationJobFactory,
@@ -731,7 +732,7 @@ def test_user_content_is_escaped(client, reviewer, workspace, marketer):
 def test_review_queue_renders_platform_limits_and_counters(client, reviewer, in_review_post):
     content = login(client, reviewer).get(reverse("review_queue")).content.decode()
     assert '<script id="platform-limits" type="application/json">' in content
-    assert '"caption_max": 280' in content and '"weighted": true' in content  # X, from scheduler/platforms.py
+    assert '"caption_max": 280' in content and '"weighted": true' in content  # X, from core/platforms.py
     assert 'data-caption-counter data-platform="instagram"' in content
     assert f"{len(in_review_post.caption + ' ' + ' '.join(in_review_post.hashtags))} / 2200 characters" in content
     assert "<kbd>a</kbd> approve" in content and "<kbd>j</kbd>/<kbd>k</kbd>" in content

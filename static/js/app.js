@@ -86,7 +86,7 @@
     return LIMITS;
   }
 
-  // Mirrors scheduler.platforms.weighted_length_x (the server's count is authoritative): URLs count 23,
+  // Mirrors core.platforms.weighted_length_x (the server's count is authoritative): URLs count 23,
   // code points in the Latin/punctuation ranges count 1, everything else 2, and an emoji sequence (skin tone,
   // ZWJ family, flag, keycap) counts once, as 2. Bare-domain links are not detected here (server only).
   var LIGHT = [[0x0000, 0x10FF], [0x2000, 0x200D], [0x2010, 0x201F], [0x2032, 0x2037]];

@@ -16,8 +16,8 @@ import zipfile
 import pytest
 from django.utils import timezone
 
+from core.access import Role
 from generation.models import GenerationJob, JobStatus
-from personas.models import Role
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus, PostTransition
 from scheduler.selectors import persona_zone
 from tests.browser.conftest import SCREENSHOTS

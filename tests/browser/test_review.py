@@ -9,8 +9,9 @@ import re
 import pytest
 from django.utils import timezone
 
-from personas.models import Role
-from scheduler.models import Platform, Post, PostStatus, PostTransition
+from core.access import Role
+from core.platforms import Platform
+from scheduler.models import Post, PostStatus, PostTransition
 from scheduler.selectors import persona_zone
 from tests.browser.test_journey import check_page, log_in, messages_text
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
@@ -153,7 +154,7 @@ X_SAMPLES = [
 
 
 def test_client_x_count_matches_the_server(page, queue):
-    from scheduler.platforms import hashtags_in, weighted_length_x
+    from core.platforms import hashtags_in, weighted_length_x
 
     log_in(page, "mia")
     for text in X_SAMPLES:

@@ -2,8 +2,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
+from core.access import Role
 from generation.models import JobStatus
-from personas.models import Role
 from tests.factories import GenerationJobFactory, LoraVersionFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db

@@ -9,10 +9,10 @@ from django.conf import settings
 from PIL import Image
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
+from core.platforms import ASPECT_TOLERANCE, PLATFORM_RULES, Platform, hashtags_in, text_as_posted
 from generation import selectors, services
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
-from scheduler.models import Platform, Post, PostStatus
-from scheduler.platforms import ASPECT_TOLERANCE, PLATFORM_RULES, hashtags_in, text_as_posted
+from scheduler.models import Post, PostStatus
 from tests.factories import GeneratedImageFactory, GenerationJobFactory, LoraVersionFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 from tests.generation.workflow_fixtures import FakeEngine
@@ -758,7 +758,8 @@ def test_a_failed_call_fails_every_job_in_it(persona, marketer, fake_engine):
 
 
 def test_a_job_that_cannot_be_saved_fails_alone(persona, marketer, fake_engine):
-    from personas.models import Membership, Role
+    from core.access import Role
+    from personas.models import Membership
     from tests.factories import UserFactory
 
     fake_engine.max_batch = 4

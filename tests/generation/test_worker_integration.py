@@ -23,9 +23,9 @@ from django.core.management import call_command
 from django.db import connections
 
 from config.celery import app
+from core.access import Role
 from generation import services
 from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from personas.models import Role
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory
 

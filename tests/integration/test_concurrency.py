@@ -8,7 +8,7 @@ import pytest
 from django.db import connection
 
 from config.exceptions import Conflict
-from personas.models import Role
+from core.access import Role
 from scheduler import services
 from scheduler.models import PostStatus, PostTransition
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory

@@ -11,9 +11,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from core.access import Role
 from generation import services as generation_services
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition
-from personas.models import Role
 from scheduler import exports, tasks
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory

@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
+from core.access import Role
 from generation import services as generation_services
 from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from personas.models import Role
 from scheduler import exports
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
 from tests.factories import (

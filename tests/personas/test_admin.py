@@ -2,7 +2,8 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from personas.models import Membership, Persona, PersonaAgeChange, Role
+from core.access import Role
+from personas.models import Membership, Persona, PersonaAgeChange
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory, UserFactory, WorkspaceFactory
 
 pytestmark = pytest.mark.django_db

@@ -1,6 +1,7 @@
 import pytest
 
-from personas.models import Persona, PersonaAgeChange, ReferenceImage, Role
+from core.access import Role
+from personas.models import Persona, PersonaAgeChange, ReferenceImage
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory
 from tests.personas import imaging

@@ -1,7 +1,7 @@
 import pytest
 
 from config.exceptions import NotFound, PermissionDenied
-from personas.models import Role
+from core.access import Role
 from personas.selectors import persona_get, persona_list, role_require
 from tests.factories import PersonaFactory
 

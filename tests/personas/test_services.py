@@ -5,8 +5,9 @@ import pytest
 from PIL import Image
 
 from config.exceptions import NotFound, PermissionDenied, ValidationFailed
+from core.access import Role
 from personas import services
-from personas.models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage, Role
+from personas.models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage
 from tests.factories import PersonaFactory, UserFactory
 from tests.personas import imaging
 
@@ -303,3 +304,14 @@ def test_superuser_may_act_without_membership(persona):
     root = UserFactory(is_superuser=True, is_staff=True)
     services.persona_update(actor=root, persona=persona, age=40)
     assert PersonaAgeChange.objects.get(persona=persona).changed_by == root
+
+
+def test_superusers_pass_every_role_check_and_inactive_ones_none(persona, superuser, inactive_superuser):
+    with pytest.raises(NotFound):
+        services.persona_update(actor=inactive_superuser, persona=persona, age=41)
+    membership = services.membership_add(
+        workspace=persona.workspace, user=UserFactory(), role=Role.REVIEWER, actor=superuser
+    )
+    assert services.membership_update(membership=membership, role=Role.MARKETER, actor=superuser).role == Role.MARKETER
+    services.persona_delete(actor=superuser, persona=persona)
+    assert not Persona.objects.filter(pk=persona.pk).exists()

@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
-from personas.models import Role
+from core.access import Role
 from scheduler.models import PostStatus
 from tests.factories import MembershipFactory, PostFactory, PostImageFactory
 

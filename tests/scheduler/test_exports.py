@@ -10,10 +10,11 @@ import pytest
 from django.core.files.base import ContentFile
 
 from config.exceptions import NotFound, ValidationFailed
+from core.platforms import Platform
 from scheduler import exports
 from scheduler.export_selectors import export_bundle_get, export_bundle_list
 from scheduler.exports import export_bundle_build, export_bundle_create
-from scheduler.models import ExportBundle, ExportStatus, Platform, PostStatus, PostTransition
+from scheduler.models import ExportBundle, ExportStatus, PostStatus, PostTransition
 from tests.factories import (
     PersonaFactory,
     PostFactory,

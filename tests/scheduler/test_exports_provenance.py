@@ -13,12 +13,13 @@ from django.db import IntegrityError
 from PIL import Image
 
 from config.exceptions import Conflict, ValidationFailed
+from core.constants import BadgePosition
+from core.platforms import Platform
 from personas import services as persona_services
-from personas.models import BadgePosition
 from scheduler import provenance, services
 from scheduler.exports import export_bundle_build, export_bundle_create, post_caption
-from scheduler.models import ExportStatus, Platform, PostStatus, PostTransition
-from scheduler.provenance import BADGE_POSITIONS, watermark_payload
+from scheduler.models import ExportStatus, PostStatus, PostTransition
+from scheduler.provenance import BadgeOptions, watermark_payload
 from scheduler.verify import C2PA_INVALID, C2PA_MISSING, bundle_verify
 from tests.conftest import client_for
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware, png_bytes
@@ -242,8 +243,10 @@ def test_sponsored_post_needs_ad_before_approval(persona, marketer, reviewer):
 # --- Persona badge settings -------------------------------------------------------------------------
 
 
-def test_badge_positions_match_the_labeler():
-    assert tuple(BadgePosition.values) == BADGE_POSITIONS
+def test_the_labeler_takes_every_persona_badge_position():
+    assert [BadgeOptions(position=position).position for position in BadgePosition.values] == BadgePosition.values
+    with pytest.raises(ValueError, match="not one of: top-left, top-right, bottom-left, bottom-right"):
+        BadgeOptions(position="middle")
 
 
 def test_badge_position_is_constrained_in_the_database(persona):

@@ -18,8 +18,8 @@ from django.core.management import call_command
 from imwatermark import WatermarkDecoder, WatermarkEncoder
 from PIL import Image, ImageDraw, ImageFilter
 
+from core.platforms import Platform
 from scheduler import provenance
-from scheduler.models import Platform
 from scheduler.provenance import (
     IPTC_TRAINED_ALGORITHMIC_MEDIA,
     PLATFORM_AI_FLAGS,

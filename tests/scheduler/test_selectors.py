@@ -5,8 +5,10 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from config.exceptions import NotFound, ValidationFailed
+from core.platforms import Platform
 from scheduler import selectors, services
 from scheduler.models import PostStatus
+from scheduler.selectors import validate_post_for_platform
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware
 
 pytestmark = pytest.mark.django_db
@@ -192,3 +194,11 @@ def test_review_queue_oldest_submission_first_in_constant_queries(persona, marke
     assert len(posts) == 6 and posts[:2] == [second, first]
     assert small == large
     assert list(selectors.review_queue(user=outsider)) == []
+
+
+def test_validate_post_for_platform_reads_saved_images():
+    post = PostFactory(platform=Platform.X, caption="ok")
+    assert "at least 1 image" in validate_post_for_platform(post=post)[0]
+    for _ in range(5):
+        PostImageFactory(post=post)
+    assert validate_post_for_platform(post=post) == ["X allows at most 4 images per post; this post has 5."]

@@ -8,7 +8,7 @@ from django.utils import timezone
 from PIL import Image
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from personas.models import Role
+from core.access import Role
 from scheduler import services
 from scheduler.models import Post, PostImage, PostStatus, PostTransition
 from tests.factories import (
@@ -401,3 +401,19 @@ def test_post_update_records_the_label_the_edited_caption_carries(persona, marke
     post.refresh_from_db()
     # The export's caption carries one label, not the stale one added back on top.
     assert post_caption(post) == "Sunset again.\n\nVirtual creator (AI)"
+
+
+def test_superusers_pass_every_role_check_and_inactive_ones_none(persona, marketer, superuser, inactive_superuser):
+    with pytest.raises(NotFound):
+        services.post_create(actor=inactive_superuser, persona=persona, platform="x", images=[png_bytes()])
+    own = services.post_create(actor=superuser, persona=persona, platform="x", images=[png_bytes()])
+    assert services.post_submit(actor=superuser, post_id=own.pk).status == PostStatus.IN_REVIEW
+    with pytest.raises(PermissionDenied, match="someone else has to approve it"):
+        services.post_approve(actor=superuser, post_id=own.pk)  # the own-post rule still holds
+    post = make_post(persona, marketer, status=PostStatus.IN_REVIEW)
+    with pytest.raises(NotFound):
+        services.post_approve(actor=inactive_superuser, post_id=post.pk)
+    services.post_approve(actor=superuser, post_id=post.pk)
+    scheduled = services.post_schedule(actor=superuser, post_id=post.pk, scheduled_at=future())
+    assert scheduled.status == PostStatus.SCHEDULED
+    assert [row.actor for row in PostTransition.objects.filter(post=post)] == [superuser, superuser]

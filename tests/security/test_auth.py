@@ -9,8 +9,8 @@ from django.core.files.storage import default_storage
 from django.test import Client
 from django.urls import reverse
 
+from core.access import Role
 from personas.auth import login_attempt_locked
-from personas.models import Role
 from tests.factories import MembershipFactory, PersonaFactory, UserFactory, png_bytes
 
 PASSWORD = "pw-Correct-Horse-1"

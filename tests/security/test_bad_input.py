@@ -9,7 +9,8 @@ from django.contrib.auth.models import Permission
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
-from personas.models import Persona, ReferenceImage, Role
+from core.access import Role
+from personas.models import Persona, ReferenceImage
 from scheduler.models import Post, PostStatus
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, UserFactory, png_bytes

@@ -16,8 +16,9 @@ from django.contrib.auth.models import Permission
 from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from core.access import Role
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
-from personas.models import Membership, Persona, ReferenceImage, Role, Workspace
+from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler.models import ExportBundle, Post, PostImage, PostStatus, PostTransition
 from tests.conftest import client_for
 from tests.factories import (

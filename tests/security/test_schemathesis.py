@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 
+from core.access import Role
 from generation import tasks as generation_tasks
-from personas.models import Role
 from scheduler import tasks as scheduler_tasks
 from scheduler.models import PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory

@@ -1,16 +1,14 @@
 import pytest
 
-from scheduler.models import Platform
-from scheduler.platforms import (
+from core.platforms import (
     PLATFORM_RULES,
+    Platform,
     hashtags_in,
     platform_target_size,
     text_as_posted,
     validate_content,
-    validate_post_for_platform,
     weighted_length_x,
 )
-from tests.factories import PostFactory, PostImageFactory
 
 # A size that every platform's ratio rule accepts is not possible (TikTok is 9:16 only), so each test
 # picks an image that suits the platform under test.
@@ -152,11 +150,3 @@ def test_target_sizes_match_the_ratio_rules():
     with pytest.raises(ValueError, match="Unknown platform"):
         platform_target_size("myspace")
 
-
-@pytest.mark.django_db
-def test_validate_post_for_platform_reads_saved_images():
-    post = PostFactory(platform=Platform.X, caption="ok")
-    assert "at least 1 image" in validate_post_for_platform(post=post)[0]
-    for _ in range(5):
-        PostImageFactory(post=post)
-    assert validate_post_for_platform(post=post) == ["X allows at most 4 images per post; this post has 5."]

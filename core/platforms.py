@@ -9,12 +9,18 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from .models import Platform
+from django.db import models
 
-if TYPE_CHECKING:
-    from .models import Post
+
+class Platform(models.TextChoices):
+    INSTAGRAM = "instagram", "Instagram"
+    TIKTOK = "tiktok", "TikTok"
+    X = "x", "X"
+    THREADS = "threads", "Threads"
+    FACEBOOK = "facebook", "Facebook"
+    LINKEDIN = "linkedin", "LinkedIn"
+    PINTEREST = "pinterest", "Pinterest"
 
 
 @dataclass(frozen=True)
@@ -287,8 +293,3 @@ def validate_content(
                 )
     return errors
 
-
-def validate_post_for_platform(*, post: Post) -> list[str]:
-    """Messages for every platform rule `post` breaks (uses the post's saved images)."""
-    sizes = [(img.width, img.height) for img in post.images.all()]
-    return validate_content(platform=post.platform, caption=post.caption, hashtags=post.hashtags, image_sizes=sizes)

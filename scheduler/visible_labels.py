@@ -18,8 +18,9 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageDraw, ImageFont, ImageStat
 
+from core.constants import BadgePosition
+
 EXPLICIT_MIN_HEIGHT = 0.05  # of the shortest side
-POSITIONS = ("top-left", "top-right", "bottom-left", "bottom-right")
 ICON_VARIANTS = ("auto", "black", "white", "black-50", "white-50")
 ICON_SIDE = 0.09  # of the shortest side: the letters inside stay above the 5% height too
 _CAPS_SAMPLE = "AIHE"
@@ -52,8 +53,8 @@ def font_for_height(min_height: int, font_path: str | None = None) -> ImageFont.
 
 
 def _corner(position: str, image_size: tuple[int, int], box: tuple[int, int], margin: int) -> tuple[int, int]:
-    if position not in POSITIONS:
-        raise ValueError(f"Position '{position}' is not one of: {', '.join(POSITIONS)}.")
+    if position not in BadgePosition.values:
+        raise ValueError(f"Position '{position}' is not one of: {', '.join(BadgePosition.values)}.")
     width, height = image_size
     x = margin if position.endswith("left") else width - margin - box[0]
     y = margin if position.startswith("top") else height - margin - box[1]
@@ -71,7 +72,7 @@ def explicit_label_draw(
     image: Image.Image,
     *,
     text: str = "AI-generated",
-    position: str = "bottom-left",
+    position: str = BadgePosition.BOTTOM_LEFT,
     font_path: str | None = None,
 ) -> DrawnLabel:
     """White text on a 75%-black pill, its capitals at least 5% of the shortest side tall."""
@@ -114,7 +115,7 @@ def _icon_colour(image: Image.Image, box: tuple[int, int, int, int], variant: st
 def eu_icon_draw(
     image: Image.Image,
     *,
-    position: str = "top-right",
+    position: str = BadgePosition.TOP_RIGHT,
     variant: str = "auto",
     text: str = "",
     font_path: str | None = None,

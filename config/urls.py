@@ -2,9 +2,17 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
 
+from generation.api_posts import PostViewSet
 from personas import auth as persona_auth
 from personas import views as persona_views
+
+# Posts belong to scheduler, but creating one from generated images needs generation's rows, and scheduler
+# sits below generation: generation serves the posts API (scheduler's viewset plus that lookup).
+posts_router = DefaultRouter()
+posts_router.include_root_view = False  # the personas router answers /api/v1/
+posts_router.register("posts", PostViewSet, basename="post")
 
 urlpatterns = [
     path("admin/", admin.site.urls),
@@ -13,6 +21,7 @@ urlpatterns = [
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/v1/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("personas.api_urls")),
+    path("api/v1/", include(posts_router.urls)),
     path("api/v1/", include("scheduler.api_urls")),
     path("api/v1/", include("generation.api_urls")),
     path("", include("scheduler.urls")),

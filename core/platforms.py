@@ -219,6 +219,10 @@ def weighted_length_x(text: str) -> int:
 # --- Post validation -------------------------------------------------------------------------------
 
 _HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w+)", re.UNICODE)
+# One hashtag as entered: a single word of letters, digits or underscores, the # optional.
+_HASHTAG_INPUT_RE = re.compile(r"#?\w+", re.UNICODE)
+# "#ad" as a word of the caption (not "#adventure", not "##ad"): how sponsored posts disclose the deal.
+_AD_TAG_RE = re.compile(r"(?<![\w#])#ad(?!\w)", re.IGNORECASE)
 
 
 def text_as_posted(caption: str, hashtags: list[str] | None) -> str:
@@ -228,6 +232,19 @@ def text_as_posted(caption: str, hashtags: list[str] | None) -> str:
     if caption and tags:
         return f"{caption} {tags}"
     return caption or tags
+
+
+def hashtag_clean(raw: str) -> str | None:
+    """'travel' or ' #travel' as '#travel'; None when `raw` is not a single hashtag."""
+    tag = raw.strip()
+    if not _HASHTAG_INPUT_RE.fullmatch(tag):
+        return None
+    return tag if tag.startswith("#") else f"#{tag}"
+
+
+def mentions_ad(text: str) -> bool:
+    """Whether `text` carries the "#ad" tag."""
+    return bool(_AD_TAG_RE.search(text or ""))
 
 
 def hashtags_in(text: str) -> list[str]:

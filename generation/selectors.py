@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Prefetch, QuerySet
 
-from config.exceptions import NotFound
+from config.exceptions import NotFound, ValidationFailed
+from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
 
@@ -106,3 +109,16 @@ def generation_job_render_batch(*, job: GenerationJob) -> list[GenerationJob]:
             return [job]
         offset += member.num_variants
     return members if offset == job.batch_size and job in members else [job]
+
+
+def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]) -> list[GeneratedImage]:
+    """GeneratedImage rows of `persona` with these ids, in the order given (duplicates once); raises if any id
+    is not one of them. Internal: callers have already scoped the persona."""
+    wanted = list(dict.fromkeys(int(i) for i in ids))
+    found = {
+        gi.pk: gi for gi in GeneratedImage.objects.filter(pk__in=wanted, job__persona=persona).select_related("job")
+    }
+    missing = [i for i in wanted if i not in found]
+    if missing:
+        raise ValidationFailed(f"Generated image(s) {', '.join(map(str, missing))} not found for persona {persona.pk}.")
+    return [found[i] for i in wanted]

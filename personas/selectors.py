@@ -82,9 +82,3 @@ def workspace_get(*, user: AbstractBaseUser, workspace_id: int) -> Workspace:
         raise NotFound("Workspace not found.")
     return workspace
 
-
-def reference_image_get(*, user: AbstractBaseUser, image_id: int) -> ReferenceImage:
-    image = reference_image_list(user=user).filter(pk=image_id).first()
-    if image is None:
-        raise NotFound("Reference image not found.")
-    return image

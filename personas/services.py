@@ -20,7 +20,7 @@ from django.utils.text import slugify
 from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
-from core.platforms import Platform
+from core.platforms import Platform, hashtag_clean
 
 from .image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
 from .models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
@@ -202,12 +202,13 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
             if value is None:
                 continue
             if name == "default_hashtags":
-                # The rule posts apply (scheduler.services._normalise_hashtags): a default such as "#new-york"
-                # would otherwise be stored here and then refuse every post created with the defaults.
-                bad = [tag for tag in value if not re.fullmatch(r"#?\w+", tag)]
+                # The rule posts apply: a default such as "#new-york" would otherwise be stored here and then
+                # refuse every post created with the defaults.
+                cleaned = [hashtag_clean(tag) for tag in value]
+                bad = [tag for tag, clean_tag in zip(value, cleaned, strict=True) if clean_tag is None]
                 if bad:
                     errors[name] = [f"Hashtags are single words of letters, digits or underscores: {', '.join(bad)}."]
-                value = [tag if tag.startswith("#") else f"#{tag}" for tag in value]
+                value = cleaned
             elif name == "target_platforms":
                 value = [p.lower() for p in value]
                 bad = [p for p in value if p not in Platform.values]

@@ -1,21 +1,23 @@
-"""Posts, workflow transitions, calendar and next free slot. Thin: reads via selectors, writes via services."""
+"""Posts and their workflow transitions. Thin: reads via selectors, writes via services.
+
+The posts route serves generation.api_posts.PostViewSet, this viewset with generated-image ids resolved by
+generation, which sits above this app (see config/urls.py).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
+from typing import Any
 
-from django.utils import timezone
-from django.utils.dateparse import parse_date, parse_datetime
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
-from config.exceptions import ValidationFailed
 from core.constants import MAX_DB_ID
 from core.platforms import Platform, text_as_posted
 from personas.models import Persona
@@ -24,9 +26,6 @@ from personas.selectors import persona_get
 from . import selectors, services
 from .models import Post, PostImage, PostStatus, PostTransition
 from .selectors import validate_post_for_platform
-
-MAX_CALENDAR_DAYS = 400
-
 
 # --- Time input ------------------------------------------------------------------------------------
 
@@ -45,38 +44,11 @@ class WallDateTimeField(serializers.DateTimeField):
         return value
 
 
-def _in_persona_zone(value: dt.datetime | None, persona: Persona) -> dt.datetime | None:
-    if value is None or not selectors.timezone_naive(value):
-        return value
-    return selectors.localize(value, persona.timezone)
-
-
-def _parse_bound(raw: str, name: str, zone_name: str, *, end: bool) -> dt.datetime:
-    """A calendar bound: an ISO datetime, or a date meaning local midnight (an end date is inclusive)."""
-    # Date first: parse_datetime also accepts a bare date (as midnight), which would lose the inclusive end.
-    try:
-        day = parse_date(raw) if len(raw.strip()) == 10 else None
-        value = parse_datetime(raw) if day is None else None
-    except ValueError:  # well-formed but impossible, e.g. 2026-02-30
-        day = value = None
-    out_of_range = ValidationFailed(f"'{name}' is out of the supported date range, got '{raw}'.")
-    if day is not None:
-        try:
-            value = dt.datetime.combine(day + dt.timedelta(days=1) if end else day, dt.time())
-        except OverflowError:  # the day after 9999-12-31
-            raise out_of_range from None
-        # A date means the day's first instant. Where midnight falls in a DST gap (America/Santiago, the
-        # spring-forward night) that is the end of the gap, which fold=0 gives; localize() would refuse it.
-        value = value.replace(tzinfo=selectors._zone(zone_name))
-    elif value is None:
-        raise ValidationFailed(f"'{name}' must be an ISO 8601 date or date-time, got '{raw}'.")
-    if selectors.timezone_naive(value):
-        value = selectors.localize(value, zone_name)
-    try:
-        value.astimezone(dt.UTC)  # the database compares in UTC: years 1 and 9999 can overflow there
-    except OverflowError:
-        raise out_of_range from None
-    return value
+# `scheduled_at_local` of post serializers: the stored UTC time in the persona's timezone. No docstring: the
+# schema would show it as the description of every serializer that mixes this in.
+class LocalTimeMixin:
+    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
+        return selectors.local_time(obj.scheduled_at, obj.persona)
 
 
 # --- Serializers -----------------------------------------------------------------------------------
@@ -111,7 +83,7 @@ class PostTransitionSerializer(serializers.ModelSerializer):
         return obj.actor.get_username() if obj.actor_id else None
 
 
-class PostSerializer(serializers.ModelSerializer):
+class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
     persona_name = serializers.CharField(source="persona.name", read_only=True)
     timezone = serializers.CharField(source="persona.timezone", read_only=True)
     scheduled_at_local = serializers.SerializerMethodField(help_text="scheduled_at in the persona's timezone.")
@@ -144,9 +116,6 @@ class PostSerializer(serializers.ModelSerializer):
             "updated_at",
         )
         read_only_fields = fields
-
-    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
-        return selectors.local_time(obj.scheduled_at, obj.persona)
 
     def get_text_as_posted(self, obj: Post) -> str:
         return text_as_posted(obj.caption, obj.hashtags)
@@ -231,48 +200,6 @@ class PostListQuerySerializer(serializers.Serializer):
         return value
 
 
-class CalendarPostSerializer(serializers.ModelSerializer):
-    persona_name = serializers.CharField(source="persona.name", read_only=True)
-    scheduled_at_local = serializers.SerializerMethodField()
-    thumbnail = serializers.SerializerMethodField()
-
-    class Meta:
-        model = Post
-        fields = (
-            "id",
-            "persona",
-            "persona_name",
-            "platform",
-            "status",
-            "caption",
-            "scheduled_at",
-            "scheduled_at_local",
-            "thumbnail",
-        )
-        read_only_fields = fields
-
-    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
-        return selectors.local_time(obj.scheduled_at, obj.persona)
-
-    def get_thumbnail(self, obj: Post) -> str | None:
-        images = list(obj.images.all())
-        return images[0].image.url if images else None
-
-
-class CalendarBucketSerializer(serializers.Serializer):
-    period_start = serializers.DateField()
-    count = serializers.IntegerField()
-    posts = CalendarPostSerializer(many=True)
-
-
-class CalendarSerializer(serializers.Serializer):
-    start = serializers.DateTimeField()
-    end = serializers.DateTimeField()
-    granularity = serializers.CharField()
-    total = serializers.IntegerField()
-    buckets = CalendarBucketSerializer(many=True)
-
-
 # --- Posts -----------------------------------------------------------------------------------------
 
 _LIST_PARAMS = [
@@ -328,7 +255,7 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         persona = persona_get(user=request.user, persona_id=values["persona"])
-        generated = selectors.generated_images_for_persona(persona=persona, ids=values["generated_images"])
+        generated = self.generated_images(persona=persona, ids=values["generated_images"])
         post = services.post_create(
             actor=request.user,
             persona=persona,
@@ -338,9 +265,16 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             images=values["images"],
             generated_images=generated,
             is_sponsored=values["is_sponsored"],
-            scheduled_at=_in_persona_zone(values["scheduled_at"], persona),
+            scheduled_at=selectors.in_persona_zone(values["scheduled_at"], persona),
         )
         return self._detail(post.pk, code=status.HTTP_201_CREATED)
+
+    def generated_images(self, *, persona: Persona, ids: list[int]) -> Sequence[Any]:
+        """The persona's GeneratedImage rows for `ids`. Only generation can look them up: the routed subclass
+        (generation.api_posts.PostViewSet) does."""
+        if ids:
+            raise NotImplementedError("Serve posts through generation.api_posts.PostViewSet.")
+        return []
 
     @extend_schema(responses=PostDetailSerializer)
     def retrieve(self, request: Request, pk: int) -> Response:
@@ -353,7 +287,7 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
         if "scheduled_at" in fields:
-            fields["scheduled_at"] = _in_persona_zone(fields["scheduled_at"], post.persona)
+            fields["scheduled_at"] = selectors.in_persona_zone(fields["scheduled_at"], post.persona)
         services.post_update(actor=request.user, post=post, **fields)
         return self._detail(post.pk)
 
@@ -369,7 +303,7 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         post = selectors.post_get(user=request.user, post_id=int(pk))
         data = ScheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        when = _in_persona_zone(data.validated_data["scheduled_at"], post.persona)
+        when = selectors.in_persona_zone(data.validated_data["scheduled_at"], post.persona)
         service(actor=request.user, post_id=post.pk, scheduled_at=when, comment=data.validated_data["comment"])
         warnings = selectors.calendar_conflicts(persona=post.persona, scheduled_at=when, exclude_post_id=post.pk)
         return self._detail(post.pk, warnings=warnings)
@@ -419,101 +353,3 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def transitions(self, request: Request, pk: int) -> Response:
         rows = selectors.post_transitions(user=request.user, post_id=int(pk))
         return Response(PostTransitionSerializer(rows, many=True).data)
-
-
-# --- Calendar --------------------------------------------------------------------------------------
-
-
-class CalendarView(APIView):
-    """Posts with a scheduled time in a range, grouped by local day/week/month of each persona."""
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("start", OpenApiTypes.STR, required=True, description="ISO date or date-time."),
-            OpenApiParameter(
-                "end", OpenApiTypes.STR, required=True, description="ISO date (inclusive) or date-time (exclusive)."
-            ),
-            OpenApiParameter("persona", OpenApiTypes.INT, description="Dates are read in this persona's timezone."),
-            OpenApiParameter("platform", OpenApiTypes.STR, enum=Platform.values),
-            OpenApiParameter("status", OpenApiTypes.STR, description="One status or several, comma-separated."),
-            OpenApiParameter("granularity", OpenApiTypes.STR, enum=list(selectors.GRANULARITIES), default="day"),
-        ],
-        responses=CalendarSerializer,
-    )
-    def get(self, request: Request) -> Response:
-        params = request.query_params
-        for name in ("start", "end"):
-            if not params.get(name):
-                raise ValidationFailed(f"'{name}' is required (ISO 8601 date or date-time).")
-        persona = None
-        if params.get("persona"):
-            try:
-                persona = persona_get(user=request.user, persona_id=int(params["persona"]))
-            except ValueError:
-                raise ValidationFailed("'persona' must be a persona id.") from None
-        zone_name = persona.timezone if persona else "UTC"
-        start = _parse_bound(params["start"], "start", zone_name, end=False)
-        end = _parse_bound(params["end"], "end", zone_name, end=True)
-        if end - start > dt.timedelta(days=MAX_CALENDAR_DAYS):
-            raise ValidationFailed(f"The calendar range is limited to {MAX_CALENDAR_DAYS} days.")
-        platform = params.get("platform") or None
-        if platform and platform not in Platform.values:
-            raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
-        buckets = selectors.calendar_posts(
-            user=request.user,
-            start=start,
-            end=end,
-            persona_id=persona.pk if persona else None,
-            platform=platform,
-            status=params.get("status") or None,
-            granularity=params.get("granularity") or "day",
-        )
-        body = {
-            "start": start,
-            "end": end,
-            "granularity": params.get("granularity") or "day",
-            "total": sum(b.count for b in buckets),
-            "buckets": buckets,
-        }
-        return Response(CalendarSerializer(body, context={"request": request}).data)
-
-
-class NextFreeSlotView(APIView):
-    """The persona's next posting slot after `after` that keeps its minimum gap between posts."""
-
-    @extend_schema(
-        parameters=[
-            OpenApiParameter(
-                "after", OpenApiTypes.DATETIME, description="Default now; without an offset it is local to the persona."
-            )
-        ],
-        responses=inline_serializer(
-            "NextFreeSlot",
-            {
-                "persona": serializers.IntegerField(),
-                "timezone": serializers.CharField(),
-                "slot": serializers.DateTimeField(),
-                "slot_local": serializers.DateTimeField(),
-            },
-        ),
-    )
-    def get(self, request: Request, persona_id: int) -> Response:
-        persona = persona_get(user=request.user, persona_id=persona_id)
-        after = timezone.now()
-        if request.query_params.get("after"):
-            try:
-                after = parse_datetime(request.query_params["after"])
-            except ValueError:
-                after = None
-            if after is None:
-                raise ValidationFailed("'after' must be an ISO 8601 date-time.")
-            after = _in_persona_zone(after, persona)
-        slot = selectors.next_free_slot(persona=persona, after=after)
-        return Response(
-            {
-                "persona": persona.pk,
-                "timezone": persona.timezone,
-                "slot": slot.isoformat().replace("+00:00", "Z"),
-                "slot_local": selectors.local_time(slot, persona).isoformat(),
-            }
-        )

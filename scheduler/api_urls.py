@@ -1,14 +1,17 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import api, api_exports
+from . import api_calendar, api_exports
 
-# Helper C registers exports on this same router: router.register("exports", ...).
+# Posts are routed in config/urls.py: generation serves them, to look up generated images.
 router = DefaultRouter()
-router.register("posts", api.PostViewSet, basename="post")
 router.register("exports", api_exports.ExportBundleViewSet, basename="export")
 
 urlpatterns = router.urls + [
-    path("calendar/", api.CalendarView.as_view(), name="calendar"),
-    path("personas/<int:persona_id>/next-free-slot/", api.NextFreeSlotView.as_view(), name="persona-next-free-slot"),
+    path("calendar/", api_calendar.CalendarView.as_view(), name="calendar"),
+    path(
+        "personas/<int:persona_id>/next-free-slot/",
+        api_calendar.NextFreeSlotView.as_view(),
+        name="persona-next-free-slot",
+    ),
 ]

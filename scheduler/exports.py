@@ -42,6 +42,7 @@ from personas.selectors import role_require
 
 from .models import ExportBundle, ExportStatus, Post, PostStatus
 from .provenance import PLATFORM_AI_FLAGS, badge_for_persona, caption_with_disclosure, post_image_label
+from .services import post_mark_exported
 from .signing import SigningCredentials, signing_credentials_get
 from .verify import VerificationReport, bundle_verify
 
@@ -206,8 +207,6 @@ def _finish(
     *, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: str, report: VerificationReport
 ) -> None:
     """Store the file and mark posts exported in one transaction: all of it happens, or none."""
-    from .services import post_mark_exported  # helper B's workflow module
-
     with transaction.atomic():
         locked = ExportBundle.objects.select_for_update().get(pk=bundle.pk)
         if locked.status != ExportStatus.RUNNING:

@@ -4,7 +4,7 @@ Order matters: each step preserves what the earlier ones produced.
 
 1. fit      resize + centre-crop to the platform's target size (core.platforms.platform_target_size)
 2. badge    optional visible "AI-generated" pill (per persona), drawn into the pixels
-3. watermark invisible 32-bit payload in the pixels (invisible-watermark's dwtDctSvd format, vectorised here)
+3. watermark invisible 32-bit payload in the pixels (invisible-watermark's dwtDctSvd format, scheduler.watermark)
 4. encode   JPEG q>=90 (or PNG) with XMP: Iptc4xmpExt:DigitalSourceType = trainedAlgorithmicMedia + generator
             name; the watermark is decoded back from the encoded bytes and must match (else we raise)
 5. c2pa     C2PA manifest (c2pa.created, trainedAlgorithmicMedia, no thumbnail) signed offline (no TSA)
@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
-import re
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -29,31 +28,26 @@ from typing import TYPE_CHECKING, Any
 from xml.sax.saxutils import escape, quoteattr
 
 import c2pa
-import cv2
-import numpy as np
-import pywt
 from django.conf import settings
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
 from config.exceptions import ApplicationError
 from core.constants import BadgePosition
-from core.platforms import platform_target_size
+from core.platforms import mentions_ad, platform_target_size
 
 from .signing import SigningCredentials, signing_credentials_get
+from .watermark import WATERMARK_BYTES, WATERMARK_TOO_SMALL, watermark_decode, watermark_embed, watermark_fits
 
 if TYPE_CHECKING:
+    from personas.models import Persona
+
     from .models import PostImage
 
 GENERATOR_NAME = "Persona Studio"
 IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
 DEFAULT_BADGE_TEXT = "AI-generated"
 
-WATERMARK_BYTES = 4  # 32 bits: enough to tell images apart, few enough to decode reliably at 1080p
-# U channel only, quantisation step 36: the library's defaults for dwtDctSvd.
-WATERMARK_SCALES = (0, 36, 0)
-HIGHLIGHT_KNEE = 230.0
-HIGHLIGHT_SLOPE = (246.0 - HIGHLIGHT_KNEE) / (255.0 - HIGHLIGHT_KNEE)
 
 JPEG_QUALITY = 92
 MIME_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
@@ -74,9 +68,6 @@ def generator_version() -> str:
 
 # --- Caption side ----------------------------------------------------------------------------------
 
-_AD_TAG_RE = re.compile(r"(?<![\w#])#ad(?!\w)", re.IGNORECASE)
-
-
 def caption_with_disclosure(caption: str, label: str, *, sponsored: bool) -> str:
     """`caption` with the AI-disclosure `label` (and "#ad" for a paid partnership) appended when absent.
 
@@ -88,7 +79,7 @@ def caption_with_disclosure(caption: str, label: str, *, sponsored: bool) -> str
     additions: list[str] = []
     if label and label.casefold() not in caption.casefold():
         additions.append(label)
-    if sponsored and not _AD_TAG_RE.search(caption):
+    if sponsored and not mentions_ad(caption):
         additions.append("#ad")
     if not additions:
         return caption
@@ -180,11 +171,11 @@ def badge_draw(image: Image.Image, badge: BadgeOptions) -> Image.Image:
     return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
 
 
-def badge_for_persona(persona: Any) -> BadgeOptions | None:
-    """The persona's badge setting. Reads `ai_badge_enabled` / `ai_badge_position` when the model has them."""
-    if not getattr(persona, "ai_badge_enabled", False):
+def badge_for_persona(persona: Persona) -> BadgeOptions | None:
+    """The badge the persona's settings ask for; None when its exports carry no visible badge."""
+    if not persona.ai_badge_enabled:
         return None
-    return BadgeOptions(position=getattr(persona, "ai_badge_position", "") or BadgePosition.BOTTOM_LEFT)
+    return BadgeOptions(position=persona.ai_badge_position or BadgePosition.BOTTOM_LEFT)
 
 
 # --- Step 3: invisible watermark -------------------------------------------------------------------
@@ -194,106 +185,6 @@ def watermark_payload(*, post_id: int, position: int) -> bytes:
     """4 bytes that identify one image of one post: a keyed hash, so ids are not readable from pixels."""
     message = f"persona-studio-watermark:{post_id}:{position}".encode()
     return hmac.new(settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()[:WATERMARK_BYTES]
-
-
-def _bgr_float32(image: Image.Image) -> np.ndarray:
-    # float32 on both sides: the library's uint8 path truncates (not rounds) its inverse DWT, and float32
-    # cvtColor uses a different chroma offset (0.5 vs 128), so encoder and decoder must agree on the dtype.
-    rgb = np.asarray(image.convert("RGB"), dtype=np.float32)
-    return np.ascontiguousarray(rgb[..., ::-1])
-
-
-def _dct_matrix(n: int) -> np.ndarray:
-    """Orthonormal DCT-II matrix: D @ X @ D.T equals cv2.dct(X) for an n x n block."""
-    k, i = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
-    matrix = np.cos(np.pi * (2 * i + 1) * k / (2 * n))
-    matrix[0] *= np.sqrt(1 / n)
-    matrix[1:] *= np.sqrt(2 / n)
-    return matrix
-
-
-_BLOCK = 4  # the library's dwtDctSvd block size
-_DCT = _dct_matrix(_BLOCK)
-
-
-def _block_dct(frame: np.ndarray) -> tuple[np.ndarray, int, int]:
-    rows, cols = frame.shape[0] // _BLOCK, frame.shape[1] // _BLOCK
-    blocks = frame[: rows * _BLOCK, : cols * _BLOCK].astype(np.float64)
-    blocks = blocks.reshape(rows, _BLOCK, cols, _BLOCK).transpose(0, 2, 1, 3)
-    return _DCT @ blocks @ _DCT.T, rows, cols
-
-
-def _encode_frame(frame: np.ndarray, bits: np.ndarray, scale: float) -> None:
-    """EmbedDwtDctSvd.encode_frame, batched: the same per-block math, ~5x faster than its Python loop.
-
-    Block n (row-major) carries bit n % len(bits): its DCT's largest singular value is quantised to
-    (k + 0.25) * scale for a 0 and (k + 0.75) * scale for a 1.
-    """
-    coeffs, rows, cols = _block_dct(frame)
-    u, s, vh = np.linalg.svd(coeffs)
-    block_bits = bits[np.arange(rows * cols) % len(bits)].reshape(rows, cols)
-    s[..., 0] = (s[..., 0] // scale + 0.25 + 0.5 * block_bits) * scale
-    blocks = _DCT.T @ ((u * s[..., None, :]) @ vh) @ _DCT
-    frame[: rows * _BLOCK, : cols * _BLOCK] = blocks.transpose(0, 2, 1, 3).reshape(rows * _BLOCK, cols * _BLOCK)
-
-
-def _decode_frame(frame: np.ndarray, nbits: int, scale: float) -> np.ndarray:
-    """Per-bit mean of block votes, as EmbedDwtDctSvd.decode_frame + WatermarkDecoder compute it."""
-    coeffs, rows, cols = _block_dct(frame)
-    largest = np.linalg.svd(coeffs, compute_uv=False)[..., 0].ravel()
-    votes = (largest % scale) > scale * 0.5
-    which = np.arange(rows * cols) % nbits
-    return np.bincount(which, weights=votes, minlength=nbits) / np.bincount(which, minlength=nbits)
-
-
-def watermark_embed(image: Image.Image, payload: bytes) -> Image.Image:
-    """Embed `payload` in the U channel with invisible-watermark's dwtDctSvd scheme.
-
-    The marks are the library's format (its stock WatermarkDecoder reads them; the tests check both ways),
-    but the work is done here, vectorised, for two reasons measured at 1080x1350: WatermarkEncoder.encode()
-    rebuilds the image with the horizontal and vertical DWT detail bands swapped (idwt2((cA, (cV, cH, cD)))),
-    which costs ~6 dB PSNR (35.5 vs 42 dB) for nothing, and its per-block Python loop is ~5x slower.
-    """
-    if len(payload) != WATERMARK_BYTES:
-        raise ValueError(f"Watermark payload must be {WATERMARK_BYTES} bytes, got {len(payload)}.")
-    bgr = _bgr_float32(image)
-    rows, cols = bgr.shape[0] // 4 * 4, bgr.shape[1] // 4 * 4
-    if rows * cols < 256 * 256:
-        raise LabelingFailed("Image is too small to carry a watermark (needs at least 256x256 pixels).")
-    # Highlight headroom: on near-white pixels the mark's chroma shift (up to ~+8 in blue) would be clipped
-    # at 255 and lost, and a mostly white image (studio backdrop) would not decode. A soft knee rolls
-    # 230..255 into 230..246; darker pixels are untouched.
-    bgr = np.where(bgr > HIGHLIGHT_KNEE, HIGHLIGHT_KNEE + (bgr - HIGHLIGHT_KNEE) * HIGHLIGHT_SLOPE, bgr)
-    bits = np.unpackbits(np.frombuffer(payload, dtype=np.uint8)).astype(np.float64)
-    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-    for channel, scale in enumerate(WATERMARK_SCALES):
-        if scale <= 0:
-            continue
-        approx, details = pywt.dwt2(yuv[:rows, :cols, channel], "haar")
-        _encode_frame(approx, bits, scale)
-        yuv[:rows, :cols, channel] = pywt.idwt2((approx, details), "haar")
-    out = cv2.cvtColor(yuv, cv2.COLOR_YUV2BGR)
-    rgb = np.clip(np.rint(out[..., ::-1]), 0, 255).astype(np.uint8)
-    return Image.fromarray(rgb, "RGB")
-
-
-def watermark_decode(image: Image.Image | bytes) -> bytes:
-    """The 4-byte payload read from the pixels. Unmarked images decode to arbitrary bytes (1 in 2^32 match)."""
-    if isinstance(image, bytes | bytearray):
-        with Image.open(io.BytesIO(image)) as opened:
-            image = opened.convert("RGB")
-    bgr = _bgr_float32(image)
-    rows, cols = bgr.shape[0] // 4 * 4, bgr.shape[1] // 4 * 4
-    yuv = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)
-    nbits = WATERMARK_BYTES * 8
-    scores: list[np.ndarray] = []
-    for channel, scale in enumerate(WATERMARK_SCALES):
-        if scale <= 0:
-            continue
-        approx, _details = pywt.dwt2(yuv[:rows, :cols, channel], "haar")
-        scores.append(_decode_frame(approx, nbits, scale))
-    bits = np.mean(scores, axis=0) * 255 > 127
-    return np.packbits(bits).tobytes()
 
 
 # --- Step 4: encode with XMP -----------------------------------------------------------------------
@@ -457,6 +348,8 @@ def image_label(
         with _timed(timings, "badge"):
             image = badge_draw(image, badge)
 
+    if not watermark_fits(*image.size):
+        raise LabelingFailed(WATERMARK_TOO_SMALL)
     with _timed(timings, "watermark"):
         image = watermark_embed(image, watermark)
 

@@ -24,7 +24,8 @@ GRANULARITIES = ("day", "week", "month")
 NEXT_SLOT_HORIZON_DAYS = 366
 
 
-def _zone(name: str) -> zoneinfo.ZoneInfo:
+def zone_or_utc(name: str) -> zoneinfo.ZoneInfo:
+    """The IANA zone `name`; UTC for an empty or unknown name."""
     try:
         return zoneinfo.ZoneInfo(name or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -32,7 +33,7 @@ def _zone(name: str) -> zoneinfo.ZoneInfo:
 
 
 def persona_zone(persona: Persona) -> zoneinfo.ZoneInfo:
-    return _zone(persona.timezone)
+    return zone_or_utc(persona.timezone)
 
 
 def local_time(value: dt.datetime | None, persona: Persona) -> dt.datetime | None:
@@ -49,11 +50,18 @@ def wall_time_exists(naive: dt.datetime, zone: zoneinfo.ZoneInfo) -> bool:
 def localize(naive: dt.datetime, zone_name: str) -> dt.datetime:
     """A naive wall time in `zone_name` as an aware datetime. Ambiguous times (DST fall-back) take the
     first occurrence; times inside a DST gap are refused rather than silently moved."""
-    zone = _zone(zone_name)
+    zone = zone_or_utc(zone_name)
     naive = naive.replace(tzinfo=None, fold=0)
     if not wall_time_exists(naive, zone):
         raise ValidationFailed(f"{naive:%Y-%m-%d %H:%M} does not exist in {zone_name} (clocks skip it for DST).")
     return naive.replace(tzinfo=zone)
+
+
+def in_persona_zone(value: dt.datetime | None, persona: Persona) -> dt.datetime | None:
+    """An input time as given when it carries an offset; a naive one read as the persona's wall time."""
+    if value is None or not timezone_naive(value):
+        return value
+    return localize(value, persona.timezone)
 
 
 # --- Posts -----------------------------------------------------------------------------------------
@@ -129,20 +137,6 @@ def validate_post_for_platform(*, post: Post) -> list[str]:
     """Messages for every platform rule `post` breaks (uses the post's saved images)."""
     sizes = [(img.width, img.height) for img in post.images.all()]
     return validate_content(platform=post.platform, caption=post.caption, hashtags=post.hashtags, image_sizes=sizes)
-
-
-def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]):
-    """GeneratedImage rows of `persona` with these ids; raises if any id is not one of them."""
-    from generation.models import GeneratedImage
-
-    wanted = list(dict.fromkeys(int(i) for i in ids))
-    found = {
-        gi.pk: gi for gi in GeneratedImage.objects.filter(pk__in=wanted, job__persona=persona).select_related("job")
-    }
-    missing = [i for i in wanted if i not in found]
-    if missing:
-        raise ValidationFailed(f"Generated image(s) {', '.join(map(str, missing))} not found for persona {persona.pk}.")
-    return [found[i] for i in wanted]
 
 
 # --- Calendar --------------------------------------------------------------------------------------

@@ -8,30 +8,30 @@ Each transition is its own service; they share `_transition` for lock, check sou
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
-import hashlib
-import io
-import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.core.files.base import ContentFile, File
+from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image, UnidentifiedImageError
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.access import AUTHOR_ROLES, REVIEWER_ROLES, SCHEDULER_ROLES
-from core.platforms import Platform, text_as_posted
-from personas.image_validation import ImageRejected, validate_reference_image
-from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
+from personas.models import Persona
 from personas.selectors import role_require
 
-from .models import Post, PostImage, PostStatus, PostTransition
-from .selectors import validate_post_for_platform
+from .models import Post, PostStatus, PostTransition
+from .post_images import post_images_decode, post_images_save
+from .post_rules import (
+    caption_with_label,
+    check_compliance,
+    check_platform_rules,
+    hashtags_normalise,
+    persona_label,
+    require_aware_future,
+    require_platform,
+)
 
 # Missing and another workspace's post get the same answer: ids must not reveal what exists elsewhere.
 POST_NOT_FOUND = "Post not found."
@@ -39,9 +39,6 @@ EDITABLE_STATUSES = (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED)
 # Posts that still need a decision or a slot: they expire when their scheduled time passes.
 EXPIRABLE_STATUSES = (PostStatus.DRAFT, PostStatus.IN_REVIEW, PostStatus.CHANGES_REQUESTED, PostStatus.APPROVED)
 UPDATABLE_FIELDS = frozenset({"caption", "hashtags", "is_sponsored", "scheduled_at", "platform"})
-ALLOWED_IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}  # exports re-encode to JPEG
-_HASHTAG_OK = re.compile(r"^#\w+$", re.UNICODE)
-_AD_TAG = re.compile(r"(?<![\w#])#ad\b", re.IGNORECASE)
 
 _STATUS_PHRASE = {
     PostStatus.DRAFT: "drafts",
@@ -67,135 +64,6 @@ def _sources_phrase(sources: Sequence[str]) -> str:
     return ", ".join(phrases[:-1]) + " or " + phrases[-1]
 
 
-# --- Input helpers ---------------------------------------------------------------------------------
-
-
-def _normalise_hashtags(hashtags: Iterable[str] | None) -> list[str]:
-    """'travel', '#Travel ' -> '#Travel'; duplicates (case-insensitive) dropped; bad tags refused."""
-    if hashtags is None:
-        return []
-    if isinstance(hashtags, str):
-        hashtags = [hashtags]
-    result: list[str] = []
-    seen: set[str] = set()
-    pieces = [piece for raw in hashtags for piece in re.split(r"[\s,]+", str(raw))]
-    for raw in pieces:
-        tag = raw.strip()
-        if not tag:
-            continue
-        if not tag.startswith("#"):
-            tag = f"#{tag}"
-        if not _HASHTAG_OK.match(tag):
-            raise ValidationFailed(f"'{raw}' is not a valid hashtag: use letters, digits and underscores only.")
-        if tag.lower() not in seen:
-            seen.add(tag.lower())
-            result.append(tag)
-    return result
-
-
-def _require_aware_future(value: dt.datetime, *, now: dt.datetime | None = None, what: str = "Scheduled time") -> None:
-    if not isinstance(value, dt.datetime):
-        raise ValidationFailed(f"{what} must be a date and time.")
-    if timezone.is_naive(value):
-        raise ValidationFailed(f"{what} must include a timezone (e.g. 2026-03-29T09:00:00+02:00).")
-    now = now or timezone.now()
-    if value <= now:
-        raise ValidationFailed(f"{what} {value.isoformat()} is in the past; pick a time after {now.isoformat()}.")
-
-
-# Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
-# limit while being edited, but megabytes of text are refused outright.
-MAX_CAPTION_CHARS = 70_000
-
-
-def _check_caption_size(caption: str) -> None:
-    if len(caption) > MAX_CAPTION_CHARS:
-        raise ValidationFailed(
-            f"The caption is {len(caption):,} characters; no platform allows more than {MAX_CAPTION_CHARS:,}.",
-            code="caption_too_long",
-        )
-
-
-def _persona_label(persona: Persona) -> str:
-    return (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
-
-
-@dataclass(frozen=True)
-class _DecodedImage:
-    content: bytes
-    sha256: str
-    ext: str
-    width: int
-    height: int
-    generated_image_id: int | None = None
-
-
-def _read_bytes(item: bytes | File) -> tuple[bytes, str]:
-    if isinstance(item, bytes | bytearray):
-        return bytes(item), "image"
-    name = getattr(item, "name", "") or "image"
-    if hasattr(item, "seek"):
-        item.seek(0)
-    data = item.read()
-    return data, name
-
-
-def _decode_image(data: bytes, name: str) -> _DecodedImage:
-    max_bytes = settings.REFERENCE_IMAGE_MAX_BYTES
-    if not data:
-        raise ValidationFailed(f"{name}: the file is empty.")
-    if len(data) > max_bytes:
-        raise ValidationFailed(f"{name}: {len(data):,} bytes is over the {max_bytes:,}-byte limit.")
-    try:
-        with Image.open(io.BytesIO(data)) as img:
-            fmt = img.format
-            width, height = img.size
-            if width * height > settings.REFERENCE_IMAGE_MAX_PIXELS:
-                raise ValidationFailed(f"{name}: {width}x{height} is over the pixel limit.")
-            img.verify()
-    except (UnidentifiedImageError, OSError, SyntaxError, Image.DecompressionBombError):
-        raise ValidationFailed(f"{name}: not a readable image (PNG or JPEG expected).") from None
-    if fmt not in ALLOWED_IMAGE_FORMATS:
-        raise ValidationFailed(f"{name}: {fmt} images are not supported; upload PNG or JPEG.")
-    return _DecodedImage(
-        content=data,
-        sha256=hashlib.sha256(data).hexdigest(),
-        ext=ALLOWED_IMAGE_FORMATS[fmt],
-        width=width,
-        height=height,
-    )
-
-
-# Post images go to platforms as they are: small ones are allowed, platform rules judge their size.
-POST_IMAGE_MIN_SIDE = 64
-
-
-def _sanitize_upload(data: bytes, name: str) -> _DecodedImage:
-    """An uploaded image passes the same checks as reference photos (type by content, pixel limit, truncation,
-    polyglots) and is stored as its re-encode: EXIF orientation applied, GPS and all other metadata dropped."""
-    try:
-        clean = validate_reference_image(data, min_side=POST_IMAGE_MIN_SIDE)
-    except ImageRejected as exc:
-        raise ValidationFailed(f"{name}: {exc}.") from None
-    return _DecodedImage(
-        content=clean.content,
-        sha256=hashlib.sha256(clean.content).hexdigest(),
-        ext=ALLOWED_IMAGE_FORMATS[clean.format],
-        width=clean.width,
-        height=clean.height,
-    )
-
-
-def _save_images(post: Post, decoded: list[_DecodedImage], start: int = 0) -> None:
-    for offset, item in enumerate(decoded):
-        position = start + offset
-        image = PostImage(post=post, sha256=item.sha256, position=position, generated_image_id=item.generated_image_id)
-        image.image.save(f"{position:02d}-{item.sha256[:16]}.{item.ext}", ContentFile(item.content), save=False)
-        # Sizes come from our own decode, not a second read of the stored file.
-        image.width, image.height = item.width, item.height
-        image.save()
-
-
 # --- Create / update -------------------------------------------------------------------------------
 
 
@@ -214,33 +82,17 @@ def post_create(
     """A draft post. The persona's disclosure label is recorded and appended to the caption if missing.
 
     `hashtags=None` uses the persona's default hashtags; pass [] for none. Uploaded `images` come first,
-    then `generated_images` (GeneratedImage rows of this persona), in the order given.
+    then `generated_images` (GeneratedImage rows of this persona, already looked up), in the order given.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
-    if platform not in Platform.values:
-        raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
+    require_platform(platform)
     if scheduled_at is not None:
-        _require_aware_future(scheduled_at)
-    tags = _normalise_hashtags(persona.default_hashtags if hashtags is None else hashtags)
+        require_aware_future(scheduled_at)
+    tags = hashtags_normalise(persona.default_hashtags if hashtags is None else hashtags)
 
-    label = _persona_label(persona)
-    caption = (caption or "").strip()
-    _check_caption_size(caption)
-    if label.lower() not in caption.lower():
-        caption = f"{caption}\n\n{label}" if caption else label
-
-    # Decode everything before writing anything: one bad file refuses the whole post.
-    decoded: list[_DecodedImage] = []
-    for index, item in enumerate(images, start=1):
-        data, name = _read_bytes(item)
-        decoded.append(_sanitize_upload(data, name if name != "image" else f"Image {index}"))
-    for generated in generated_images:
-        if generated.job.persona_id != persona.pk:
-            raise ValidationFailed(f"Generated image {generated.pk} belongs to another persona.")
-        with generated.image.open("rb") as fh:
-            data = fh.read()
-        item = _decode_image(data, f"Generated image {generated.pk}")
-        decoded.append(dataclasses.replace(item, generated_image_id=generated.pk))
+    label = persona_label(persona)
+    caption = caption_with_label(caption, label)
+    decoded = post_images_decode(persona=persona, uploads=images, generated_images=generated_images)
 
     with transaction.atomic():
         post = Post.objects.create(
@@ -255,7 +107,7 @@ def post_create(
             status=PostStatus.DRAFT,
             created_by=actor,
         )
-        _save_images(post, decoded)
+        post_images_save(post=post, images=decoded)
     return post
 
 
@@ -280,21 +132,16 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
                 code="invalid_state",
                 extra={"status": locked.status, "allowed_from": list(EDITABLE_STATUSES)},
             )
-        if "platform" in fields and fields["platform"] not in Platform.values:
-            raise ValidationFailed(
-                f"Unknown platform '{fields['platform']}'; choose one of: {', '.join(Platform.values)}."
-            )
+        if "platform" in fields:
+            require_platform(fields["platform"])
         if "hashtags" in fields:
-            fields["hashtags"] = _normalise_hashtags(fields["hashtags"])
+            fields["hashtags"] = hashtags_normalise(fields["hashtags"])
         if fields.get("scheduled_at") is not None:
-            _require_aware_future(fields["scheduled_at"])
+            require_aware_future(fields["scheduled_at"])
         if "caption" in fields:
             # The disclosure label cannot be edited away: it is put back, as post_create adds it.
-            caption, label = (fields["caption"] or "").strip(), _persona_label(locked.persona)
-            if label.lower() not in caption.lower():
-                caption = f"{caption}\n\n{label}" if caption else label
-            fields["caption"] = caption
-            _check_caption_size(fields["caption"])
+            label = persona_label(locked.persona)
+            fields["caption"] = caption_with_label(fields["caption"], label)
             # Record the label the caption now carries: exports append the recorded one when it is missing,
             # so a stale one (the persona's label changed since creation) would be added a second time.
             fields["disclosure_label"] = label
@@ -327,33 +174,6 @@ def _check_source(post: Post, sources: Sequence[str], verb: str) -> None:
         )
 
 
-def _check_platform_rules(post: Post, when: str) -> None:
-    errors = validate_post_for_platform(post=post)
-    if errors:
-        raise ValidationFailed(
-            f"Post {post.pk} cannot be {when} for {post.get_platform_display()}: " + " ".join(errors),
-            code="platform_rules",
-            extra={"errors": errors},
-        )
-
-
-def _check_compliance(post: Post, when: str) -> None:
-    """AI-disclosure label in the caption; #ad on sponsored posts."""
-    label = _persona_label(post.persona)
-    if label.lower() not in (post.caption or "").lower():
-        raise ValidationFailed(
-            f'Post {post.pk} cannot be {when}: its caption must include the AI-disclosure label "{label}".',
-            code="disclosure_missing",
-        )
-    if post.is_sponsored:
-        tags = {t.lower().lstrip("#") for t in post.hashtags or []}
-        if "ad" not in tags and not _AD_TAG.search(post.caption or ""):
-            raise ValidationFailed(
-                f"Post {post.pk} is sponsored and cannot be {when} without #ad in its caption or hashtags.",
-                code="sponsored_without_ad",
-            )
-
-
 def _require_comment(comment: str, action: str) -> str:
     comment = (comment or "").strip()
     if not comment:
@@ -369,13 +189,14 @@ def _transition(
     target: str,
     verb: str,
     roles: Sequence[str] | None,
-    comment: str = "",
+    comment: str | Callable[[Post], str] = "",
     checks: Callable[[Post], None] | None = None,
     changes: dict | None = None,
 ) -> Post:
     """Lock the post, check role and source state, run `checks`, set the new status, write the audit row.
 
-    `roles=None` is a system transition (no actor, e.g. the export worker or the expiry sweep).
+    `roles=None` is a system transition (no actor, e.g. the export worker or the expiry sweep). A callable
+    `comment` is written from the locked post, before its status changes.
     """
     with transaction.atomic():
         post = _lock(post_id)
@@ -384,6 +205,7 @@ def _transition(
         _check_source(post, sources, verb)
         if checks is not None:
             checks(post)
+        note = comment(post) if callable(comment) else comment
         from_status = post.status
         post.status = target
         update_fields = ["status", "updated_at"]
@@ -396,7 +218,7 @@ def _transition(
             actor=actor if actor is not None and actor.is_authenticated else None,
             from_status=from_status,
             to_status=target,
-            comment=comment,
+            comment=note,
         )
     return post
 
@@ -414,7 +236,7 @@ def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> 
         verb="submitted for review",
         roles=AUTHOR_ROLES,
         comment=(comment or "").strip(),
-        checks=lambda post: _check_platform_rules(post, "submitted for review"),
+        checks=lambda post: check_platform_rules(post, "submitted for review"),
     )
 
 
@@ -433,8 +255,8 @@ def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") ->
             raise PermissionDenied(
                 f"You submitted post {post.pk} for review; someone else has to approve it.", code="own_post"
             )
-        _check_compliance(post, "approved")
-        _check_platform_rules(post, "approved")
+        check_compliance(post, "approved")
+        check_platform_rules(post, "approved")
 
     return _transition(
         actor=actor,
@@ -478,9 +300,9 @@ def post_reject(*, actor: AbstractBaseUser, post_id: int, comment: str) -> Post:
 
 def _schedule_checks(scheduled_at: dt.datetime, when: str) -> Callable[[Post], None]:
     def checks(post: Post) -> None:
-        _require_aware_future(scheduled_at)
-        _check_compliance(post, when)
-        _check_platform_rules(post, when)
+        require_aware_future(scheduled_at)
+        check_compliance(post, when)
+        check_platform_rules(post, when)
 
     return checks
 
@@ -490,7 +312,7 @@ def post_schedule(*, actor: AbstractBaseUser, post_id: int, scheduled_at: dt.dat
 
     Minimum-gap clashes are warnings, not errors: see scheduler.selectors.calendar_conflicts.
     """
-    _require_aware_future(scheduled_at)
+    require_aware_future(scheduled_at)
     return _transition(
         actor=actor,
         post_id=post_id,
@@ -519,7 +341,7 @@ def post_unschedule(*, actor: AbstractBaseUser, post_id: int, comment: str = "")
 
 def post_reschedule(*, actor: AbstractBaseUser, post_id: int, scheduled_at: dt.datetime, comment: str = "") -> Post:
     """A scheduled post moves to another time; all scheduling checks run again."""
-    _require_aware_future(scheduled_at)
+    require_aware_future(scheduled_at)
     with transaction.atomic():
         old = _lock(post_id).scheduled_at
         new = scheduled_at.astimezone(dt.UTC)
@@ -568,10 +390,32 @@ def post_mark_published(*, actor: AbstractBaseUser, post_id: int, comment: str =
     )
 
 
+def post_expire(*, post_id: int, now: dt.datetime) -> Post:
+    """A post still waiting for a decision or a slot whose scheduled time has passed -> expired (system)."""
+
+    def checks(post: Post) -> None:
+        if post.scheduled_at is None or post.scheduled_at > now:
+            raise Conflict(f"Post {post.pk} is not past its scheduled time.", code="not_overdue")
+
+    return _transition(
+        actor=None,
+        post_id=post_id,
+        sources=EXPIRABLE_STATUSES,
+        target=PostStatus.EXPIRED,
+        verb="expired",
+        roles=None,
+        comment=lambda post: (
+            f"Expired: its scheduled time {post.scheduled_at.isoformat()} passed while it was "
+            f"{_status_label(post.status)}."
+        ),
+        checks=checks,
+    )
+
+
 def posts_expire_overdue(*, now: dt.datetime | None = None) -> int:
     """Expire posts whose scheduled time passed before they were scheduled. Returns how many expired.
 
-    Safe to run concurrently and repeatedly: each post is re-checked under its row lock.
+    Safe to run concurrently and repeatedly: post_expire re-checks each post under its row lock.
     """
     now = now or timezone.now()
     candidate_ids = list(
@@ -579,29 +423,9 @@ def posts_expire_overdue(*, now: dt.datetime | None = None) -> int:
     )
     expired = 0
     for post_id in candidate_ids:
-        with transaction.atomic():
-            post = Post.objects.select_for_update().filter(pk=post_id).first()
-            if post is None or post.status not in EXPIRABLE_STATUSES or post.scheduled_at is None:
-                continue
-            if post.scheduled_at > now:
-                continue
-            from_status = post.status
-            post.status = PostStatus.EXPIRED
-            post.save(update_fields=["status", "updated_at"])
-            PostTransition.objects.create(
-                post=post,
-                actor=None,
-                from_status=from_status,
-                to_status=PostStatus.EXPIRED,
-                comment=(
-                    f"Expired: its scheduled time {post.scheduled_at.isoformat()} passed while it was "
-                    f"{_status_label(from_status)}."
-                ),
-            )
-            expired += 1
+        try:
+            post_expire(post_id=post_id, now=now)
+        except (Conflict, NotFound):
+            continue  # decided, rescheduled or deleted since it was listed
+        expired += 1
     return expired
-
-
-def post_text_as_posted(post: Post) -> str:
-    """Caption and hashtags exactly as exports and platforms receive them."""
-    return text_as_posted(post.caption, post.hashtags)

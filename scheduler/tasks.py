@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import exports
+from . import exports, services
 
 
 @shared_task(name="scheduler.tasks.export_bundle_build", acks_late=True)
@@ -22,6 +22,4 @@ def export_sweep() -> int:
 @shared_task(name="scheduler.tasks.expire_overdue_posts")
 def expire_overdue_posts() -> int:
     """Expire posts whose scheduled time passed before they were approved; returns how many."""
-    from .services import posts_expire_overdue  # imported late: services may import tasks
-
-    return posts_expire_overdue()
+    return services.posts_expire_overdue()

@@ -30,8 +30,9 @@ from typing import IO, Any
 import c2pa
 from PIL import Image, UnidentifiedImageError
 
-from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, watermark_decode
+from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA
 from .signing import DEV_ORGANIZATION, verification_trust_anchors_pem
+from .watermark import watermark_decode, watermark_fits
 
 MANIFEST_NAME = "manifest.json"
 MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a bundle entry larger than this is refused, not decompressed
@@ -278,7 +279,7 @@ def _check_pixels(report: ImageReport, data: bytes, *, expected_watermark: str |
 
     if not check_watermark:
         return
-    if rgb.width * rgb.height < 256 * 256:
+    if not watermark_fits(rgb.width, rgb.height):
         report.problem("is too small to carry the invisible watermark")
         return
     report.watermark = watermark_decode(rgb).hex()

@@ -30,8 +30,6 @@ from scheduler.provenance import (
     image_fit,
     image_label,
     post_image_label,
-    watermark_decode,
-    watermark_embed,
     watermark_payload,
 )
 from scheduler.signing import (
@@ -40,6 +38,7 @@ from scheduler.signing import (
     dev_ca_ensure,
     signing_credentials_get,
 )
+from scheduler.watermark import watermark_decode, watermark_embed
 from tests.factories import GeneratedImageFactory, PostImageFactory
 
 PAYLOAD = bytes.fromhex("a55ac33c")

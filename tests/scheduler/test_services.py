@@ -388,6 +388,22 @@ def test_posts_expire_overdue_only_touches_unscheduled_overdue_posts(persona, ma
         assert post.status == status
 
 
+def test_post_expire_is_a_system_transition_that_rechecks_the_locked_post(persona, marketer):
+    now = timezone.now()
+    past = now - dt.timedelta(minutes=5)
+    later = make_post(persona, marketer, status=PostStatus.DRAFT, scheduled_at=now + dt.timedelta(hours=1), images=0)
+    with pytest.raises(Conflict, match="not past its scheduled time"):
+        services.post_expire(post_id=later.pk, now=now)
+    scheduled = make_post(persona, marketer, status=PostStatus.SCHEDULED, scheduled_at=past, images=0)
+    with pytest.raises(Conflict, match="only drafts, posts in review, posts with changes requested or approved"):
+        services.post_expire(post_id=scheduled.pk, now=now)
+    assert not PostTransition.objects.exists()
+    approved = make_post(persona, marketer, status=PostStatus.APPROVED, scheduled_at=past, images=0)
+    assert services.post_expire(post_id=approved.pk, now=now).status == PostStatus.EXPIRED
+    row = PostTransition.objects.get(post=approved)
+    assert row.comment == f"Expired: its scheduled time {past.isoformat()} passed while it was approved."
+
+
 def test_post_update_records_the_label_the_edited_caption_carries(persona, marketer):
     from scheduler.exports import post_caption
 

@@ -1,0 +1,104 @@
+"""What a post's content must satisfy: its platform, hashtags, scheduled time, caption size, the persona's
+AI-disclosure label, "#ad" on sponsored posts and the platform's publishing rules.
+
+Each check raises ValidationFailed naming the problem; the services in scheduler.services decide when each
+one applies (on every edit, or only at review and scheduling).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Iterable
+
+from django.utils import timezone
+
+from config.exceptions import ValidationFailed
+from core.platforms import Platform, hashtag_clean, mentions_ad
+from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
+
+from .models import Post
+from .selectors import validate_post_for_platform
+
+# Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
+# limit while being edited, but megabytes of text are refused outright.
+MAX_CAPTION_CHARS = 70_000
+
+
+def require_platform(platform: str) -> None:
+    if platform not in Platform.values:
+        raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
+
+
+def hashtags_normalise(hashtags: Iterable[str] | None) -> list[str]:
+    """'travel', '#Travel ' -> '#Travel'; duplicates (case-insensitive) dropped; bad tags refused."""
+    if hashtags is None:
+        return []
+    if isinstance(hashtags, str):
+        hashtags = [hashtags]
+    result: list[str] = []
+    seen: set[str] = set()
+    pieces = [piece for raw in hashtags for piece in re.split(r"[\s,]+", str(raw))]
+    for raw in filter(None, pieces):
+        tag = hashtag_clean(raw)
+        if tag is None:
+            raise ValidationFailed(f"'{raw}' is not a valid hashtag: use letters, digits and underscores only.")
+        if tag.lower() not in seen:
+            seen.add(tag.lower())
+            result.append(tag)
+    return result
+
+
+def require_aware_future(value: dt.datetime, *, what: str = "Scheduled time") -> None:
+    if not isinstance(value, dt.datetime):
+        raise ValidationFailed(f"{what} must be a date and time.")
+    if timezone.is_naive(value):
+        raise ValidationFailed(f"{what} must include a timezone (e.g. 2026-03-29T09:00:00+02:00).")
+    now = timezone.now()
+    if value <= now:
+        raise ValidationFailed(f"{what} {value.isoformat()} is in the past; pick a time after {now.isoformat()}.")
+
+
+def persona_label(persona: Persona) -> str:
+    return (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
+
+
+def caption_with_label(caption: str | None, label: str) -> str:
+    """The stripped caption with `label` appended on its own paragraph when it does not carry it already;
+    refused when it is larger than any platform takes."""
+    caption = (caption or "").strip()
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise ValidationFailed(
+            f"The caption is {len(caption):,} characters; no platform allows more than {MAX_CAPTION_CHARS:,}.",
+            code="caption_too_long",
+        )
+    if label.lower() in caption.lower():
+        return caption
+    return f"{caption}\n\n{label}" if caption else label
+
+
+def check_compliance(post: Post, when: str) -> None:
+    """AI-disclosure label in the caption; #ad on sponsored posts."""
+    label = persona_label(post.persona)
+    if label.lower() not in (post.caption or "").lower():
+        raise ValidationFailed(
+            f'Post {post.pk} cannot be {when}: its caption must include the AI-disclosure label "{label}".',
+            code="disclosure_missing",
+        )
+    if post.is_sponsored:
+        tags = {t.lower().lstrip("#") for t in post.hashtags or []}
+        if "ad" not in tags and not mentions_ad(post.caption):
+            raise ValidationFailed(
+                f"Post {post.pk} is sponsored and cannot be {when} without #ad in its caption or hashtags.",
+                code="sponsored_without_ad",
+            )
+
+
+def check_platform_rules(post: Post, when: str) -> None:
+    errors = validate_post_for_platform(post=post)
+    if errors:
+        raise ValidationFailed(
+            f"Post {post.pk} cannot be {when} for {post.get_platform_display()}: " + " ".join(errors),
+            code="platform_rules",
+            extra={"errors": errors},
+        )

@@ -3,6 +3,11 @@
 Baseline, measured in the same run on the same decoded images: a plain JPEG encode (quality 92), i.e. what
 exporting an image would cost without any labeling. Each image first gets one untimed warm-up pass.
 
+The robust watermark (RivaGAN, scheduler.rivagan) gets its own rows: embedding at the working size, reading
+at one and at all crop-scale hypotheses (what the detection check pays), and, once, the full-frame embed
+imwatermark itself would do at this size, for comparison. CPU time (process time, all threads) is shown
+beside wall time: on a shared machine wall time also counts waiting for a core.
+
     .venv/bin/python bench/labeling.py            # table
     .venv/bin/python bench/labeling.py --json     # JSON on stdout
     .venv/bin/python bench/labeling.py --json out.json -n 10
@@ -19,6 +24,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,17 +33,22 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 STEPS = ["fit", "badge", "watermark", "encode", "watermark_check", "c2pa"]
+RIVAGAN_ROWS = ["rivagan_embed", "rivagan_read_1_scale", "rivagan_read_all_scales"]
 SIZE = (1080, 1350)
 
 
-def _setup_django(ca_dir: str) -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
-    os.environ.setdefault("PERSONA_STUDIO_VAR_DIR", "var/test")
-    os.environ["C2PA_DEV_CA_DIR"] = ca_dir  # a throwaway dev CA: the bench never touches var/c2pa
-    import django
+@contextmanager
+def django_with_throwaway_ca() -> Iterator[None]:
+    """Django set up for a bench, signing with a throwaway dev CA: the bench never touches var/c2pa."""
+    with tempfile.TemporaryDirectory(prefix="bench-c2pa-") as ca_dir:
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+        os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
+        os.environ.setdefault("PERSONA_STUDIO_VAR_DIR", "var/test")
+        os.environ["C2PA_DEV_CA_DIR"] = ca_dir
+        import django
 
-    django.setup()
+        django.setup()
+        yield
 
 
 def _source_image(seed: int) -> bytes:
@@ -67,7 +79,8 @@ def run(n: int) -> dict:
     from scheduler.signing import signing_credentials_get
 
     credentials = signing_credentials_get()
-    per_step: dict[str, list[float]] = {step: [] for step in STEPS}
+    per_step: dict[str, list[float]] = {step: [] for step in STEPS + RIVAGAN_ROWS}
+    cpu: dict[str, list[float]] = {step: [] for step in RIVAGAN_ROWS}
     totals: list[float] = []
     baseline: list[float] = []
     sizes: list[int] = []
@@ -103,6 +116,7 @@ def run(n: int) -> dict:
         sizes.append(len(result.data))
         for step in STEPS:
             per_step[step].append(result.timings[step])
+        _time_rivagan(decoded, index, per_step, cpu)
 
     def stats(values: list[float]) -> dict[str, float]:
         return {
@@ -113,6 +127,8 @@ def run(n: int) -> dict:
         }
 
     baseline_mean = statistics.mean(baseline)
+    rows = STEPS + RIVAGAN_ROWS
+    full_frame = _rivagan_full_frame(decoded)
     return {
         "images": n,
         "size": list(SIZE),
@@ -120,12 +136,49 @@ def run(n: int) -> dict:
         "python": platform.python_version(),
         "machine": platform.machine(),
         "baseline": {"name": f"plain JPEG encode q{JPEG_QUALITY}", **stats(baseline)},
-        "steps": {step: stats(per_step[step]) for step in STEPS},
+        "steps": {step: stats(per_step[step]) for step in rows},
+        "cpu_s": {step: round(statistics.mean(cpu[step]), 3) for step in RIVAGAN_ROWS},
+        "rivagan_full_frame": full_frame,
         "total": stats(totals),
         "ratio_vs_baseline": round(statistics.mean(totals) / baseline_mean, 1),
-        "step_ratio_vs_baseline": {step: round(statistics.mean(per_step[step]) / baseline_mean, 1) for step in STEPS},
+        "step_ratio_vs_baseline": {step: round(statistics.mean(per_step[step]) / baseline_mean, 1) for step in rows},
         "mean_output_bytes": int(statistics.mean(sizes)),
     }
+
+
+def _time_rivagan(image, index: int, wall: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
+    from PIL import ImageOps
+
+    from scheduler.rivagan import DECODE_SCALES, payload_random, rivagan_embed, rivagan_read
+
+    fitted = ImageOps.fit(image, SIZE)
+    payload = payload_random()
+    calls = {
+        "rivagan_embed": lambda: rivagan_embed(fitted, payload),
+        "rivagan_read_1_scale": lambda: rivagan_read(fitted, scales=DECODE_SCALES[:1]),
+        "rivagan_read_all_scales": lambda: rivagan_read(fitted, scales=DECODE_SCALES),
+    }
+    if index == 0:
+        calls["rivagan_embed"]()  # loads the ONNX sessions
+    for name, call in calls.items():
+        start, start_cpu = time.perf_counter(), time.process_time()
+        call()
+        wall[name].append(time.perf_counter() - start)
+        cpu[name].append(time.process_time() - start_cpu)
+
+
+def _rivagan_full_frame(image) -> dict[str, float]:
+    """What imwatermark's RivaGAN costs on the whole 1080x1350 frame (one run: it is slow)."""
+    import numpy as np
+    from PIL import ImageOps
+
+    from scheduler.rivagan import _ENCODER_FILE, _session
+
+    frame = np.asarray(ImageOps.fit(image, SIZE), dtype=np.float32).transpose(2, 0, 1)[None, :, None] / 127.5 - 1
+    bits = np.tile(np.array([1, 0], dtype=np.float32), 16)[None]
+    start, start_cpu = time.perf_counter(), time.process_time()
+    _session(_ENCODER_FILE).run(None, {"frame": frame, "data": bits})
+    return {"wall_s": round(time.perf_counter() - start, 2), "cpu_s": round(time.process_time() - start_cpu, 2)}
 
 
 def table(result: dict) -> str:
@@ -149,6 +202,13 @@ def table(result: dict) -> str:
         if number == 0:
             lines.append("  ".join("-" * w for w in widths))
     lines.append(f"mean output size: {result['mean_output_bytes'] / 1024:.0f} KiB")
+    cpu = ", ".join(f"{name} {seconds:.2f} s" for name, seconds in result["cpu_s"].items())
+    lines.append(f"RivaGAN CPU time per image (all threads): {cpu}")
+    full = result["rivagan_full_frame"]
+    lines.append(
+        f"RivaGAN on the full {result['size'][0]}x{result['size'][1]} frame instead (imwatermark's way, 1 run): "
+        f"{full['wall_s']:.1f} s wall, {full['cpu_s']:.1f} s CPU"
+    )
     return "\n".join(lines)
 
 
@@ -165,8 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.images < 1:
         parser.error("--images must be at least 1")
-    with tempfile.TemporaryDirectory(prefix="bench-c2pa-") as ca_dir:
-        _setup_django(ca_dir)
+    with django_with_throwaway_ca():
         result = run(args.images)
     if args.json == "-":
         print(json.dumps(result, indent=2))

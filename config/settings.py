@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "django_filters",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI served from our static files: the API docs work offline
     "personas",
     "generation",
     "scheduler",
@@ -99,10 +100,15 @@ if os.environ.get("REDIS_CACHE_URL"):
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
-# Sign-in lockout after LOGIN_MAX_FAILURES wrong passwords per username + IP (personas/auth.py).
+# Sign-in lockout (personas/auth.py): LOGIN_MAX_FAILURES wrong passwords per username + IP, and
+# LOGIN_USER_MAX_FAILURES per username across all IPs within LOGIN_USER_WINDOW_SECONDS. The per-username lock
+# has a fixed end and spares browsers that signed in as that user before.
 AUTHENTICATION_BACKENDS = ["personas.auth.ThrottledModelBackend"]
 LOGIN_MAX_FAILURES = int(os.environ.get("LOGIN_MAX_FAILURES", "5"))
 LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", str(15 * 60)))
+LOGIN_USER_MAX_FAILURES = int(os.environ.get("LOGIN_USER_MAX_FAILURES", "20"))
+LOGIN_USER_WINDOW_SECONDS = int(os.environ.get("LOGIN_USER_WINDOW_SECONDS", str(15 * 60)))
+LOGIN_USER_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_USER_LOCKOUT_SECONDS", str(15 * 60)))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -122,8 +128,32 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every request if it is missing
 MEDIA_URL = "/media/"
 MEDIA_ROOT = Path(os.environ.get("DJANGO_MEDIA_ROOT", VAR_DIR / "media"))
+# Media (references, LoRA weights, generated images, bundles) go through Django's storage API only
+# (core/storage.py): the local MEDIA_ROOT by default, or an S3-compatible object store when MEDIA_S3_BUCKET is
+# set, which is what lets workers on other machines read references and write images. Credentials default to
+# boto3's chain (environment, instance profile) when MEDIA_S3_ACCESS_KEY_ID is unset.
+MEDIA_S3_BUCKET = os.environ.get("MEDIA_S3_BUCKET", "")
+if MEDIA_S3_BUCKET:
+    _MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": MEDIA_S3_BUCKET,
+            "endpoint_url": os.environ.get("MEDIA_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("MEDIA_S3_REGION") or None,
+            "access_key": os.environ.get("MEDIA_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("MEDIA_S3_SECRET_ACCESS_KEY") or None,
+            "location": os.environ.get("MEDIA_S3_PREFIX", "").strip("/"),
+            "addressing_style": os.environ.get("MEDIA_S3_ADDRESSING_STYLE", "path"),
+            "signature_version": "s3v4",
+            "default_acl": None,  # private objects; pages serve them to workspace members only
+            "file_overwrite": False,  # a name that exists gets a suffix, as on the filesystem
+            "querystring_auth": True,
+        },
+    }
+else:
+    _MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _MEDIA_STORAGE,
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
         if not DEBUG
@@ -175,6 +205,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Personas, reference images, LoRA training, generation, review workflow, calendar and exports.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     # Posts, exports and jobs all have a `status` field: name each enum after its model's choices.
     "ENUM_NAME_OVERRIDES": {
@@ -214,13 +247,18 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
+GENERATION_QUEUE = os.environ.get("GENERATION_QUEUE", "gpu")  # one queue per GPU class
 CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.draft_posts": {"queue": "default"},
-    "generation.tasks.*": {"queue": os.environ.get("GENERATION_QUEUE", "gpu")},
+    "generation.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
 }
+# Every worker beats this often (generation/heartbeats.py); one silent for the timeout is dead, and the runs it
+# held are queued again by the next worker start or recovery sweep.
+WORKER_HEARTBEAT_INTERVAL = float(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "10"))
+WORKER_HEARTBEAT_TIMEOUT = float(os.environ.get("WORKER_HEARTBEAT_TIMEOUT", "60"))
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

@@ -175,3 +175,28 @@ class JobTransition(models.Model):
                 name="job_transition_one_subject",
             ),
         ]
+
+
+class WorkerHeartbeat(models.Model):
+    """One run of a Celery worker process: which queues it consumes and when it last said it was alive.
+
+    A worker that has not beaten for WORKER_HEARTBEAT_TIMEOUT seconds, or whose node name has started again,
+    is dead; training runs and jobs it held are queued again (they are idempotent). Rows outlive their process
+    so that a run's history can name the worker that held it.
+    """
+
+    instance = models.CharField(max_length=32, unique=True, help_text="Random id of this process start.")
+    name = models.CharField(max_length=255, help_text="Celery node name, e.g. gpu0@host.")
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    queues = models.JSONField(default=list, blank=True)
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+    stopped_at = models.DateTimeField(null=True, blank=True, help_text="Set on a clean stop, or once found dead.")
+
+    class Meta:
+        ordering = ["-last_seen"]
+        indexes = [models.Index(fields=["name", "stopped_at"], name="worker_heartbeat_name_live")]
+
+    def __str__(self) -> str:
+        return f"{self.name} (pid {self.pid})"

@@ -10,9 +10,10 @@ single-GPU machines does not (the sweep covers it).
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import drafting, sweeps, worker
+from . import drafting, heartbeats, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -56,3 +57,20 @@ def fail_stale_runs() -> int:
     whose message was lost is sent again."""
     sweeps.generation_drafts_resend()
     return sweeps.generation_runs_fail_stale()
+
+
+# Worker lifecycle (the signals fire only in `celery worker` processes): heartbeats from start to stop.
+@worker_init.connect
+def _worker_init(**kwargs) -> None:
+    heartbeats.worker_process_init()  # before a prefork pool forks: its children know their worker
+
+
+@worker_ready.connect
+def _worker_ready(sender=None, **kwargs) -> None:
+    queues = [queue.name for queue in sender.task_consumer.queues]
+    heartbeats.worker_process_ready(name=sender.hostname, queues=queues)
+
+
+@worker_shutdown.connect
+def _worker_shutdown(**kwargs) -> None:
+    heartbeats.worker_process_shutdown()

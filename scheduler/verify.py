@@ -4,6 +4,12 @@ Per image: the C2PA manifest is present, its signature and hashes are valid and 
 the XMP carries the IPTC digital source type; the invisible watermark decodes to the payload recorded in
 manifest.json; the file's sha256 matches manifest.json.
 
+Ingredients: every ingredient of the active manifest must validate too. A failure the claim generator
+recorded when it took the ingredient in (its validation results, e.g. claimSignature.mismatch or
+assertion.dataHash.mismatch), one found re-validating the ingredient's manifest in this file's store
+(ingredientDeltas), or a manifest the ingredient points at that is not in the store (a missing claim) makes
+the image invalid, and the report names the ingredient, as the reference C2PA tools do.
+
 Trust: a signature can be valid while its signer is not on a trust list (the development CA, or a
 production CA this verifier was not told about). That is reported as a warning, not a failure, unless
 `strict_trust` is set; an invalid signature or hash is always a failure. Verification trusts the roots in
@@ -41,6 +47,9 @@ C2PA_INVALID = "invalid"
 C2PA_MISSING = "missing"
 
 _UNTRUSTED_CODES = {"signingCredential.untrusted"}
+# Status codes that report success or mere information; older (v1/v2) ingredient assertions keep a flat
+# validation_status list that may mix them with failures.
+_NON_FAILURE_SUFFIXES = (".validated", ".match", ".insideValidity", ".trusted", ".skipped", ".notRevoked")
 _DIGITAL_SOURCE_RE = re.compile(r"DigitalSourceType\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*([^<\s]+))")
 
 
@@ -52,6 +61,9 @@ class ImageReport:
     sha256_ok: bool | None = None  # None: no expected value to compare with
     c2pa: str = C2PA_MISSING
     c2pa_ai_declared: bool = False
+    c2pa_signer: str | None = None  # the signing certificate's issuer organisation
+    c2pa_claim_generator: str | None = None
+    c2pa_ingredients: list[dict[str, Any]] = field(default_factory=list)  # title, relationship, ok, failures
     iptc_digital_source_type: str | None = None
     watermark: str | None = None  # decoded payload, hex
     watermark_ok: bool | None = None
@@ -126,6 +138,49 @@ def c2pa_read_context(trust_anchors_pem: bytes | None = None) -> c2pa.Context:
     return c2pa.Context.from_dict(config)
 
 
+def _failure_codes(entries: Any) -> list[dict[str, Any]]:
+    return [entry for entry in entries or [] if isinstance(entry, dict) and entry.get("code")]
+
+
+def _ingredient_reports(store: dict[str, Any], active: dict[str, Any]) -> list[dict[str, Any]]:
+    """One entry per ingredient of the active manifest, with every failure found for it."""
+    results = store.get("validation_results") or {}
+    deltas: dict[str, list[dict[str, Any]]] = {}
+    for delta in results.get("ingredientDeltas") or []:
+        assertion = str(delta.get("ingredientAssertionURI") or "").rsplit("/", 1)[-1]
+        deltas.setdefault(assertion, []).extend(_failure_codes((delta.get("validationDeltas") or {}).get("failure")))
+    active_failures = _failure_codes((results.get("activeManifest") or {}).get("failure"))
+    known = set((store.get("manifests") or {}).keys())
+
+    reports = []
+    for index, ingredient in enumerate(active.get("ingredients") or []):
+        recorded = (ingredient.get("validation_results") or {}).get("activeManifest") or {}
+        failures = _failure_codes(recorded.get("failure"))
+        failures += [
+            status
+            for status in _failure_codes(ingredient.get("validation_status"))
+            if not str(status["code"]).endswith(_NON_FAILURE_SUFFIXES)
+        ]
+        failures += deltas.get(str(ingredient.get("label") or ""), [])
+        manifest = ingredient.get("active_manifest")
+        if manifest:
+            failures += [f for f in active_failures if str(f.get("url") or "").endswith(str(manifest))]
+            if manifest not in known and not failures:
+                failures.append({"code": "claim.missing", "explanation": f"manifest {manifest} is not in the store"})
+        codes: dict[str, str] = {}
+        for failure in failures:
+            codes.setdefault(str(failure["code"]), str(failure.get("explanation") or ""))
+        reports.append(
+            {
+                "title": ingredient.get("title") or ingredient.get("label") or f"ingredient {index + 1}",
+                "relationship": ingredient.get("relationship") or "",
+                "ok": not (set(codes) - _UNTRUSTED_CODES),
+                "failures": [{"code": code, "explanation": text} for code, text in codes.items()],
+            }
+        )
+    return reports
+
+
 def _check_c2pa(report: ImageReport, data: bytes, context: c2pa.Context, *, strict_trust: bool) -> None:
     try:
         reader = c2pa.Reader(None, io.BytesIO(data), context=context)
@@ -141,30 +196,48 @@ def _check_c2pa(report: ImageReport, data: bytes, context: c2pa.Context, *, stri
         state = store.get("validation_state") or ""
         results = store.get("validation_results") or {}
         failures = (results.get("activeManifest") or {}).get("failure") or []
-        failure_codes = {f.get("code", "") for f in failures}
         active = (store.get("manifests") or {}).get(store.get("active_manifest") or "", {})
 
+    report.c2pa_ingredients = _ingredient_reports(store, active)
+    failing = [ingredient for ingredient in report.c2pa_ingredients if not ingredient["ok"]]
+    ingredient_manifests = {str(i.get("active_manifest")) for i in active.get("ingredients") or []} - {"None"}
+    # An active-manifest failure about an ingredient is reported once, under that ingredient's name.
+    own_failures = [f for f in failures if not any(str(f.get("url") or "").endswith(m) for m in ingredient_manifests)]
+    failure_codes = {f.get("code", "") for f in own_failures}
+
     issuer = (active.get("signature_info") or {}).get("issuer", "unknown issuer")
-    if state == "Trusted":
-        report.c2pa = C2PA_TRUSTED
-        if issuer == DEV_ORGANIZATION:
+    report.c2pa_signer = issuer
+    generator = (active.get("claim_generator_info") or [{}])[0]
+    parts = [str(generator[k]) for k in ("name", "version") if generator.get(k)]
+    report.c2pa_claim_generator = " ".join(parts) or None
+    broken = [f for f in own_failures if f.get("code") not in _UNTRUSTED_CODES]
+    for ingredient in failing:
+        details = "; ".join(
+            f"{f['code']}: {f['explanation']}" if f["explanation"] else f["code"]
+            for f in ingredient["failures"]
+            if f["code"] not in _UNTRUSTED_CODES
+        )
+        relationship = f" ({ingredient['relationship']})" if ingredient["relationship"] else ""
+        report.problem(f"C2PA ingredient '{ingredient['title']}'{relationship} fails validation: {details}")
+
+    if broken or (state not in ("Trusted", "Valid") and not failing):
+        report.c2pa = C2PA_INVALID
+        details = "; ".join(f"{f.get('code')}: {f.get('explanation')}" for f in broken)
+        report.problem(f"C2PA manifest is invalid (file was modified after signing?): {details or state}")
+    elif state == "Trusted" or (failing and not failure_codes):
+        report.c2pa = C2PA_INVALID if failing else C2PA_TRUSTED
+        if issuer == DEV_ORGANIZATION and not failing:
             report.warn(
                 "signed with the development CA, trusted only where its root is installed; platforms will call "
                 "the signer untrusted (set C2PA_CERT_CHAIN_PATH / C2PA_PRIVATE_KEY_PATH for production)"
             )
-    elif state == "Valid" and failure_codes <= _UNTRUSTED_CODES:
-        report.c2pa = C2PA_UNTRUSTED_SIGNER
+    else:  # signature and hashes valid, signer not on the trust list
+        report.c2pa = C2PA_INVALID if failing else C2PA_UNTRUSTED_SIGNER
         message = (
             f"C2PA signature is valid but the signer ({issuer}) is not on the trust list; add its root CA to "
             "C2PA_TRUST_ANCHORS_PATH if it is yours (the development CA is never trusted by platforms)"
         )
         report.problem(message) if strict_trust else report.warn(message)
-    else:
-        report.c2pa = C2PA_INVALID
-        details = "; ".join(
-            f"{f.get('code')}: {f.get('explanation')}" for f in failures if f.get("code") not in _UNTRUSTED_CODES
-        )
-        report.problem(f"C2PA manifest is invalid (file was modified after signing?): {details or state}")
 
     report.c2pa_ai_declared = any(
         action.get("action") == "c2pa.created" and action.get("digitalSourceType") in AI_SOURCE_TYPES

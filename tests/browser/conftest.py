@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.services import service_unavailable
+
 # Playwright's sync API keeps an asyncio loop in this thread; the ORM calls the tests make are still sync.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
@@ -29,9 +31,12 @@ SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screensh
 
 @pytest.fixture(scope="session")
 def browser():
-    sync_api = pytest.importorskip("playwright.sync_api", reason="pip install -e '.[test]' installs playwright")
+    try:
+        from playwright import sync_api
+    except ImportError:
+        service_unavailable("playwright is missing: pip install -e '.[test]' installs it")
     if not CHROMIUM.exists():
-        pytest.skip(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")
+        service_unavailable(f"{CHROMIUM} is missing: `make browser-deps` installs Debian's chromium")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -46,9 +51,13 @@ def page(browser, live_server):
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # Chromium reports each Content-Security-Policy violation (a blocked inline script, style or origin) here.
+    violations: list[str] = []
+    page.on("console", lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None)
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the pages: {errors}"
+    assert not violations, f"Content-Security-Policy violations on the pages: {violations}"
 
 
 @pytest.fixture

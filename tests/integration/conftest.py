@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.workers import worker_start
+from tests.services import service_unavailable
 
 LAUNCHER = "test_postgres_session.py"
 
@@ -63,7 +64,7 @@ def _shared_media_root(_test_settings, settings):
 def services_up():
     missing = [name for name, port in (("PostgreSQL", 5432), ("Redis", 6379)) if not reachable("127.0.0.1", port)]
     if missing:
-        pytest.skip(f"{' and '.join(missing)} not reachable on 127.0.0.1")
+        service_unavailable(f"{' and '.join(missing)} not reachable on 127.0.0.1")
 
 
 @pytest.fixture(autouse=True)

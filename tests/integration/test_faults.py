@@ -19,6 +19,7 @@ from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
 from tests.integration.conftest import reachable
 from tests.integration.workers import wait_for
+from tests.services import service_unavailable
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -150,8 +151,9 @@ def _bundle_done(bundle_id: int) -> ExportBundle | None:
     return ExportBundle.objects.filter(pk=bundle_id, status__in=[ExportStatus.SUCCEEDED, ExportStatus.FAILED]).first()
 
 
-@pytest.mark.skipif(not Path("/etc/postgresql").is_dir(), reason="needs a local pg_ctlcluster-managed PostgreSQL")
 def test_worker_survives_a_database_restart(studio, workers):
+    if not Path("/etc/postgresql").is_dir():
+        service_unavailable("needs a local pg_ctlcluster-managed PostgreSQL")
     workspace, marketer, persona = studio
     first_when = timezone.now() + dt.timedelta(days=1)
     second_when = timezone.now() + dt.timedelta(days=3)

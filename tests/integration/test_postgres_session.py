@@ -10,6 +10,7 @@ import pytest
 
 from tests.integration.conftest import reachable
 from tests.integration.workers import ROOT
+from tests.services import service_unavailable
 
 PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 
@@ -27,7 +28,7 @@ def _drop_databases(*names: str) -> None:
 def test_integration_suite_on_postgres_redis_and_real_workers(tmp_path):
     for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
         if not reachable("127.0.0.1", port):
-            pytest.skip(f"{name} not reachable on 127.0.0.1:{port}")
+            service_unavailable(f"{name} not reachable on 127.0.0.1:{port}")
     db_name = f"persona_it_{os.getpid()}"
     redis_db = 8 + os.getpid() % 8  # 8..15: away from db 0, which a developer's `make run` uses
     env = {

@@ -22,7 +22,7 @@ from scheduler import services as scheduler_services
 
 from .captions import caption_draft
 from .models import DraftingStatus, GenerationJob
-from .runs import audit, error_text
+from .runs import error_text
 
 logger = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     Each post is created and submitted whole or not at all; a variant whose post breaks a rule is named in
     job.drafting_error and keeps its image, and the other variants' posts stay."""
     images = list(job.images.filter(post_images__isnull=True).order_by("index"))
-    drafted, problems = 0, []
+    problems = []
     for image in images:
         draft = caption_draft(persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed)
         try:
@@ -62,21 +62,15 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
         except Exception as exc:
             logger.exception("Drafting a post from image %s of generation job %s failed", image.pk, job.pk)
             problems.append(f"Variant {image.index + 1}: {error_text(exc)}")
-        else:
-            drafted += 1
-    if problems:
-        _drafting_record(job=job, actor=actor, error=" ".join(problems))
-    else:
-        _drafting_record(job=job, actor=actor, comment=f"{drafted} posts drafted" if drafted else "nothing to draft")
+    _drafting_record(job=job, error=" ".join(problems))
 
 
-def _drafting_record(*, job: GenerationJob, actor: AbstractBaseUser | None, error: str = "", comment: str = "") -> None:
-    """Save the drafting outcome of a locked job (failed when `error`), with an audit row."""
+def _drafting_record(*, job: GenerationJob, error: str = "") -> None:
+    """Save the drafting outcome of a locked job: failed when `error`. (Each post's own audit trail names who
+    submitted it; the job's transitions stay its status changes.)"""
     job.drafting_status = DraftingStatus.FAILED if error else DraftingStatus.DRAFTED
     job.drafting_error = error
     job.save(update_fields=["drafting_status", "drafting_error"])
-    audit(obj=job, actor=actor, from_status=job.status, to_status=job.status,
-          comment=f"drafting failed: {error}" if error else comment)
 
 
 def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
@@ -91,7 +85,7 @@ def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
             return job
         problem = _author_problem(job=job, author=job.created_by)
         if problem:
-            _drafting_record(job=job, actor=None, error=problem)
+            _drafting_record(job=job, error=problem)
         else:
             drafts_create(job=job, author=job.created_by, actor=None)
     return job

@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, api_base_models
 
 # SimpleRouter: the API root view already comes from the personas router.
 router = SimpleRouter()
 router.register("lora-versions", api.LoraVersionViewSet, basename="lora-version")
 router.register("generation-jobs", api.GenerationJobViewSet, basename="generation-job")
+router.register("base-models", api_base_models.BaseModelViewSet, basename="base-model")
 
 urlpatterns = router.urls + [
     path(
@@ -14,4 +15,6 @@ urlpatterns = router.urls + [
         api.PersonaLoraVersionListCreateView.as_view(),
         name="persona-lora-versions",
     ),
+    path("personas/<int:persona_id>/base-model/", api_base_models.PersonaBaseModelView.as_view(),
+         name="persona-base-model"),
 ]

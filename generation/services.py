@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 from dataclasses import asdict
 
-from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
@@ -17,11 +16,12 @@ from personas.models import Persona
 from personas.selectors import role_require
 
 from . import specs
+from .base_models import persona_base_model_pin
 from .drafting import drafts_create
-from .families import model_family
-from .models import DraftingStatus, GenerationJob, JobStatus, LoraVersion
+from .families import FAMILY_LABELS
+from .models import BaseModel, BaseModelStatus, DraftingStatus, GenerationJob, JobStatus, LoraVersion
 from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
-from .selectors import lora_version_active
+from .selectors import base_model_family, lora_version_active, lora_version_family, lora_version_fits
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -79,8 +79,11 @@ def lora_training_start(
             code="training_in_progress",
         )
 
-    base_model = str(settings.GENERATION_BASE_MODEL)
-    defaults = specs.TrainingConfig(**model_family(base_model).training_defaults)
+    base_model = persona_base_model_pin(persona=persona)
+    if base_model.status != BaseModelStatus.ACTIVE:
+        raise ValidationFailed(f"{persona.name}'s base model {base_model.name} is archived; choose another one first.",
+                               code="base_model_archived")
+    defaults = specs.TrainingConfig(**base_model_family(base_model).training_defaults)
     overrides = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "resolution": resolution}
     values = {}
     for name, value in overrides.items():
@@ -100,7 +103,10 @@ def lora_training_start(
         persona=persona,
         version=last + 1,
         status=JobStatus.QUEUED,
-        base_model=base_model,
+        base_model=base_model.location,
+        base_model_entry=base_model,
+        base_model_family=base_model.family,
+        base_model_sha256=base_model.sha256,
         hyperparameters=asdict(config),
         total_steps=config.steps,
         created_by=actor,
@@ -171,11 +177,13 @@ def generation_job_create(
     scheduler: str = "dpmpp_2m_karras",
     negative_prompt: str | None = None,
     allow_base_model: bool = False,
+    base_model_id: int | None = None,
 ) -> GenerationJob:
     """Queue one batch of `num_variants` images of the persona in `scene`, sized for `platform`.
 
     The persona's active LoRA is required unless `allow_base_model` (then the base model alone renders,
-    which will not look like the persona).
+    which will not look like the persona). The job renders on the persona's base model, or `base_model_id`;
+    a LoRA trained on another model family is refused here, never on the worker.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     scene = (scene or "").strip()
@@ -202,9 +210,18 @@ def generation_job_create(
             "model alone (allow_base_model), which will not look like the persona.",
             code="no_active_lora",
         )
+    base_model = _job_base_model(persona=persona, base_model_id=base_model_id)
+    if lora is not None and not lora_version_fits(version=lora, base_model=base_model):
+        trained = FAMILY_LABELS.get(lora_version_family(lora), lora_version_family(lora))
+        raise ValidationFailed(
+            f"LoRA v{lora.version} of {persona.name} was trained on a {trained} model; {base_model.name} is "
+            f"{FAMILY_LABELS.get(base_model.family, base_model.family)}, which it does not fit. Train a new version "
+            f"on {base_model.name}, or choose a {trained} model.",
+            code="base_model_mismatch",
+        )
     job = job_queue(
         persona=persona, lora_version=lora, platform=platform, scene=scene, created_by=actor, actor=actor,
-        comment="generation requested",
+        comment="generation requested", base_model_entry=base_model,
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
         num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
     )
@@ -213,6 +230,15 @@ def generation_job_create(
 
     transaction.on_commit(lambda: generate_images.delay(job.pk))
     return job
+
+
+def _job_base_model(*, persona: Persona, base_model_id: int | None) -> BaseModel:
+    if base_model_id is None:
+        return persona_base_model_pin(persona=persona)
+    entry = BaseModel.objects.filter(pk=base_model_id, status=BaseModelStatus.ACTIVE).first()
+    if entry is None:
+        raise ValidationFailed(f"Base model {base_model_id} does not exist or is archived.", code="unknown_base_model")
+    return entry
 
 
 def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> GenerationJob:

@@ -28,9 +28,15 @@ from core.platforms import Platform
 from personas.models import Persona
 
 from . import specs
-from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .models import BaseModel, DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, media_path, set_status
-from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
+from .selectors import (
+    base_model_ref,
+    generation_job_render_batch,
+    lora_adapter_name,
+    lora_version_sample_job,
+    reproduction_record,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,11 +53,18 @@ GENERATION_PROGRESS_INTERVAL_S = 0.5
 _progress_clock = time.monotonic  # module-level so tests can drive it
 
 
-def _engine():
-    """The process's engine. Imported here, not at module level, so the web process never loads torch."""
-    from . import engine
+def _engine(base_model: BaseModel | None = None):
+    """The process's engine for a library entry (None: GENERATION_BASE_MODEL). Imported here, not at module level,
+    so the web process never loads torch. A built-in model's hash is recorded the first time a worker loads it."""
+    from . import engine as engine_module
 
-    return engine.get_engine()
+    engine = engine_module.get_engine(base_model_ref(base_model))
+    if base_model is not None and not base_model.sha256 and engine.base_model_hash:
+        taken = BaseModel.objects.filter(sha256=engine.base_model_hash, status=base_model.status).exists()
+        if not taken:
+            BaseModel.objects.filter(pk=base_model.pk, sha256="").update(sha256=engine.base_model_hash)
+            base_model.sha256 = engine.base_model_hash
+    return engine
 
 
 # --- LoRA training ---------------------------------------------------------------------------------
@@ -115,7 +128,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     """Task body: train one queued version. Safe to call again after a redelivery or a crash."""
     with transaction.atomic():
         version = (
-            LoraVersion.objects.select_for_update(of=("self",)).select_related("persona")
+            LoraVersion.objects.select_for_update(of=("self",)).select_related("persona", "base_model_entry")
             .filter(pk=lora_version_id).first()
         )
         if version is None:
@@ -146,7 +159,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             raise ValidationFailed(
                 f"Training needs at least {specs.MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
             )
-        result = _engine().train_lora(
+        result = _engine(version.base_model_entry).train_lora(
             images=images, captions=captions, output_dir=attempt_dir, config=config, on_step=on_step
         )
         weights = Path(result.weights_path).resolve()
@@ -181,7 +194,9 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
         version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
         version.hyperparameters = {**hyper, **result.hyperparameters}
         version.progress_step = version.total_steps = config.steps
-        fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps"]
+        version.base_model_sha256 = result.hyperparameters.get("base_model_hash") or version.base_model_sha256
+        fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps",
+                  "base_model_sha256"]
         # Activation rule: the first successful version becomes active; later ones wait for a human.
         if not LoraVersion.objects.filter(persona_id=version.persona_id, is_active=True).exists():
             version.is_active = True
@@ -240,8 +255,8 @@ def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.Genera
 def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
     """Lock the leader and fill its pipeline call: [leader, *companions], offsets and size recorded on each.
 
-    Companions are queued jobs of the same persona that one pipeline call can render with the leader (same LoRA
-    version, size, steps, scheduler, guidance), oldest first, while the call stays within max_images. Jobs a
+    Companions are queued jobs of the same persona that one pipeline call can render with the leader (same base
+    model, LoRA version, size, steps, scheduler, guidance), oldest first, while the call stays within max_images. Jobs a
     previous attempt of this leader claimed (found running under it after a worker loss) are taken again first.
     Their own task messages, when they arrive, see them running under this leader and leave them to it.
     Returns [] when the leader is no longer this attempt's to run.
@@ -260,6 +275,7 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
             cancel_requested=False,
             persona_id=leader.persona_id,
             lora_version_id=leader.lora_version_id,
+            base_model_entry_id=leader.base_model_entry_id,
             width=leader.width,
             height=leader.height,
             steps=leader.steps,
@@ -368,7 +384,8 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     loss) is rendered again with its batch, and its partial images are removed, so a job never has two sets.
     """
     with transaction.atomic():
-        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
+        job = (GenerationJob.objects.select_for_update(of=("self",)).select_related("persona", "base_model_entry")
+               .filter(pk=job_id).first())
         if job is None:
             logger.warning("Generation job %s no longer exists.", job_id)
             return None
@@ -384,7 +401,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     job_ids = [job_id]
     try:
         lora = _lora_ref(job.lora_version) if job.lora_version_id else None
-        engine = _engine()
+        engine = _engine(job.base_model_entry)
         with transaction.atomic():
             batch = _batch_claim(leader_id=job_id, max_images=engine.max_batch)
         if not batch:
@@ -423,7 +440,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
 def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     """Render `generated_image` again from its stored record; the PNG bytes match the stored file."""
     job = generated_image.job
-    engine = _engine()
+    engine = _engine(job.base_model_entry)
     if generated_image.base_model_hash and engine.base_model_hash != generated_image.base_model_hash:
         raise Conflict(
             f"Image {generated_image.pk} was rendered with base model {generated_image.base_model} "

@@ -110,6 +110,14 @@ LOGIN_USER_MAX_FAILURES = int(os.environ.get("LOGIN_USER_MAX_FAILURES", "20"))
 LOGIN_USER_WINDOW_SECONDS = int(os.environ.get("LOGIN_USER_WINDOW_SECONDS", str(15 * 60)))
 LOGIN_USER_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_USER_LOCKOUT_SECONDS", str(15 * 60)))
 
+# Client review links (scheduler/link_access.py): requests per IP per window, and bad tokens per IP before the
+# address is locked out of every link route for the failure window. REVIEW_LINK_MAX_DAYS caps a link's life.
+REVIEW_LINK_RATE_LIMIT = int(os.environ.get("REVIEW_LINK_RATE_LIMIT", "120"))
+REVIEW_LINK_RATE_WINDOW_SECONDS = int(os.environ.get("REVIEW_LINK_RATE_WINDOW_SECONDS", "60"))
+REVIEW_LINK_MAX_FAILURES = int(os.environ.get("REVIEW_LINK_MAX_FAILURES", "10"))
+REVIEW_LINK_FAILURE_WINDOW_SECONDS = int(os.environ.get("REVIEW_LINK_FAILURE_WINDOW_SECONDS", str(15 * 60)))
+REVIEW_LINK_MAX_DAYS = int(os.environ.get("REVIEW_LINK_MAX_DAYS", "90"))
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "personas",
     "generation",
     "scheduler",
+    "web",
 ]
 
 MIDDLEWARE = [

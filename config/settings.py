@@ -194,6 +194,14 @@ REFERENCE_IMAGE_MAX_BYTES = int(os.environ.get("REFERENCE_IMAGE_MAX_BYTES", 25 *
 REFERENCE_IMAGE_MAX_PIXELS = int(os.environ.get("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000))
 REFERENCE_IMAGE_MIN_SIDE = int(os.environ.get("REFERENCE_IMAGE_MIN_SIDE", 512))
 
+# Likeness (personas/identity.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX model at a
+# local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without their own
+# (unset: the model's own, 0.6 for dlib). References need faces at least LIKENESS_REFERENCE_MIN_FACE_PX across.
+LIKENESS_BACKEND = os.environ.get("LIKENESS_BACKEND", "dlib")
+LIKENESS_THRESHOLD = float(os.environ["LIKENESS_THRESHOLD"]) if os.environ.get("LIKENESS_THRESHOLD") else None
+LIKENESS_REFERENCE_MIN_FACE_PX = int(os.environ.get("LIKENESS_REFERENCE_MIN_FACE_PX", 64))
+LIKENESS_MIN_REFERENCE_FACES = int(os.environ.get("LIKENESS_MIN_REFERENCE_FACES", 3))
+
 # Security: production defaults; DEBUG (make run) relaxes only what plain-HTTP localhost needs.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG

@@ -121,6 +121,20 @@ REVIEW_LINK_MAX_FAILURES = int(os.environ.get("REVIEW_LINK_MAX_FAILURES", "10"))
 REVIEW_LINK_FAILURE_WINDOW_SECONDS = int(os.environ.get("REVIEW_LINK_FAILURE_WINDOW_SECONDS", str(15 * 60)))
 REVIEW_LINK_MAX_DAYS = int(os.environ.get("REVIEW_LINK_MAX_DAYS", "90"))
 
+# Email (comment @mentions): SMTP when EMAIL_HOST is set, else printed on the console (what `make run` shows).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+    EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Persona Studio <studio@localhost>")
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -182,6 +196,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REFERENCE_IMAGE_MAX_BYTES = int(os.environ.get("REFERENCE_IMAGE_MAX_BYTES", 25 * 1024 * 1024))
 REFERENCE_IMAGE_MAX_PIXELS = int(os.environ.get("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000))
 REFERENCE_IMAGE_MIN_SIDE = int(os.environ.get("REFERENCE_IMAGE_MIN_SIDE", 512))
+
+# Likeness (personas/identity.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX model at a
+# local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without their own
+# (unset: the model's own, 0.6 for dlib). References need faces at least LIKENESS_REFERENCE_MIN_FACE_PX across.
+LIKENESS_BACKEND = os.environ.get("LIKENESS_BACKEND", "dlib")
+LIKENESS_THRESHOLD = float(os.environ["LIKENESS_THRESHOLD"]) if os.environ.get("LIKENESS_THRESHOLD") else None
+LIKENESS_REFERENCE_MIN_FACE_PX = int(os.environ.get("LIKENESS_REFERENCE_MIN_FACE_PX", 64))
+LIKENESS_MIN_REFERENCE_FACES = int(os.environ.get("LIKENESS_MIN_REFERENCE_FACES", 3))
 
 # Security: production defaults; DEBUG (make run) relaxes only what plain-HTTP localhost needs.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)

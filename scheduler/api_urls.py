@@ -21,6 +21,8 @@ urlpatterns = router.urls + [
          name="client-review-approve"),
     path("client-review/<str:token>/posts/<int:post_id>/request-changes/",
          api_links.ClientRequestChangesView.as_view(), name="client-review-request-changes"),
+    path("client-review/<str:token>/posts/<int:post_id>/comments/", api_links.ClientCommentsView.as_view(),
+         name="client-review-comments"),
     path("client-review/<str:token>/images/<int:post_image_id>/", api_links.ClientImageView.as_view(),
          name="client-review-image"),
 ]

@@ -182,3 +182,28 @@ class ReviewLink(models.Model):
 
     def __str__(self) -> str:
         return f"Review link {self.pk} for {self.reviewer_name}"
+
+
+class PostComment(models.Model):
+    """A comment in a post's thread, by a workspace member or by a client review link's external reviewer."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_link = models.ForeignKey(
+        ReviewLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    external_reviewer = models.CharField(max_length=120, blank=True)
+    body = models.TextField()
+    # Members @mentioned in the body, and when their notification emails went out (once).
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    mentions_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~models.Q(body=""), name="post_comment_body_not_empty")]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on post {self.post_id}"

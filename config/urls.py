@@ -3,6 +3,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from generation import api_health
 from generation.api_posts import PostViewSet
 
 # Posts belong to scheduler, but creating one from generated images needs generation's rows, and scheduler
@@ -12,6 +13,9 @@ posts_router.include_root_view = False  # the personas router answers /api/v1/
 posts_router.register("posts", PostViewSet, basename="post")
 
 urlpatterns = [
+    path("healthz", api_health.healthz, name="healthz"),
+    path("readyz", api_health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up code as a script file, not inline (Content-Security-Policy).

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from generation import api_health
 from generation.api_posts import PostViewSet
 from personas import auth as persona_auth
 from personas import views as persona_views
@@ -15,6 +16,9 @@ posts_router.include_root_view = False  # the personas router answers /api/v1/
 posts_router.register("posts", PostViewSet, basename="post")
 
 urlpatterns = [
+    path("healthz", api_health.healthz, name="healthz"),
+    path("readyz", api_health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
     path("accounts/login/", persona_auth.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),

@@ -29,7 +29,8 @@ from personas.auth import client_ip
 from personas.selectors import persona_get
 
 from . import link_selectors, links, selectors
-from .api import TransitionSerializer
+from .api import CommentCreateSerializer, PostCommentSerializer, TransitionSerializer
+from .comments import post_comment_add_for_link
 from .link_access import review_link_for_request
 from .models import Post, PostImage, PostStatus, ReviewLink
 
@@ -206,6 +207,7 @@ class _ClientDecisionView(_ClientView):
 
     def post(self, request: Request, token: str, post_id: int) -> Response:
         link = self.link(request, token)
+        link_selectors.review_link_post(link=link, post_id=int(post_id))  # outside the link: 404 before anything
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         type(self).service(token=token, post_id=int(post_id), comment=data.validated_data["comment"])
@@ -242,3 +244,23 @@ class ClientImageView(_ClientView):
         response["X-Content-Type-Options"] = "nosniff"
         response["Cache-Control"] = "private, max-age=3600"
         return response
+
+
+class ClientCommentsView(_ClientView):
+    """A post's comment thread, read and added to by the link's reviewer."""
+
+    @extend_schema(responses=PostCommentSerializer(many=True), summary="Comments (review link)")
+    def get(self, request: Request, token: str, post_id: int) -> Response:
+        rows = link_selectors.review_link_comments(link=self.link(request, token), post_id=int(post_id))
+        return Response(PostCommentSerializer(rows, many=True).data)
+
+    @extend_schema(request=CommentCreateSerializer, responses={201: PostCommentSerializer},
+                   summary="Add a comment (review link)")
+    def post(self, request: Request, token: str, post_id: int) -> Response:
+        link = self.link(request, token)
+        link_selectors.review_link_post(link=link, post_id=int(post_id))  # outside the link: 404 before anything
+        data = CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = post_comment_add_for_link(token=token, post_id=int(post_id), body=data.validated_data["body"])
+        row = link_selectors.review_link_comments(link=link, post_id=int(post_id)).get(pk=comment.pk)
+        return Response(PostCommentSerializer(row).data, status=status.HTTP_201_CREATED)

@@ -20,7 +20,7 @@ from config.exceptions import Gone, NotFound, PermissionDenied
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require, workspace_ids_for_user
 
-from .models import Post, PostImage, PostStatus, ReviewLink, ReviewLinkScope
+from .models import Post, PostComment, PostImage, PostStatus, ReviewLink, ReviewLinkScope
 
 LINK_SALT = "scheduler.review-link"
 LINK_NOT_FOUND = "This review link does not exist. Check that you copied the whole address."
@@ -118,6 +118,13 @@ def review_link_image(*, link: ReviewLink, image_id: int) -> PostImage:
     if image is None:
         raise NotFound("Image not found.")
     return image
+
+
+def review_link_comments(*, link: ReviewLink, post_id: int) -> QuerySet[PostComment]:
+    """The comment thread of a post the link shows."""
+    post = review_link_post(link=link, post_id=post_id)
+    return (PostComment.objects.filter(post_id=post.pk).select_related("author")
+            .prefetch_related("mentioned").order_by("created_at", "id"))
 
 
 def review_link_max_days() -> int:

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework.test import APIClient
 
 from scheduler import links
-from scheduler.models import Post, PostStatus, PostTransition, ReviewLink
+from scheduler.models import Post, PostComment, PostStatus, PostTransition, ReviewLink
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, aware
 
@@ -105,7 +105,7 @@ def test_an_expired_or_revoked_link_answers_410_on_every_route_and_changes_nothi
         links.review_link_revoke(actor=admin_member, link_id=link.pk)
     client = APIClient()
     for name, method, kwargs in _client_routes(token=token, post_id=post.pk, image_id=post.images.get().pk):
-        response = getattr(client, method)(reverse(name, kwargs=kwargs), {"comment": "x"}, format="json")
+        response = getattr(client, method)(reverse(name, kwargs=kwargs), {"comment": "x", "body": "x"}, format="json")
         assert response.status_code == 410, (name, response.status_code)
         assert "Ask the team that shared it for a new one" in response.json()["detail"]
     post.refresh_from_db()
@@ -172,13 +172,14 @@ def test_a_token_reaches_no_post_outside_its_set_on_any_route(persona, marketer,
         for name, method, kwargs in _client_routes(token=token, post_id=post.pk, image_id=post.images.get().pk):
             if len(kwargs) == 1:
                 continue  # the listing, checked above
-            response = getattr(client, method)(reverse(name, kwargs=kwargs), {"comment": "x"}, format="json")
+            body = {"comment": "x", "body": "x"}
+            response = getattr(client, method)(reverse(name, kwargs=kwargs), body, format="json")
             assert response.status_code == 404, (name, post.pk, response.status_code)
             assert marker not in response.content.decode(errors="replace")
             checked += 1
     assert checked >= 9
     assert {p.pk: p.status for p in Post.objects.all()} == states
-    assert not PostTransition.objects.exists()
+    assert not PostTransition.objects.exists() and not PostComment.objects.exists()
     # The same routes do reach the link's own post.
     own_image = reverse("client-review-image", kwargs={"token": token, "post_image_id": inside.images.get().pk})
     assert client.get(own_image).status_code == 200

@@ -27,7 +27,7 @@ from config.exceptions import Conflict, ValidationFailed
 from core.platforms import Platform
 from personas.models import Persona
 
-from . import specs
+from . import heartbeats, specs
 from .models import BaseModel, DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, media_path, set_status
 from .selectors import (
@@ -118,6 +118,7 @@ def _attempt_start(run: LoraVersion | GenerationJob, *, what: str, cancelled: st
         comment = f"{what} restarted after the previous attempt was interrupted"
         if isinstance(run, GenerationJob):
             _delete_images(run)
+    reset = {**reset, "worker": heartbeats.current_worker()}
     for name, value in reset.items():
         setattr(run, name, value)
     set_status(run, JobStatus.RUNNING, comment=comment, fields=list(reset))
@@ -289,16 +290,17 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
             job.total_steps = job.steps
             job.error = ""
             job.batch_leader = leader
+            job.worker_id = leader.worker_id
             set_status(job, JobStatus.RUNNING, comment=f"generation started in one batch with job {leader.pk}",
-                       fields=["progress_step", "total_steps", "error", "batch_leader"])
+                       fields=["progress_step", "total_steps", "error", "batch_leader", "worker"])
             members.append(job)
             images += job.num_variants
     offset = 0
     for job in members:
         if job is not leader and job in readopted:
             _delete_images(job)  # never keep two sets (nothing should be there: images are saved with the status)
-        job.batch_offset, job.batch_size = offset, images
-        job.save(update_fields=["batch_offset", "batch_size"])
+        job.batch_offset, job.batch_size, job.worker_id = offset, images, leader.worker_id
+        job.save(update_fields=["batch_offset", "batch_size", "worker"])
         offset += job.num_variants
     return members
 

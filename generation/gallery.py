@@ -76,6 +76,7 @@ def base_model_samples_render(*, base_model_id: int) -> BaseModel | None:
                     guidance=SAMPLE_GUIDANCE, scheduler=SAMPLE_SCHEDULER, base_model_hash=engine.base_model_hash,
                 )
                 sample.image.save(f"sample-{index + 1}-seed{seed}.png", ContentFile(data), save=False)
+                sample.width, sample.height = picture.width, picture.height  # the file assignment resets them
                 saved.append(sample.image.name)
                 sample.save()
             entry.samples_status, entry.samples_error = SamplesStatus.READY, ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation import base_models, gallery, selectors, services, tiny_model
+from generation import base_models, gallery, selectors, services, tiny_model, worker
 from generation import engine as engine_module
 from generation.models import GeneratedImage, JobStatus, SamplesStatus
 from generation.specs import BaseModelRef
@@ -26,6 +26,14 @@ def fresh_pool():
             engine.close()
     engine_module._engines.clear()
     engine_module._engines.update(saved)
+
+
+@pytest.fixture
+def quick_samples(monkeypatch):
+    """Reviewer samples and galleries with few steps: these tests are about which model renders them."""
+    monkeypatch.setattr(worker, "SAMPLE_STEPS", 2)
+    monkeypatch.setattr(worker, "SAMPLE_COUNT", 1)
+    monkeypatch.setattr(gallery, "SAMPLE_STEPS", 2)
 
 
 def _persona_with_refs(workspace, marketer):
@@ -63,7 +71,7 @@ def test_a_registered_hash_the_weights_do_not_match_is_refused(fresh_pool):
 
 
 def test_two_personas_on_two_models_train_and_generate_on_one_worker(workspace, marketer, settings, after_commit,
-                                                                     fresh_pool):
+                                                                     fresh_pool, quick_samples):
     settings.GENERATION_MAX_LOADED_MODELS = 1
     sd = selectors.base_model_default()
     xl = base_models.base_model_register(actor=None, path="tiny-sdxl", name="Tiny XL", render_samples=False)
@@ -97,7 +105,7 @@ def test_two_personas_on_two_models_train_and_generate_on_one_worker(workspace, 
     assert sd.generation_jobs.filter(is_sample=False).count() == 2
 
 
-def test_registration_renders_the_sample_gallery_on_the_worker(db, after_commit, fresh_pool):
+def test_registration_renders_the_sample_gallery_on_the_worker(db, after_commit, fresh_pool, quick_samples):
     with after_commit():
         entry = base_models.base_model_register(actor=None, path="tiny-sdxl", name="Tiny XL")
     entry.refresh_from_db()

@@ -130,8 +130,13 @@ def _shorten(text: str, limit: int) -> str:
     return f"{cut}…"
 
 
-def caption_draft(*, persona: Persona, scene: str, platform: str, seed: int) -> CaptionDraft:
-    """A caption and hashtags for one generated post, deterministic for (persona, scene, platform, seed)."""
+def caption_draft(
+    *, persona: Persona, scene: str, platform: str, seed: int, brief: str = "", sponsored: bool = False
+) -> CaptionDraft:
+    """A caption and hashtags for one generated post, deterministic for (persona, scene, platform, seed).
+
+    A `brief` (a content plan's caption brief) is the follow-up line instead of the topic line; a `sponsored`
+    post's caption carries #ad on the disclosure line, where length fitting never removes it."""
     rng = random.Random(f"{seed}:{platform}:{scene}")
     rule = rule_for(platform)
     tone = tone_for_voice(persona.voice)
@@ -139,7 +144,11 @@ def caption_draft(*, persona: Persona, scene: str, platform: str, seed: int) -> 
     topic_lines, topic_tags = (TOPICS[topic][1], TOPICS[topic][2]) if topic else (DEFAULT_TOPIC_LINES, ())
     template = rng.choice(TEMPLATES[tone])
     topic_line = rng.choice(topic_lines)
+    if brief.strip():
+        topic_line = " ".join(brief.split())
     label = (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
+    if sponsored:
+        label = f"#ad {label}"
 
     tags: list[str] = []
     for tag in [*(persona.default_hashtags or []), *topic_tags]:

@@ -14,6 +14,7 @@ import logging
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from config.exceptions import ApplicationError, NotFound, PermissionDenied
 from core.access import AUTHOR_ROLES
@@ -21,7 +22,7 @@ from personas.selectors import role_require
 from scheduler import services as scheduler_services
 
 from .captions import caption_draft
-from .models import DraftingStatus, GenerationJob
+from .models import ContentPlanItem, DraftingStatus, GenerationJob
 from .runs import error_text
 
 logger = logging.getLogger(__name__)
@@ -47,15 +48,22 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     Each post is created and submitted whole or not at all; a variant whose post breaks a rule is named in
     job.drafting_error and keeps its image, and the other variants' posts stay."""
     images = list(job.images.filter(post_images__isnull=True).order_by("index"))
+    item = ContentPlanItem.objects.filter(job_id=job.pk).first()
+    # A content plan's row: the drafts are slotted at its planned time (unless that passed meanwhile).
+    slot = item.planned_at if item is not None and item.planned_at > timezone.now() else None
+    planned = f" Planned in content plan {item.plan_id}, row {item.row_number}." if item is not None else ""
     problems = []
     for image in images:
-        draft = caption_draft(persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed)
+        draft = caption_draft(persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed,
+                              brief=item.caption_brief if item else "", sponsored=bool(item and item.is_sponsored))
         try:
             with transaction.atomic():
                 scheduler_services.post_create_for_review(
                     actor=actor, created_by=author, persona=job.persona, platform=job.platform,
                     caption=draft.caption, hashtags=draft.hashtags, generated_images=[image],
-                    comment=f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}.",
+                    comment=f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."
+                    + planned,
+                    scheduled_at=slot, is_sponsored=bool(item and item.is_sponsored),
                 )
         except ApplicationError as exc:
             problems.append(f"Variant {image.index + 1}: {exc.message}")

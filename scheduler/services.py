@@ -108,11 +108,17 @@ def post_create_for_review(
     hashtags: Iterable[str],
     generated_images: Sequence,
     comment: str = "",
+    scheduled_at: dt.datetime | None = None,
+    is_sponsored: bool = False,
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
-    the job's author) and `actor` may be None. The platform rules are checked before anything is written."""
+    the job's author) and `actor` may be None. The platform rules are checked before anything is written.
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time)."""
     require_platform(platform)
+    if scheduled_at is not None:
+        require_aware_future(scheduled_at)
+        scheduled_at = scheduled_at.astimezone(dt.UTC)
     tags = hashtags_normalise(hashtags)
     label = persona_label(persona)
     caption = caption_with_label(caption, label)
@@ -121,7 +127,8 @@ def post_create_for_review(
                         image_sizes=[(image.width, image.height) for image in decoded], when="submitted for review")
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
-                            images=decoded, created_by=created_by)
+                            images=decoded, created_by=created_by, is_sponsored=is_sponsored,
+                            scheduled_at=scheduled_at)
         return _transition(
             actor=actor,
             post_id=post.pk,

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "personas",
     "generation",
     "scheduler",
+    "web",
 ]
 
 MIDDLEWARE = [

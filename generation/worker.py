@@ -26,7 +26,7 @@ from PIL import Image
 from config.exceptions import Conflict, ValidationFailed
 from core.platforms import Platform
 from core.storage import media_delete_tree, media_fetch, media_save_file
-from personas.models import Persona
+from personas.models import FaceFinding, Persona
 
 from . import heartbeats, specs
 from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
@@ -74,7 +74,10 @@ def _training_inputs(persona: Persona) -> tuple[list[Image.Image], list[str]]:
     images: list[Image.Image] = []
     captions: list[str] = []
     default_caption = specs.prompt_for_persona(trigger_token=persona.trigger_token, appearance=persona.appearance)
-    for reference in persona.reference_images.all():
+    references = persona.reference_images.all()
+    if persona.is_human_face:  # photos that reference QA found unusable (no face, another person...) are left out
+        references = references.filter(face_finding=FaceFinding.USABLE)
+    for reference in references:
         with reference.image.open("rb") as fh, Image.open(fh) as img:
             images.append(img.convert("RGB"))
         caption = reference.caption.strip()

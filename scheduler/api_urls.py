@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import api_calendar, api_exports, api_links
+from . import api_calendar, api_exports, api_links, api_series
 
 # Posts are routed in config/urls.py: generation serves them, to look up generated images.
 router = DefaultRouter()
 router.register("exports", api_exports.ExportBundleViewSet, basename="export")
 router.register("review-links", api_links.ReviewLinkViewSet, basename="review-link")
+router.register("slot-series", api_series.SlotSeriesViewSet, basename="slot-series")
 
 urlpatterns = router.urls + [
     path("calendar/", api_calendar.CalendarView.as_view(), name="calendar"),

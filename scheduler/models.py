@@ -207,3 +207,35 @@ class PostComment(models.Model):
 
     def __str__(self) -> str:
         return f"Comment {self.pk} on post {self.post_id}"
+
+
+class SlotSeries(models.Model):
+    """A persona's recurring posting slot, e.g. every Tuesday at 18:00 (a wall time in the persona's timezone).
+    A content plan row can target it: the row takes the series' next free occurrence."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="slot_series")
+    name = models.CharField(max_length=64, help_text="How plan rows name it, e.g. 'tuesday-evening'.")
+    weekday = models.PositiveSmallIntegerField(help_text="0 = Monday ... 6 = Sunday.")
+    time = models.TimeField(help_text="Local wall time in the persona's timezone.")
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["persona", "weekday", "time", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="slot_series_weekday_valid"),
+            models.UniqueConstraint(fields=["persona", "name"], name="slot_series_unique_name_per_persona"),
+            models.CheckConstraint(
+                condition=models.Q(starts_on__isnull=True) | models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="slot_series_range_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.persona})"

@@ -20,7 +20,7 @@ from core.access import Role
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler import links
-from scheduler.models import ExportBundle, Post, PostImage, PostStatus, PostTransition, ReviewLink
+from scheduler.models import ExportBundle, Post, PostImage, PostStatus, PostTransition, ReviewLink, SlotSeries
 from tests.conftest import client_for
 from tests.factories import (
     GeneratedImageFactory,
@@ -84,6 +84,8 @@ def world(db):
         actor=owner, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3), reviewer_name=f"{MARKER} client",
         posts=[post],
     )[0]
+    objects[SlotSeries] = SlotSeries.objects.create(persona=persona, name=f"{MARKER}-series", weekday=1,
+                                                    time=dt.time(18, 0))
     outsider = MembershipFactory(role=Role.ADMIN).user  # admin of a second workspace only
     return {"owner": owner, "outsider": outsider, "objects": objects}
 

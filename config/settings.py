@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "personas",
     "generation",
     "scheduler",
+    "web",
 ]
 
 MIDDLEWARE = [
@@ -322,6 +323,8 @@ CELERY_BEAT_SCHEDULE = {
 # Generation engine (see generation/engine.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")
 GENERATION_MODEL_CACHE = Path(os.environ.get("GENERATION_MODEL_CACHE", VAR_DIR / "models"))
+# A worker's own files: LoRA weights fetched from media storage (one folder per sha256) and its training folders.
+WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cache"))
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.

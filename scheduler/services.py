@@ -30,6 +30,7 @@ from .post_rules import (
     check_platform_rules,
     hashtags_normalise,
     persona_label,
+    post_authorship,
     require_aware_future,
     require_platform,
 )
@@ -300,21 +301,6 @@ def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> 
         comment=(comment or "").strip(),
         checks=lambda post: check_platform_rules(post, "submitted for review"),
     )
-
-
-def post_authorship(post: Post, user_id: int | None) -> str:
-    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
-    never approves their own post."""
-    if user_id is None:
-        return ""
-    if post.created_by_id is not None and post.created_by_id == user_id:
-        return "created"
-    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
-    submitted_by = (
-        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
-        .values_list("actor_id", flat=True).first()
-    )
-    return "submitted" if submitted_by is not None and submitted_by == user_id else ""
 
 
 def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:

@@ -93,7 +93,7 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         "persona", "lora_version", "platform", "scene", "prompt", "negative_prompt", "num_variants", "seed",
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
         "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
-        "drafting_error", "created_by", "created_at", "started_at", "finished_at",
+        "drafting_error", "created_by", "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
     )
     inlines = (GeneratedImageInline, JobTransitionInline)
     actions = ("cancel_jobs",)

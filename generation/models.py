@@ -39,6 +39,12 @@ class LoraVersion(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
+    # again (generation/recovery.py), and the running-jobs page names it.
+    worker = models.ForeignKey(
+        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The worker process that runs (or last ran) this attempt.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -99,6 +105,12 @@ class GenerationJob(models.Model):
     is_sponsored = models.BooleanField(default=False, help_text="Paid partnership: its posts carry #ad.")
     caption_error = models.TextField(
         blank=True, help_text="Why the caption model could not write the captions (the posts keep template captions)."
+    )
+    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
+    # again (generation/recovery.py), and the running-jobs page names it.
+    worker = models.ForeignKey(
+        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The worker process that runs (or last ran) this attempt.",
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

@@ -8,8 +8,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0004_job_drafting'),
-        ('scheduler', '0002_post_language'),
+        ('generation', '0005_run_worker'),
+        ('scheduler', '0005_post_language'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

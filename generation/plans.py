@@ -242,6 +242,7 @@ def content_plan_import(
                 job = generation_job_create(
                     actor=actor, persona=row.persona, scene=row.scene, platform=row.platform,
                     num_variants=num_variants, steps=steps, allow_base_model=allow_base_model,
+                    is_sponsored=row.sponsored,
                 )
             except ApplicationError as exc:
                 raise ValidationFailed(f"Row {row.row}: {exc.message} Nothing was imported.", code=exc.code) from None

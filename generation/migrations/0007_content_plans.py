@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0005_run_worker'),
+        ('generation', '0006_caption_alternatives'),
         ('personas', '0001_initial'),
         ('scheduler', '0004_slot_series'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),

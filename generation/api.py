@@ -131,7 +131,7 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
-            "created_at", "started_at", "finished_at",
+            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
         ]
         read_only_fields = fields
 
@@ -158,6 +158,7 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     base_model = serializers.IntegerField(
         required=False, allow_null=True, source="base_model_id",
         help_text="A base model of the library (default: the persona's). The persona's LoRA must fit its family.")
+    is_sponsored = serializers.BooleanField(default=False, help_text="Paid partnership: the drafted posts carry #ad.")
 
 
 class GenerationJobFilter(django_filters.FilterSet):

@@ -1,13 +1,14 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api, api_base_models
+from . import api, api_base_models, api_plans
 
 # SimpleRouter: the API root view already comes from the personas router.
 router = SimpleRouter()
 router.register("lora-versions", api.LoraVersionViewSet, basename="lora-version")
 router.register("generation-jobs", api.GenerationJobViewSet, basename="generation-job")
 router.register("base-models", api_base_models.BaseModelViewSet, basename="base-model")
+router.register("content-plans", api_plans.ContentPlanViewSet, basename="content-plan")
 
 urlpatterns = router.urls + [
     path(

@@ -11,12 +11,14 @@ from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
+from scheduler.selectors import post_get
 
 from .families import Family, model_family
 from .models import (
     BaseModel,
     BaseModelLayout,
     BaseModelStatus,
+    CaptionAlternative,
     GeneratedImage,
     GenerationJob,
     JobStatus,
@@ -234,3 +236,9 @@ def lora_version_fits(*, version: LoraVersion, base_model: BaseModel | None) -> 
     """Whether a LoRA applies to a base model: trained on the same family (a LoRA of one SD 1.5 checkpoint fits
     another SD 1.5 checkpoint; never an SDXL one)."""
     return base_model is None or lora_version_family(version) == base_model.family
+
+
+def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:
+    """The captions offered for a post the user can see, oldest first (404 for anyone else's)."""
+    post = post_get(user=user, post_id=post_id)
+    return CaptionAlternative.objects.filter(post=post).order_by("created_at", "id")

@@ -33,7 +33,8 @@ def _wait(predicate, what: str, logs: list[str], timeout: float = TIMEOUT_S, int
         if found:
             return found
         time.sleep(interval)
-    pytest.fail(f"timed out waiting for {what}; supervisor log:\n" + "\n".join(logs[-40:]))
+    jobs = list(GenerationJob.objects.values("pk", "status", "progress_step", "worker__name", "error"))
+    pytest.fail(f"timed out waiting for {what}; jobs: {jobs}; supervisor log:\n" + "\n".join(logs[-40:]))
 
 
 @pytest.fixture
@@ -65,26 +66,28 @@ def test_killed_gpu_worker_is_restarted_and_its_job_completes_exactly_once(super
     # Autocommit here: the service's on_commit hook really sends the message to the filesystem broker.
     job = services.generation_job_create(
         actor=marketer, persona=persona, scene="walking a dog in the rain", platform="instagram",
-        num_variants=4, steps=50, seed=21, allow_base_model=True,
+        num_variants=2, steps=30, seed=21, allow_base_model=True,
     )  # fmt: skip
-    _wait(lambda: GenerationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, progress_step__gte=1).exists(),
-          "the job to be mid-run", logs)
+    # Taken by the GPU worker: the filesystem broker has removed its message. Killed before it can finish.
+    _wait(lambda: GenerationJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING, worker__isnull=False).exists(),
+          "the job to be running", logs)
     job.refresh_from_db()
     gpu_pid = supervisor.pid("worker-gpu")
     assert job.worker is not None and job.worker.pid == gpu_pid
-    os.kill(gpu_pid, signal.SIGKILL)  # the filesystem broker already removed the message: nothing redelivers it
+    os.kill(gpu_pid, signal.SIGKILL)  # nothing redelivers the message
+    assert GenerationJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
 
     job = _wait(lambda: GenerationJob.objects.filter(pk=job.pk, status__in=[
         JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED]).exclude(
-        drafting_status=DraftingStatus.PENDING).first(), "the job to finish after the restart", logs)
+        drafting_status=DraftingStatus.PENDING).first(), "the job to finish after the restart", logs, timeout=600)
     assert job.status == JobStatus.SUCCEEDED, job.error
     assert supervisor.restarts("worker-gpu") == 1 and supervisor.restarts("worker-default") == 0
     assert job.worker.pid == supervisor.pid("worker-gpu") != gpu_pid
-    assert sorted(GeneratedImage.objects.filter(job=job).values_list("index", flat=True)) == [0, 1, 2, 3]
+    assert sorted(GeneratedImage.objects.filter(job=job).values_list("index", flat=True)) == [0, 1]
     transitions = list(JobTransition.objects.filter(generation_job=job).values_list("to_status", "comment"))
     assert (JobStatus.QUEUED, f"queued again: its worker gpu@{os.uname().nodename} stopped while it ran") in \
         transitions, transitions
     assert [status for status, _ in transitions].count(JobStatus.SUCCEEDED) == 1
-    assert Post.objects.filter(persona=persona).count() == 4  # one draft per variant, drafted once
+    assert Post.objects.filter(persona=persona).count() == 2  # one draft per variant, drafted once
     time.sleep(3)  # nothing runs it a third time
-    assert GeneratedImage.objects.filter(job=job).count() == 4
+    assert GeneratedImage.objects.filter(job=job).count() == 2

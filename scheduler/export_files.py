@@ -8,11 +8,23 @@ import datetime as dt
 import io
 import re
 import zoneinfo
+from dataclasses import dataclass, field
 
 import icalendar
 
 from core.platforms import Platform, text_as_posted
 
+from .importer_rules import (
+    HOOTSUITE_MAX_ROWS,
+    HOOTSUITE_ROUND,
+    SPROUT_MAX_ROWS,
+    HootsuitePlan,
+    PostTime,
+    hootsuite_plan,
+    part_names,
+    split_rows,
+    sprout_too_close,
+)
 from .models import Post
 from .provenance import caption_with_disclosure
 
@@ -69,8 +81,52 @@ def _csv_bytes(rows: list[list[str]]) -> bytes:
     return buf.getvalue().encode("utf-8")
 
 
-def _bulk_csvs(posts: list[Post]) -> dict[str, bytes]:
-    """One Hootsuite and one Sprout Social CSV per persona and platform.
+@dataclass
+class ImporterPlan:
+    """What the bulk importers' rules (scheduler.importer_rules) make of a bundle's posts, per CSV group."""
+
+    hootsuite_time_rule: str
+    hootsuite: dict[str, HootsuitePlan] = field(default_factory=dict)
+    sprout_warnings: list[str] = field(default_factory=list)
+
+    @property
+    def refused(self) -> list[str]:
+        """Posts Hootsuite would refuse and the workspace chose not to move: the export stops on them."""
+        return [problem.message for plan in self.hootsuite.values() for problem in plan.problems]
+
+    @property
+    def hootsuite_changes(self) -> list[str]:
+        return [change.describe() for plan in self.hootsuite.values() for change in plan.changes]
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "hootsuite_time_rule": self.hootsuite_time_rule,
+            "hootsuite_changes": self.hootsuite_changes,
+            "sprout_social_warnings": self.sprout_warnings,
+        }
+
+
+def _groups(posts: list[Post]) -> dict[str, list[Post]]:
+    """Posts per CSV file: one persona on one platform is one profile at upload time."""
+    groups: dict[str, list[Post]] = {}
+    for post in posts:
+        groups.setdefault(f"{_slug(post.persona.handle)}_{post.platform}", []).append(post)
+    return groups
+
+
+def importer_plan(posts: list[Post], *, hootsuite_time_rule: str = HOOTSUITE_ROUND) -> ImporterPlan:
+    """The Hootsuite times to write (rounded or refused per the workspace's rule, one post per slot) and the
+    Sprout Social posts closer than 10 minutes to the one before, per CSV group."""
+    plan = ImporterPlan(hootsuite_time_rule=hootsuite_time_rule)
+    for key, group in _groups(posts).items():
+        times = [PostTime(key=post.pk, at=local_time(post)) for post in group]
+        plan.hootsuite[key] = hootsuite_plan(times, mode=hootsuite_time_rule)
+        plan.sprout_warnings += [f"{key}: {problem.message}" for problem in sprout_too_close(times)]
+    return plan
+
+
+def _bulk_csvs(posts: list[Post], plan: ImporterPlan | None = None) -> dict[str, bytes]:
+    """Hootsuite and Sprout Social CSVs per persona and platform, split at the importers' 350 rows.
 
     Both tools import a CSV into the social profile(s) picked at upload time, so one file per
     profile is what can be uploaded as is. Times are the persona's local wall-clock time: set the
@@ -90,21 +146,28 @@ def _bulk_csvs(posts: list[Post]) -> dict[str, bytes]:
 
     Messages are not neutralised against spreadsheet formula injection (a leading ' would be posted
     as part of the text, and captions often start with "@" or "-"); README.txt warns instead.
+
+    Hootsuite rows carry the times of `plan` (importer_plan: on 5-minute slots, one post per slot); a
+    post the plan refused is left out (the export stops before writing when any is). Files of more than
+    350 rows are split: `<key>_part1of2.csv`, ..., Sprout's each with its header row.
     """
-    groups: dict[str, list[Post]] = {}
-    for post in posts:
-        groups.setdefault(f"{_slug(post.persona.handle)}_{post.platform}", []).append(post)
+    plan = plan or importer_plan(posts)
     files: dict[str, bytes] = {}
-    for key, group in groups.items():
-        hootsuite_rows = []
-        sprout_rows = [["date", "time_24hr", "message_text"]]
+    for key, group in _groups(posts).items():
+        times = plan.hootsuite[key].times
+        hootsuite_rows = [
+            [times[post.pk].strftime("%d/%m/%Y %H:%M"), post_message(post), ""] for post in group if post.pk in times
+        ]
+        sprout_rows = []
         for post in group:
             local = local_time(post)
-            message = post_message(post)
-            hootsuite_rows.append([local.strftime("%d/%m/%Y %H:%M"), message, ""])
-            sprout_rows.append([local.strftime("%d/%m/%Y"), local.strftime("%H:%M"), message])
-        files[f"hootsuite/{key}.csv"] = _csv_bytes(hootsuite_rows)
-        files[f"sprout_social/{key}.csv"] = _csv_bytes(sprout_rows)
+            sprout_rows.append([local.strftime("%d/%m/%Y"), local.strftime("%H:%M"), post_message(post)])
+        parts = split_rows(hootsuite_rows, HOOTSUITE_MAX_ROWS)
+        for name, rows in zip(part_names(f"hootsuite/{key}", len(parts)), parts, strict=True):
+            files[name] = _csv_bytes(rows)
+        parts = split_rows(sprout_rows, SPROUT_MAX_ROWS)
+        for name, rows in zip(part_names(f"sprout_social/{key}", len(parts)), parts, strict=True):
+            files[name] = _csv_bytes([["date", "time_24hr", "message_text"], *rows])
     return files
 
 
@@ -135,13 +198,18 @@ def _readme() -> str:
         "                  the AI-disclosure label (and #ad when sponsored), hashtags, the platform's\n"
         f"                  AI-content flag, images with sha256 and watermark (schema_version {SCHEMA_VERSION})\n"
         "images/           final images, named <post id>_<position>.jpg, at the platform's size; each carries\n"
-        "                  an IPTC 'trainedAlgorithmicMedia' tag, an invisible watermark and a signed C2PA\n"
-        "                  manifest. Upload them as they are: editing or re-saving removes the labels.\n"
+        "                  an IPTC 'trainedAlgorithmicMedia' tag and China's TC260:AIGC label (XMP), invisible\n"
+        "                  watermarks and a signed C2PA manifest. Upload them as they are: editing or\n"
+        "                  re-saving removes the metadata labels.\n"
         "                  Check them with: manage.py verify_bundle <this zip>\n"
         "hootsuite/        Hootsuite Bulk Composer CSVs, one per persona and platform; no header;\n"
-        "                  date format Day/Month/Year, 24-hour time, in the persona's timezone\n"
+        "                  date format Day/Month/Year, 24-hour time, in the persona's timezone; times on\n"
+        "                  minutes ending in 0 or 5, one post per slot (what was moved: manifest.json,\n"
+        "                  'importer')\n"
         "sprout_social/    Sprout Social bulk scheduling CSVs (date, time_24hr, message_text);\n"
-        "                  choose dd/mm/yyyy at import; times in the persona's timezone\n"
+        "                  choose dd/mm/yyyy at import; times in the persona's timezone; posts less than\n"
+        "                  10 minutes apart are listed in manifest.json, 'importer'\n"
+        "                  Files of more than 350 rows (both importers' limit) are split: <name>_part1of2.csv\n"
         "schedule.ics      the schedule as a calendar (times in UTC)\n\n"
         "Images are not referenced by URL in the CSVs: attach them from images/ after import.\n\n"
         "The CSVs are for uploading to Hootsuite / Sprout Social only. Messages are written exactly as they\n"

@@ -41,9 +41,11 @@ from personas.selectors import role_require
 
 from .export_files import (
     SCHEMA_VERSION,
+    ImporterPlan,
     _bulk_csvs,
     _calendar,
     _readme,
+    importer_plan,
     local_time,
     post_caption,
     post_message,
@@ -173,11 +175,26 @@ def export_bundle_build(*, bundle_id: int) -> ExportBundle:
     generated_at = timezone.now().replace(microsecond=0)
     try:
         posts = _bundle_posts(bundle)
+        settings = export_settings_get(workspace_id=bundle.workspace_id)
+        # The importers' rules first: a refusal costs no labeling.
+        plan = importer_plan(posts, hootsuite_time_rule=settings.hootsuite_time_rule)
+        if plan.refused:
+            raise ValidationFailed(
+                "Hootsuite's importer would refuse these posts (the workspace refuses rather than moves them): "
+                + "; ".join(plan.refused)
+            )
         credentials = signing_credentials_get()  # once per bundle: it reads (or creates) the key files
         shipped: list[_Shipped] = []
         with tempfile.TemporaryFile() as tmp:
             sha256 = _write_zip(
-                bundle=bundle, posts=posts, generated_at=generated_at, out=tmp, credentials=credentials, shipped=shipped
+                bundle=bundle,
+                posts=posts,
+                generated_at=generated_at,
+                out=tmp,
+                credentials=credentials,
+                shipped=shipped,
+                settings=settings,
+                plan=plan,
             )
             report = _verify(tmp, credentials)
             _finish(bundle=bundle, posts=posts, tmp=tmp, sha256=sha256, report=report, shipped=shipped)
@@ -356,10 +373,11 @@ def _write_zip(
     out: IO[bytes],
     credentials: SigningCredentials,
     shipped: list[_Shipped],
+    settings: ExportSettings,
+    plan: ImporterPlan,
 ) -> str:
     """Write the archive to `out`; return its sha256. `shipped` receives what the registry will record."""
     manifest_posts: list[dict[str, Any]] = []
-    settings = export_settings_get(workspace_id=bundle.workspace_id)
     rivagan_payloads = _rivagan_payloads()
     with zipfile.ZipFile(out, "w") as zf:
         writer = _ZipWriter(zf)
@@ -402,7 +420,7 @@ def _write_zip(
             manifest_posts.append(_manifest_post(post, images))
             _set_progress(bundle.pk, index * 90 // len(posts))
 
-        csv_files = _bulk_csvs(posts)
+        csv_files = _bulk_csvs(posts, plan)
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "generated_at": utc_iso(generated_at),
@@ -415,6 +433,8 @@ def _write_zip(
                 "calendar": "schedule.ics",
             },
             "posts": manifest_posts,
+            # Changes made to fit the importers' rules, and what they will still warn about.
+            "importer": plan.as_dict(),
         }
         writer.add("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
         for name in sorted(csv_files):

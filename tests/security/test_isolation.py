@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from django.contrib import admin
@@ -19,7 +20,15 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from core.access import Role
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from personas.models import Membership, Persona, ReferenceImage, Workspace
-from scheduler.models import ExportBundle, Post, PostImage, PostStatus, PostTransition
+from scheduler.models import (
+    ExportBundle,
+    ExportedImage,
+    ExportSettings,
+    Post,
+    PostImage,
+    PostStatus,
+    PostTransition,
+)
 from tests.conftest import client_for
 from tests.factories import (
     GeneratedImageFactory,
@@ -51,7 +60,7 @@ KWARG_MODELS = {
     "generated_image_id": GeneratedImage,
 }
 SCOPED_MODELS = (Workspace, Membership, Persona, ReferenceImage, Post, PostImage, PostTransition, ExportBundle,
-                 LoraVersion, GenerationJob, GeneratedImage)  # fmt: skip
+                 LoraVersion, GenerationJob, GeneratedImage, ExportSettings, ExportedImage)  # fmt: skip
 
 
 @pytest.fixture
@@ -211,7 +220,15 @@ def test_query_parameters_naming_another_workspace_leak_nothing(world, query):
 
 
 def _admin_objects(objects: dict) -> dict[type[models.Model], models.Model]:
-    extra = {Membership: Membership.objects.filter(workspace=objects[Workspace]).first()}
+    workspace = objects[Workspace]
+    extra = {
+        Membership: Membership.objects.filter(workspace=workspace).first(),
+        ExportSettings: ExportSettings.objects.create(workspace=workspace, content_producer=MARKER),
+        ExportedImage: ExportedImage.objects.create(
+            public_id=uuid.uuid4(), workspace=workspace, persona=objects[Persona], post=objects[Post],
+            platform="instagram", path=f"images/{MARKER}.jpg", sha256="0" * 64, dwt_payload="0badf00d",
+        ),
+    }  # fmt: skip
     return {**objects, **extra}
 
 

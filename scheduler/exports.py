@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
 import logging
@@ -28,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+from django.conf import settings as django_settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
@@ -329,18 +331,38 @@ class _Shipped:
         )
 
 
-def _rivagan_payloads() -> Callable[[], bytes]:
-    """Fresh RivaGAN payloads, none the registry or this bundle has used: a payload names one image."""
-    taken: set[str] = set()
+def _rivagan_payloads(post_image: PostImage, taken: set[str]) -> Callable[[], bytes]:
+    """RivaGAN payloads for one post image: the one its last export carried (a re-export ships the same
+    marks), then fresh ones no other image in the registry or this bundle has: a payload names one image."""
+    previous = (
+        ExportedImage.objects.filter(post_image=post_image)
+        .exclude(rivagan_payload="")
+        .order_by("-created_at", "-id")
+        .values_list("rivagan_payload", flat=True)
+        .first()
+    )
+    offered: list[str] = []
 
     def new() -> bytes:
+        if previous and not offered:
+            offered.append(previous)
+            return bytes.fromhex(previous)
         while True:
             payload = payload_random()
             if payload.hex() not in taken and not ExportedImage.objects.filter(rivagan_payload=payload.hex()).exists():
                 taken.add(payload.hex())
+                offered.append(payload.hex())
                 return payload
 
     return new
+
+
+def produce_id(post_image: PostImage) -> uuid.UUID:
+    """The image's TC260 ProduceID: the same in every export of it, and a keyed hash, so no row id can be
+    read from it (as with watermark_payload)."""
+    message = f"persona-studio-produce-id:{post_image.pk}".encode()
+    digest = hmac.new(django_settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
 
 
 def tc260_label(settings: ExportSettings, produce_id: uuid.UUID) -> Tc260Label:
@@ -378,19 +400,19 @@ def _write_zip(
 ) -> str:
     """Write the archive to `out`; return its sha256. `shipped` receives what the registry will record."""
     manifest_posts: list[dict[str, Any]] = []
-    rivagan_payloads = _rivagan_payloads()
+    taken: set[str] = set()
     with zipfile.ZipFile(out, "w") as zf:
         writer = _ZipWriter(zf)
         for index, post in enumerate(posts, start=1):
             badge = badge_for_persona(post.persona, style=settings.visible_label_style)
             images = []
             for image in post.images.all():
-                public_id = uuid.uuid4()
+                public_id = produce_id(image)
                 labeled = post_image_label(
                     post_image=image,
                     badge=badge,
                     credentials=credentials,
-                    rivagan_payload_new=rivagan_payloads,
+                    rivagan_payload_new=_rivagan_payloads(image, taken),
                     tc260=tc260_label(settings, public_id),
                 )
                 path = f"images/{post.pk}_{image.position}{labeled.extension}"

@@ -186,7 +186,8 @@ class ExportedImage(models.Model):
     (scheduler.origin_selectors). Rows outlive their post and bundle: the image is out in the world.
     """
 
-    public_id = models.UUIDField(unique=True, editable=False, help_text="TC260 ProduceID of the image.")
+    # The same for every export of one post image (scheduler.exports.produce_id).
+    public_id = models.UUIDField(db_index=True, editable=False, help_text="TC260 ProduceID of the image.")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="exported_images")
     persona = models.ForeignKey(Persona, null=True, on_delete=models.SET_NULL, related_name="exported_images")
     post = models.ForeignKey(Post, null=True, on_delete=models.SET_NULL, related_name="exported_images")
@@ -197,6 +198,7 @@ class ExportedImage(models.Model):
     path = models.CharField(max_length=200, help_text="Path inside the bundle.")
     sha256 = models.CharField(max_length=64)
     dwt_payload = models.CharField(max_length=8, db_index=True, help_text="dwtDctSvd payload, hex.")
+    # A re-export of a post image carries its earlier payload again; no other image ever gets it.
     rivagan_payload = models.CharField(
         max_length=8, blank=True, db_index=True, help_text="RivaGAN payload, hex; blank where it did not embed."
     )
@@ -207,11 +209,6 @@ class ExportedImage(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["rivagan_payload"], condition=~models.Q(rivagan_payload=""), name="exported_rivagan_unique"
-            ),
-        ]
 
     def __str__(self) -> str:
         return f"Exported image {self.public_id}"

@@ -39,6 +39,12 @@ class LoraVersion(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     error = models.TextField(blank=True)
     cancel_requested = models.BooleanField(default=False)
+    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
+    # again (generation/recovery.py), and the running-jobs page names it.
+    worker = models.ForeignKey(
+        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The worker process that runs (or last ran) this attempt.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -96,6 +102,12 @@ class GenerationJob(models.Model):
         "or reviewer samples), pending, drafted, or failed (see drafting_error; draft-again retries).",
     )
     drafting_error = models.TextField(blank=True, help_text="Why drafting failed; 'draft again' retries.")
+    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
+    # again (generation/recovery.py), and the running-jobs page names it.
+    worker = models.ForeignKey(
+        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The worker process that runs (or last ran) this attempt.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )

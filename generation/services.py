@@ -14,6 +14,7 @@ from config.exceptions import Conflict, ValidationFailed
 from core.access import AUTHOR_ROLES
 from core.platforms import Platform
 from personas.models import Persona
+from personas.reference_qa import training_faces_require
 from personas.selectors import role_require
 
 from . import specs
@@ -94,6 +95,8 @@ def lora_training_start(
         _check_range("seed", seed, 0, specs.MAX_SEED)
         values["seed"] = seed
     config = specs.TrainingConfig(**{**asdict(defaults), **values})
+    # A human-face persona trains only on reference photos with one clear face of the same person (reference QA).
+    training_faces_require(persona=persona)
 
     last = persona.lora_versions.order_by("-version").values_list("version", flat=True).first() or 0
     version = LoraVersion.objects.create(

@@ -251,7 +251,7 @@ class PersonaAgeChangeInline(ReadOnlyInline):
 class ReferenceImageInline(ReadOnlyInline):
     # Uploads go through the validating upload service (API / persona page).
     model = ReferenceImage
-    fields = ("image", "original_filename", "width", "height", "created_at")
+    fields = ("image", "original_filename", "width", "height", "face_finding", "face_reason", "upload", "created_at")
     readonly_fields = fields
     show_change_link = True
 
@@ -292,8 +292,10 @@ class ReferenceImageAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     list_filter = ("persona__workspace",)
     search_fields = ("original_filename", "persona__name", "persona__handle")
     list_select_related = ("persona", "persona__workspace")
-    fields = ("persona", "image", "original_filename", "width", "height", "sha256", "caption", "uploaded_by")
-    readonly_fields = ("persona", "image", "original_filename", "width", "height", "sha256", "uploaded_by")
+    fields = ("persona", "image", "original_filename", "width", "height", "sha256", "caption", "uploaded_by",
+              "upload", "face_finding", "face_reason", "face_px", "face_distance")
+    readonly_fields = ("persona", "image", "original_filename", "width", "height", "sha256", "uploaded_by",
+                       "upload", "face_finding", "face_reason", "face_px", "face_distance")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads go through the validating upload service (API / persona page)

@@ -18,7 +18,7 @@ from personas.selectors import workspace_ids_for_user
 
 from .export_selectors import export_settings_get
 from .importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
-from .models import Post, PostImage, PostStatus, PostTransition
+from .models import Post, PostComment, PostImage, PostStatus, PostTransition
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.
 BUSY_STATUSES = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
@@ -115,6 +115,20 @@ def post_get(*, user: AbstractBaseUser, post_id: int) -> Post:
 def post_transitions(*, user: AbstractBaseUser, post_id: int) -> QuerySet[PostTransition]:
     post = post_get(user=user, post_id=post_id)
     return PostTransition.objects.filter(post=post).select_related("actor").order_by("created_at", "id")
+
+
+def post_comments(*, user: AbstractBaseUser, post_id: int) -> QuerySet[PostComment]:
+    """A post's comment thread, oldest first; another workspace's post is NotFound."""
+    post = post_list(user=user).filter(pk=post_id).first()
+    if post is None:
+        raise NotFound("Post not found.")
+    return comments_of(post_id=post.pk)
+
+
+def comments_of(*, post_id: int) -> QuerySet[PostComment]:
+    """The thread of a post the caller already may see."""
+    return (PostComment.objects.filter(post_id=post_id).select_related("author")
+            .prefetch_related("mentioned").order_by("created_at", "id"))
 
 
 def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:

@@ -244,11 +244,13 @@ def _transition(
     comment: str | Callable[[Post], str] = "",
     checks: Callable[[Post], None] | None = None,
     changes: dict | None = None,
+    audit_fields: dict | None = None,
 ) -> Post:
     """Lock the post, check role and source state, run `checks`, set the new status, write the audit row.
 
     `roles=None` is a system transition (no actor, e.g. the export worker or the expiry sweep). A callable
-    `comment` is written from the locked post, before its status changes.
+    `comment` is written from the locked post, before its status changes. `audit_fields` go on the audit row
+    (a client review link's decision names the link and its reviewer).
     """
     with transaction.atomic():
         post = _lock(post_id)
@@ -271,6 +273,7 @@ def _transition(
             from_status=from_status,
             to_status=target,
             comment=note,
+            **(audit_fields or {}),
         )
     return post
 
@@ -292,21 +295,29 @@ def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> 
     )
 
 
+def post_authorship(post: Post, user_id: int | None) -> str:
+    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
+    never approves their own post."""
+    if user_id is None:
+        return ""
+    if post.created_by_id is not None and post.created_by_id == user_id:
+        return "created"
+    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
+    submitted_by = (
+        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
+        .values_list("actor_id", flat=True).first()
+    )
+    return "submitted" if submitted_by is not None and submitted_by == user_id else ""
+
+
 def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:
     """in_review -> approved, by a reviewer who is not the post's author."""
 
     def checks(post: Post) -> None:
-        if post.created_by_id is not None and post.created_by_id == actor.pk:
-            raise PermissionDenied(f"You created post {post.pk}; someone else has to approve it.", code="own_post")
-        # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
-        submitted_by = (
-            post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
-            .values_list("actor_id", flat=True).first()
-        )
-        if submitted_by is not None and submitted_by == actor.pk:
-            raise PermissionDenied(
-                f"You submitted post {post.pk} for review; someone else has to approve it.", code="own_post"
-            )
+        authorship = post_authorship(post, actor.pk)
+        if authorship:
+            what = f"created post {post.pk}" if authorship == "created" else f"submitted post {post.pk} for review"
+            raise PermissionDenied(f"You {what}; someone else has to approve it.", code="own_post")
         check_compliance(post, "approved")
         check_platform_rules(post, "approved")
 

@@ -16,7 +16,15 @@ from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.access import Role
+from generation.drafting import generation_job_posts_draft
+from generation.models import GenerationJob, JobStatus, LoraVersion
+from generation.services import generation_job_create, lora_training_start
+from generation.worker import generation_job_run, lora_training_run
 from personas.models import Persona, Workspace
+from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
+from scheduler.models import Post, PostStatus
+from scheduler.selectors import next_free_slot
+from scheduler.services import post_approve, post_schedule
 
 DEMO_WORKSPACE_SLUG = "demo-studio"
 
@@ -64,12 +72,6 @@ def _credentials_file():
 
 
 def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> DemoCredentials:
-    from generation.drafting import generation_job_posts_draft
-    from generation.models import GenerationJob, JobStatus, LoraVersion
-    from generation.services import generation_job_create, lora_training_start
-    from generation.worker import generation_job_run, lora_training_run
-    from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
-
     creds_path = _credentials_file()
     with transaction.atomic():
         workspace = Workspace.objects.filter(slug=DEMO_WORKSPACE_SLUG).first()
@@ -98,12 +100,15 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
                 timezone="Europe/Lisbon",
                 target_platforms=["instagram", "threads", "tiktok"],
                 posting_slots=["09:00", "13:00", "19:00"],
+                # Its references are drawn, not photographed: no face a face model can find, so likeness does not
+                # apply. No demo persona is built from a real person's photos.
+                is_human_face=False,
             )
             files = [
                 SimpleUploadedFile(f"mira_{i}.jpg", demo_reference_image(i), content_type="image/jpeg")
                 for i in range(6)
             ]
-            reference_images_upload(actor=creator, persona=persona, files=files)
+            reference_images_upload(actor=creator, persona=persona, files=files, rights_confirmed=True)
             creds_path.parent.mkdir(parents=True, exist_ok=True)
             creds_path.write_text(f"demo {admin_pw}\ndemo-marketer {creator_pw}\n")
             creds_path.chmod(0o600)
@@ -132,10 +137,6 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
 
 def _demo_schedule_one(*, persona: Persona) -> None:
     """Approve and schedule one generated draft so the calendar and exports have something to show."""
-    from scheduler.models import Post, PostStatus
-    from scheduler.selectors import next_free_slot
-    from scheduler.services import post_approve, post_schedule
-
     if Post.objects.filter(persona=persona, status=PostStatus.SCHEDULED).exists():
         return
     draft = Post.objects.filter(persona=persona, status=PostStatus.IN_REVIEW).order_by("id").first()

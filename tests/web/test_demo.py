@@ -1,9 +1,9 @@
 import pytest
 
 from generation.models import JobStatus, LoraVersion
-from personas.demo import demo_workspace_seed
 from personas.models import Persona, ReferenceImage, Workspace
 from scheduler.models import Post, PostStatus
+from web.demo import demo_workspace_seed
 
 pytestmark = pytest.mark.django_db
 

@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand
 
-from personas.demo import demo_workspace_seed
+from web.demo import demo_workspace_seed
 
 
 class Command(BaseCommand):

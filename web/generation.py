@@ -14,18 +14,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
 from core.platforms import Platform
-from personas.views import (
-    decorate_lora_versions,
-    error_response,
-    persona_detail_render,
-    render_page,
-    scoped_persona,
-    workspace_context,
-)
+from generation import services, specs
+from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from scheduler import services as post_services
 
-from . import services, specs
-from .models import GeneratedImage, GenerationJob, LoraVersion
+from .persona import persona_detail_render
+from .presenters import decorate_lora_versions
+from .shell import error_response, render_page, scoped_persona, workspace_context
 
 
 def persona_page(persona_id: int, anchor: str = "") -> str:

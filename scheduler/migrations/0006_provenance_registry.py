@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('personas', '0002_likeness'),
-        ('scheduler', '0004_slot_series'),
+        ('personas', '0003_caption_rules'),
+        ('scheduler', '0005_post_language'),
     ]
 
     operations = [

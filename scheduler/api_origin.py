@@ -12,10 +12,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from personas.image_validation import human_size
-
-from .origin import UploadTooLarge, origin_detect
-from .origin_selectors import ExportRegistry, exported_image_describe
+from .origin import upload_size_check
+from .origin_selectors import origin_check
 
 
 class OriginCheckThrottle(SimpleRateThrottle):
@@ -74,9 +72,5 @@ class OriginCheckView(APIView):
         upload = OriginUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         file = upload.validated_data["image"]
-        limit = settings.REFERENCE_IMAGE_MAX_BYTES
-        if file.size > limit:  # refused before it is read into memory
-            raise UploadTooLarge(f"The file is {human_size(file.size)}; the limit is {human_size(limit)}.")
-        report = origin_detect(file.read(), ExportRegistry())
-        user = request.user
-        return Response(report.as_dict(describe=lambda key: exported_image_describe(image_id=key, user=user)))
+        upload_size_check(file.size)  # before it is read into memory
+        return Response(origin_check(data=file.read(), user=request.user))

@@ -79,11 +79,16 @@ class OriginReport(Generic[Key]):
         return out
 
 
+def upload_size_check(size: int) -> None:
+    """Refuse an upload larger than the limit before it is read into memory (413)."""
+    limit = settings.REFERENCE_IMAGE_MAX_BYTES
+    if size > limit:
+        raise UploadTooLarge(f"The file is {human_size(size)}; the limit is {human_size(limit)}.")
+
+
 def upload_read(data: bytes) -> tuple[Image.Image, bytes | None]:
     """The upload's pixels (RGB) and XMP packet, after the reference-photo safety checks; 4xx otherwise."""
-    limit = settings.REFERENCE_IMAGE_MAX_BYTES
-    if len(data) > limit:
-        raise UploadTooLarge(f"The file is {human_size(len(data))}; the limit is {human_size(limit)}.")
+    upload_size_check(len(data))
     try:
         validate_reference_image(data, min_side=MIN_SIDE)
     except ImageRejected as exc:

@@ -16,6 +16,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from personas.selectors import workspace_ids_for_user
 
 from .models import ExportedImage
+from .origin import origin_detect
 
 
 class ExportRegistry:
@@ -52,3 +53,9 @@ def exported_image_describe(
         facts["post"].update(id=row.post_id, post_image_id=row.post_image_id)
         facts["export"] = {"bundle_id": row.bundle_id, "path": row.path, "exported_at": row.created_at.isoformat()}
     return facts
+
+
+def origin_check(*, data: bytes, user: AbstractBaseUser | None, operator: bool = False) -> dict[str, Any]:
+    """ "Was this made here?" for an uploaded image: every layer, and the match as `user` may see it."""
+    report = origin_detect(data, ExportRegistry())
+    return report.as_dict(describe=lambda key: exported_image_describe(image_id=key, user=user, operator=operator))

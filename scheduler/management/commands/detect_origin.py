@@ -8,8 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from config.exceptions import ApplicationError
-from scheduler.origin import origin_detect
-from scheduler.origin_selectors import ExportRegistry, exported_image_describe
+from scheduler.origin_selectors import origin_check
 
 
 class Command(BaseCommand):
@@ -29,11 +28,10 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"Cannot read {image}: {exc}") from exc
         try:
-            report = origin_detect(data, ExportRegistry())
+            # The operator runs this on the server: the match is described as a member of its workspace sees it.
+            result = origin_check(data=data, user=None, operator=True)
         except ApplicationError as exc:
             raise CommandError(exc.message) from exc
-        # The operator runs this on the server: the match is described as a member of its workspace sees it.
-        result = report.as_dict(describe=lambda key: exported_image_describe(image_id=key, user=None, operator=True))
         if as_json:
             self.stdout.write(json.dumps(result, indent=2))
             return

@@ -252,3 +252,45 @@ class CaptionAlternative(models.Model):
 
     def __str__(self) -> str:
         return f"Caption {self.pk} for post {self.post_id} ({self.status})"
+
+
+class ContentPlan(models.Model):
+    """An imported content plan: each valid row became a generation job whose drafts land in review slotted at the
+    row's planned time; the invalid rows are kept here with their errors."""
+
+    workspace = models.ForeignKey("personas.Workspace", on_delete=models.CASCADE, related_name="content_plans")
+    name = models.CharField(max_length=200, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    # [{"row": 7, "errors": ["..."], "values": {"persona": "...", ...}}] for every row that did not import.
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Content plan {self.pk} ({self.name or 'pasted rows'})"
+
+
+class ContentPlanItem(models.Model):
+    """One imported row: what it asked for, when its post goes out, and the job that makes its drafts."""
+
+    plan = models.ForeignKey(ContentPlan, on_delete=models.CASCADE, related_name="items")
+    row_number = models.PositiveIntegerField(help_text="Line in the imported text (the header is line 1).")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=16)
+    scene = models.TextField()
+    caption_brief = models.TextField(blank=True)
+    is_sponsored = models.BooleanField(default=False)
+    planned_at = models.DateTimeField(help_text="Stored in UTC; the drafts are slotted here.")
+    slot_series = models.ForeignKey(
+        "scheduler.SlotSeries", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="plan_item")
+
+    class Meta:
+        ordering = ["plan", "row_number"]
+        constraints = [models.UniqueConstraint(fields=["plan", "row_number"], name="content_plan_item_unique_row")]

@@ -30,6 +30,7 @@ from .post_rules import (
     check_platform_rules,
     hashtags_normalise,
     persona_label,
+    post_authorship,
     require_aware_future,
     require_platform,
 )
@@ -111,12 +112,17 @@ def post_create_for_review(
     is_sponsored: bool = False,
     paid_partnership: bool = False,
     language: str = "en",
+    scheduled_at: dt.datetime | None = None,
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
     the job's author) and `actor` may be None. The platform rules are checked before anything is written.
-    `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label."""
+    `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time)."""
     require_platform(platform)
+    if scheduled_at is not None:
+        require_aware_future(scheduled_at)
+        scheduled_at = scheduled_at.astimezone(dt.UTC)
     tags = hashtags_normalise(hashtags)
     label = persona_label(persona, language)
     caption = caption_with_label(caption, label)
@@ -126,7 +132,8 @@ def post_create_for_review(
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
                             images=decoded, created_by=created_by, is_sponsored=is_sponsored,
-                            paid_partnership=paid_partnership or is_sponsored, language=language)
+                            paid_partnership=paid_partnership or is_sponsored, language=language,
+                            scheduled_at=scheduled_at)
         return _transition(
             actor=actor,
             post_id=post.pk,
@@ -339,21 +346,6 @@ def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> 
         comment=(comment or "").strip(),
         checks=lambda post: check_platform_rules(post, "submitted for review"),
     )
-
-
-def post_authorship(post: Post, user_id: int | None) -> str:
-    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
-    never approves their own post."""
-    if user_id is None:
-        return ""
-    if post.created_by_id is not None and post.created_by_id == user_id:
-        return "created"
-    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
-    submitted_by = (
-        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
-        .values_list("actor_id", flat=True).first()
-    )
-    return "submitted" if submitted_by is not None and submitted_by == user_id else ""
 
 
 def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:

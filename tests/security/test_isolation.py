@@ -18,7 +18,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.access import Role
-from generation.models import CaptionAlternative, GeneratedImage, GenerationJob, LoraVersion
+from generation.models import CaptionAlternative, ContentPlan, GeneratedImage, GenerationJob, LoraVersion
 from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler import links
 from scheduler.models import (
@@ -97,6 +97,7 @@ def world(db):
         actor=owner, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3), reviewer_name=f"{MARKER} client",
         posts=[post],
     )[0]
+    objects[ContentPlan] = ContentPlan.objects.create(workspace=workspace, name=f"{MARKER} plan", created_by=owner)
     objects[SlotSeries] = SlotSeries.objects.create(persona=persona, name=f"{MARKER}-series", weekday=1,
                                                     time=dt.time(18, 0))
     outsider = MembershipFactory(role=Role.ADMIN).user  # admin of a second workspace only

@@ -14,7 +14,7 @@ from django.db.models.functions import Coalesce
 from config.exceptions import NotFound, ValidationFailed
 from core.platforms import validate_content
 from personas.models import Persona
-from personas.selectors import workspace_ids_for_user
+from personas.selectors import workspace_ids_query
 
 from .export_selectors import export_settings_get
 from .importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
@@ -84,7 +84,7 @@ def post_list(
 ) -> QuerySet[Post]:
     """Posts of the user's workspaces. `status` takes one value, a comma-separated string or a list.
     The scheduled range is [scheduled_from, scheduled_to)."""
-    qs = Post.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    qs = Post.objects.filter(workspace_id__in=workspace_ids_query(user=user))
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
     if platform:

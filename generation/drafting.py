@@ -19,6 +19,7 @@ from config.exceptions import ApplicationError, NotFound, PermissionDenied
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
 from scheduler import services as scheduler_services
+from scheduler.post_versions import post_image_replace
 
 from .captions import caption_draft
 from .models import DraftingStatus, GenerationJob
@@ -49,6 +50,13 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     images = list(job.images.filter(post_images__isnull=True).order_by("index"))
     problems = []
     for image in images:
+        if job.target_post_id is not None:  # an inpainted fix: a new version of that post's image, not a new post
+            try:
+                post_image_replace(actor=actor, post_id=job.target_post_id, position=job.target_position,
+                                   generated_image=image, comment=f"Inpainted by generation job {job.pk}.")
+            except ApplicationError as exc:
+                problems.append(f"Post {job.target_post_id}: {exc.message}")
+            continue
         draft = caption_draft(persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed)
         try:
             with transaction.atomic():

@@ -51,6 +51,18 @@ class Conflict(ApplicationError):
     code = "conflict"
 
 
+class Gone(ApplicationError):
+    """The object existed but can no longer be used (an expired or revoked review link)."""
+
+    status = 410
+    code = "gone"
+
+
+class TooManyRequests(ApplicationError):
+    status = 429
+    code = "rate_limited"
+
+
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, ApplicationError):
         body = {"detail": exc.message, "code": exc.code}

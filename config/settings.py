@@ -44,12 +44,15 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: the API docs work offline
+    "django_prometheus",  # /metrics: request and database metrics, plus generation.health's collector
     "personas",
     "generation",
     "scheduler",
+    "web",
 ]
 
 MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -58,6 +61,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "core.csp.ContentSecurityPolicyMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -109,6 +114,28 @@ LOGIN_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_LOCKOUT_SECONDS", str(15 * 60)
 LOGIN_USER_MAX_FAILURES = int(os.environ.get("LOGIN_USER_MAX_FAILURES", "20"))
 LOGIN_USER_WINDOW_SECONDS = int(os.environ.get("LOGIN_USER_WINDOW_SECONDS", str(15 * 60)))
 LOGIN_USER_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_USER_LOCKOUT_SECONDS", str(15 * 60)))
+
+# Client review links (scheduler/link_access.py): requests per IP per window, and bad tokens per IP before the
+# address is locked out of every link route for the failure window. REVIEW_LINK_MAX_DAYS caps a link's life.
+REVIEW_LINK_RATE_LIMIT = int(os.environ.get("REVIEW_LINK_RATE_LIMIT", "120"))
+REVIEW_LINK_RATE_WINDOW_SECONDS = int(os.environ.get("REVIEW_LINK_RATE_WINDOW_SECONDS", "60"))
+REVIEW_LINK_MAX_FAILURES = int(os.environ.get("REVIEW_LINK_MAX_FAILURES", "10"))
+REVIEW_LINK_FAILURE_WINDOW_SECONDS = int(os.environ.get("REVIEW_LINK_FAILURE_WINDOW_SECONDS", str(15 * 60)))
+REVIEW_LINK_MAX_DAYS = int(os.environ.get("REVIEW_LINK_MAX_DAYS", "90"))
+
+# Email (comment @mentions): SMTP when EMAIL_HOST is set, else printed on the console (what `make run` shows).
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "")
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "587"))
+    EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", EMAIL_PORT == 587)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", EMAIL_PORT == 465)
+    EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "30"))
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Persona Studio <studio@localhost>")
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
@@ -172,6 +199,14 @@ REFERENCE_IMAGE_MAX_BYTES = int(os.environ.get("REFERENCE_IMAGE_MAX_BYTES", 25 *
 REFERENCE_IMAGE_MAX_PIXELS = int(os.environ.get("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000))
 REFERENCE_IMAGE_MIN_SIDE = int(os.environ.get("REFERENCE_IMAGE_MIN_SIDE", 512))
 
+# Likeness (personas/identity.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX model at a
+# local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without their own
+# (unset: the model's own, 0.6 for dlib). References need faces at least LIKENESS_REFERENCE_MIN_FACE_PX across.
+LIKENESS_BACKEND = os.environ.get("LIKENESS_BACKEND", "dlib")
+LIKENESS_THRESHOLD = float(os.environ["LIKENESS_THRESHOLD"]) if os.environ.get("LIKENESS_THRESHOLD") else None
+LIKENESS_REFERENCE_MIN_FACE_PX = int(os.environ.get("LIKENESS_REFERENCE_MIN_FACE_PX", 64))
+LIKENESS_MIN_REFERENCE_FACES = int(os.environ.get("LIKENESS_MIN_REFERENCE_FACES", 3))
+
 # Security: production defaults; DEBUG (make run) relaxes only what plain-HTTP localhost needs.
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
 SESSION_COOKIE_SECURE = not DEBUG
@@ -179,10 +214,26 @@ CSRF_COOKIE_SECURE = not DEBUG
 SECURE_HSTS_SECONDS = int(os.environ.get("DJANGO_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
+# Probes and scrapers speak plain HTTP to the process itself.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("DJANGO_BEHIND_PROXY", False) else None
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
+# Every response (core/csp.py): this origin only, no inline script or style, nothing third-party. data: images are
+# the icons inside Swagger UI's stylesheet.
+CONTENT_SECURITY_POLICY = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
 SESSION_COOKIE_HTTPONLY = True
 
 REST_FRAMEWORK = {
@@ -252,6 +303,7 @@ CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.draft_posts": {"queue": "default"},
+    "generation.tasks.write_caption": {"queue": "default"},
     "generation.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
 }
@@ -272,6 +324,8 @@ CELERY_BEAT_SCHEDULE = {
 # Generation engine (see generation/engine.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")
 GENERATION_MODEL_CACHE = Path(os.environ.get("GENERATION_MODEL_CACHE", VAR_DIR / "models"))
+# A worker's own files: LoRA weights fetched from media storage (one folder per sha256) and its training folders.
+WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cache"))
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.
@@ -284,6 +338,19 @@ GENERATION_FACE_DETAIL_DEFAULT = os.environ.get("GENERATION_FACE_DETAIL_DEFAULT"
     "1", "true", "on", "yes")
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
+
+# Caption writer (generation/captions): "template" (default, no model), "openai" (any OpenAI-compatible
+# chat-completions server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) or "transformers" (a local causal-LM folder).
+CAPTION_WRITER = os.environ.get("CAPTION_WRITER", "template")
+CAPTION_LLM_URL = os.environ.get("CAPTION_LLM_URL", "http://127.0.0.1:11434/v1")
+CAPTION_LLM_MODEL = os.environ.get("CAPTION_LLM_MODEL", "llama3.2")
+CAPTION_LLM_API_KEY = os.environ.get("CAPTION_LLM_API_KEY", "")
+CAPTION_LLM_TIMEOUT = float(os.environ.get("CAPTION_LLM_TIMEOUT", "30"))
+CAPTION_LLM_RETRIES = int(os.environ.get("CAPTION_LLM_RETRIES", "2"))
+CAPTION_LLM_BACKOFF = float(os.environ.get("CAPTION_LLM_BACKOFF", "1"))
+CAPTION_LLM_PATH = os.environ.get("CAPTION_LLM_PATH", "")
+CAPTION_ALTERNATIVES = int(os.environ.get("CAPTION_ALTERNATIVES", "3"))  # per drafted post
+CAPTION_MEMORY = int(os.environ.get("CAPTION_MEMORY", "5"))  # recent approved captions used as examples
 
 # AI-disclosure provenance (scheduler/provenance.py). C2PA signing certificate chain (leaf first, PEM) and its
 # private key (PKCS#8 PEM). Unset: a development CA is created under var/c2pa/ (`manage.py provenance_dev_ca`).

@@ -1,12 +1,10 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
+from generation import api_health
 from generation.api_posts import PostViewSet
-from personas import auth as persona_auth
-from personas import views as persona_views
 
 # Posts belong to scheduler, but creating one from generated images needs generation's rows, and scheduler
 # sits below generation: generation serves the posts API (scheduler's viewset plus that lookup).
@@ -15,9 +13,10 @@ posts_router.include_root_view = False  # the personas router answers /api/v1/
 posts_router.register("posts", PostViewSet, basename="post")
 
 urlpatterns = [
+    path("healthz", api_health.healthz, name="healthz"),
+    path("readyz", api_health.readyz, name="readyz"),
+    path("", include("django_prometheus.urls")),  # /metrics
     path("admin/", admin.site.urls),
-    path("accounts/login/", persona_auth.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("api/v1/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # The split view serves Swagger UI's start-up code as a script file, not inline (Content-Security-Policy).
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
@@ -25,10 +24,5 @@ urlpatterns = [
     path("api/v1/", include(posts_router.urls)),
     path("api/v1/", include("scheduler.api_urls")),
     path("api/v1/", include("generation.api_urls")),
-    path("", include("scheduler.urls")),
-    path("personas/", include("personas.urls")),
-    path("generation/", include("generation.urls")),
+    path("", include("web.urls")),  # the pages: sign-in, dashboard, personas, review, calendar, exports, media
 ]
-
-# Uploaded and generated files: served only to members of the workspace in the stored path (any DEBUG).
-urlpatterns += [path("media/<path:path>", persona_views.media_serve, name="media")]

@@ -128,9 +128,9 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
-            "created_at", "started_at", "finished_at", "mode", "strength", "init_sha256", "source_image",
-            "mask_sha256", "target_post", "target_position", "upscale", "output_width", "output_height",
-            "face_detail",
+            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error", "mode", "strength",
+            "init_sha256", "source_image", "mask_sha256", "target_post", "target_position", "upscale",
+            "output_width", "output_height", "face_detail",
         ]
         read_only_fields = fields
 
@@ -155,6 +155,7 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     allow_base_model = serializers.BooleanField(
         default=False, help_text="Generate with the base model alone when the persona has no active LoRA."
     )
+    is_sponsored = serializers.BooleanField(default=False, help_text="Paid partnership: the drafted posts carry #ad.")
     mode = serializers.ChoiceField(choices=GenerationMode.choices, default=GenerationMode.TXT2IMG,
                                    help_text="txt2img; img2img (variations of a source); inpaint (repaint the "
                                    "mask's white part of a source).")

@@ -111,6 +111,14 @@ def current_worker_instance() -> str | None:
     return _instance
 
 
+def current_worker() -> WorkerHeartbeat | None:
+    """The WorkerHeartbeat row of the worker this code runs in (what a run it starts records); None outside a
+    worker, or when its registration could not be written."""
+    if _instance is None:
+        return None
+    return WorkerHeartbeat.objects.filter(instance=_instance).first()
+
+
 def worker_process_init() -> str:
     global _instance
     _instance = uuid.uuid4().hex

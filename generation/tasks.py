@@ -9,15 +9,19 @@ single-GPU machines does not (the sweep covers it).
 
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import drafting, heartbeats, sweeps, worker
+from . import captioning, drafting, heartbeats, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
 HARD_LIMIT_GRACE = 120
+
+logger = logging.getLogger(__name__)
 
 
 @shared_task(
@@ -51,10 +55,18 @@ def draft_posts(job_id: int) -> str | None:
     return job.drafting_status if job is not None else None
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def write_caption(alternative_id: int) -> str | None:
+    """Default queue: a caption rewrite asked for on the review page or in the API."""
+    alternative = captioning.caption_alternative_write(alternative_id=alternative_id)
+    return alternative.status if alternative is not None else None
+
+
 @shared_task(acks_late=True)
 def fail_stale_runs() -> int:
-    """Beat sweep (default queue): runs stuck past their time limit end as failed with a reason, and drafting
-    whose message was lost is sent again."""
+    """Beat sweep (default queue): runs a dead worker left running are queued again, runs stuck past their time
+    limit end as failed with a reason, and drafting whose message was lost is sent again."""
+    sweeps.generation_runs_requeue_orphaned()
     sweeps.generation_drafts_resend()
     return sweeps.generation_runs_fail_stale()
 
@@ -69,6 +81,12 @@ def _worker_init(**kwargs) -> None:
 def _worker_ready(sender=None, **kwargs) -> None:
     queues = [queue.name for queue in sender.task_consumer.queues]
     heartbeats.worker_process_ready(name=sender.hostname, queues=queues)
+    # What a dead worker left running is queued again now (its earlier start under this name counts as dead),
+    # not only at the next sweep: the embedded broker never redelivers a killed worker's message.
+    try:
+        sweeps.generation_runs_requeue_orphaned()
+    except Exception:
+        logger.exception("Re-queueing the runs of dead workers failed; the beat sweep retries")
 
 
 @worker_shutdown.connect

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 
 from django.conf import settings
-from django.contrib.auth import views as auth_views
 from django.contrib.auth.backends import ModelBackend
 from django.core import signing
 from django.core.cache import cache
@@ -120,7 +119,12 @@ def login_attempt_succeeded(*, username: str, ip: str) -> None:
     cache.delete(_pair_key(username=username, ip=ip))
 
 
-def _is_known_device(request: HttpRequest | None, username: str) -> bool:
+def lockout_minutes() -> int:
+    """The longest lockout, in whole minutes, for the sign-in page's message."""
+    return max(1, max(_setting("LOGIN_LOCKOUT_SECONDS", 900), _setting("LOGIN_USER_LOCKOUT_SECONDS", 900)) // 60)
+
+
+def is_known_device(request: HttpRequest | None, username: str) -> bool:
     return _username_digest(username) in known_device_usernames(request)
 
 
@@ -128,7 +132,7 @@ class ThrottledModelBackend(ModelBackend):
     def authenticate(self, request, username=None, password=None, **kwargs):
         username = (username if username is not None else kwargs.get("username", "")) or ""
         ip = client_ip(request)
-        if login_attempt_locked(username=username, ip=ip, known_device=_is_known_device(request, username)):
+        if login_attempt_locked(username=username, ip=ip, known_device=is_known_device(request, username)):
             raise PermissionDenied("Too many failed sign-in attempts.")  # stops every backend
         user = super().authenticate(request, username=username, password=password, **kwargs)
         if user is None:
@@ -136,25 +140,3 @@ class ThrottledModelBackend(ModelBackend):
         else:
             login_attempt_succeeded(username=username, ip=ip)
         return user
-
-
-class LoginView(auth_views.LoginView):
-    """The standard login page: 429 with a clear message while locked out; remembers the browser on success."""
-
-    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        username = request.POST.get("username", "")
-        known = _is_known_device(request, username)
-        if login_attempt_locked(username=username, ip=client_ip(request), known_device=known):
-            form = self.get_form()
-            form.is_valid()  # populates cleaned_data; the backend refuses the attempt anyway
-            form.errors.clear()
-            minutes = max(1, max(_setting("LOGIN_LOCKOUT_SECONDS", 900), _setting("LOGIN_USER_LOCKOUT_SECONDS", 900))
-                          // 60)
-            form.add_error(None, f"Too many failed sign-in attempts. Try again in up to {minutes} minutes.")
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
-    def form_valid(self, form) -> HttpResponse:
-        response = super().form_valid(form)
-        known_device_remember(request=self.request, response=response, username=form.get_user().get_username())
-        return response

@@ -24,7 +24,8 @@ from personas.models import Persona
 from personas.selectors import persona_get
 
 from . import selectors, services
-from .models import Post, PostImage, PostImageVersion, PostStatus, PostTransition
+from .comments import MAX_COMMENT_CHARS, comment_author_name, post_comment_add
+from .models import Post, PostComment, PostImage, PostImageVersion, PostStatus, PostTransition
 from .selectors import validate_post_for_platform
 
 # --- Time input ------------------------------------------------------------------------------------
@@ -107,6 +108,8 @@ class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
             "text_as_posted",
             "disclosure_label",
             "is_sponsored",
+            "paid_partnership",
+            "language",
             "scheduled_at",
             "scheduled_at_local",
             "platform_issues",
@@ -161,6 +164,30 @@ class PostActionResultSerializer(PostDetailSerializer):
 
     def get_warnings(self, obj: Post) -> list[str]:
         return self.context.get("warnings", [])
+
+
+class PostCommentSerializer(serializers.ModelSerializer):
+    author = serializers.SerializerMethodField(help_text="A member's username, or the link reviewer's name.")
+    via_review_link = serializers.SerializerMethodField(help_text="Written through a client review link.")
+    mentioned = serializers.SerializerMethodField(help_text="Usernames of the members it notified.")
+
+    class Meta:
+        model = PostComment
+        fields = ("id", "author", "via_review_link", "body", "mentioned", "created_at")
+        read_only_fields = fields
+
+    def get_author(self, obj: PostComment) -> str:
+        return comment_author_name(obj)
+
+    def get_via_review_link(self, obj: PostComment) -> bool:
+        return bool(obj.review_link_id or obj.external_reviewer)
+
+    def get_mentioned(self, obj: PostComment) -> list[str]:
+        return [user.get_username() for user in obj.mentioned.all()]
+
+
+class CommentCreateSerializer(serializers.Serializer):
+    body = serializers.CharField(max_length=MAX_COMMENT_CHARS, help_text="@username notifies that member by email.")
 
 
 class PostCreateSerializer(serializers.Serializer):
@@ -370,3 +397,18 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def transitions(self, request: Request, pk: int) -> Response:
         rows = selectors.post_transitions(user=request.user, post_id=int(pk))
         return Response(PostTransitionSerializer(rows, many=True).data)
+
+    @extend_schema(methods=["get"], request=None, responses=PostCommentSerializer(many=True), summary="Comments")
+    @extend_schema(methods=["post"], request=CommentCreateSerializer, responses={201: PostCommentSerializer},
+                   summary="Add a comment")
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
+    def comments(self, request: Request, pk: int) -> Response:
+        if request.method == "GET":
+            rows = selectors.post_comments(user=request.user, post_id=int(pk))
+            return Response(PostCommentSerializer(rows, many=True).data)
+        post = selectors.post_get(user=request.user, post_id=int(pk))
+        data = CommentCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        comment = post_comment_add(actor=request.user, post_id=post.pk, body=data.validated_data["body"])
+        return Response(PostCommentSerializer(selectors.comments_of(post_id=post.pk).get(pk=comment.pk)).data,
+                        status=status.HTTP_201_CREATED)

@@ -28,6 +28,12 @@ class Post(models.Model):
     hashtags = models.JSONField(default=list, blank=True)
     disclosure_label = models.CharField(max_length=200, blank=True)
     is_sponsored = models.BooleanField(default=False, help_text="Paid partnership: the caption must carry #ad.")
+    paid_partnership = models.BooleanField(
+        default=False, help_text="Publish with the platform's paid-partnership flag (sponsored, or names a brand)."
+    )
+    language = models.CharField(
+        max_length=32, default="en", help_text='Caption language code; "de+en" for a bilingual caption.'
+    )
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Stored in UTC.")
     status = models.CharField(max_length=20, choices=PostStatus.choices, default=PostStatus.DRAFT)
     created_by = models.ForeignKey(
@@ -107,6 +113,11 @@ class PostTransition(models.Model):
     from_status = models.CharField(max_length=20, choices=PostStatus.choices)
     to_status = models.CharField(max_length=20, choices=PostStatus.choices)
     comment = models.TextField(blank=True)
+    # A decision made through a client review link: no account, so the link and the reviewer it names.
+    review_link = models.ForeignKey(
+        "ReviewLink", null=True, blank=True, on_delete=models.SET_NULL, related_name="decisions"
+    )
+    external_reviewer = models.CharField(max_length=120, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -155,3 +166,107 @@ class ExportBundle(models.Model):
 
     def __str__(self) -> str:
         return f"Export {self.pk} ({self.status})"
+
+
+class ReviewLinkScope(models.TextChoices):
+    RANGE = "range", "A persona's posts in a date range"
+    POSTS = "posts", "Chosen posts"
+
+
+class ReviewLink(models.Model):
+    """A link that lets a named external reviewer (a client, no account) see a set of posts and decide on them.
+
+    Only the sha256 of the link's random secret is stored: the URL is shown once, when the link is created.
+    """
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="review_links")
+    scope = models.CharField(max_length=8, choices=ReviewLinkScope.choices)
+    persona = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.CASCADE, related_name="review_links")
+    start = models.DateTimeField(null=True, blank=True)
+    end = models.DateTimeField(null=True, blank=True)
+    posts = models.ManyToManyField(Post, blank=True, related_name="review_links")
+    reviewer_name = models.CharField(max_length=120, help_text="The external reviewer the link is for.")
+    reviewer_email = models.EmailField(blank=True)
+    secret_sha256 = models.CharField(max_length=64, unique=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(scope__in=ReviewLinkScope.values), name="review_link_scope_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(scope=ReviewLinkScope.POSTS)
+                | models.Q(persona__isnull=False, start__isnull=False, end__gt=models.F("start")),
+                name="review_link_range_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Review link {self.pk} for {self.reviewer_name}"
+
+
+class PostComment(models.Model):
+    """A comment in a post's thread, by a workspace member or by a client review link's external reviewer."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    review_link = models.ForeignKey(
+        ReviewLink, null=True, blank=True, on_delete=models.SET_NULL, related_name="comments"
+    )
+    external_reviewer = models.CharField(max_length=120, blank=True)
+    body = models.TextField()
+    # Members @mentioned in the body, and when their notification emails went out (once).
+    mentioned = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    mentions_notified_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [models.CheckConstraint(condition=~models.Q(body=""), name="post_comment_body_not_empty")]
+
+    def __str__(self) -> str:
+        return f"Comment {self.pk} on post {self.post_id}"
+
+
+class SlotSeries(models.Model):
+    """A persona's recurring posting slot, e.g. every Tuesday at 18:00 (a wall time in the persona's timezone).
+    A content plan row can target it: the row takes the series' next free occurrence."""
+
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="slot_series")
+    name = models.CharField(max_length=64, help_text="How plan rows name it, e.g. 'tuesday-evening'.")
+    weekday = models.PositiveSmallIntegerField(help_text="0 = Monday ... 6 = Sunday.")
+    time = models.TimeField(help_text="Local wall time in the persona's timezone.")
+    starts_on = models.DateField(null=True, blank=True)
+    ends_on = models.DateField(null=True, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["persona", "weekday", "time", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(weekday__lte=6), name="slot_series_weekday_valid"),
+            models.UniqueConstraint(fields=["persona", "name"], name="slot_series_unique_name_per_persona"),
+            models.CheckConstraint(
+                condition=models.Q(starts_on__isnull=True) | models.Q(ends_on__isnull=True)
+                | models.Q(ends_on__gte=models.F("starts_on")),
+                name="slot_series_range_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.persona})"

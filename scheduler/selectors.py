@@ -16,7 +16,7 @@ from core.platforms import validate_content
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 
-from .models import Post, PostImage, PostStatus, PostTransition
+from .models import Post, PostComment, PostImage, PostStatus, PostTransition
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.
 BUSY_STATUSES = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
@@ -114,6 +114,20 @@ def post_get(*, user: AbstractBaseUser, post_id: int) -> Post:
 def post_transitions(*, user: AbstractBaseUser, post_id: int) -> QuerySet[PostTransition]:
     post = post_get(user=user, post_id=post_id)
     return PostTransition.objects.filter(post=post).select_related("actor").order_by("created_at", "id")
+
+
+def post_comments(*, user: AbstractBaseUser, post_id: int) -> QuerySet[PostComment]:
+    """A post's comment thread, oldest first; another workspace's post is NotFound."""
+    post = post_list(user=user).filter(pk=post_id).first()
+    if post is None:
+        raise NotFound("Post not found.")
+    return comments_of(post_id=post.pk)
+
+
+def comments_of(*, post_id: int) -> QuerySet[PostComment]:
+    """The thread of a post the caller already may see."""
+    return (PostComment.objects.filter(post_id=post_id).select_related("author")
+            .prefetch_related("mentioned").order_by("created_at", "id"))
 
 
 def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:
@@ -284,3 +298,17 @@ def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int
 
 def timezone_naive(value: dt.datetime) -> bool:
     return value.tzinfo is None or value.tzinfo.utcoffset(value) is None
+
+
+def persona_approved_captions(*, persona: Persona, language: str = "", limit: int = 5) -> list[str]:
+    """Caption memory: the captions of the persona's most recently approved posts (in `language` when given),
+    newest first. Posts approved and then scheduled, exported or published count too."""
+    approved_at = (
+        PostTransition.objects.filter(post=OuterRef("pk"), to_status=PostStatus.APPROVED)
+        .order_by("-created_at", "-id").values("created_at")[:1]
+    )
+    posts = Post.objects.filter(persona=persona, status__in=BUSY_STATUSES).exclude(caption="")
+    if language:
+        posts = posts.filter(language=language)
+    posts = posts.annotate(approved_at=Subquery(approved_at)).order_by(F("approved_at").desc(nulls_last=True), "-id")
+    return list(posts.values_list("caption", flat=True)[: max(limit, 0)])

@@ -30,6 +30,7 @@ from .post_rules import (
     check_platform_rules,
     hashtags_normalise,
     persona_label,
+    post_authorship,
     require_aware_future,
     require_platform,
 )
@@ -108,20 +109,31 @@ def post_create_for_review(
     hashtags: Iterable[str],
     generated_images: Sequence,
     comment: str = "",
+    is_sponsored: bool = False,
+    paid_partnership: bool = False,
+    language: str = "en",
+    scheduled_at: dt.datetime | None = None,
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
-    the job's author) and `actor` may be None. The platform rules are checked before anything is written."""
+    the job's author) and `actor` may be None. The platform rules are checked before anything is written.
+    `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time)."""
     require_platform(platform)
+    if scheduled_at is not None:
+        require_aware_future(scheduled_at)
+        scheduled_at = scheduled_at.astimezone(dt.UTC)
     tags = hashtags_normalise(hashtags)
-    label = persona_label(persona)
+    label = persona_label(persona, language)
     caption = caption_with_label(caption, label)
     decoded = post_images_decode(persona=persona, uploads=(), generated_images=generated_images)
     check_content_rules(platform=platform, caption=caption, hashtags=tags,
                         image_sizes=[(image.width, image.height) for image in decoded], when="submitted for review")
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
-                            images=decoded, created_by=created_by)
+                            images=decoded, created_by=created_by, is_sponsored=is_sponsored,
+                            paid_partnership=paid_partnership or is_sponsored, language=language,
+                            scheduled_at=scheduled_at)
         return _transition(
             actor=actor,
             post_id=post.pk,
@@ -145,6 +157,8 @@ def _post_insert(
     created_by: AbstractBaseUser,
     is_sponsored: bool = False,
     scheduled_at: dt.datetime | None = None,
+    paid_partnership: bool = False,
+    language: str = "en",
 ) -> Post:
     """Write a new draft with its images; `label` is the disclosure label its caption carries."""
     post = Post.objects.create(
@@ -155,6 +169,8 @@ def _post_insert(
         hashtags=hashtags,
         disclosure_label=label,
         is_sponsored=bool(is_sponsored),
+        paid_partnership=bool(paid_partnership or is_sponsored),
+        language=language,
         scheduled_at=scheduled_at,
         status=PostStatus.DRAFT,
         created_by=created_by,
@@ -192,18 +208,55 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
             require_aware_future(fields["scheduled_at"])
         if "caption" in fields:
             # The disclosure label cannot be edited away: it is put back, as post_create adds it.
-            label = persona_label(locked.persona)
+            label = persona_label(locked.persona, locked.language)
             fields["caption"] = caption_with_label(fields["caption"], label)
             # Record the label the caption now carries: exports append the recorded one when it is missing,
             # so a stale one (the persona's label changed since creation) would be added a second time.
             fields["disclosure_label"] = label
         if "is_sponsored" in fields:
             fields["is_sponsored"] = bool(fields["is_sponsored"])
+            if fields["is_sponsored"]:
+                fields["paid_partnership"] = True
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=[*fields, "updated_at"])
     post.refresh_from_db()
     return locked
+
+
+def post_caption_replace(
+    *,
+    actor: AbstractBaseUser,
+    post_id: int,
+    caption: str,
+    hashtags: Iterable[str],
+    paid_partnership: bool = False,
+    comment: str = "",
+) -> Post:
+    """An author swaps the caption of a draft, a post in review or one with changes requested (e.g. for a caption
+    alternative). The post keeps its status; the audit row records the swap, and whoever swapped a caption under
+    review becomes one of its authors (they cannot approve it). The language's label is put back if missing."""
+    with transaction.atomic():
+        post = _lock(post_id)
+        role_require(user=actor, workspace_id=post.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
+        label = persona_label(post.persona, post.language)
+        status = post.status
+        sources = (*EDITABLE_STATUSES, PostStatus.IN_REVIEW)
+        return _transition(
+            actor=actor,
+            post_id=post_id,
+            sources=(status,) if status in sources else sources,
+            target=status,
+            verb="given another caption",
+            roles=AUTHOR_ROLES,
+            comment=comment,
+            changes={
+                "caption": caption_with_label(caption, label),
+                "hashtags": hashtags_normalise(hashtags),
+                "disclosure_label": label,
+                "paid_partnership": bool(paid_partnership or post.is_sponsored),
+            },
+        )
 
 
 # --- Shared transition machinery -------------------------------------------------------------------
@@ -244,11 +297,13 @@ def _transition(
     comment: str | Callable[[Post], str] = "",
     checks: Callable[[Post], None] | None = None,
     changes: dict | None = None,
+    audit_fields: dict | None = None,
 ) -> Post:
     """Lock the post, check role and source state, run `checks`, set the new status, write the audit row.
 
     `roles=None` is a system transition (no actor, e.g. the export worker or the expiry sweep). A callable
-    `comment` is written from the locked post, before its status changes.
+    `comment` is written from the locked post, before its status changes. `audit_fields` go on the audit row
+    (a client review link's decision names the link and its reviewer).
     """
     with transaction.atomic():
         post = _lock(post_id)
@@ -271,6 +326,7 @@ def _transition(
             from_status=from_status,
             to_status=target,
             comment=note,
+            **(audit_fields or {}),
         )
     return post
 
@@ -296,17 +352,10 @@ def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") ->
     """in_review -> approved, by a reviewer who is not the post's author."""
 
     def checks(post: Post) -> None:
-        if post.created_by_id is not None and post.created_by_id == actor.pk:
-            raise PermissionDenied(f"You created post {post.pk}; someone else has to approve it.", code="own_post")
-        # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
-        submitted_by = (
-            post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
-            .values_list("actor_id", flat=True).first()
-        )
-        if submitted_by is not None and submitted_by == actor.pk:
-            raise PermissionDenied(
-                f"You submitted post {post.pk} for review; someone else has to approve it.", code="own_post"
-            )
+        authorship = post_authorship(post, actor.pk)
+        if authorship:
+            what = f"created post {post.pk}" if authorship == "created" else f"submitted post {post.pk} for review"
+            raise PermissionDenied(f"You {what}; someone else has to approve it.", code="own_post")
         check_compliance(post, "approved")
         check_platform_rules(post, "approved")
 

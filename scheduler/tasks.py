@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import exports, services
+from . import comments, exports, services
 
 
 @shared_task(name="scheduler.tasks.export_bundle_build", acks_late=True)
@@ -23,3 +23,9 @@ def export_sweep() -> int:
 def expire_overdue_posts() -> int:
     """Expire posts whose scheduled time passed before they were approved; returns how many."""
     return services.posts_expire_overdue()
+
+
+@shared_task(name="scheduler.tasks.notify_comment_mentions", acks_late=True)
+def notify_comment_mentions(comment_id: int) -> int:
+    """Email the members a comment @mentions; returns how many emails went out."""
+    return comments.comment_mentions_notify(comment_id=comment_id)

@@ -863,7 +863,7 @@ def test_persona_page_plots_the_loss_curve_and_shows_samples(client, marketer, p
 
 
 def test_loss_plot_handles_odd_curves():
-    from personas.views import final_loss, loss_plot
+    from web.presenters import final_loss, loss_plot
 
     assert loss_plot([]) is None and loss_plot([0.3]) is None
     assert loss_plot([[1, 0.4], {"loss": 0.2}, "bad", float("nan")])["count"] == 2

@@ -1,0 +1,39 @@
+import pytest
+
+from generation.models import JobStatus, LoraVersion
+from personas.models import Persona, ReferenceImage, Workspace
+from scheduler.models import Post, PostStatus
+from web.demo import demo_workspace_seed
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _var_dir(settings, tmp_path):
+    settings.VAR_DIR = tmp_path / "var"
+
+
+def test_demo_seed_without_training_is_idempotent():
+    first = demo_workspace_seed(train=False)
+    second = demo_workspace_seed(train=False)
+    assert first == second
+    assert Workspace.objects.count() == 1
+    persona = Persona.objects.get()
+    # Every synthetic reference photo passes the real upload validation.
+    assert ReferenceImage.objects.filter(persona=persona).count() == 6
+    assert first.admin_password and first.marketer_password
+
+
+@pytest.mark.slow
+def test_demo_seed_trains_a_lora_and_fills_the_review_queue_and_calendar():
+    demo_workspace_seed(train=True, training_steps=10)
+    persona = Persona.objects.get()
+    assert LoraVersion.objects.get(persona=persona, is_active=True).status == JobStatus.SUCCEEDED
+    assert Post.objects.filter(persona=persona, status=PostStatus.IN_REVIEW).count() >= 3
+    scheduled = Post.objects.get(persona=persona, status=PostStatus.SCHEDULED)
+    assert scheduled.images.count() == 1
+    assert persona.disclosure_label in scheduled.caption
+
+    posts_before = Post.objects.count()
+    demo_workspace_seed(train=True, training_steps=10)
+    assert Post.objects.count() == posts_before

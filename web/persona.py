@@ -1,0 +1,223 @@
+"""Persona pages: create, edit, the persona page (references, training, generation, posts) and reference uploads."""
+
+from __future__ import annotations
+
+import re
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db.models import Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from config.exceptions import ApplicationError
+from core.constants import BadgePosition
+from core.platforms import Platform
+from generation import specs as generation_specs
+from generation.models import GeneratedImage, GenerationJob, LoraVersion
+from personas import services as persona_services
+from personas.models import Persona
+from scheduler.models import Post
+
+from .presenters import decorate_lora_versions
+from .shell import error_response, form_errors_from, render_page, scoped_persona, workspace_context
+
+
+def split_list(value: str) -> list[str]:
+    return [item.strip() for item in re.split(r"[,\n]", value or "") if item.strip()]
+
+
+class PersonaForm(forms.Form):
+    """Parses the page's text inputs into the service's field types; the service validates the rules."""
+
+    name = forms.CharField(max_length=120)
+    handle = forms.CharField(max_length=64, help_text="Without the @.")
+    age = forms.IntegerField(min_value=18, max_value=120, help_text="Personas are always adults (18+).")
+    pronouns = forms.CharField(max_length=32, required=False)
+    bio = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    appearance = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}), required=False, help_text="Used in every generation prompt."
+    )
+    style_keywords = forms.CharField(required=False, help_text="Comma-separated, e.g. film photo, pastel.")
+    voice = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    default_hashtags = forms.CharField(required=False, help_text="Comma-separated, e.g. #travel, #coffee.")
+    trigger_token = forms.CharField(max_length=32, help_text="A rare token that names the persona in prompts.")
+    timezone = forms.CharField(max_length=64, initial="UTC", help_text="IANA name, e.g. Europe/Paris.")
+    target_platforms = forms.MultipleChoiceField(
+        choices=Platform.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    disclosure_label = forms.CharField(max_length=200, required=False, help_text="Shown on every post.")
+    ai_badge_enabled = forms.BooleanField(
+        required=False, label="AI badge on images", help_text='Draw a visible "AI-generated" badge on exported images.'
+    )
+    ai_badge_position = forms.ChoiceField(
+        choices=BadgePosition.choices, initial=BadgePosition.BOTTOM_RIGHT, required=False, label="AI badge position"
+    )
+    min_post_gap_minutes = forms.IntegerField(min_value=0, initial=180)
+    posting_slots = forms.CharField(required=False, help_text="Local times, comma-separated, e.g. 09:00, 18:30.")
+
+    LIST_FIELDS = ("style_keywords", "default_hashtags", "posting_slots")
+
+    @classmethod
+    def initial_from(cls, persona: Persona) -> dict:
+        initial = {name: getattr(persona, name) for name in cls.base_fields}
+        for name in cls.LIST_FIELDS:
+            initial[name] = ", ".join(getattr(persona, name) or [])
+        return initial
+
+    def service_fields(self) -> dict:
+        data = dict(self.cleaned_data)
+        for name in self.LIST_FIELDS:
+            data[name] = split_list(data[name])
+        if not data["disclosure_label"]:
+            data.pop("disclosure_label")
+        if not data.get("ai_badge_position"):
+            data.pop("ai_badge_position", None)
+        return data
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def persona_create(request: HttpRequest) -> HttpResponse:
+    ctx = workspace_context(request)
+    if ctx.workspace is None:
+        raise Http404("You are not a member of any workspace.")
+    if not ctx.can_create:
+        raise DjangoPermissionDenied("Only marketers and admins create personas.")
+    form = PersonaForm(request.POST or None)
+
+    def rerender(status=200):
+        return render_page(request, "personas/persona_form.html", {"form": form, "persona": None}, status=status)
+
+    if request.method == "POST":
+        if not form.is_valid():
+            return rerender(status=400)
+        try:
+            persona = persona_services.persona_create(
+                actor=request.user, workspace=ctx.workspace, **form.service_fields()
+            )
+        except ApplicationError as exc:
+            form_errors_from(form, exc)
+            return error_response(request, exc, rerender)
+        messages.success(request, f"Persona {persona.name} created.")
+        return redirect("personas:detail", persona_id=persona.pk)
+    return rerender()
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def persona_edit(request: HttpRequest, persona_id: int) -> HttpResponse:
+    persona = scoped_persona(request, persona_id)
+    if not workspace_context(request).can_create:
+        raise DjangoPermissionDenied("Only marketers and admins edit personas.")
+    form = PersonaForm(request.POST or None, initial=PersonaForm.initial_from(persona))
+
+    def rerender(status=200):
+        return render_page(request, "personas/persona_form.html", {"form": form, "persona": persona}, status=status)
+
+    if request.method == "POST":
+        if not form.is_valid():
+            return rerender(status=400)
+        try:
+            persona_services.persona_update(actor=request.user, persona=persona, **form.service_fields())
+        except ApplicationError as exc:
+            form_errors_from(form, exc)
+            return error_response(request, exc, rerender)
+        messages.success(request, "Persona saved.")
+        return redirect("personas:detail", persona_id=persona.pk)
+    return rerender()
+
+
+PERSONA_POSTS_LIMIT = 20
+PERSONA_JOBS_LIMIT = 8
+
+
+def persona_jobs_context(persona: Persona) -> dict:
+    """LoRA versions and recent generation jobs with their images; each running one polls its own partial.
+
+    The recent jobs' images and the versions' sample images come in one query.
+    """
+    lora_versions = list(LoraVersion.objects.filter(persona=persona).order_by("-version")[:10])
+    jobs = list(
+        GenerationJob.objects.filter(persona=persona, is_sample=False)
+        .select_related("lora_version")
+        .order_by("-created_at", "-id")[:PERSONA_JOBS_LIMIT]
+    )
+    images = list(
+        GeneratedImage.objects.filter(
+            Q(job_id__in=[job.pk for job in jobs])
+            | Q(job__is_sample=True, job__lora_version_id__in=[v.pk for v in lora_versions])
+        )
+        .select_related("job")
+        .order_by("job__created_at", "index")
+    )
+    by_job: dict[int, list[GeneratedImage]] = {}
+    for image in images:
+        by_job.setdefault(image.job_id, []).append(image)
+    for job in jobs:
+        job.image_list = by_job.get(job.pk, [])
+    decorate_lora_versions(lora_versions, images)
+    return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs}
+
+
+@login_required
+@require_GET
+def persona_detail(request: HttpRequest, persona_id: int) -> HttpResponse:
+    persona = scoped_persona(request, persona_id)
+    return persona_detail_render(request, persona)
+
+
+def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int = 200) -> HttpResponse:
+    context = {
+        "persona": persona,
+        "reference_images": list(persona.reference_images.order_by("created_at", "id")),
+        "posts": list(Post.objects.filter(persona=persona).order_by("-created_at", "-id")[:PERSONA_POSTS_LIMIT]),
+        "platform_choices": Platform.choices,
+        "max_variants": generation_specs.MAX_VARIANTS,
+        "max_seed": generation_specs.MAX_SEED,
+        "upload_max_bytes": settings.REFERENCE_IMAGE_MAX_BYTES,
+        "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,
+        **persona_jobs_context(persona),
+    }
+    return render_page(request, "personas/persona_detail.html", context, status=status)
+
+
+@login_required
+@require_POST
+def reference_images_upload(request: HttpRequest, persona_id: int) -> HttpResponse:
+    persona = scoped_persona(request, persona_id)
+    files = request.FILES.getlist("images")
+    if not files:
+        messages.error(request, "Choose at least one image to upload.")
+        return persona_detail_render(request, persona, status=400)
+    try:
+        result = persona_services.reference_images_upload(actor=request.user, persona=persona, files=files)
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: persona_detail_render(request, persona, status=status))
+    if result.created:
+        messages.success(request, f"Uploaded {len(result.created)} of {len(files)} image(s).")
+    for error in result.errors:
+        messages.error(request, error.message)  # already starts with the filename
+    if not result.created:
+        return persona_detail_render(request, persona, status=400)
+    return redirect(reverse("personas:detail", kwargs={"persona_id": persona.pk}) + "#references")
+
+
+@login_required
+@require_POST
+def reference_image_delete(request: HttpRequest, persona_id: int, image_id: int) -> HttpResponse:
+    persona = scoped_persona(request, persona_id)
+    image = persona.reference_images.filter(pk=image_id).first()
+    if image is None:
+        raise Http404("Image not found.")
+    try:
+        persona_services.reference_image_delete(actor=request.user, image=image)
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: persona_detail_render(request, persona, status=status))
+    messages.success(request, "Reference image deleted.")
+    return redirect(reverse("personas:detail", kwargs={"persona_id": persona.pk}) + "#references")

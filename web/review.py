@@ -1,0 +1,187 @@
+"""The review queue: reviewers decide on submitted posts; marketers edit captions and submit drafts."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db.models import OuterRef, Prefetch, Subquery
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from config.exceptions import ApplicationError
+from personas.models import Persona
+from scheduler import selectors
+from scheduler import services as post_services
+from scheduler.models import Post, PostStatus, PostTransition
+
+from .presenters import caption_stats, platform_limits
+from .shell import error_response, page_url, safe_next, scoped_post, view_of_next, workspace_context, workspace_page
+
+REVIEW_PAGE_SIZE = 20
+DRAFTS_LIMIT = 20
+BULK_APPROVE_LIMIT = 100
+
+
+def review_context(request: HttpRequest) -> dict:
+    ctx = workspace_context(request)
+    try:
+        page = max(1, int(request.GET.get("page", "1")))
+    except ValueError:
+        page = 1
+    layout = "grid" if request.GET.get("layout") == "grid" else "single"
+    persona_param = request.GET.get("persona") or ""
+    persona_id = int(persona_param) if persona_param.isdigit() else None
+    offset = (page - 1) * REVIEW_PAGE_SIZE
+    queue = (
+        selectors.review_queue(user=request.user)
+        .filter(workspace=ctx.workspace)
+        .prefetch_related(
+            Prefetch("transitions", queryset=PostTransition.objects.select_related("actor").order_by("created_at"))
+        )
+    )
+    if persona_id is not None:
+        queue = queue.filter(persona_id=persona_id)
+    # One row more than the page tells whether a next page exists without a COUNT query.
+    posts = list(queue[offset : offset + REVIEW_PAGE_SIZE + 1])
+    has_next = len(posts) > REVIEW_PAGE_SIZE
+    posts = posts[:REVIEW_PAGE_SIZE]
+    for post in posts:
+        post.problems = selectors.validate_post_for_platform(post=post)
+        post.local_target = selectors.local_time(post.scheduled_at, post.persona)
+        caption_stats(post)
+    # The reviewer's last "request changes" comment rides along in the same query.
+    change_request = PostTransition.objects.filter(
+        post=OuterRef("pk"), to_status=PostStatus.CHANGES_REQUESTED
+    ).order_by("-created_at", "-id")
+    drafts_qs = (
+        Post.objects.filter(workspace=ctx.workspace, status__in=[PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED])
+        .select_related("persona")
+        .annotate(
+            change_comment=Subquery(change_request.values("comment")[:1]),
+            change_by=Subquery(change_request.values("actor__username")[:1]),
+        )
+    )
+    if persona_id is not None:
+        drafts_qs = drafts_qs.filter(persona_id=persona_id)
+    drafts = list(drafts_qs.order_by("-updated_at", "-id")[:DRAFTS_LIMIT])
+    for post in drafts:
+        caption_stats(post)
+
+    def query(**overrides) -> str:
+        params = {"layout": layout, "persona": persona_id or "", "page": page}
+        params.update(overrides)
+        return "&".join(f"{k}={v}" for k, v in params.items() if v)
+
+    return {
+        "posts": posts,
+        "page": page,
+        "has_next": has_next,
+        "has_previous": page > 1,
+        "drafts": drafts,
+        "layout": layout,
+        "persona_id": persona_id,
+        "review_personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
+        "platform_limits": platform_limits(),
+        "here": page_url(request, "review_queue"),
+        "single_query": query(layout="single"),
+        "grid_query": query(layout="grid"),
+        "prev_query": query(page=page - 1),
+        "next_query": query(page=page + 1),
+    }
+
+
+def review_render(request: HttpRequest, *, status: int = 200) -> HttpResponse:
+    return workspace_page(request, "scheduler/review_queue.html", review_context, status=status)
+
+
+@login_required
+@require_GET
+def review_queue(request: HttpRequest) -> HttpResponse:
+    return review_render(request)
+
+
+REVIEW_ACTIONS = {
+    "approve": (post_services.post_approve, "Post approved."),
+    "request_changes": (post_services.post_request_changes, "Changes requested."),
+    "reject": (post_services.post_reject, "Post rejected."),
+}
+
+
+@login_required
+@require_POST
+def review_decide(request: HttpRequest, post_id: int) -> HttpResponse:
+    post = scoped_post(request, post_id)
+    action = REVIEW_ACTIONS.get(request.POST.get("action", ""))
+    if action is None:
+        messages.error(request, "Choose approve, request changes or reject.")
+        return review_render(view_of_next(request), status=400)
+    service, done = action
+    try:
+        service(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip())
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
+    messages.success(request, f"{done} (post #{post.pk}, {post.persona.name})")
+    return redirect(safe_next(request, reverse("review_queue")))
+
+
+@login_required
+@require_POST
+def post_submit(request: HttpRequest, post_id: int) -> HttpResponse:
+    post = scoped_post(request, post_id)
+    try:
+        post_services.post_submit(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip())
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
+    messages.success(request, f"Post #{post.pk} submitted for review.")
+    return redirect(safe_next(request, reverse("review_queue")))
+
+
+@login_required
+@require_POST
+def review_bulk_approve(request: HttpRequest) -> HttpResponse:
+    """Approve each ticked post through post_approve; one bad post never blocks the others."""
+    ctx = workspace_context(request)
+    ids = list(dict.fromkeys(int(v) for v in request.POST.getlist("posts") if v.isdigit()))[:BULK_APPROVE_LIMIT]
+    if not ids:
+        messages.error(request, "Tick at least one post to approve.")
+        return review_render(view_of_next(request), status=400)
+    # Only posts of the user's workspaces are tried; any other id reads as "not found", like a 404.
+    known = set(Post.objects.filter(pk__in=ids, workspace_id__in=ctx.workspace_ids).values_list("pk", flat=True))
+    approved, failed = [], []
+    comment = request.POST.get("comment", "").strip()
+    for post_id in ids:
+        if post_id not in known:
+            failed.append(f"Post #{post_id}: not found.")
+            continue
+        try:
+            post_services.post_approve(actor=request.user, post_id=post_id, comment=comment)
+        except ApplicationError as exc:
+            failed.append(f"Post #{post_id}: {exc.message}")
+        else:
+            approved.append(post_id)
+    if approved:
+        messages.success(request, f"Approved {len(approved)} of {len(ids)} post(s): " + ", ".join(
+            f"#{pk}" for pk in approved) + ".")
+    for problem in failed:
+        messages.error(request, problem)
+    return redirect(safe_next(request, reverse("review_queue")))
+
+
+@login_required
+@require_POST
+def post_caption(request: HttpRequest, post_id: int) -> HttpResponse:
+    """Save a draft's caption and hashtags (post_update validates state and role)."""
+    post = scoped_post(request, post_id)
+    hashtags = [tag for tag in request.POST.get("hashtags", "").replace(",", " ").split() if tag]
+    try:
+        post_services.post_update(actor=request.user, post=post, caption=request.POST.get("caption", ""),
+                             hashtags=hashtags)
+        problems = selectors.validate_post_for_platform(post=Post.objects.get(pk=post.pk))
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
+    messages.success(request, f"Caption of post #{post.pk} saved.")
+    for problem in problems:
+        messages.warning(request, f"Post #{post.pk}: {problem}")
+    return redirect(safe_next(request, reverse("review_queue")))

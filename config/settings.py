@@ -198,6 +198,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REFERENCE_IMAGE_MAX_BYTES = int(os.environ.get("REFERENCE_IMAGE_MAX_BYTES", 25 * 1024 * 1024))
 REFERENCE_IMAGE_MAX_PIXELS = int(os.environ.get("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000))
 REFERENCE_IMAGE_MIN_SIDE = int(os.environ.get("REFERENCE_IMAGE_MIN_SIDE", 512))
+# The public "Was this made here?" check (scheduler.api_origin), per signed-in user or else per IP address:
+# each check runs both watermark decoders on the CPU.
+ORIGIN_CHECK_RATE = os.environ.get("ORIGIN_CHECK_RATE", "30/hour")
 
 # Likeness (personas/identity.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX model at a
 # local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without their own

@@ -4,7 +4,7 @@ pages keep the "personas" namespace and the training and generation actions the 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import auth, calendar, dashboard, exports, generation, media, persona, review
+from . import auth, calendar, dashboard, exports, generation, media, origin, persona, review
 
 persona_patterns = [
     path("new/", persona.persona_create, name="create"),
@@ -40,6 +40,8 @@ urlpatterns = [
     path("review/bulk-approve/", review.review_bulk_approve, name="review_bulk_approve"),
     path("posts/<int:post_id>/caption/", review.post_caption, name="post_caption_page"),
     path("posts/<int:post_id>/submit/", review.post_submit, name="post_submit_page"),
+    path("posts/<int:post_id>/caption/rewrite/", review.caption_rewrite, name="post_caption_rewrite"),
+    path("posts/<int:post_id>/caption/<int:alternative_id>/use/", review.caption_use, name="post_caption_use"),
     path("posts/<int:post_id>/schedule/", calendar.post_schedule, name="post_schedule_page"),
     path("posts/<int:post_id>/reschedule/", calendar.post_reschedule, name="post_reschedule_page"),
     path("posts/<int:post_id>/unschedule/", calendar.post_unschedule, name="post_unschedule_page"),
@@ -49,6 +51,7 @@ urlpatterns = [
     path("exports/rows/", exports.export_list_partial, name="export_rows"),
     path("exports/<int:bundle_id>/download/", exports.export_download, name="export_download"),
     path("exports/<int:bundle_id>/verify/", exports.export_verify, name="export_verify"),
+    path("origin-check/", origin.origin_check_page, name="origin_check"),
     path("personas/", include((persona_patterns, "personas"))),
     path("generation/", include((generation_patterns, "generation"))),
     # Uploaded and generated files: served only to members of the workspace in the stored path (any DEBUG).

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.exceptions import PermissionDenied, ValidationFailed
-from personas import services
+from personas import caption_settings, services
 from personas.selectors import disclosure_label_for, persona_caption_languages
 from tests.conftest import client_for
 
@@ -33,8 +33,9 @@ def test_labels_per_language_from_the_workspace_table(persona, admin_member, mar
     assert disclosure_label_for(persona, "de") == "KI-generiert"
     assert disclosure_label_for(persona, "de+en") == f"KI-generiert · {persona.disclosure_label}"
     with pytest.raises(PermissionDenied):
-        services.workspace_caption_settings_update(actor=marketer, workspace=persona.workspace, brand_names=["X"])
-    services.workspace_caption_settings_update(
+        caption_settings.workspace_caption_settings_update(actor=marketer, workspace=persona.workspace,
+                                                           brand_names=["X"])
+    caption_settings.workspace_caption_settings_update(
         actor=admin_member, workspace=persona.workspace, brand_names=["Stride", "Stride", " "],
         disclosure_labels={"DE": "KI-erstellt", "es": ""},
     )
@@ -44,7 +45,7 @@ def test_labels_per_language_from_the_workspace_table(persona, admin_member, mar
     assert disclosure_label_for(persona, "de") == "KI-erstellt" and disclosure_label_for(persona, "es") == (
         "Generado con IA")
     with pytest.raises(ValidationFailed, match="Unknown language 'xx'"):
-        services.workspace_caption_settings_update(actor=admin_member, workspace=persona.workspace,
+        caption_settings.workspace_caption_settings_update(actor=admin_member, workspace=persona.workspace,
                                                    disclosure_labels={"xx": "?"})
 
 

@@ -10,7 +10,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('generation', '0004_job_drafting'),
-        ('scheduler', '0005_post_language'),
+        ('scheduler', '0006_provenance_registry'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.db import transaction
 
 from . import specs
+from .engines import engine_for
 from .models import BaseModel, BaseModelSample, SamplesStatus
 from .runs import error_text
 
@@ -33,8 +34,6 @@ def _samples_status(base_model_id: int, status: str, error: str = "") -> None:
 def base_model_samples_render(*, base_model_id: int) -> BaseModel | None:
     """Task body: render the gallery of a model whose samples are queued (or were interrupted while rendering).
     Idempotent: a finished gallery is left alone; a rendered one replaces the previous samples at once."""
-    from .worker import _engine
-
     with transaction.atomic():
         entry = BaseModel.objects.select_for_update().filter(pk=base_model_id).first()
         if entry is None or entry.samples_status not in (SamplesStatus.QUEUED, SamplesStatus.RUNNING):
@@ -42,7 +41,7 @@ def base_model_samples_render(*, base_model_id: int) -> BaseModel | None:
         entry.samples_status = SamplesStatus.RUNNING
         entry.save(update_fields=["samples_status"])
     try:
-        engine = _engine(entry)
+        engine = engine_for(entry)
         size = entry.native_size
         pictures = [
             engine.generate(specs.GenerationRequest(

@@ -30,23 +30,10 @@ from core.storage import media_delete_tree, media_fetch, media_save_file
 from personas.models import FaceFinding, Persona
 
 from . import heartbeats, specs
-from .models import (
-    BaseModel,
-    DraftingStatus,
-    GeneratedImage,
-    GenerationJob,
-    GenerationMode,
-    JobStatus,
-    LoraVersion,
-)
+from .engines import engine_for as _engine
+from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
 from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, set_status
-from .selectors import (
-    base_model_ref,
-    generation_job_render_batch,
-    lora_adapter_name,
-    lora_version_sample_job,
-    reproduction_record,
-)
+from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +48,6 @@ TRAINING_PROGRESS_EVERY_MAX = 10
 # a compiled GPU step takes ~10 ms, and two database round trips on every step would idle the GPU between steps.
 GENERATION_PROGRESS_INTERVAL_S = 0.5
 _progress_clock = time.monotonic  # module-level so tests can drive it
-
-
-def _engine(base_model: BaseModel | None = None):
-    """The process's engine for a library entry (None: GENERATION_BASE_MODEL). Imported here, not at module level,
-    so the web process never loads torch. A built-in model's hash is recorded the first time a worker loads it."""
-    from . import engine as engine_module
-
-    engine = engine_module.get_engine(base_model_ref(base_model))
-    if base_model is not None and not base_model.sha256 and engine.base_model_hash:
-        taken = BaseModel.objects.filter(sha256=engine.base_model_hash, status=base_model.status).exists()
-        if not taken:
-            BaseModel.objects.filter(pk=base_model.pk, sha256="").update(sha256=engine.base_model_hash)
-            base_model.sha256 = engine.base_model_hash
-    return engine
 
 
 # --- LoRA training ---------------------------------------------------------------------------------

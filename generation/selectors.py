@@ -131,6 +131,13 @@ def reproduction_record(image: GeneratedImage, *, lora_adapter: str = "") -> dic
         "base_model_hash": image.base_model_hash,
         "lora_sha256": image.lora_sha256,
         "lora_adapter": lora_adapter,
+        "mode": image.mode,
+        "strength": image.strength,
+        "init_sha256": image.init_sha256,
+        "mask_sha256": image.mask_sha256,
+        "source_image": image.source_image_id,
+        "stages": image.stages or {},
+        "environment": image.environment or {},
     }
 
 
@@ -168,3 +175,11 @@ def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> Qu
     """The captions offered for a post the user can see, oldest first (404 for anyone else's)."""
     post = post_get(user=user, post_id=post_id)
     return CaptionAlternative.objects.filter(post=post).order_by("created_at", "id")
+
+
+def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[CaptionAlternative]]:
+    """The captions offered for each of these (already scoped) posts, oldest first, in one query."""
+    by_post: dict[int, list[CaptionAlternative]] = {}
+    for alternative in CaptionAlternative.objects.filter(post_id__in=list(post_ids)).order_by("created_at", "id"):
+        by_post.setdefault(alternative.post_id, []).append(alternative)
+    return by_post

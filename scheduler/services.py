@@ -224,41 +224,6 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
     return locked
 
 
-def post_caption_replace(
-    *,
-    actor: AbstractBaseUser,
-    post_id: int,
-    caption: str,
-    hashtags: Iterable[str],
-    paid_partnership: bool = False,
-    comment: str = "",
-) -> Post:
-    """An author swaps the caption of a draft, a post in review or one with changes requested (e.g. for a caption
-    alternative). The post keeps its status; the audit row records the swap, and whoever swapped a caption under
-    review becomes one of its authors (they cannot approve it). The language's label is put back if missing."""
-    with transaction.atomic():
-        post = _lock(post_id)
-        role_require(user=actor, workspace_id=post.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
-        label = persona_label(post.persona, post.language)
-        status = post.status
-        sources = (*EDITABLE_STATUSES, PostStatus.IN_REVIEW)
-        return _transition(
-            actor=actor,
-            post_id=post_id,
-            sources=(status,) if status in sources else sources,
-            target=status,
-            verb="given another caption",
-            roles=AUTHOR_ROLES,
-            comment=comment,
-            changes={
-                "caption": caption_with_label(caption, label),
-                "hashtags": hashtags_normalise(hashtags),
-                "disclosure_label": label,
-                "paid_partnership": bool(paid_partnership or post.is_sponsored),
-            },
-        )
-
-
 # --- Shared transition machinery -------------------------------------------------------------------
 
 

@@ -1,12 +1,13 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api
+from . import api, api_plans
 
 # SimpleRouter: the API root view already comes from the personas router.
 router = SimpleRouter()
 router.register("lora-versions", api.LoraVersionViewSet, basename="lora-version")
 router.register("generation-jobs", api.GenerationJobViewSet, basename="generation-job")
+router.register("content-plans", api_plans.ContentPlanViewSet, basename="content-plan")
 
 urlpatterns = router.urls + [
     path(

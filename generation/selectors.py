@@ -11,8 +11,9 @@ from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
+from scheduler.selectors import post_get
 
-from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
@@ -234,3 +235,17 @@ def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = Non
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
     return list(qs.order_by("index"))
+
+
+def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:
+    """The captions offered for a post the user can see, oldest first (404 for anyone else's)."""
+    post = post_get(user=user, post_id=post_id)
+    return CaptionAlternative.objects.filter(post=post).order_by("created_at", "id")
+
+
+def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[CaptionAlternative]]:
+    """The captions offered for each of these (already scoped) posts, oldest first, in one query."""
+    by_post: dict[int, list[CaptionAlternative]] = {}
+    for alternative in CaptionAlternative.objects.filter(post_id__in=list(post_ids)).order_by("created_at", "id"):
+        by_post.setdefault(alternative.post_id, []).append(alternative)
+    return by_post

@@ -14,6 +14,7 @@ from config.exceptions import Conflict, ValidationFailed
 from core.access import AUTHOR_ROLES
 from core.platforms import Platform
 from personas.models import Persona
+from personas.reference_qa import training_faces_require
 from personas.selectors import role_require
 
 from . import specs
@@ -94,6 +95,8 @@ def lora_training_start(
         _check_range("seed", seed, 0, specs.MAX_SEED)
         values["seed"] = seed
     config = specs.TrainingConfig(**{**asdict(defaults), **values})
+    # A human-face persona trains only on reference photos with one clear face of the same person (reference QA).
+    training_faces_require(persona=persona)
 
     last = persona.lora_versions.order_by("-version").values_list("version", flat=True).first() or 0
     version = LoraVersion.objects.create(
@@ -171,6 +174,7 @@ def generation_job_create(
     scheduler: str = "dpmpp_2m_karras",
     negative_prompt: str | None = None,
     allow_base_model: bool = False,
+    is_sponsored: bool = False,
 ) -> GenerationJob:
     """Queue one batch of `num_variants` images of the persona in `scene`, sized for `platform`.
 
@@ -207,6 +211,7 @@ def generation_job_create(
         comment="generation requested",
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
         num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
+        is_sponsored=bool(is_sponsored),
     )
 
     from .tasks import generate_images

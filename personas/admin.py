@@ -159,8 +159,21 @@ class PersonaAdminForm(forms.ModelForm):
         model = Persona
         fields = ("workspace", *sorted(services.PERSONA_FIELDS))
 
+    # Caption-writer settings: optional here; left out of a submitted form they keep their current values.
+    OPTIONAL_FIELDS = ("banned_words", "must_include", "caption_examples", "caption_languages",
+                       "caption_language_mode", "caption_urls_allowed")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_FIELDS:
+            if name in self.fields:  # absent from a read-only view
+                self.fields[name].required = False
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for name in self.OPTIONAL_FIELDS:
+            if name in self.fields and cleaned.get(name) in (None, "") and name not in self.data:
+                cleaned[name] = getattr(self.instance, name)
         given = {name: cleaned[name] for name in services.PERSONA_FIELDS if name in cleaned}
         try:
             cleaned.update(services.persona_fields_clean(given))
@@ -251,7 +264,7 @@ class PersonaAgeChangeInline(ReadOnlyInline):
 class ReferenceImageInline(ReadOnlyInline):
     # Uploads go through the validating upload service (API / persona page).
     model = ReferenceImage
-    fields = ("image", "original_filename", "width", "height", "created_at")
+    fields = ("image", "original_filename", "width", "height", "face_finding", "face_reason", "upload", "created_at")
     readonly_fields = fields
     show_change_link = True
 
@@ -292,8 +305,10 @@ class ReferenceImageAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     list_filter = ("persona__workspace",)
     search_fields = ("original_filename", "persona__name", "persona__handle")
     list_select_related = ("persona", "persona__workspace")
-    fields = ("persona", "image", "original_filename", "width", "height", "sha256", "caption", "uploaded_by")
-    readonly_fields = ("persona", "image", "original_filename", "width", "height", "sha256", "uploaded_by")
+    fields = ("persona", "image", "original_filename", "width", "height", "sha256", "caption", "uploaded_by",
+              "upload", "face_finding", "face_reason", "face_px", "face_distance")
+    readonly_fields = ("persona", "image", "original_filename", "width", "height", "sha256", "uploaded_by",
+                       "upload", "face_finding", "face_reason", "face_px", "face_distance")
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # uploads go through the validating upload service (API / persona page)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import Q, QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, MultiPartParser
@@ -13,10 +13,19 @@ from rest_framework.response import Response
 
 from core.access import Role
 from core.constants import MAX_DB_ID, BadgePosition
+from core.languages import LANGUAGES
 from core.platforms import Platform
 
-from . import selectors, services
-from .models import Persona, ReferenceImage, Workspace
+from . import caption_settings, selectors, services
+from .models import (
+    CONSENT_CONFIRMATION,
+    RIGHTS_CONFIRMATION,
+    CaptionLanguageMode,
+    Persona,
+    ReferenceImage,
+    ReferenceUpload,
+    Workspace,
+)
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -26,8 +35,19 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ("id", "name", "slug", "role", "created_at")
+        fields = ("id", "name", "slug", "role", "created_at", "brand_names", "disclosure_labels")
         read_only_fields = fields
+
+
+class WorkspaceCaptionSettingsSerializer(serializers.Serializer):
+    brand_names = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False,
+        help_text="Brands that pay this workspace: a caption naming one gets #ad and the paid-partnership flag.",
+    )
+    disclosure_labels = serializers.DictField(
+        child=serializers.CharField(max_length=100, allow_blank=True), required=False,
+        help_text='AI-disclosure label per caption language over the built-in table, e.g. {"de": "KI-generiert"}.',
+    )
 
 
 class PersonaSerializer(serializers.ModelSerializer):
@@ -53,11 +73,42 @@ class PersonaSerializer(serializers.ModelSerializer):
             "ai_badge_position",
             "min_post_gap_minutes",
             "posting_slots",
+            "banned_words",
+            "must_include",
+            "caption_examples",
+            "caption_languages",
+            "caption_language_mode",
+            "caption_urls_allowed",
+            "is_human_face",
+            "based_on_real_person",
+            "likeness_threshold",
+            "hold_off_model_drafts",
+            "reference_profile",
             "created_by",
             "created_at",
             "updated_at",
         )
         read_only_fields = fields
+
+    reference_profile = serializers.SerializerMethodField(
+        help_text="Reference QA: status (not_applicable for a persona that is not a human face, ready, "
+        "too_few_faces), usable faces, faces needed to train, the on-model threshold in use, and counts by finding."
+    )
+
+    @extend_schema_field(
+        inline_serializer(
+            name="ReferenceProfile",
+            fields={
+                "status": serializers.ChoiceField(choices=["not_applicable", "ready", "too_few_faces"]),
+                "usable_faces": serializers.IntegerField(),
+                "needed": serializers.IntegerField(),
+                "threshold": serializers.FloatField(allow_null=True),
+                "findings": serializers.DictField(child=serializers.IntegerField()),
+            },
+        )
+    )
+    def get_reference_profile(self, persona: Persona) -> dict:
+        return selectors.reference_profile_summary(persona=persona)
 
 
 class PersonaWriteSerializer(serializers.Serializer):
@@ -86,16 +137,55 @@ class PersonaWriteSerializer(serializers.Serializer):
     posting_slots = serializers.ListField(
         child=serializers.CharField(max_length=5), required=False, help_text='Local times, e.g. ["09:00", "18:30"].'
     )
+    banned_words = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                         help_text="Words no caption may use.")
+    must_include = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                         help_text="Phrases every caption carries.")
+    caption_examples = serializers.ListField(child=serializers.CharField(max_length=2200), required=False,
+                                             help_text="Captions you liked: the writer's examples of the voice.")
+    caption_languages = serializers.ListField(
+        child=serializers.CharField(max_length=8), required=False,
+        help_text=f"Caption languages, main first; any of {', '.join(LANGUAGES)}.",
+    )
+    caption_language_mode = serializers.ChoiceField(choices=CaptionLanguageMode.choices, required=False)
+    caption_urls_allowed = serializers.BooleanField(required=False, help_text="Captions may carry links.")
+    is_human_face = serializers.BooleanField(
+        required=False, help_text="Off for a mascot, product or stylised character: likeness is then not applicable."
+    )
+    based_on_real_person = serializers.BooleanField(
+        required=False, help_text="Based on a real person's likeness: reference uploads must confirm their consent."
+    )
+    likeness_threshold = serializers.FloatField(
+        required=False, allow_null=True,
+        help_text="Face distance at or below which a draft is on-model (0-2]; null: the model's own (0.6 for dlib).",
+    )
+    hold_off_model_drafts = serializers.BooleanField(
+        required=False, help_text="Keep off-model drafts out of the review queue, with the reason."
+    )
 
 
 class PersonaCreateSerializer(PersonaWriteSerializer):
     workspace = serializers.IntegerField(help_text="Id of a workspace where you are a marketer or admin.")
 
 
+class ReferenceUploadSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = ReferenceUpload
+        fields = ("id", "confirmed_by", "confirmed_by_name", "confirmed_at", "rights_text", "consent_text")
+        read_only_fields = fields
+
+
 class ReferenceImageSerializer(serializers.ModelSerializer):
+    upload = ReferenceUploadSerializer(
+        read_only=True, allow_null=True, help_text="The rights / consent confirmation given with the upload."
+    )
+
     class Meta:
         model = ReferenceImage
-        fields = ("id", "persona", "image", "width", "height", "sha256", "original_filename", "caption", "created_at")
+        fields = (
+            "id", "persona", "image", "width", "height", "sha256", "original_filename", "caption", "created_at",
+            "face_finding", "face_reason", "face_px", "face_distance", "upload",
+        )
         read_only_fields = fields
 
 
@@ -103,6 +193,13 @@ class ReferenceImageUploadSerializer(serializers.Serializer):
     files = serializers.ListField(
         child=serializers.FileField(),
         help_text=f"One or more JPEG/PNG/WebP photos (at most {services.MAX_FILES_PER_UPLOAD}).",
+    )
+    rights_confirmed = serializers.BooleanField(
+        required=False, default=False, help_text=f'Confirms: "{RIGHTS_CONFIRMATION}" Stored with the upload.'
+    )
+    consent_confirmed = serializers.BooleanField(
+        required=False, default=False,
+        help_text=f'Confirms: "{CONSENT_CONFIRMATION}" Required for a persona based on a real person.',
     )
 
 
@@ -155,6 +252,18 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Workspace]:
         return selectors.workspace_list_with_roles(user=self.request.user).order_by("name", "pk")
+
+    @extend_schema(summary="Set the workspace's brand list and disclosure labels per language (admin)",
+                   request=WorkspaceCaptionSettingsSerializer, responses=WorkspaceSerializer)
+    @action(detail=True, methods=["patch"], url_path="caption-settings", url_name="caption-settings")
+    def caption_settings(self, request: Request, pk: int) -> Response:
+        data = WorkspaceCaptionSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace = selectors.workspace_get(user=request.user, workspace_id=int(pk))
+        caption_settings.workspace_caption_settings_update(
+            actor=request.user, workspace=workspace, **data.validated_data
+        )
+        return Response(WorkspaceSerializer(self.get_queryset().get(pk=workspace.pk)).data)
 
 
 @extend_schema_view(
@@ -229,8 +338,14 @@ class PersonaViewSet(viewsets.ModelViewSet):
     @reference_images.mapping.post
     def reference_images_upload(self, request: Request, pk: str | None = None) -> Response:
         persona = self.get_object()
+        confirmations = ReferenceImageUploadSerializer(data={
+            name: request.data[name] for name in ("rights_confirmed", "consent_confirmed") if name in request.data
+        }, partial=True)
+        confirmations.is_valid(raise_exception=True)
         result = services.reference_images_upload(
-            actor=request.user, persona=persona, files=request.FILES.getlist("files")
+            actor=request.user, persona=persona, files=request.FILES.getlist("files"),
+            rights_confirmed=confirmations.validated_data.get("rights_confirmed", False),
+            consent_confirmed=confirmations.validated_data.get("consent_confirmed", False),
         )
         body = {
             "created": ReferenceImageSerializer(result.created, many=True, context={"request": request}).data,

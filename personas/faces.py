@@ -14,4 +14,4 @@ def likeness_backend() -> identity.IdentityBackend:
 def default_threshold() -> float:
     """The on-model threshold of personas without their own: LIKENESS_THRESHOLD, else the model's own."""
     threshold = settings.LIKENESS_THRESHOLD
-    return float(threshold) if threshold is not None else likeness_backend().threshold
+    return float(threshold) if threshold is not None else identity.backend_default_threshold(settings.LIKENESS_BACKEND)

@@ -200,10 +200,13 @@ class ArcFaceOnnxBackend(DlibBackend):
     and depends on the model: measure it on your own same / different person pairs."""
 
     name = "arcface-onnx"
+    default_threshold = 0.6
     chip_size = 112
     chip_padding = 0.0
 
-    def __init__(self, model_path: str | Path, *, threshold: float = 0.6, models_dir: str | Path | None = None):
+    def __init__(
+        self, model_path: str | Path, *, threshold: float = default_threshold, models_dir: str | Path | None = None
+    ):
         self.model_path = Path(model_path)
         if not self.model_path.is_file():
             raise RuntimeError(f"The ArcFace model {self.model_path} does not exist.")
@@ -244,8 +247,14 @@ def backend_from_spec(spec: str = "dlib", *, threshold: float | None = None) -> 
     if spec == "dlib":
         return DlibBackend()
     if spec.startswith("arcface:"):
-        return ArcFaceOnnxBackend(spec.removeprefix("arcface:"), threshold=0.6 if threshold is None else threshold)
+        threshold = ArcFaceOnnxBackend.default_threshold if threshold is None else threshold
+        return ArcFaceOnnxBackend(spec.removeprefix("arcface:"), threshold=threshold)
     raise RuntimeError(f"Unknown likeness backend '{spec}'; use 'dlib' or 'arcface:/path/model.onnx'.")
+
+
+def backend_default_threshold(spec: str = "dlib") -> float:
+    """The threshold a backend spec brings, without loading its models."""
+    return ArcFaceOnnxBackend.default_threshold if (spec or "").startswith("arcface:") else DlibBackend.threshold
 
 
 @functools.cache

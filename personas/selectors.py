@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import OuterRef, QuerySet, Subquery
+from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from config.exceptions import NotFound, PermissionDenied
 from core.access import allowed_roles, role_allows
+from core.languages import DEFAULT_LANGUAGE, LANGUAGES, label_table, language_clean
 
-from .models import Membership, Persona, ReferenceImage, Workspace
+from .faces import default_threshold
+from .models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace
+
+# Between the labels of a bilingual caption: "KI-generiert · AI-generated".
+BILINGUAL_LABEL_SEPARATOR = " · "
 
 
 def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
@@ -23,6 +29,13 @@ def workspace_ids_for_user(*, user: AbstractBaseUser) -> list[int]:
     if not user.is_authenticated:
         return []
     return list(Membership.objects.filter(user=user).values_list("workspace_id", flat=True))
+
+
+def workspace_ids_query(*, user: AbstractBaseUser) -> QuerySet:
+    """workspace_ids_for_user as a subquery: filtering by it costs no extra round trip."""
+    if not user.is_authenticated:
+        return Membership.objects.none().values("workspace_id")
+    return Membership.objects.filter(user=user).values("workspace_id")
 
 
 def membership_get(*, user: AbstractBaseUser, workspace_id: int) -> Membership | None:
@@ -65,7 +78,26 @@ def reference_image_list(*, user: AbstractBaseUser, persona_id: int | None = Non
     qs = ReferenceImage.objects.filter(persona__workspace_id__in=workspace_ids_for_user(user=user))
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
-    return qs.select_related("persona")
+    return qs.select_related("persona", "upload")
+
+
+def reference_profile_summary(*, persona: Persona) -> dict:
+    """Reference QA at a glance: not_applicable (not a human face), ready (enough usable faces to train) or
+    too_few_faces; the usable count, how many training needs, the on-model threshold and counts by finding."""
+    counts = dict(
+        persona.reference_images.order_by().values("face_finding").annotate(n=Count("id")).values_list(
+            "face_finding", "n"
+        )
+    )
+    needed = settings.LIKENESS_MIN_REFERENCE_FACES
+    if not persona.is_human_face:
+        return {"status": "not_applicable", "usable_faces": 0, "needed": 0, "threshold": None, "findings": counts}
+    usable = counts.get(FaceFinding.USABLE, 0)
+    return {
+        "status": "ready" if usable >= needed else "too_few_faces", "usable_faces": usable, "needed": needed,
+        "threshold": persona.likeness_threshold if persona.likeness_threshold is not None else default_threshold(),
+        "findings": counts,
+    }
 
 
 def workspace_list_with_roles(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
@@ -81,14 +113,6 @@ def workspace_get(*, user: AbstractBaseUser, workspace_id: int) -> Workspace:
     if workspace is None:
         raise NotFound("Workspace not found.")
     return workspace
-
-
-
-def member_workspace_ids(*, user: AbstractBaseUser) -> QuerySet:
-    """The ids of the user's workspaces as an unevaluated query: filtering by it costs a subquery, not a round trip."""
-    if not user.is_authenticated:
-        return Membership.objects.none().values_list("workspace_id", flat=True)
-    return Membership.objects.filter(user=user).values_list("workspace_id", flat=True)
 
 
 def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:
@@ -118,3 +142,26 @@ def persona_reference_images(*, persona: Persona) -> list[ReferenceImage]:
 
 def persona_reference_image(*, persona: Persona, image_id: int) -> ReferenceImage | None:
     return persona.reference_images.filter(pk=image_id).first()
+
+
+# --- caption languages and disclosure labels --------------------------------------------------------
+
+
+def persona_caption_languages(persona: Persona) -> list[str]:
+    """The persona's caption languages, main one first (English when none is set)."""
+    codes = [code for code in (language_clean(c) for c in persona.caption_languages or []) if code]
+    return list(dict.fromkeys(codes)) or [DEFAULT_LANGUAGE]
+
+
+def disclosure_label_for(persona: Persona, language: str = DEFAULT_LANGUAGE) -> str:
+    """The AI-disclosure label of a caption in `language` ("de+en": a bilingual caption, both labels).
+
+    English captions carry the persona's own label (as they always have); other languages the workspace's label
+    table, over the built-in one."""
+    labels = []
+    for code in (language or DEFAULT_LANGUAGE).split("+"):
+        if code == DEFAULT_LANGUAGE or code not in LANGUAGES:
+            labels.append((persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL)
+        else:
+            labels.append(label_table(persona.workspace.disclosure_labels)[code])
+    return BILINGUAL_LABEL_SEPARATOR.join(dict.fromkeys(labels))

@@ -22,8 +22,21 @@ from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
 from core.platforms import Platform, hashtag_clean
 
+from .caption_settings import CAPTION_FIELDS, caption_field_clean
+from .caption_settings import str_list as _str_list
 from .image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
-from .models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
+from .models import (
+    CONSENT_CONFIRMATION,
+    DEFAULT_DISCLOSURE_LABEL,
+    RIGHTS_CONFIRMATION,
+    Membership,
+    Persona,
+    PersonaAgeChange,
+    ReferenceImage,
+    ReferenceUpload,
+    Workspace,
+)
+from .reference_qa import reference_faces_refresh
 from .selectors import role_require
 
 logger = logging.getLogger(__name__)
@@ -55,8 +68,21 @@ PERSONA_FIELDS = frozenset(
         "posting_slots",
         "ai_badge_enabled",
         "ai_badge_position",
+        "banned_words",
+        "must_include",
+        "caption_examples",
+        "caption_languages",
+        "caption_language_mode",
+        "caption_urls_allowed",
+        "is_human_face",
+        "based_on_real_person",
+        "likeness_threshold",
+        "hold_off_model_drafts",
     }
 )
+# What changes a persona's face profile (reference QA runs again).
+FACE_PROFILE_FIELDS = frozenset({"is_human_face", "likeness_threshold"})
+MAX_LIKENESS_THRESHOLD = 2.0
 PERSONA_REQUIRED = ("name", "handle", "age", "trigger_token")
 
 
@@ -125,19 +151,6 @@ def membership_update(*, membership: Membership, role: str, actor: AbstractBaseU
 # --- personas --------------------------------------------------------------------------------------
 
 
-def _str_list(value: Any, field_name: str, errors: dict[str, list[str]]) -> list[str] | None:
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        errors[field_name] = ["Must be a list of strings."]
-        return None
-    out: list[str] = []
-    for item in (v.strip() for v in value):
-        if item and item not in out:
-            out.append(item)
-    return out
-
-
 def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise persona fields (only those given). Raises ValidationFailed with per-field errors."""
     unknown = set(fields) - PERSONA_FIELDS
@@ -190,13 +203,26 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
                 continue
             if not 0 <= value <= MAX_POST_GAP_MINUTES:
                 errors[name] = [f"Must be between 0 and {MAX_POST_GAP_MINUTES} minutes."]
-        elif name == "ai_badge_enabled":
+        elif name in ("ai_badge_enabled", "is_human_face", "based_on_real_person", "hold_off_model_drafts"):
             if not isinstance(value, bool):
                 errors[name] = ["Must be true or false."]
+        elif name == "likeness_threshold":
+            if value in (None, ""):
+                value = None
+            else:
+                try:
+                    value = float(value)
+                except (TypeError, ValueError):
+                    errors[name] = ["Must be a number, or empty for the model's own threshold."]
+                    continue
+                if not 0 < value <= MAX_LIKENESS_THRESHOLD:
+                    errors[name] = [f"Must be above 0 and at most {MAX_LIKENESS_THRESHOLD:g} (a face distance)."]
         elif name == "ai_badge_position":
             value = str(value or "").strip().lower().replace("_", "-")
             if value not in BadgePosition.values:
                 errors[name] = [f"Badge position must be one of: {', '.join(BadgePosition.values)}."]
+        elif name in CAPTION_FIELDS:
+            value = caption_field_clean(name, value, errors)
         elif name in ("style_keywords", "default_hashtags", "target_platforms", "posting_slots"):
             value = _str_list(value, name, errors)
             if value is None:
@@ -284,6 +310,9 @@ def persona_update(*, actor: AbstractBaseUser, persona: Persona, **fields: Any) 
     for name in changed:
         setattr(persona, name, clean[name])
     persona.updated_at = locked.updated_at
+    if FACE_PROFILE_FIELDS & set(changed):
+        reference_faces_refresh(persona=locked)
+        persona.face_centroid, persona.face_backend = locked.face_centroid, locked.face_backend
     return locked
 
 
@@ -342,11 +371,21 @@ def _read_capped(upload: UploadedFile, max_bytes: int) -> bytes | None:
     return None if len(data) > max_bytes else data
 
 
-def reference_images_upload(*, actor: AbstractBaseUser, persona: Persona, files: list[UploadedFile]) -> UploadResult:
+def reference_images_upload(
+    *,
+    actor: AbstractBaseUser,
+    persona: Persona,
+    files: list[UploadedFile],
+    rights_confirmed: bool = False,
+    consent_confirmed: bool = False,
+) -> UploadResult:
     """Validate and store each file independently: a bad file never blocks the good ones.
 
     Each stored image is a metadata-free re-encode (see image_validation). Per-file problems end up in
-    `errors` as "<filename>: <reason>"; only request-level problems (role, too many files) raise.
+    `errors` as "<filename>: <reason>"; only request-level problems (role, too many files, a missing consent)
+    raise. `rights_confirmed` (and, for a persona based on a real person, `consent_confirmed`, which it requires)
+    records who confirmed which statement, and when, with the stored images. Reference QA then runs: each stored
+    image comes back with its face finding.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     files = list(files)
@@ -354,6 +393,19 @@ def reference_images_upload(*, actor: AbstractBaseUser, persona: Persona, files:
         raise ValidationFailed("Choose at least one image to upload.")
     if len(files) > MAX_FILES_PER_UPLOAD:
         raise ValidationFailed(f"At most {MAX_FILES_PER_UPLOAD} files per upload; you sent {len(files)}.")
+    if persona.based_on_real_person and not (rights_confirmed and consent_confirmed):
+        raise ValidationFailed(
+            f"{persona.name} is based on a real person's likeness: confirm that you hold the rights to these images "
+            "(rights_confirmed) and that the person consented (consent_confirmed).",
+            code="consent_required",
+            extra={"rights_text": RIGHTS_CONFIRMATION, "consent_text": CONSENT_CONFIRMATION},
+        )
+    confirmation = None
+    if rights_confirmed:
+        confirmation = ReferenceUpload.objects.create(
+            persona=persona, confirmed_by=actor, confirmed_by_name=actor.get_username(),
+            rights_text=RIGHTS_CONFIRMATION, consent_text=CONSENT_CONFIRMATION if consent_confirmed else "",
+        )
 
     max_bytes = settings.REFERENCE_IMAGE_MAX_BYTES
     known = set(ReferenceImage.objects.filter(persona=persona).values_list("sha256", flat=True))
@@ -382,22 +434,33 @@ def reference_images_upload(*, actor: AbstractBaseUser, persona: Persona, files:
         except ImageRejected as exc:
             reject(exc.message)
             continue
-        image = _reference_image_store(actor=actor, persona=persona, validated=validated, filename=filename)
+        image = _reference_image_store(
+            actor=actor, persona=persona, validated=validated, filename=filename, upload=confirmation
+        )
         if image is None:
             reject("this image was already uploaded for this persona")
             continue
         known.add(digest)
         seen_in_batch[digest] = filename
         result.created.append(image)
+    if confirmation is not None and not result.created:
+        confirmation.delete()  # a confirmation belongs with what it covers
+    if result.created:
+        reference_faces_refresh(persona=persona)
+        fresh = ReferenceImage.objects.select_related("upload").in_bulk([image.pk for image in result.created])
+        result.created = [fresh.get(image.pk, image) for image in result.created]
     return result
 
 
 def _reference_image_store(
-    *, actor: AbstractBaseUser, persona: Persona, validated: ValidatedImage, filename: str
+    *, actor: AbstractBaseUser, persona: Persona, validated: ValidatedImage, filename: str,
+    upload: ReferenceUpload | None = None,
 ) -> ReferenceImage | None:
     """Write one row and its file together; None if a concurrent upload stored the same image first."""
     stored_name = f"{uuid.uuid4().hex}.{validated.extension}"
-    image = ReferenceImage(persona=persona, sha256=validated.sha256, original_filename=filename, uploaded_by=actor)
+    image = ReferenceImage(
+        persona=persona, sha256=validated.sha256, original_filename=filename, uploaded_by=actor, upload=upload
+    )
     try:
         with transaction.atomic():
             # The file is written first; a failed INSERT must not leave it behind.
@@ -414,12 +477,15 @@ def _reference_image_store(
     return image
 
 
-@transaction.atomic
 def reference_image_delete(*, actor: AbstractBaseUser, image: ReferenceImage) -> None:
+    """Delete one reference; the persona's face profile is rebuilt without it (an outlier may become usable)."""
     persona = image.persona
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
-    deleted, _ = ReferenceImage.objects.filter(pk=image.pk).delete()
-    if not deleted:
-        raise NotFound("Reference image not found.")
-    if image.image.name:
-        _delete_files_on_commit([image.image.name])
+    with transaction.atomic():
+        deleted, _ = ReferenceImage.objects.filter(pk=image.pk).delete()
+        if not deleted:
+            raise NotFound("Reference image not found.")
+        if image.image.name:
+            _delete_files_on_commit([image.image.name])
+    if persona.is_human_face:
+        reference_faces_refresh(persona=persona)

@@ -15,9 +15,10 @@ from django.utils import timezone
 
 from config.exceptions import ValidationFailed
 from core.platforms import Platform, hashtag_clean, mentions_ad, validate_content
-from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
+from personas.models import Persona
+from personas.selectors import disclosure_label_for
 
-from .models import Post
+from .models import Post, PostStatus
 from .selectors import validate_post_for_platform
 
 # Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
@@ -59,8 +60,9 @@ def require_aware_future(value: dt.datetime, *, what: str = "Scheduled time") ->
         raise ValidationFailed(f"{what} {value.isoformat()} is in the past; pick a time after {now.isoformat()}.")
 
 
-def persona_label(persona: Persona) -> str:
-    return (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
+def persona_label(persona: Persona, language: str = "en") -> str:
+    """The disclosure label a caption of `persona` in `language` carries."""
+    return disclosure_label_for(persona, language)
 
 
 def caption_with_label(caption: str | None, label: str) -> str:
@@ -79,7 +81,7 @@ def caption_with_label(caption: str | None, label: str) -> str:
 
 def check_compliance(post: Post, when: str) -> None:
     """AI-disclosure label in the caption; #ad on sponsored posts."""
-    label = persona_label(post.persona)
+    label = persona_label(post.persona, post.language)
     if label.lower() not in (post.caption or "").lower():
         raise ValidationFailed(
             f'Post {post.pk} cannot be {when}: its caption must include the AI-disclosure label "{label}".',
@@ -114,3 +116,18 @@ def _refuse(errors: list[str], *, subject: str, when: str, platform_label: str) 
             code="platform_rules",
             extra={"errors": errors},
         )
+
+
+def post_authorship(post: Post, user_id: int | None) -> str:
+    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
+    never approves their own post."""
+    if user_id is None:
+        return ""
+    if post.created_by_id is not None and post.created_by_id == user_id:
+        return "created"
+    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
+    submitted_by = (
+        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
+        .values_list("actor_id", flat=True).first()
+    )
+    return "submitted" if submitted_by is not None and submitted_by == user_id else ""

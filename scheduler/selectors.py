@@ -15,7 +15,7 @@ from django.db.models.functions import Coalesce, Substr
 from config.exceptions import NotFound, ValidationFailed
 from core.platforms import validate_content
 from personas.models import Persona
-from personas.selectors import member_workspace_ids
+from personas.selectors import workspace_ids_query
 
 from .models import Post, PostComment, PostImage, PostStatus, PostTransition
 
@@ -87,7 +87,7 @@ def post_list(
 ) -> QuerySet[Post]:
     """Posts of the user's workspaces (optionally one of them). `status` takes one value, a comma-separated
     string or a list. The scheduled range is [scheduled_from, scheduled_to)."""
-    qs = Post.objects.filter(workspace_id__in=member_workspace_ids(user=user))
+    qs = Post.objects.filter(workspace_id__in=workspace_ids_query(user=user))
     if workspace_id is not None:
         qs = qs.filter(workspace_id=workspace_id)
     if persona_id is not None:
@@ -436,3 +436,17 @@ def next_free_slots(*, personas: Iterable[Persona], after: dt.datetime) -> dict[
 
 def timezone_naive(value: dt.datetime) -> bool:
     return value.tzinfo is None or value.tzinfo.utcoffset(value) is None
+
+
+def persona_approved_captions(*, persona: Persona, language: str = "", limit: int = 5) -> list[str]:
+    """Caption memory: the captions of the persona's most recently approved posts (in `language` when given),
+    newest first. Posts approved and then scheduled, exported or published count too."""
+    approved_at = (
+        PostTransition.objects.filter(post=OuterRef("pk"), to_status=PostStatus.APPROVED)
+        .order_by("-created_at", "-id").values("created_at")[:1]
+    )
+    posts = Post.objects.filter(persona=persona, status__in=BUSY_STATUSES).exclude(caption="")
+    if language:
+        posts = posts.filter(language=language)
+    posts = posts.annotate(approved_at=Subquery(approved_at)).order_by(F("approved_at").desc(nulls_last=True), "-id")
+    return list(posts.values_list("caption", flat=True)[: max(limit, 0)])

@@ -30,6 +30,7 @@ from .post_rules import (
     check_platform_rules,
     hashtags_normalise,
     persona_label,
+    post_authorship,
     require_aware_future,
     require_platform,
 )
@@ -108,20 +109,31 @@ def post_create_for_review(
     hashtags: Iterable[str],
     generated_images: Sequence,
     comment: str = "",
+    is_sponsored: bool = False,
+    paid_partnership: bool = False,
+    language: str = "en",
+    scheduled_at: dt.datetime | None = None,
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
-    the job's author) and `actor` may be None. The platform rules are checked before anything is written."""
+    the job's author) and `actor` may be None. The platform rules are checked before anything is written.
+    `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time)."""
     require_platform(platform)
+    if scheduled_at is not None:
+        require_aware_future(scheduled_at)
+        scheduled_at = scheduled_at.astimezone(dt.UTC)
     tags = hashtags_normalise(hashtags)
-    label = persona_label(persona)
+    label = persona_label(persona, language)
     caption = caption_with_label(caption, label)
     decoded = post_images_decode(persona=persona, uploads=(), generated_images=generated_images)
     check_content_rules(platform=platform, caption=caption, hashtags=tags,
                         image_sizes=[(image.width, image.height) for image in decoded], when="submitted for review")
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
-                            images=decoded, created_by=created_by)
+                            images=decoded, created_by=created_by, is_sponsored=is_sponsored,
+                            paid_partnership=paid_partnership or is_sponsored, language=language,
+                            scheduled_at=scheduled_at)
         return _transition(
             actor=actor,
             post_id=post.pk,
@@ -145,6 +157,8 @@ def _post_insert(
     created_by: AbstractBaseUser,
     is_sponsored: bool = False,
     scheduled_at: dt.datetime | None = None,
+    paid_partnership: bool = False,
+    language: str = "en",
 ) -> Post:
     """Write a new draft with its images; `label` is the disclosure label its caption carries."""
     post = Post.objects.create(
@@ -155,6 +169,8 @@ def _post_insert(
         hashtags=hashtags,
         disclosure_label=label,
         is_sponsored=bool(is_sponsored),
+        paid_partnership=bool(paid_partnership or is_sponsored),
+        language=language,
         scheduled_at=scheduled_at,
         status=PostStatus.DRAFT,
         created_by=created_by,
@@ -192,13 +208,15 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
             require_aware_future(fields["scheduled_at"])
         if "caption" in fields:
             # The disclosure label cannot be edited away: it is put back, as post_create adds it.
-            label = persona_label(locked.persona)
+            label = persona_label(locked.persona, locked.language)
             fields["caption"] = caption_with_label(fields["caption"], label)
             # Record the label the caption now carries: exports append the recorded one when it is missing,
             # so a stale one (the persona's label changed since creation) would be added a second time.
             fields["disclosure_label"] = label
         if "is_sponsored" in fields:
             fields["is_sponsored"] = bool(fields["is_sponsored"])
+            if fields["is_sponsored"]:
+                fields["paid_partnership"] = True
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=[*fields, "updated_at"])
@@ -293,21 +311,6 @@ def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> 
         comment=(comment or "").strip(),
         checks=lambda post: check_platform_rules(post, "submitted for review"),
     )
-
-
-def post_authorship(post: Post, user_id: int | None) -> str:
-    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
-    never approves their own post."""
-    if user_id is None:
-        return ""
-    if post.created_by_id is not None and post.created_by_id == user_id:
-        return "created"
-    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
-    submitted_by = (
-        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
-        .values_list("actor_id", flat=True).first()
-    )
-    return "submitted" if submitted_by is not None and submitted_by == user_id else ""
 
 
 def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:

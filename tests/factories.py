@@ -70,6 +70,9 @@ class PersonaFactory(factory.django.DjangoModelFactory):
     target_platforms = factory.LazyFunction(lambda: ["instagram", "threads"])
     min_post_gap_minutes = 180
     posting_slots = factory.LazyFunction(lambda: ["09:00", "12:30", "18:00"])
+    # The factories' reference images are plain colour fields with no face in them: likeness does not apply
+    # unless a test asks for a human-face persona (and uploads real photos).
+    is_human_face = False
 
 
 class ReferenceImageFactory(factory.django.DjangoModelFactory):

@@ -100,12 +100,15 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
                 timezone="Europe/Lisbon",
                 target_platforms=["instagram", "threads", "tiktok"],
                 posting_slots=["09:00", "13:00", "19:00"],
+                # Its references are drawn, not photographed: no face a face model can find, so likeness does not
+                # apply. No demo persona is built from a real person's photos.
+                is_human_face=False,
             )
             files = [
                 SimpleUploadedFile(f"mira_{i}.jpg", demo_reference_image(i), content_type="image/jpeg")
                 for i in range(6)
             ]
-            reference_images_upload(actor=creator, persona=persona, files=files)
+            reference_images_upload(actor=creator, persona=persona, files=files, rights_confirmed=True)
             creds_path.parent.mkdir(parents=True, exist_ok=True)
             creds_path.write_text(f"demo {admin_pw}\ndemo-marketer {creator_pw}\n")
             creds_path.chmod(0o600)

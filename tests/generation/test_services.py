@@ -22,6 +22,39 @@ def test_training_start_needs_three_reference_images(persona, marketer):
     assert not LoraVersion.objects.exists()
 
 
+def test_training_start_needs_enough_usable_faces_for_a_human_face_persona(persona, marketer):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from personas.models import FaceFinding
+    from personas.services import persona_update, reference_images_upload
+    from tests import faces
+
+    def photo(name, img):
+        return SimpleUploadedFile(name, faces.jpeg_bytes(faces.at_least(img)), content_type="image/jpeg")
+
+    persona_update(actor=marketer, persona=persona, is_human_face=True)
+    edits = faces.variants(faces.astronaut())
+    reference_images_upload(actor=marketer, persona=persona, files=[
+        photo("front.jpg", faces.astronaut()), photo("flip.jpg", edits["flip"]),
+        photo("grace.jpg", faces.grace_hopper()), photo("noise.jpg", faces.noise(640)),
+    ])
+    with pytest.raises(ValidationFailed) as caught:
+        services.lora_training_start(actor=marketer, persona=persona)
+    assert caught.value.code == "not_enough_usable_faces"
+    assert "2 are usable" in caught.value.message and "grace.jpg: looks like a different person" in caught.value.message
+    assert not LoraVersion.objects.exists() and persona.reference_images.count() == 4  # nothing lost
+
+    reference_images_upload(actor=marketer, persona=persona, files=[photo("dark.jpg", edits["darker"])])
+    version = services.lora_training_start(actor=marketer, persona=persona)
+    assert version.status == JobStatus.QUEUED
+    # The worker trains on the usable photos only.
+    usable = set(persona.reference_images.filter(face_finding=FaceFinding.USABLE).values_list("original_filename",
+                                                                                              flat=True))
+    assert usable == {"front.jpg", "flip.jpg", "dark.jpg"}
+    images, _ = worker._training_inputs(persona)
+    assert len(images) == 3
+
+
 def test_training_start_roles(persona_with_refs, reviewer, outsider):
     with pytest.raises(PermissionDenied):
         services.lora_training_start(actor=reviewer, persona=persona_with_refs)

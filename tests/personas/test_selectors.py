@@ -33,10 +33,10 @@ def test_page_reads_of_memberships_personas_and_references(persona, marketer, ou
 
     assert [m.workspace_id for m in persona_selectors.memberships_for_user(user=marketer)] == [persona.workspace_id]
     assert persona_selectors.memberships_for_user(user=AnonymousUser()) == []
-    assert list(persona_selectors.member_workspace_ids(user=AnonymousUser())) == []
+    assert list(persona_selectors.workspace_ids_query(user=AnonymousUser())) == []
     mine = [persona.workspace_id]
     assert persona_selectors.persona_in_workspaces(persona_id=persona.pk, workspace_ids=mine) == persona
-    outsider_ids = list(persona_selectors.member_workspace_ids(user=outsider))
+    outsider_ids = persona_selectors.workspace_ids_for_user(user=outsider)
     assert persona_selectors.persona_in_workspaces(persona_id=persona.pk, workspace_ids=outsider_ids) is None
     assert persona_selectors.workspace_personas(workspace_id=persona.workspace_id) == [persona]
     first, second = ReferenceImageFactory(persona=persona), ReferenceImageFactory(persona=persona)

@@ -131,6 +131,13 @@ def reproduction_record(image: GeneratedImage, *, lora_adapter: str = "") -> dic
         "base_model_hash": image.base_model_hash,
         "lora_sha256": image.lora_sha256,
         "lora_adapter": lora_adapter,
+        "mode": image.mode,
+        "strength": image.strength,
+        "init_sha256": image.init_sha256,
+        "mask_sha256": image.mask_sha256,
+        "source_image": image.source_image_id,
+        "stages": image.stages or {},
+        "environment": image.environment or {},
     }
 
 

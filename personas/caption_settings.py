@@ -83,6 +83,22 @@ def _labels_clean(disclosure_labels: Any, errors: dict[str, list[str]]) -> dict[
     return labels
 
 
+def workspace_caption_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
+    """brand_names and disclosure_labels (those given), normalised; ValidationFailed with per-field errors."""
+    errors: dict[str, list[str]] = {}
+    clean: dict[str, Any] = {}
+    if fields.get("brand_names") is not None:
+        brands = str_list(fields["brand_names"], "brand_names", errors)
+        if brands is not None and (len(brands) > MAX_BRANDS or any(len(b) > MAX_ENTRY_CHARS for b in brands)):
+            errors["brand_names"] = [f"At most {MAX_BRANDS} brands of at most {MAX_ENTRY_CHARS} characters each."]
+        clean["brand_names"] = brands
+    if fields.get("disclosure_labels") is not None:
+        clean["disclosure_labels"] = _labels_clean(fields["disclosure_labels"], errors)
+    if errors:
+        raise ValidationFailed("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), extra={"fields": errors})
+    return clean
+
+
 @transaction.atomic
 def workspace_caption_settings_update(
     *,
@@ -94,20 +110,10 @@ def workspace_caption_settings_update(
     """An admin sets the brands that make a caption a paid partnership, and the disclosure label per language
     (blank: the built-in label)."""
     role_require(user=actor, workspace_id=workspace.pk, roles=ADMIN_ROLES)
-    errors: dict[str, list[str]] = {}
-    fields = []
+    clean = workspace_caption_fields_clean({"brand_names": brand_names, "disclosure_labels": disclosure_labels})
     locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    if brand_names is not None:
-        brands = str_list(brand_names, "brand_names", errors)
-        if brands is not None and (len(brands) > MAX_BRANDS or any(len(b) > MAX_ENTRY_CHARS for b in brands)):
-            errors["brand_names"] = [f"At most {MAX_BRANDS} brands of at most {MAX_ENTRY_CHARS} characters each."]
-        locked.brand_names = brands
-        fields.append("brand_names")
-    if disclosure_labels is not None:
-        locked.disclosure_labels = _labels_clean(disclosure_labels, errors)
-        fields.append("disclosure_labels")
-    if errors:
-        raise ValidationFailed("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), extra={"fields": errors})
-    if fields:
-        locked.save(update_fields=fields)
+    for name, value in clean.items():
+        setattr(locked, name, value)
+    if clean:
+        locked.save(update_fields=list(clean))
     return locked

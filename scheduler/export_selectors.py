@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from config.exceptions import NotFound
 from personas.selectors import workspace_ids_for_user
 
-from .models import ExportBundle, ExportStatus
+from .models import ExportBundle, ExportSettings, ExportStatus
 
 
 def export_bundle_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[ExportBundle]:
@@ -39,3 +39,9 @@ def export_bundle_ready(*, user: AbstractBaseUser, bundle_id: int) -> ExportBund
     """The bundle if the user may see it and its archive is ready to download, else None."""
     bundle = export_bundle_list(user=user).filter(pk=bundle_id, status=ExportStatus.SUCCEEDED).first()
     return bundle if bundle is not None and bundle.file else None
+
+
+def export_settings_get(*, workspace_id: int) -> ExportSettings:
+    """The workspace's export settings; the defaults (unsaved) when it never changed them."""
+    found = ExportSettings.objects.filter(workspace_id=workspace_id).first()
+    return found or ExportSettings(workspace_id=workspace_id)

@@ -4,7 +4,7 @@ pages keep the "personas" namespace and the training and generation actions the 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import auth, calendar, dashboard, exports, generation, media, persona, review
+from . import auth, calendar, dashboard, exports, generation, media, origin, persona, review
 
 persona_patterns = [
     path("new/", persona.persona_create, name="create"),
@@ -51,6 +51,7 @@ urlpatterns = [
     path("exports/rows/", exports.export_list_partial, name="export_rows"),
     path("exports/<int:bundle_id>/download/", exports.export_download, name="export_download"),
     path("exports/<int:bundle_id>/verify/", exports.export_verify, name="export_verify"),
+    path("origin-check/", origin.origin_check_page, name="origin_check"),
     path("personas/", include((persona_patterns, "personas"))),
     path("generation/", include((generation_patterns, "generation"))),
     # Uploaded and generated files: served only to members of the workspace in the stored path (any DEBUG).

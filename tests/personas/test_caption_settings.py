@@ -67,3 +67,22 @@ def test_the_api_serves_and_sets_them(persona, admin_member, marketer, outsider)
     assert body["caption_languages"] == ["de"] and body["banned_words"] == ["cheap"]
     assert client_for(marketer).patch(f"/api/v1/personas/{persona.pk}/", {"caption_languages": ["xx"]},
                                       format="json").status_code == 400
+
+
+def test_the_admin_keeps_the_rules(client, persona, admin_member):
+    from django.contrib.auth.models import Permission
+
+    admin_member.is_staff = True
+    admin_member.save()
+    admin_member.user_permissions.add(*Permission.objects.filter(codename__in=["view_workspace", "change_workspace"]))
+    client.force_login(admin_member)
+    workspace = persona.workspace
+    url = f"/admin/personas/workspace/{workspace.pk}/change/"
+    form = {"name": workspace.name, "slug": workspace.slug, "brand_names": '["Stride", " Stride "]',
+            "disclosure_labels": '{"xx": "?"}', "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    response = client.post(url, form)
+    assert response.status_code == 200 and "Unknown language" in response.content.decode()
+    response = client.post(url, {**form, "disclosure_labels": '{"DE": "KI-erstellt"}'})
+    assert response.status_code == 302
+    workspace.refresh_from_db()
+    assert workspace.brand_names == ["Stride"] and workspace.disclosure_labels == {"de": "KI-erstellt"}

@@ -62,3 +62,24 @@ def test_reviewers_and_other_workspaces_cannot_rewrite(client, persona, drafted,
     other = drafted.caption_alternatives.last()
     assert client.post(reverse("post_caption_use", args=[drafted.pk, other.pk])).status_code == 404
     assert not CaptionAlternative.objects.filter(instruction="shorter").exists()
+
+
+def test_sponsored_jobs_from_the_persona_page_and_caption_errors_on_the_job_card(
+    client, persona, marketer, active_lora, fake_engine, after_commit, settings
+):
+    from tests.generation.chat_server import ChatServer
+
+    client.force_login(marketer)
+    settings.CAPTION_WRITER, settings.CAPTION_LLM_RETRIES, settings.CAPTION_LLM_BACKOFF = "openai", 0, 0.01
+    with ChatServer(("status", 500)) as server, after_commit():
+        settings.CAPTION_LLM_URL = server.url
+        response = client.post(reverse("generation:generate", args=[persona.pk]), {
+            "scene": "launching our new running shoe", "platform": "instagram", "num_variants": "1",
+            "is_sponsored": "on"})
+    assert response.status_code == 302
+    job = persona.generation_jobs.get()
+    assert job.is_sponsored and "HTTP 500" in job.caption_error
+    post = Post.objects.get()
+    assert post.is_sponsored and post.paid_partnership and "#ad" in post.hashtags
+    card = client.get(reverse("generation:job_partial", args=[job.pk])).content.decode()
+    assert "keep their template captions" in card and "HTTP 500" in card

@@ -220,6 +220,39 @@ class GeneratedImage(models.Model):
         constraints = [models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index")]
 
 
+class ReproductionCheck(models.Model):
+    """One "reproduce" of a generated image: rendered again from its record on a GPU worker and compared with the
+    stored file, pixel by pixel. The worker's environment is kept to qualify the verdict."""
+
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE, related_name="reproduction_checks")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    identical = models.BooleanField(null=True, blank=True, help_text="The re-render's PNG bytes equal the stored ones.")
+    differing_pixels = models.PositiveIntegerField(null=True, blank=True)
+    max_delta = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Largest channel difference, 0-255.")
+    environment = models.JSONField(default=dict, blank=True, help_text="The re-rendering worker's environment.")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=JobStatus.values),
+                                   name="reproduction_check_status_valid"),
+        ]
+
+    @property
+    def verdict(self) -> str:
+        if self.status != JobStatus.SUCCEEDED:
+            return self.error or self.get_status_display()
+        if self.identical:
+            return "identical"
+        return f"differs in {self.differing_pixels:,} pixels, max Δ {self.max_delta}"
+
+
 class JobTransition(models.Model):
     """Audit row for every status change of a LoRA training run or a generation job."""
 

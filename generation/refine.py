@@ -283,10 +283,11 @@ def face_detail(
 ) -> Rendered:
     """Re-render each detected face (with its margin) at the family's size with image-to-image and the persona
     LoRA, and blend it back. An image without a face comes back untouched (the same object)."""
-    from .faces import face_boxes
+    from .faces import DETECTOR_NAME, face_boxes
 
     faces = face_boxes(image)[:max_faces]
-    stage: dict = {"detector": "dlib-hog", "faces": len(faces), "boxes": [], "strength": request.face_detail_strength}
+    stage: dict = {"detector": DETECTOR_NAME, "faces": len(faces), "boxes": [],
+                   "strength": request.face_detail_strength}
     out = image
     for face in faces:
         region = region_box(face, image.size, margin=0.5)

@@ -223,7 +223,10 @@ def generation_job_create(
         raise ValidationFailed("Inpainting keeps the image's size; upscale applies to txt2img and img2img.")
     upscale = settings.GENERATION_HIRES_DEFAULT if upscale is None else bool(upscale)
     upscale = upscale and mode != GenerationMode.INPAINT
-    face_detail = settings.GENERATION_FACE_DETAIL_DEFAULT if face_detail is None else bool(face_detail)
+    # On by default where there is a face to keep on-model (a mascot or product persona has none).
+    if face_detail is None:
+        face_detail = settings.GENERATION_FACE_DETAIL_DEFAULT and persona.is_human_face
+    face_detail = bool(face_detail)
     output_width, output_height = platform_target_size(platform) if upscale else (0, 0)
 
     lora = lora_version_active(persona_id=persona.pk)

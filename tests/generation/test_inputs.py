@@ -73,7 +73,11 @@ def test_defaults_follow_the_settings_and_txt2img_takes_no_image_options(persona
     client = client_for(marketer)
     settings.GENERATION_HIRES_DEFAULT = settings.GENERATION_FACE_DETAIL_DEFAULT = True
     body = post_job(client, persona).json()
-    assert body["mode"] == "txt2img" and body["upscale"] is True and body["face_detail"] is True
+    assert body["mode"] == "txt2img" and body["upscale"] is True
+    assert body["face_detail"] is False  # the factory's persona is not a human face
+    persona.is_human_face = True
+    persona.save(update_fields=["is_human_face"])
+    assert post_job(client, persona).json()["face_detail"] is True
     assert (body["output_width"], body["output_height"]) == (1080, 1350) and body["strength"] is None
     response = post_job(client, persona, strength="0.5")
     assert response.status_code == 400 and "txt2img" in response.json()["detail"]

@@ -101,3 +101,19 @@ def test_inpainting_a_draft_makes_a_new_version_and_keeps_the_old_one(persona, m
     assert [v["sha256"] for v in body["image_versions"]] == [old_sha]
     assert any("new version" in t["comment"] for t in body["transitions"])
     assert worker.generated_image_reproduce(generated_image=fixed) == fixed.image.open("rb").read()
+
+
+def test_reproduce_through_the_api_reports_identical_for_a_cpu_render(persona, marketer, active_lora,
+                                                                     django_capture_on_commit_callbacks):
+    job = run(django_capture_on_commit_callbacks, actor=marketer, persona=persona, num_variants=1, seed=13)
+    image = job.images.get()
+    client = client_for(marketer)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"/api/v1/generated-images/{image.pk}/reproduce/")
+    assert response.status_code == 202 and response.json()["status"] == "queued"
+    check = client.get(f"/api/v1/reproduction-checks/{response.json()['id']}/").json()
+    assert check["status"] == "succeeded", check["error"]
+    assert check["verdict"] == "identical" and check["identical"] is True and check["differing_pixels"] == 0
+    assert check["environment"]["device"] == "cpu" and check["environment"]["diffusers"]
+    record = client.get(f"/api/v1/generated-images/{image.pk}/").json()["reproduction"]
+    assert record["environment"]["dtype"] == "float32" and record["environment"]["torch"]

@@ -303,6 +303,7 @@ CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.draft_posts": {"queue": "default"},
+    "generation.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
     "generation.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
 }

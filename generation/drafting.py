@@ -1,5 +1,5 @@
 """Draft posts from a succeeded job's images: one post per variant, captioned in the persona's voice and submitted
-to the review queue.
+to the review queue (or, when off-model, kept in drafts with the reason: generation.likeness).
 
 The worker saves a job's images and marks it succeeded first; drafting runs after that commit, on the default
 queue, as a system action on behalf of the job's author (as scheduler's post_mark_exported acts for an export's
@@ -21,6 +21,7 @@ from personas.selectors import role_require
 from scheduler import services as scheduler_services
 
 from .captions import caption_draft
+from .likeness import draft_hold_reason, job_likeness_score_safely
 from .models import DraftingStatus, GenerationJob
 from .runs import error_text
 
@@ -56,6 +57,7 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
                     actor=actor, created_by=author, persona=job.persona, platform=job.platform,
                     caption=draft.caption, hashtags=draft.hashtags, generated_images=[image],
                     comment=f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}.",
+                    hold_reason=draft_hold_reason(persona=job.persona, image=image),
                 )
         except ApplicationError as exc:
             problems.append(f"Variant {image.index + 1}: {exc.message}")
@@ -75,7 +77,9 @@ def _drafting_record(*, job: GenerationJob, error: str = "") -> None:
 
 def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
     """Task body (default queue): draft the posts of a succeeded job for its author. Idempotent: only a job whose
-    drafting is pending is drafted, under its row lock."""
+    drafting is pending is drafted, under its row lock. The images' likeness is scored first (outside the lock):
+    an off-model draft stays in drafts with its reason unless the persona opts out."""
+    job_likeness_score_safely(job_id=job_id)
     with transaction.atomic():
         job = (
             GenerationJob.objects.select_for_update(of=("self",)).select_related("persona", "created_by")

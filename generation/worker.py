@@ -27,9 +27,11 @@ from config.exceptions import Conflict, ValidationFailed
 from core.platforms import Platform
 from personas.models import FaceFinding, Persona
 
-from . import heartbeats, specs
+from . import heartbeats, likeness, specs
+from .families import render_size
+from .likeness import on_commit_score
 from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, media_path, set_status
+from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, media_path, persona_prompt, set_status
 from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,13 @@ SAMPLE_COUNT = 2
 SAMPLE_SEED = 1234  # fixed: samples of successive versions are directly comparable
 SAMPLE_STEPS = 20
 SAMPLE_SCENE = "portrait, looking at the camera, soft natural light, neutral background"
+# The likeness report's validation set: fixed scenes and seeds, so successive versions are comparable.
+REPORT_SCENES = (
+    "portrait, looking at the camera, soft natural light, neutral background",
+    "close-up portrait, outdoors, daylight, smiling",
+    "half-body photo in a city street, three-quarter view",
+)
+REPORT_SEED = 4242
 
 # Every N training steps the progress and loss curve reach the DB and a cancel request is honoured.
 TRAINING_PROGRESS_EVERY_MAX = 10
@@ -132,6 +141,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     if finished:
         if version.status == JobStatus.SUCCEEDED:
             _training_samples_ensure(version)
+            _version_report_ensure(version)
         return version
 
     output_dir = media_path(lora_weights_dir(version))
@@ -192,7 +202,38 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             fields.append("is_active")
         set_status(version, JobStatus.SUCCEEDED, comment="training succeeded", fields=fields)
     _training_samples_ensure(version)
+    _version_report_ensure(version)
     return version
+
+
+def _version_report_ensure(version: LoraVersion) -> None:
+    """The likeness report of a succeeded version, once: fixed validation prompts and seeds rendered with the
+    version and with the base model alone, scored against the persona's references. Never fails the version."""
+    version.refresh_from_db(fields=["likeness_report"])
+    if version.likeness_report:
+        return
+    persona = version.persona
+    prompts = [{"scene": scene, "seed": REPORT_SEED + i} for i, scene in enumerate(REPORT_SCENES)]
+    try:
+        if not persona.is_human_face:  # nothing to measure: no render spent on it
+            report = likeness.version_report(persona=persona, lora_pictures=[], base_pictures=[], prompts=prompts)
+        else:
+            engine, lora = _engine(), _lora_ref(version)
+            width, height = render_size(platform=Platform.INSTAGRAM, base_model=version.base_model)
+            pictures = {}
+            for name, ref in (("lora", lora), ("base", None)):
+                pictures[name] = [engine.generate(specs.GenerationRequest(
+                    prompt=persona_prompt(persona, p["scene"]), negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT,
+                    seeds=[p["seed"]], steps=SAMPLE_STEPS, guidance=7.0, scheduler="dpmpp_2m_karras",
+                    width=width, height=height, lora=ref,
+                ))[0] for p in prompts]
+            report = likeness.version_report(persona=persona, lora_pictures=pictures["lora"],
+                                             base_pictures=pictures["base"], prompts=prompts)
+    except Exception as exc:
+        logger.exception("The likeness report of LoRA version %s failed", version.pk)
+        report = {"status": "failed", "reason": error_text(exc), "prompts": prompts}
+    LoraVersion.objects.filter(pk=version.pk, likeness_report={}).update(likeness_report=report)
+    version.likeness_report = report
 
 
 def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
@@ -348,7 +389,10 @@ def _job_images_save(
                 job.drafting_status = DraftingStatus.PENDING
                 fields.append("drafting_status")
                 # robust: a broker that is down must not fail a job whose images are saved; the sweep re-sends.
+                # Drafting scores the images' likeness first (default queue).
                 transaction.on_commit(lambda: _drafting_enqueue(job_id), robust=True)
+            else:
+                on_commit_score(job_id)
             set_status(job, JobStatus.SUCCEEDED, comment=f"{len(pictures)} images", fields=fields)
     except Exception as exc:
         logger.exception("Saving the images of generation job %s failed", job_id)

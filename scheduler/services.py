@@ -108,10 +108,14 @@ def post_create_for_review(
     hashtags: Iterable[str],
     generated_images: Sequence,
     comment: str = "",
+    hold_reason: str = "",
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
-    the job's author) and `actor` may be None. The platform rules are checked before anything is written."""
+    the job's author) and `actor` may be None. The platform rules are checked before anything is written.
+
+    With `hold_reason` (e.g. an off-model image) the post stays in drafts instead, and an audit row (draft to
+    draft) says why; a marketer submits it by hand if it should be reviewed after all."""
     require_platform(platform)
     tags = hashtags_normalise(hashtags)
     label = persona_label(persona)
@@ -122,6 +126,13 @@ def post_create_for_review(
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
                             images=decoded, created_by=created_by)
+        if hold_reason:
+            PostTransition.objects.create(
+                post=post, actor=actor if actor is not None and actor.is_authenticated else None,
+                from_status=PostStatus.DRAFT, to_status=PostStatus.DRAFT,
+                comment=f"{comment} Held in drafts: {hold_reason}".strip(),
+            )
+            return post
         return _transition(
             actor=actor,
             post_id=post.pk,

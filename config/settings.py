@@ -303,6 +303,7 @@ CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.draft_posts": {"queue": "default"},
+    "generation.tasks.write_caption": {"queue": "default"},
     "generation.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
     "generation.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
@@ -324,6 +325,8 @@ CELERY_BEAT_SCHEDULE = {
 # Generation engine (see generation/engine.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")
 GENERATION_MODEL_CACHE = Path(os.environ.get("GENERATION_MODEL_CACHE", VAR_DIR / "models"))
+# A worker's own files: LoRA weights fetched from media storage (one folder per sha256) and its training folders.
+WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cache"))
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.
@@ -331,6 +334,19 @@ GENERATION_TRAIN_TIME_LIMIT = int(os.environ.get("GENERATION_TRAIN_TIME_LIMIT", 
 GENERATION_GENERATE_TIME_LIMIT = int(os.environ.get("GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
+
+# Caption writer (generation/captions): "template" (default, no model), "openai" (any OpenAI-compatible
+# chat-completions server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) or "transformers" (a local causal-LM folder).
+CAPTION_WRITER = os.environ.get("CAPTION_WRITER", "template")
+CAPTION_LLM_URL = os.environ.get("CAPTION_LLM_URL", "http://127.0.0.1:11434/v1")
+CAPTION_LLM_MODEL = os.environ.get("CAPTION_LLM_MODEL", "llama3.2")
+CAPTION_LLM_API_KEY = os.environ.get("CAPTION_LLM_API_KEY", "")
+CAPTION_LLM_TIMEOUT = float(os.environ.get("CAPTION_LLM_TIMEOUT", "30"))
+CAPTION_LLM_RETRIES = int(os.environ.get("CAPTION_LLM_RETRIES", "2"))
+CAPTION_LLM_BACKOFF = float(os.environ.get("CAPTION_LLM_BACKOFF", "1"))
+CAPTION_LLM_PATH = os.environ.get("CAPTION_LLM_PATH", "")
+CAPTION_ALTERNATIVES = int(os.environ.get("CAPTION_ALTERNATIVES", "3"))  # per drafted post
+CAPTION_MEMORY = int(os.environ.get("CAPTION_MEMORY", "5"))  # recent approved captions used as examples
 
 # AI-disclosure provenance (scheduler/provenance.py). C2PA signing certificate chain (leaf first, PEM) and its
 # private key (PKCS#8 PEM). Unset: a development CA is created under var/c2pa/ (`manage.py provenance_dev_ca`).

@@ -160,6 +160,17 @@ _URL_RE = re.compile(
 _URL_TRAILING = ".,!?;:)'\""
 
 
+def urls_in(text: str) -> list[str]:
+    """The links in `text` as X (and the other platforms) would link them, trailing punctuation excluded."""
+    return [match.group(0).rstrip(_URL_TRAILING) for match in _URL_RE.finditer(text or "")]
+
+
+def urls_remove(text: str) -> str:
+    """`text` without its links."""
+    text = _URL_RE.sub(lambda match: match.group(0)[len(match.group(0).rstrip(_URL_TRAILING)):], text or "")
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
 def _is_light(cp: int) -> bool:
     return any(lo <= cp <= hi for lo, hi in _X_LIGHT_RANGES)
 

@@ -133,6 +133,17 @@ def media_fetch(name: str, *, sha256: str, cache_dir: Path, storage: Storage | N
     return target
 
 
+def local_paths_hidden(message: str, *, shown: dict[str, str] | None = None) -> str:
+    """`message` without server paths: the local media folder becomes "media", and each local copy in `shown`
+    (e.g. a worker's cached LoRA file) becomes the stored name it is a copy of."""
+    from django.conf import settings
+
+    for local, name in (shown or {}).items():
+        message = message.replace(str(Path(local).resolve()), name).replace(str(local), name)
+    root = settings.MEDIA_ROOT
+    return message.replace(str(Path(root).resolve()), "media").replace(str(root), "media")
+
+
 def storage_probe(*, storage: Storage | None = None) -> str:
     """Reach the storage (readiness): a listing of the top folder works. Returns a short description."""
     storage = _storage(storage)

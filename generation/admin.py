@@ -59,7 +59,7 @@ class LoraVersionAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = (
         "persona", "version", "status", "is_active", "base_model", "hyperparameters", "loss_curve",
         "progress_step", "total_steps", "weights_path", "sha256", "error", "cancel_requested", "created_by",
-        "created_at", "started_at", "finished_at", "likeness_report",
+        "created_at", "started_at", "finished_at", "worker", "likeness_report",
     )
     inlines = (LoraTransitionInline,)
     actions = ("cancel_training", "activate_version")
@@ -94,7 +94,8 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         "persona", "lora_version", "platform", "scene", "prompt", "negative_prompt", "num_variants", "seed",
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
         "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
-        "drafting_error", "created_by", "created_at", "started_at", "finished_at",
+        "drafting_error", "created_by", "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
+        "worker",
     )
     inlines = (GeneratedImageInline, JobTransitionInline)
     actions = ("cancel_jobs",)

@@ -122,7 +122,7 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
-            "created_at", "started_at", "finished_at",
+            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
         ]
         read_only_fields = fields
 
@@ -146,6 +146,7 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     allow_base_model = serializers.BooleanField(
         default=False, help_text="Generate with the base model alone when the persona has no active LoRA."
     )
+    is_sponsored = serializers.BooleanField(default=False, help_text="Paid partnership: the drafted posts carry #ad.")
 
 
 class GenerationJobFilter(django_filters.FilterSet):

@@ -1,4 +1,5 @@
-"""The posts API as it is served: scheduler's PostViewSet, with generated-image ids looked up here.
+"""The posts API as it is served: scheduler's PostViewSet, with generated-image ids looked up here, and the
+caption alternatives and rewrites (written by generation's caption writer).
 
 Scheduler sits below generation and cannot read GeneratedImage rows, so config/urls.py routes /posts/ to
 this subclass. Everything else about posts (schema, rules, transitions) stays in scheduler.
@@ -8,13 +9,67 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
 from personas.models import Persona
 from scheduler import api as scheduler_api
+from scheduler.selectors import post_get
 
-from .models import GeneratedImage
-from .selectors import generated_images_for_persona
+from . import captioning
+from .captions.prompts import REWRITES
+from .models import CaptionAlternative, GeneratedImage
+from .selectors import caption_alternatives_for_post, generated_images_for_persona
+
+
+class CaptionAlternativeSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CaptionAlternative
+        fields = ("id", "post", "language", "instruction", "status", "caption", "hashtags", "paid_partnership",
+                  "writer", "fallback_reason", "repairs", "error", "created_at")
+        read_only_fields = fields
+
+
+class CaptionRewriteSerializer(serializers.Serializer):
+    instruction = serializers.ChoiceField(choices=list(REWRITES), help_text="How to rewrite the caption.")
 
 
 class PostViewSet(scheduler_api.PostViewSet):
     def generated_images(self, *, persona: Persona, ids: list[int]) -> Sequence[GeneratedImage]:
         return generated_images_for_persona(persona=persona, ids=ids)
+
+    @extend_schema(summary="Captions offered for the post: drafted alternatives and rewrites",
+                   responses=CaptionAlternativeSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="caption-alternatives", url_name="caption-alternatives")
+    def caption_alternatives(self, request: Request, pk: int) -> Response:
+        rows = caption_alternatives_for_post(user=request.user, post_id=int(pk))
+        return Response(CaptionAlternativeSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Ask for a rewrite of the caption (marketer)",
+        description="Written on the worker: the answer is the pending alternative (202); poll caption-alternatives "
+        "until it is ready, then use it.",
+        request=CaptionRewriteSerializer, responses={202: CaptionAlternativeSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="caption-rewrite", url_name="caption-rewrite")
+    def caption_rewrite(self, request: Request, pk: int) -> Response:
+        post_get(user=request.user, post_id=int(pk))  # someone else's post is a 404 whatever the body says
+        data = CaptionRewriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alternative = captioning.caption_rewrite_request(
+            actor=request.user, post_id=int(pk), instruction=data.validated_data["instruction"]
+        )
+        alternative.refresh_from_db()  # written already when tasks run eagerly
+        return Response(CaptionAlternativeSerializer(alternative).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="Use a caption alternative as the post's caption (marketer)", request=None,
+                   responses=scheduler_api.PostDetailSerializer)
+    @action(detail=True, methods=["post"], url_path=r"caption-alternatives/(?P<alternative_id>\d+)/use",
+            url_name="caption-alternative-use")
+    def caption_alternative_use(self, request: Request, pk: int, alternative_id: str) -> Response:
+        post = captioning.caption_alternative_use(actor=request.user, post_id=int(pk),
+                                                  alternative_id=int(alternative_id))
+        return self._detail(post.pk)

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from config.exceptions import ApplicationError, NotFound, PermissionDenied
 from core.access import AUTHOR_ROLES
-from personas.selectors import role_require
+from personas.models import CaptionLanguageMode, Persona
+from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
 
-from .captions import caption_draft
+from .captioning import caption_alternatives_save
+from .captions.writer import caption_backend, captions_write
 from .likeness import draft_hold_reason, job_likeness_score_safely
 from .models import DraftingStatus, GenerationJob
 from .runs import error_text
@@ -46,25 +49,54 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     """Draft a post for each image of the locked job that has none yet, and record the outcome on the job.
 
     Each post is created and submitted whole or not at all; a variant whose post breaks a rule is named in
-    job.drafting_error and keeps its image, and the other variants' posts stay."""
+    job.drafting_error and keeps its image, and the other variants' posts stay. A persona with several caption
+    languages gets one post per language, or one bilingual post (Persona.caption_language_mode). Each post keeps
+    the writer's alternatives; a caption model that is down leaves the template captions and says so in
+    job.caption_error."""
     images = list(job.images.filter(post_images__isnull=True).order_by("index"))
-    problems = []
+    languages = drafting_languages(job.persona)
+    backend = caption_backend()
+    problems, service_error = [], ""
     for image in images:
-        draft = caption_draft(persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed)
-        try:
-            with transaction.atomic():
-                scheduler_services.post_create_for_review(
-                    actor=actor, created_by=author, persona=job.persona, platform=job.platform,
-                    caption=draft.caption, hashtags=draft.hashtags, generated_images=[image],
-                    comment=f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}.",
-                    hold_reason=draft_hold_reason(persona=job.persona, image=image),
+        for language in languages:
+            where = f"Variant {image.index + 1}" + (f" ({language})" if len(languages) > 1 else "")
+            comment = f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."
+            try:
+                outcome = captions_write(
+                    persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed, language=language,
+                    sponsored=job.is_sponsored, n=max(settings.CAPTION_ALTERNATIVES, 1), backend=backend,
                 )
-        except ApplicationError as exc:
-            problems.append(f"Variant {image.index + 1}: {exc.message}")
-        except Exception as exc:
-            logger.exception("Drafting a post from image %s of generation job %s failed", image.pk, job.pk)
-            problems.append(f"Variant {image.index + 1}: {error_text(exc)}")
+                if outcome.service_error:
+                    service_error, backend = outcome.service_error, None  # the rest of the run uses templates
+                elif service_error:
+                    for written in outcome.captions:
+                        written.fallback_reason = f"{service_error} The template caption was used."
+                chosen = outcome.captions[0]
+                with transaction.atomic():
+                    post = scheduler_services.post_create_for_review(
+                        actor=actor, created_by=author, persona=job.persona, platform=job.platform,
+                        caption=chosen.caption, hashtags=chosen.hashtags, generated_images=[image],
+                        comment=comment if language == "en" else f"{comment} Language: {language}.",
+                        is_sponsored=job.is_sponsored, paid_partnership=chosen.paid_partnership, language=language,
+                        hold_reason=draft_hold_reason(persona=job.persona, image=image),
+                    )
+                    caption_alternatives_save(post=post, captions=outcome.captions)
+            except ApplicationError as exc:
+                problems.append(f"{where}: {exc.message}")
+            except Exception as exc:
+                logger.exception("Drafting a post from image %s of generation job %s failed", image.pk, job.pk)
+                problems.append(f"{where}: {error_text(exc)}")
+    job.caption_error = f"{service_error} The posts keep their template captions." if service_error else ""
+    job.save(update_fields=["caption_error"])
     _drafting_record(job=job, error=" ".join(problems))
+
+
+def drafting_languages(persona: Persona) -> list[str]:
+    """The caption languages a drafted image gets posts in: each language, or one "de+en" bilingual caption."""
+    languages = persona_caption_languages(persona)
+    if persona.caption_language_mode == CaptionLanguageMode.BILINGUAL and len(languages) > 1:
+        return ["+".join(languages)]
+    return languages
 
 
 def _drafting_record(*, job: GenerationJob, error: str = "") -> None:

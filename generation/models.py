@@ -107,6 +107,10 @@ class GenerationJob(models.Model):
         "or reviewer samples), pending, drafted, or failed (see drafting_error; draft-again retries).",
     )
     drafting_error = models.TextField(blank=True, help_text="Why drafting failed; 'draft again' retries.")
+    is_sponsored = models.BooleanField(default=False, help_text="Paid partnership: its posts carry #ad.")
+    caption_error = models.TextField(
+        blank=True, help_text="Why the caption model could not write the captions (the posts keep template captions)."
+    )
     # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
     # again (generation/recovery.py), and the running-jobs page names it.
     worker = models.ForeignKey(
@@ -244,3 +248,39 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (pid {self.pid})"
+
+
+class CaptionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class CaptionAlternative(models.Model):
+    """A caption a writer offered for a post: one of the n alternatives drafted with it, or a rewrite asked for
+    later ("shorter", "playful", ...). Using one copies it into the post."""
+
+    post = models.ForeignKey("scheduler.Post", on_delete=models.CASCADE, related_name="caption_alternatives")
+    language = models.CharField(max_length=32, default="en")
+    instruction = models.CharField(max_length=32, blank=True, help_text="The rewrite asked for; blank: a draft.")
+    status = models.CharField(max_length=16, choices=CaptionStatus.choices, default=CaptionStatus.READY)
+    caption = models.TextField(blank=True)
+    hashtags = models.JSONField(default=list, blank=True)
+    paid_partnership = models.BooleanField(default=False)
+    writer = models.CharField(max_length=200, blank=True, help_text="template, openai:<model> or transformers:<dir>")
+    fallback_reason = models.TextField(blank=True, help_text="Why the template caption stands in for the model's.")
+    repairs = models.JSONField(default=list, blank=True, help_text="What enforcement changed in the model's caption.")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=CaptionStatus.values), name="caption_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Caption {self.pk} for post {self.post_id} ({self.status})"

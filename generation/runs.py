@@ -12,6 +12,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from config.exceptions import NotFound
+from core.storage import local_paths_hidden
 from personas.models import Persona
 
 from . import specs
@@ -103,12 +104,9 @@ def job_queue(
     return job
 
 
-def media_path(relative: str) -> Path:
-    return Path(settings.MEDIA_ROOT) / relative
-
-
-def error_text(exc: BaseException) -> str:
-    """"<ExceptionType>: <message>", as stored on a failed row and shown to API users."""
+def error_text(exc: BaseException, *, shown: dict[str, str] | None = None) -> str:
+    """"<ExceptionType>: <message>", as stored on a failed row and shown to API users. Files are named by their
+    stored names (`shown` maps a worker's local copies to them), never by server path."""
     # The limit can fire inside a library that wraps it (diffusers' lazy imports raise RuntimeError from it).
     cause: BaseException | None = exc
     for _ in range(10):
@@ -118,7 +116,7 @@ def error_text(exc: BaseException) -> str:
             return "SoftTimeLimitExceeded: time limit exceeded; the task ran past its soft time limit and was stopped."
         cause = cause.__cause__ or cause.__context__
     message = str(exc).strip() or "(no message)"
-    # Name stored files relative to the media folder, never by server path.
-    for root, shown in ((settings.MEDIA_ROOT, "media"), (settings.BASE_DIR, ".")):
-        message = message.replace(str(Path(root).resolve()), shown).replace(str(root), shown)
+    message = local_paths_hidden(message, shown=shown)
+    root = settings.BASE_DIR
+    message = message.replace(str(Path(root).resolve()), ".").replace(str(root), ".")
     return f"{type(exc).__name__}: {message}"

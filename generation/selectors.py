@@ -11,8 +11,9 @@ from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
+from scheduler.selectors import post_get
 
-from .models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
@@ -167,3 +168,9 @@ def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]) -> lis
     if missing:
         raise ValidationFailed(f"Generated image(s) {', '.join(map(str, missing))} not found for persona {persona.pk}.")
     return [found[i] for i in wanted]
+
+
+def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:
+    """The captions offered for a post the user can see, oldest first (404 for anyone else's)."""
+    post = post_get(user=user, post_id=post_id)
+    return CaptionAlternative.objects.filter(post=post).order_by("created_at", "id")

@@ -182,6 +182,7 @@ def generation_job_create(
     scheduler: str = "dpmpp_2m_karras",
     negative_prompt: str | None = None,
     allow_base_model: bool = False,
+    is_sponsored: bool = False,
 ) -> GenerationJob:
     """Queue one batch of `num_variants` images of the persona in `scene`, sized for `platform`.
 
@@ -218,6 +219,7 @@ def generation_job_create(
         comment="generation requested",
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
         num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
+        is_sponsored=bool(is_sponsored),
     )
 
     from .tasks import generate_images

@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import drafting, heartbeats, likeness, sweeps, worker
+from . import captioning, drafting, heartbeats, likeness, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -53,6 +53,13 @@ def draft_posts(job_id: int) -> str | None:
     """Default queue: the posts of a job whose images were just saved."""
     job = drafting.generation_job_posts_draft(job_id=job_id)
     return job.drafting_status if job is not None else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def write_caption(alternative_id: int) -> str | None:
+    """Default queue: a caption rewrite asked for on the review page or in the API."""
+    alternative = captioning.caption_alternative_write(alternative_id=alternative_id)
+    return alternative.status if alternative is not None else None
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

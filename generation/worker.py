@@ -13,8 +13,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import shutil
+import tempfile
 import time
-import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -25,13 +25,14 @@ from PIL import Image
 
 from config.exceptions import Conflict, ValidationFailed
 from core.platforms import Platform
+from core.storage import media_delete_tree, media_fetch, media_save_file
 from personas.models import FaceFinding, Persona
 
 from . import heartbeats, likeness, specs
 from .families import render_size
 from .likeness import on_commit_score
 from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, media_path, persona_prompt, set_status
+from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, persona_prompt, set_status
 from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
 logger = logging.getLogger(__name__)
@@ -66,8 +67,14 @@ def _engine():
 # --- LoRA training ---------------------------------------------------------------------------------
 
 
+def _work_root() -> Path:
+    root = Path(settings.WORKER_CACHE_DIR) / "work"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 def lora_weights_dir(version: LoraVersion) -> str:
-    """Folder of a version's weights, relative to MEDIA_ROOT."""
+    """Folder of a version's weights in media storage."""
     persona = version.persona
     return f"workspaces/{persona.workspace_id}/personas/{persona.pk}/loras/v{version.version}"
 
@@ -144,63 +151,58 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             _version_report_ensure(version)
         return version
 
-    output_dir = media_path(lora_weights_dir(version))
-    # Each attempt trains into its own folder: a redelivered attempt racing one that is still alive must not
-    # overwrite (or delete) the weights of the other. The attempt that succeeds first moves its file into place
-    # and clears the leftovers of the others.
-    attempt_dir = output_dir / f"attempt-{uuid.uuid4().hex}"
+    # The worker trains in a folder of its own and puts only the finished weights into media storage (possibly an
+    # object store shared with workers on other machines). Each attempt has its own folder: a redelivered attempt
+    # racing one that is still alive never touches the other's files; the first to finish stores its weights.
+    work_dir = Path(tempfile.mkdtemp(prefix=f"lora-{version.pk}-", dir=_work_root()))
+    prefix = lora_weights_dir(version)
     hyper = dict(version.hyperparameters)
     known = set(specs.TrainingConfig.__dataclass_fields__)
     config = specs.TrainingConfig(**{k: v for k, v in hyper.items() if k in known})
     on_step, losses = _training_progress_callback(version.pk, config.steps)
     result = None
     try:
-        images, captions = _training_inputs(version.persona)
-        if len(images) < specs.MIN_REFERENCE_IMAGES:
-            raise ValidationFailed(
-                f"Training needs at least {specs.MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
+        try:
+            images, captions = _training_inputs(version.persona)
+            if len(images) < specs.MIN_REFERENCE_IMAGES:
+                raise ValidationFailed(
+                    f"Training needs at least {specs.MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
+                )
+            result = _engine().train_lora(
+                images=images, captions=captions, output_dir=work_dir, config=config, on_step=on_step
             )
-        result = _engine().train_lora(
-            images=images, captions=captions, output_dir=attempt_dir, config=config, on_step=on_step
-        )
-        weights = Path(result.weights_path).resolve()
-        final = output_dir / weights.name
-        relative = final.resolve().relative_to(Path(settings.MEDIA_ROOT).resolve()).as_posix()
-    except specs.EngineCancelled:
-        result, ending = None, (JobStatus.CANCELLED, "cancelled during training", {})
-    except Exception as exc:
-        logger.exception("Training LoRA version %s failed", lora_version_id)
-        result, ending = None, (JobStatus.FAILED, "training failed", {"error": error_text(exc)})
+            weights = Path(result.weights_path)
+        except specs.EngineCancelled:
+            result, ending = None, (JobStatus.CANCELLED, "cancelled during training", {})
+        except Exception as exc:
+            logger.exception("Training LoRA version %s failed", lora_version_id)
+            result, ending = None, (JobStatus.FAILED, "training failed", {"error": error_text(exc)})
 
-    with transaction.atomic():
-        version = lock_lora_version(lora_version_id)
-        if version.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
-            shutil.rmtree(attempt_dir, ignore_errors=True)
-            return version
-        if result is None:  # cancelled or failed: no weights are kept
-            shutil.rmtree(output_dir, ignore_errors=True)
-            to_status, comment, values = ending
-            for name, value in {**values, "loss_curve": list(losses)}.items():
-                setattr(version, name, value)
-            set_status(version, to_status, comment=comment, fields=[*values, "loss_curve"])
-            return version
-        weights.replace(final)
-        for leftover in output_dir.iterdir():
-            if leftover.is_dir():
-                shutil.rmtree(leftover, ignore_errors=True)
-            elif leftover != final:
-                leftover.unlink(missing_ok=True)
-        version.weights_path = relative
-        version.sha256 = result.sha256
-        version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
-        version.hyperparameters = {**hyper, **result.hyperparameters}
-        version.progress_step = version.total_steps = config.steps
-        fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps"]
-        # Activation rule: the first successful version becomes active; later ones wait for a human.
-        if not LoraVersion.objects.filter(persona_id=version.persona_id, is_active=True).exists():
-            version.is_active = True
-            fields.append("is_active")
-        set_status(version, JobStatus.SUCCEEDED, comment="training succeeded", fields=fields)
+        with transaction.atomic():
+            version = lock_lora_version(lora_version_id)
+            if version.status != JobStatus.RUNNING:  # another attempt (or the stale sweep) already ended it
+                return version
+            # Whatever an earlier, interrupted attempt left under this version's folder goes.
+            media_delete_tree(prefix)
+            if result is None:  # cancelled or failed: no weights are kept
+                to_status, comment, values = ending
+                for name, value in {**values, "loss_curve": list(losses)}.items():
+                    setattr(version, name, value)
+                set_status(version, to_status, comment=comment, fields=[*values, "loss_curve"])
+                return version
+            version.weights_path = media_save_file(f"{prefix}/{weights.name}", weights)
+            version.sha256 = result.sha256
+            version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
+            version.hyperparameters = {**hyper, **result.hyperparameters}
+            version.progress_step = version.total_steps = config.steps
+            fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps"]
+            # Activation rule: the first successful version becomes active; later ones wait for a human.
+            if not LoraVersion.objects.filter(persona_id=version.persona_id, is_active=True).exists():
+                version.is_active = True
+                fields.append("is_active")
+            set_status(version, JobStatus.SUCCEEDED, comment="training succeeded", fields=fields)
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
     _training_samples_ensure(version)
     _version_report_ensure(version)
     return version
@@ -257,11 +259,17 @@ def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:
 
 
 def _lora_ref(version: LoraVersion) -> specs.LoraRef:
-    if not version.weights_path:
+    """The version's weights as a local file: this worker's cached copy, fetched from media storage on first use
+    and checked against the recorded sha256."""
+    if not version.weights_path or not version.sha256:
         raise ValidationFailed(f"LoRA v{version.version} has no weights file.")
-    return specs.LoraRef(
-        path=media_path(version.weights_path), sha256=version.sha256, adapter_name=lora_adapter_name(version)
-    )
+    local = media_fetch(version.weights_path, sha256=version.sha256, cache_dir=settings.WORKER_CACHE_DIR)
+    return specs.LoraRef(path=local, sha256=version.sha256, adapter_name=lora_adapter_name(version))
+
+
+def _lora_shown(job: GenerationJob, lora: specs.LoraRef | None) -> dict[str, str]:
+    """Error messages name the LoRA by its stored name, not by this worker's cached copy."""
+    return {str(lora.path): job.lora_version.weights_path} if lora is not None and job.lora_version_id else {}
 
 
 def _png_record(image: GeneratedImage, lora: specs.LoraRef | None) -> dict:
@@ -431,6 +439,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
             return job
 
     job_ids = [job_id]
+    lora = None
     try:
         lora = _lora_ref(job.lora_version) if job.lora_version_id else None
         engine = _engine()
@@ -462,7 +471,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     except Exception as exc:
         logger.exception("Generation job %s failed", job_id)
         _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.FAILED, comment="generation failed",
-                   error=error_text(exc))
+                   error=error_text(exc, shown=_lora_shown(job, lora)))
         return GenerationJob.objects.filter(pk=job_id).first()
     for member, member_pictures in zip(batch, pictures, strict=True):
         _job_images_save(job_id=member.pk, leader_id=job_id, pictures=member_pictures, lora=lora, engine=engine)

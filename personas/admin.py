@@ -159,8 +159,21 @@ class PersonaAdminForm(forms.ModelForm):
         model = Persona
         fields = ("workspace", *sorted(services.PERSONA_FIELDS))
 
+    # Caption-writer settings: optional here; left out of a submitted form they keep their current values.
+    OPTIONAL_FIELDS = ("banned_words", "must_include", "caption_examples", "caption_languages",
+                       "caption_language_mode", "caption_urls_allowed")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for name in self.OPTIONAL_FIELDS:
+            if name in self.fields:  # absent from a read-only view
+                self.fields[name].required = False
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
+        for name in self.OPTIONAL_FIELDS:
+            if name in self.fields and cleaned.get(name) in (None, "") and name not in self.data:
+                cleaned[name] = getattr(self.instance, name)
         given = {name: cleaned[name] for name in services.PERSONA_FIELDS if name in cleaned}
         try:
             cleaned.update(services.persona_fields_clean(given))

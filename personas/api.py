@@ -13,10 +13,19 @@ from rest_framework.response import Response
 
 from core.access import Role
 from core.constants import MAX_DB_ID, BadgePosition
+from core.languages import LANGUAGES
 from core.platforms import Platform
 
 from . import selectors, services
-from .models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona, ReferenceImage, ReferenceUpload, Workspace
+from .models import (
+    CONSENT_CONFIRMATION,
+    RIGHTS_CONFIRMATION,
+    CaptionLanguageMode,
+    Persona,
+    ReferenceImage,
+    ReferenceUpload,
+    Workspace,
+)
 
 # --- serializers -------------------------------------------------------------------------------
 
@@ -26,8 +35,19 @@ class WorkspaceSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Workspace
-        fields = ("id", "name", "slug", "role", "created_at")
+        fields = ("id", "name", "slug", "role", "created_at", "brand_names", "disclosure_labels")
         read_only_fields = fields
+
+
+class WorkspaceCaptionSettingsSerializer(serializers.Serializer):
+    brand_names = serializers.ListField(
+        child=serializers.CharField(max_length=100), required=False,
+        help_text="Brands that pay this workspace: a caption naming one gets #ad and the paid-partnership flag.",
+    )
+    disclosure_labels = serializers.DictField(
+        child=serializers.CharField(max_length=100, allow_blank=True), required=False,
+        help_text='AI-disclosure label per caption language over the built-in table, e.g. {"de": "KI-generiert"}.',
+    )
 
 
 class PersonaSerializer(serializers.ModelSerializer):
@@ -53,6 +73,12 @@ class PersonaSerializer(serializers.ModelSerializer):
             "ai_badge_position",
             "min_post_gap_minutes",
             "posting_slots",
+            "banned_words",
+            "must_include",
+            "caption_examples",
+            "caption_languages",
+            "caption_language_mode",
+            "caption_urls_allowed",
             "is_human_face",
             "based_on_real_person",
             "likeness_threshold",
@@ -111,6 +137,18 @@ class PersonaWriteSerializer(serializers.Serializer):
     posting_slots = serializers.ListField(
         child=serializers.CharField(max_length=5), required=False, help_text='Local times, e.g. ["09:00", "18:30"].'
     )
+    banned_words = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                         help_text="Words no caption may use.")
+    must_include = serializers.ListField(child=serializers.CharField(max_length=100), required=False,
+                                         help_text="Phrases every caption carries.")
+    caption_examples = serializers.ListField(child=serializers.CharField(max_length=2200), required=False,
+                                             help_text="Captions you liked: the writer's examples of the voice.")
+    caption_languages = serializers.ListField(
+        child=serializers.CharField(max_length=8), required=False,
+        help_text=f"Caption languages, main first; any of {', '.join(LANGUAGES)}.",
+    )
+    caption_language_mode = serializers.ChoiceField(choices=CaptionLanguageMode.choices, required=False)
+    caption_urls_allowed = serializers.BooleanField(required=False, help_text="Captions may carry links.")
     is_human_face = serializers.BooleanField(
         required=False, help_text="Off for a mascot, product or stylised character: likeness is then not applicable."
     )
@@ -214,6 +252,16 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
 
     def get_queryset(self) -> QuerySet[Workspace]:
         return selectors.workspace_list_with_roles(user=self.request.user).order_by("name", "pk")
+
+    @extend_schema(summary="Set the workspace's brand list and disclosure labels per language (admin)",
+                   request=WorkspaceCaptionSettingsSerializer, responses=WorkspaceSerializer)
+    @action(detail=True, methods=["patch"], url_path="caption-settings", url_name="caption-settings")
+    def caption_settings(self, request: Request, pk: int) -> Response:
+        data = WorkspaceCaptionSettingsSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        workspace = selectors.workspace_get(user=request.user, workspace_id=int(pk))
+        services.workspace_caption_settings_update(actor=request.user, workspace=workspace, **data.validated_data)
+        return Response(WorkspaceSerializer(self.get_queryset().get(pk=workspace.pk)).data)
 
 
 @extend_schema_view(

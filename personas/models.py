@@ -8,6 +8,7 @@ from django.db import models
 
 from core.access import Role
 from core.constants import BadgePosition
+from core.languages import DEFAULT_LANGUAGE
 
 DEFAULT_DISCLOSURE_LABEL = "AI-generated virtual influencer"
 
@@ -25,6 +26,14 @@ class Workspace(models.Model):
     name = models.CharField(max_length=120)
     slug = models.SlugField(max_length=120, unique=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    brand_names = models.JSONField(
+        default=list, blank=True,
+        help_text="Brands this workspace is paid by: a caption that names one is a paid partnership (#ad).",
+    )
+    disclosure_labels = models.JSONField(
+        default=dict, blank=True,
+        help_text='AI-disclosure label per caption language, over the built-in table, e.g. {"de": "KI-generiert"}.',
+    )
 
     class Meta:
         ordering = ["name"]
@@ -49,6 +58,17 @@ class Membership(models.Model):
         return f"{self.user} in {self.workspace} ({self.role})"
 
 
+class CaptionLanguageMode(models.TextChoices):
+    """How a persona with several caption languages posts: one post per language, or one bilingual caption."""
+
+    PER_LOCALE = "per_locale", "One post per language"
+    BILINGUAL = "bilingual", "One bilingual caption"
+
+
+def default_caption_languages() -> list[str]:
+    return [DEFAULT_LANGUAGE]
+
+
 class Persona(models.Model):
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="personas")
     name = models.CharField(max_length=120)
@@ -70,6 +90,18 @@ class Persona(models.Model):
     ai_badge_position = models.CharField(
         max_length=16, choices=BadgePosition.choices, default=BadgePosition.BOTTOM_RIGHT
     )
+    # What the caption writer must respect (generation/captions): words it may never use, phrases every
+    # caption carries, and captions the marketer liked (few-shot examples, with the persona's approved ones).
+    banned_words = models.JSONField(default=list, blank=True)
+    must_include = models.JSONField(default=list, blank=True)
+    caption_examples = models.JSONField(default=list, blank=True)
+    caption_languages = models.JSONField(
+        default=default_caption_languages, blank=True, help_text='Language codes, first is the main one: ["de", "en"].'
+    )
+    caption_language_mode = models.CharField(
+        max_length=16, choices=CaptionLanguageMode.choices, default=CaptionLanguageMode.PER_LOCALE
+    )
+    caption_urls_allowed = models.BooleanField(default=False, help_text="Captions may carry links.")
     # Likeness (personas/identity.py). A mascot, product or drawn character is "not a human face": likeness is not
     # applicable to it anywhere. A persona based on a real person's likeness needs that person's consent at upload.
     is_human_face = models.BooleanField(
@@ -104,6 +136,10 @@ class Persona(models.Model):
             models.CheckConstraint(condition=models.Q(age__gte=18), name="persona_age_adult"),
             models.CheckConstraint(
                 condition=models.Q(ai_badge_position__in=BadgePosition.values), name="persona_badge_position_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(caption_language_mode__in=CaptionLanguageMode.values),
+                name="persona_caption_language_mode_valid",
             ),
             models.CheckConstraint(
                 condition=models.Q(likeness_threshold__isnull=True)

@@ -10,9 +10,13 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from config.exceptions import NotFound, PermissionDenied
 from core.access import allowed_roles, role_allows
+from core.languages import DEFAULT_LANGUAGE, LANGUAGES, label_table, language_clean
 
 from .faces import default_threshold
-from .models import FaceFinding, Membership, Persona, ReferenceImage, Workspace
+from .models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace
+
+# Between the labels of a bilingual caption: "KI-generiert · AI-generated".
+BILINGUAL_LABEL_SEPARATOR = " · "
 
 
 def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
@@ -103,3 +107,25 @@ def workspace_get(*, user: AbstractBaseUser, workspace_id: int) -> Workspace:
         raise NotFound("Workspace not found.")
     return workspace
 
+
+# --- caption languages and disclosure labels --------------------------------------------------------
+
+
+def persona_caption_languages(persona: Persona) -> list[str]:
+    """The persona's caption languages, main one first (English when none is set)."""
+    codes = [code for code in (language_clean(c) for c in persona.caption_languages or []) if code]
+    return list(dict.fromkeys(codes)) or [DEFAULT_LANGUAGE]
+
+
+def disclosure_label_for(persona: Persona, language: str = DEFAULT_LANGUAGE) -> str:
+    """The AI-disclosure label of a caption in `language` ("de+en": a bilingual caption, both labels).
+
+    English captions carry the persona's own label (as they always have); other languages the workspace's label
+    table, over the built-in one."""
+    labels = []
+    for code in (language or DEFAULT_LANGUAGE).split("+"):
+        if code == DEFAULT_LANGUAGE or code not in LANGUAGES:
+            labels.append((persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL)
+        else:
+            labels.append(label_table(persona.workspace.disclosure_labels)[code])
+    return BILINGUAL_LABEL_SEPARATOR.join(dict.fromkeys(labels))

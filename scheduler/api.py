@@ -108,6 +108,8 @@ class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
             "text_as_posted",
             "disclosure_label",
             "is_sponsored",
+            "paid_partnership",
+            "language",
             "scheduled_at",
             "scheduled_at_local",
             "platform_issues",

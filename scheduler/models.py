@@ -28,6 +28,12 @@ class Post(models.Model):
     hashtags = models.JSONField(default=list, blank=True)
     disclosure_label = models.CharField(max_length=200, blank=True)
     is_sponsored = models.BooleanField(default=False, help_text="Paid partnership: the caption must carry #ad.")
+    paid_partnership = models.BooleanField(
+        default=False, help_text="Publish with the platform's paid-partnership flag (sponsored, or names a brand)."
+    )
+    language = models.CharField(
+        max_length=32, default="en", help_text='Caption language code; "de+en" for a bilingual caption.'
+    )
     scheduled_at = models.DateTimeField(null=True, blank=True, help_text="Stored in UTC.")
     status = models.CharField(max_length=20, choices=PostStatus.choices, default=PostStatus.DRAFT)
     created_by = models.ForeignKey(

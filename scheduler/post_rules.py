@@ -15,7 +15,8 @@ from django.utils import timezone
 
 from config.exceptions import ValidationFailed
 from core.platforms import Platform, hashtag_clean, mentions_ad, validate_content
-from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
+from personas.models import Persona
+from personas.selectors import disclosure_label_for
 
 from .models import Post
 from .selectors import validate_post_for_platform
@@ -59,8 +60,9 @@ def require_aware_future(value: dt.datetime, *, what: str = "Scheduled time") ->
         raise ValidationFailed(f"{what} {value.isoformat()} is in the past; pick a time after {now.isoformat()}.")
 
 
-def persona_label(persona: Persona) -> str:
-    return (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
+def persona_label(persona: Persona, language: str = "en") -> str:
+    """The disclosure label a caption of `persona` in `language` carries."""
+    return disclosure_label_for(persona, language)
 
 
 def caption_with_label(caption: str | None, label: str) -> str:
@@ -79,7 +81,7 @@ def caption_with_label(caption: str | None, label: str) -> str:
 
 def check_compliance(post: Post, when: str) -> None:
     """AI-disclosure label in the caption; #ad on sponsored posts."""
-    label = persona_label(post.persona)
+    label = persona_label(post.persona, post.language)
     if label.lower() not in (post.caption or "").lower():
         raise ValidationFailed(
             f'Post {post.pk} cannot be {when}: its caption must include the AI-disclosure label "{label}".',

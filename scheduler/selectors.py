@@ -297,3 +297,17 @@ def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int
 
 def timezone_naive(value: dt.datetime) -> bool:
     return value.tzinfo is None or value.tzinfo.utcoffset(value) is None
+
+
+def persona_approved_captions(*, persona: Persona, language: str = "", limit: int = 5) -> list[str]:
+    """Caption memory: the captions of the persona's most recently approved posts (in `language` when given),
+    newest first. Posts approved and then scheduled, exported or published count too."""
+    approved_at = (
+        PostTransition.objects.filter(post=OuterRef("pk"), to_status=PostStatus.APPROVED)
+        .order_by("-created_at", "-id").values("created_at")[:1]
+    )
+    posts = Post.objects.filter(persona=persona, status__in=BUSY_STATUSES).exclude(caption="")
+    if language:
+        posts = posts.filter(language=language)
+    posts = posts.annotate(approved_at=Subquery(approved_at)).order_by(F("approved_at").desc(nulls_last=True), "-id")
+    return list(posts.values_list("caption", flat=True)[: max(limit, 0)])

@@ -108,24 +108,29 @@ def post_create_for_review(
     hashtags: Iterable[str],
     generated_images: Sequence,
     comment: str = "",
+    is_sponsored: bool = False,
+    paid_partnership: bool = False,
+    language: str = "en",
     hold_reason: str = "",
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
     the job's author) and `actor` may be None. The platform rules are checked before anything is written.
+    `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
 
     With `hold_reason` (e.g. an off-model image) the post stays in drafts instead, and an audit row (draft to
     draft) says why; a marketer submits it by hand if it should be reviewed after all."""
     require_platform(platform)
     tags = hashtags_normalise(hashtags)
-    label = persona_label(persona)
+    label = persona_label(persona, language)
     caption = caption_with_label(caption, label)
     decoded = post_images_decode(persona=persona, uploads=(), generated_images=generated_images)
     check_content_rules(platform=platform, caption=caption, hashtags=tags,
                         image_sizes=[(image.width, image.height) for image in decoded], when="submitted for review")
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
-                            images=decoded, created_by=created_by)
+                            images=decoded, created_by=created_by, is_sponsored=is_sponsored,
+                            paid_partnership=paid_partnership or is_sponsored, language=language)
         if hold_reason:
             PostTransition.objects.create(
                 post=post, actor=actor if actor is not None and actor.is_authenticated else None,
@@ -156,6 +161,8 @@ def _post_insert(
     created_by: AbstractBaseUser,
     is_sponsored: bool = False,
     scheduled_at: dt.datetime | None = None,
+    paid_partnership: bool = False,
+    language: str = "en",
 ) -> Post:
     """Write a new draft with its images; `label` is the disclosure label its caption carries."""
     post = Post.objects.create(
@@ -166,6 +173,8 @@ def _post_insert(
         hashtags=hashtags,
         disclosure_label=label,
         is_sponsored=bool(is_sponsored),
+        paid_partnership=bool(paid_partnership or is_sponsored),
+        language=language,
         scheduled_at=scheduled_at,
         status=PostStatus.DRAFT,
         created_by=created_by,
@@ -203,18 +212,55 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
             require_aware_future(fields["scheduled_at"])
         if "caption" in fields:
             # The disclosure label cannot be edited away: it is put back, as post_create adds it.
-            label = persona_label(locked.persona)
+            label = persona_label(locked.persona, locked.language)
             fields["caption"] = caption_with_label(fields["caption"], label)
             # Record the label the caption now carries: exports append the recorded one when it is missing,
             # so a stale one (the persona's label changed since creation) would be added a second time.
             fields["disclosure_label"] = label
         if "is_sponsored" in fields:
             fields["is_sponsored"] = bool(fields["is_sponsored"])
+            if fields["is_sponsored"]:
+                fields["paid_partnership"] = True
         for name, value in fields.items():
             setattr(locked, name, value)
         locked.save(update_fields=[*fields, "updated_at"])
     post.refresh_from_db()
     return locked
+
+
+def post_caption_replace(
+    *,
+    actor: AbstractBaseUser,
+    post_id: int,
+    caption: str,
+    hashtags: Iterable[str],
+    paid_partnership: bool = False,
+    comment: str = "",
+) -> Post:
+    """An author swaps the caption of a draft, a post in review or one with changes requested (e.g. for a caption
+    alternative). The post keeps its status; the audit row records the swap, and whoever swapped a caption under
+    review becomes one of its authors (they cannot approve it). The language's label is put back if missing."""
+    with transaction.atomic():
+        post = _lock(post_id)
+        role_require(user=actor, workspace_id=post.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
+        label = persona_label(post.persona, post.language)
+        status = post.status
+        sources = (*EDITABLE_STATUSES, PostStatus.IN_REVIEW)
+        return _transition(
+            actor=actor,
+            post_id=post_id,
+            sources=(status,) if status in sources else sources,
+            target=status,
+            verb="given another caption",
+            roles=AUTHOR_ROLES,
+            comment=comment,
+            changes={
+                "caption": caption_with_label(caption, label),
+                "hashtags": hashtags_normalise(hashtags),
+                "disclosure_label": label,
+                "paid_partnership": bool(paid_partnership or post.is_sponsored),
+            },
+        )
 
 
 # --- Shared transition machinery -------------------------------------------------------------------

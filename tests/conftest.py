@@ -18,6 +18,7 @@ def _c2pa_dev_ca_dir(tmp_path_factory):
 def _test_settings(settings, tmp_path, _c2pa_dev_ca_dir):
     # Each test writes uploads and bundles into its own folder.
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.WORKER_CACHE_DIR = tmp_path / "worker-cache"  # what a worker fetched: never shared between tests
     # Exports sign with a development CA created once per session, never the one in var/c2pa.
     settings.C2PA_DEV_CA_DIR = _c2pa_dev_ca_dir
     settings.C2PA_CERT_CHAIN_PATH = settings.C2PA_PRIVATE_KEY_PATH = settings.C2PA_TRUST_ANCHORS_PATH = ""

@@ -17,7 +17,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.access import Role
-from generation.models import GeneratedImage, GenerationJob, LoraVersion
+from generation.models import CaptionAlternative, GeneratedImage, GenerationJob, LoraVersion
 from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler import links
 from scheduler.models import ExportBundle, Post, PostImage, PostStatus, PostTransition, ReviewLink, SlotSeries
@@ -50,6 +50,7 @@ KWARG_MODELS = {
     "image_id": ReferenceImage,
     "reference_image_id": ReferenceImage,
     "generated_image_id": GeneratedImage,
+    "alternative_id": CaptionAlternative,
 }
 SCOPED_MODELS = (Workspace, Membership, Persona, ReferenceImage, Post, PostImage, PostTransition, ExportBundle,
                  LoraVersion, GenerationJob, GeneratedImage)  # fmt: skip
@@ -78,6 +79,7 @@ def world(db):
         LoraVersion: lora,
         GenerationJob: job,
         GeneratedImage: GeneratedImageFactory(job=job),
+        CaptionAlternative: CaptionAlternative.objects.create(post=post, caption=f"{MARKER} alternative"),
     }  # fmt: skip
     objects[ExportBundle].personas.set([persona])
     objects[ReviewLink] = links.review_link_create(

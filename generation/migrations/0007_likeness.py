@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0005_run_worker'),
+        ('generation', '0006_caption_alternatives'),
     ]
 
     operations = [

@@ -1,4 +1,4 @@
-"""Draft captions for generated posts, in the persona's voice. No external service.
+"""The template caption writer: the default, needing no model or service.
 
 A caption is chosen among a few templates for the persona's tone (read from `Persona.voice`) and a topic line
 for the scene (read from the scene's words). The choice is keyed by the job's seed, so the same job always
@@ -13,7 +13,10 @@ import re
 from dataclasses import dataclass
 
 from core.platforms import caption_length, hashtags_in, rule_for, text_as_posted
-from personas.models import DEFAULT_DISCLOSURE_LABEL, Persona
+from personas.models import Persona
+from personas.selectors import disclosure_label_for
+
+from .localized import localized_templates, localized_topic_lines
 
 # Tone families and the voice words that select them, most specific first.
 TONE_KEYWORDS: dict[str, tuple[str, ...]] = {
@@ -130,16 +133,22 @@ def _shorten(text: str, limit: int) -> str:
     return f"{cut}…"
 
 
-def caption_draft(*, persona: Persona, scene: str, platform: str, seed: int) -> CaptionDraft:
-    """A caption and hashtags for one generated post, deterministic for (persona, scene, platform, seed)."""
+def caption_draft(*, persona: Persona, scene: str, platform: str, seed: int, language: str = "en") -> CaptionDraft:
+    """A caption and hashtags for one generated post, deterministic for (persona, scene, platform, seed).
+
+    `language` is a caption language code, or "de+en" for a bilingual caption (one paragraph per language);
+    the caption closes with that language's disclosure label."""
     rng = random.Random(f"{seed}:{platform}:{scene}")
     rule = rule_for(platform)
     tone = tone_for_voice(persona.voice)
     topic = topic_for_scene(scene)
     topic_lines, topic_tags = (TOPICS[topic][1], TOPICS[topic][2]) if topic else (DEFAULT_TOPIC_LINES, ())
-    template = rng.choice(TEMPLATES[tone])
-    topic_line = rng.choice(topic_lines)
-    label = (persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL
+    languages = language.split("+")
+    templates = [TEMPLATES[tone] if code == "en" else localized_templates(code) for code in languages]
+    lines = [topic_lines if code == "en" else localized_topic_lines(code) for code in languages]
+    picks = [(rng.choice(options), rng.choice(line_options)) for options, line_options in zip(templates, lines,
+                                                                                             strict=True)]
+    label = disclosure_label_for(persona, language)
 
     tags: list[str] = []
     for tag in [*(persona.default_hashtags or []), *topic_tags]:
@@ -150,11 +159,14 @@ def caption_draft(*, persona: Persona, scene: str, platform: str, seed: int) -> 
     scene_text = _clean_scene(scene)
 
     def build(scene_part: str, with_topic: bool) -> str:
-        body = template.format(
-            scene=scene_part,
-            scene_lower=scene_part[:1].lower() + scene_part[1:],
-            topic=topic_line if with_topic else "",
-        ).strip()
+        body = "\n\n".join(
+            template.format(
+                scene=scene_part,
+                scene_lower=scene_part[:1].lower() + scene_part[1:],
+                topic=topic_line if with_topic else "",
+            ).strip()
+            for template, topic_line in picks
+        )
         return f"{body}\n\n{label}"
 
     caption = build(scene_text, True)

@@ -48,8 +48,12 @@ def human(persona, marketer):
 
 
 def _render(job, pictures, monkeypatch, after_commit):
+    """Render `pictures` as the job's images; the tasks enqueued on commit (drafting, which scores first, or the
+    likeness task for samples) run in-process, as the default-queue worker would run them."""
     monkeypatch.setattr(worker, "_engine", lambda: PhotoEngine(pictures))
-    with after_commit():  # drafting (which scores first) runs eagerly on commit
+    monkeypatch.setattr(tasks.draft_posts, "delay", lambda job_id: tasks.draft_posts(job_id))
+    monkeypatch.setattr(tasks.score_likeness, "delay", lambda job_id: tasks.score_likeness(job_id))
+    with after_commit():
         worker.generation_job_run(job_id=job.pk)
     job.refresh_from_db()
     return job
@@ -77,7 +81,7 @@ def test_each_image_is_scored_and_an_off_model_draft_is_held_with_its_reason(hum
     assert "Held in drafts: off-model (likeness" in note and "threshold 0.60" in note
 
     # Idempotent: a redelivered task scores nothing again.
-    assert tasks.score_likeness.delay(job.pk).get() == 0
+    assert tasks.score_likeness(job.pk) == 0
     assert likeness.job_likeness_score(job_id=job.pk, force=True) == 3
 
 

@@ -198,6 +198,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REFERENCE_IMAGE_MAX_BYTES = int(os.environ.get("REFERENCE_IMAGE_MAX_BYTES", 25 * 1024 * 1024))
 REFERENCE_IMAGE_MAX_PIXELS = int(os.environ.get("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000))
 REFERENCE_IMAGE_MIN_SIDE = int(os.environ.get("REFERENCE_IMAGE_MIN_SIDE", 512))
+# The public "Was this made here?" check (scheduler.api_origin), per signed-in user or else per IP address:
+# each check runs both watermark decoders on the CPU.
+ORIGIN_CHECK_RATE = os.environ.get("ORIGIN_CHECK_RATE", "30/hour")
 
 # Likeness (personas/identity.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX model at a
 # local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without their own
@@ -332,6 +335,11 @@ GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if avai
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.
 GENERATION_TRAIN_TIME_LIMIT = int(os.environ.get("GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATION_GENERATE_TIME_LIMIT = int(os.environ.get("GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
+# Defaults of a job's finishing stages (a job may ask otherwise): the hires upscale and refine to the platform's
+# size, and the face detail pass (a no-op on an image without a face).
+GENERATION_HIRES_DEFAULT = os.environ.get("GENERATION_HIRES_DEFAULT", "1").strip().lower() in ("1", "true", "on", "yes")
+GENERATION_FACE_DETAIL_DEFAULT = os.environ.get("GENERATION_FACE_DETAIL_DEFAULT", "1").strip().lower() in (
+    "1", "true", "on", "yes")
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
 

@@ -16,8 +16,8 @@ from django.db import transaction
 from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
-from scheduler import services as scheduler_services
 from scheduler.models import Post, PostStatus
+from scheduler.post_captions import post_caption_replace
 from scheduler.selectors import post_get
 
 from .captions.prompts import REWRITES
@@ -124,7 +124,7 @@ def caption_alternative_use(*, actor: AbstractBaseUser, post_id: int, alternativ
         raise Conflict(f"That caption is {alternative.get_status_display().lower()}, not ready to use.",
                        code="invalid_state")
     what = f'rewrite "{alternative.instruction}"' if alternative.instruction else "drafted alternative"
-    return scheduler_services.post_caption_replace(
+    return post_caption_replace(
         actor=actor, post_id=post.pk, caption=alternative.caption, hashtags=alternative.hashtags,
         paid_partnership=alternative.paid_partnership, comment=f"Caption replaced by {what} {alternative.pk}.",
     )

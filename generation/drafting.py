@@ -15,17 +15,19 @@ import logging
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
+from django.utils import timezone
 
 from config.exceptions import ApplicationError, NotFound, PermissionDenied
 from core.access import AUTHOR_ROLES
 from personas.models import CaptionLanguageMode, Persona
 from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
+from scheduler.post_versions import post_image_replace
 
 from .captioning import caption_alternatives_save
 from .captions.writer import caption_backend, captions_write
 from .likeness import draft_hold_reason, job_likeness_score_safely
-from .models import DraftingStatus, GenerationJob
+from .models import ContentPlanItem, DraftingStatus, GenerationJob
 from .runs import error_text
 
 logger = logging.getLogger(__name__)
@@ -57,13 +59,27 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     languages = drafting_languages(job.persona)
     backend = caption_backend()
     problems, service_error = [], ""
+    # A content plan's row: the drafts are slotted at its planned time (unless that passed meanwhile), and its
+    # caption brief joins the scene the caption is written from.
+    item = ContentPlanItem.objects.filter(job_id=job.pk).first()
+    slot = item.planned_at if item is not None and item.planned_at > timezone.now() else None
+    planned = f" Planned in content plan {item.plan_id}, row {item.row_number}." if item is not None else ""
+    scene = f"{job.scene}. {item.caption_brief}" if item is not None and item.caption_brief else job.scene
     for image in images:
+        if job.target_post_id is not None:  # an inpainted fix: a new version of that post's image, not a new post
+            try:
+                post_image_replace(actor=actor, post_id=job.target_post_id, position=job.target_position,
+                                   generated_image=image, comment=f"Inpainted by generation job {job.pk}.")
+            except ApplicationError as exc:
+                problems.append(f"Post {job.target_post_id}: {exc.message}")
+            continue
         for language in languages:
             where = f"Variant {image.index + 1}" + (f" ({language})" if len(languages) > 1 else "")
             comment = f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."
+            comment += planned
             try:
                 outcome = captions_write(
-                    persona=job.persona, scene=job.scene, platform=job.platform, seed=image.seed, language=language,
+                    persona=job.persona, scene=scene, platform=job.platform, seed=image.seed, language=language,
                     sponsored=job.is_sponsored, n=max(settings.CAPTION_ALTERNATIVES, 1), backend=backend,
                 )
                 if outcome.service_error:
@@ -78,6 +94,7 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
                         caption=chosen.caption, hashtags=chosen.hashtags, generated_images=[image],
                         comment=comment if language == "en" else f"{comment} Language: {language}.",
                         is_sponsored=job.is_sponsored, paid_partnership=chosen.paid_partnership, language=language,
+                        scheduled_at=slot,
                         hold_reason=draft_hold_reason(persona=job.persona, image=image),
                     )
                     caption_alternatives_save(post=post, captions=outcome.captions)

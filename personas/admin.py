@@ -21,7 +21,7 @@ from django.http import Http404, HttpRequest
 from config.exceptions import ApplicationError
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, allowed_roles, is_operator
 
-from . import services
+from . import caption_settings, services
 from .models import Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
 
 
@@ -214,8 +214,27 @@ class MembershipInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class WorkspaceAdminForm(forms.ModelForm):
+    """The brand list and label table keep the service's rules (a bad entry is a form error, not stored)."""
+
+    class Meta:
+        model = Workspace
+        fields = ("name", "slug", "brand_names", "disclosure_labels")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        given = {name: cleaned.get(name) for name in ("brand_names", "disclosure_labels")}
+        try:
+            cleaned.update(caption_settings.workspace_caption_fields_clean(given))
+        except ApplicationError as exc:
+            for name, errors in exc.extra.get("fields", {}).items():
+                self.add_error(name, errors)
+        return cleaned
+
+
 @admin.register(Workspace)
 class WorkspaceAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
+    form = WorkspaceAdminForm
     workspace_path = ""
     write_roles = ADMIN_ROLES
     list_display = ("name", "slug", "created_at")

@@ -16,7 +16,7 @@ from core.constants import MAX_DB_ID, BadgePosition
 from core.languages import LANGUAGES
 from core.platforms import Platform
 
-from . import selectors, services
+from . import caption_settings, selectors, services
 from .models import (
     CONSENT_CONFIRMATION,
     RIGHTS_CONFIRMATION,
@@ -260,7 +260,9 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
         data = WorkspaceCaptionSettingsSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         workspace = selectors.workspace_get(user=request.user, workspace_id=int(pk))
-        services.workspace_caption_settings_update(actor=request.user, workspace=workspace, **data.validated_data)
+        caption_settings.workspace_caption_settings_update(
+            actor=request.user, workspace=workspace, **data.validated_data
+        )
         return Response(WorkspaceSerializer(self.get_queryset().get(pk=workspace.pk)).data)
 
 

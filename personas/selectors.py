@@ -31,6 +31,13 @@ def workspace_ids_for_user(*, user: AbstractBaseUser) -> list[int]:
     return list(Membership.objects.filter(user=user).values_list("workspace_id", flat=True))
 
 
+def workspace_ids_query(*, user: AbstractBaseUser) -> QuerySet:
+    """workspace_ids_for_user as a subquery: filtering by it costs no extra round trip."""
+    if not user.is_authenticated:
+        return Membership.objects.none().values("workspace_id")
+    return Membership.objects.filter(user=user).values("workspace_id")
+
+
 def membership_get(*, user: AbstractBaseUser, workspace_id: int) -> Membership | None:
     if not user.is_authenticated:
         return None

@@ -20,15 +20,15 @@ from django.utils.text import slugify
 from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
-from core.languages import LANGUAGES, language_clean
 from core.platforms import Platform, hashtag_clean
 
+from .caption_settings import CAPTION_FIELDS, caption_field_clean
+from .caption_settings import str_list as _str_list
 from .image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
 from .models import (
     CONSENT_CONFIRMATION,
     DEFAULT_DISCLOSURE_LABEL,
     RIGHTS_CONFIRMATION,
-    CaptionLanguageMode,
     Membership,
     Persona,
     PersonaAgeChange,
@@ -80,9 +80,6 @@ PERSONA_FIELDS = frozenset(
         "hold_off_model_drafts",
     }
 )
-MAX_CAPTION_EXAMPLES = 20
-MAX_CAPTION_EXAMPLE_CHARS = 2200
-MAX_BRANDS = 200
 # What changes a persona's face profile (reference QA runs again).
 FACE_PROFILE_FIELDS = frozenset({"is_human_face"})
 MAX_LIKENESS_THRESHOLD = 2.0
@@ -151,62 +148,7 @@ def membership_update(*, membership: Membership, role: str, actor: AbstractBaseU
     return locked
 
 
-@transaction.atomic
-def workspace_caption_settings_update(
-    *,
-    actor: AbstractBaseUser,
-    workspace: Workspace,
-    brand_names: list[str] | None = None,
-    disclosure_labels: dict[str, str] | None = None,
-) -> Workspace:
-    """An admin sets the brands that make a caption a paid partnership, and the disclosure label per language
-    (blank: the built-in label)."""
-    role_require(user=actor, workspace_id=workspace.pk, roles=ADMIN_ROLES)
-    errors: dict[str, list[str]] = {}
-    fields = []
-    locked = Workspace.objects.select_for_update().get(pk=workspace.pk)
-    if brand_names is not None:
-        brands = _str_list(brand_names, "brand_names", errors)
-        if brands is not None and (len(brands) > MAX_BRANDS or any(len(b) > 100 for b in brands)):
-            errors["brand_names"] = [f"At most {MAX_BRANDS} brands of at most 100 characters each."]
-        locked.brand_names = brands
-        fields.append("brand_names")
-    if disclosure_labels is not None:
-        labels: dict[str, str] = {}
-        if not isinstance(disclosure_labels, dict):
-            errors["disclosure_labels"] = ['A table of language code to label, e.g. {"de": "KI-generiert"}.']
-        else:
-            for raw_code, raw_label in disclosure_labels.items():
-                code, label = language_clean(raw_code), str(raw_label or "").strip()
-                if code is None:
-                    errors["disclosure_labels"] = [f"Unknown language '{raw_code}'; use {', '.join(LANGUAGES)}."]
-                elif len(label) > 100:
-                    errors["disclosure_labels"] = [f"The {code} label is longer than 100 characters."]
-                elif label:
-                    labels[code] = label
-        locked.disclosure_labels = labels
-        fields.append("disclosure_labels")
-    if errors:
-        raise ValidationFailed("; ".join(f"{k}: {v[0]}" for k, v in errors.items()), extra={"fields": errors})
-    if fields:
-        locked.save(update_fields=fields)
-    return locked
-
-
 # --- personas --------------------------------------------------------------------------------------
-
-
-def _str_list(value: Any, field_name: str, errors: dict[str, list[str]]) -> list[str] | None:
-    if value is None:
-        return []
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        errors[field_name] = ["Must be a list of strings."]
-        return None
-    out: list[str] = []
-    for item in (v.strip() for v in value):
-        if item and item not in out:
-            out.append(item)
-    return out
 
 
 def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
@@ -261,8 +203,7 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
                 continue
             if not 0 <= value <= MAX_POST_GAP_MINUTES:
                 errors[name] = [f"Must be between 0 and {MAX_POST_GAP_MINUTES} minutes."]
-        elif name in ("ai_badge_enabled", "caption_urls_allowed", "is_human_face", "based_on_real_person",
-                      "hold_off_model_drafts"):
+        elif name in ("ai_badge_enabled", "is_human_face", "based_on_real_person", "hold_off_model_drafts"):
             if not isinstance(value, bool):
                 errors[name] = ["Must be true or false."]
         elif name == "likeness_threshold":
@@ -280,28 +221,13 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
             value = str(value or "").strip().lower().replace("_", "-")
             if value not in BadgePosition.values:
                 errors[name] = [f"Badge position must be one of: {', '.join(BadgePosition.values)}."]
-        elif name == "caption_language_mode":
-            value = str(value or "").strip().lower()
-            if value not in CaptionLanguageMode.values:
-                errors[name] = [f"Caption language mode must be one of: {', '.join(CaptionLanguageMode.values)}."]
-        elif name in ("style_keywords", "default_hashtags", "target_platforms", "posting_slots", "banned_words",
-                      "must_include", "caption_examples", "caption_languages"):
+        elif name in CAPTION_FIELDS:
+            value = caption_field_clean(name, value, errors)
+        elif name in ("style_keywords", "default_hashtags", "target_platforms", "posting_slots"):
             value = _str_list(value, name, errors)
             if value is None:
                 continue
-            if name == "caption_languages":
-                bad = [code for code in value if language_clean(code) is None]
-                if bad:
-                    errors[name] = [f"Unknown caption languages: {', '.join(bad)}; use {', '.join(LANGUAGES)}."]
-                value = list(dict.fromkeys(language_clean(code) for code in value if language_clean(code))) or ["en"]
-            elif name == "caption_examples":
-                if len(value) > MAX_CAPTION_EXAMPLES:
-                    errors[name] = [f"At most {MAX_CAPTION_EXAMPLES} example captions."]
-                elif any(len(example) > MAX_CAPTION_EXAMPLE_CHARS for example in value):
-                    errors[name] = [f"Each example caption is at most {MAX_CAPTION_EXAMPLE_CHARS} characters."]
-            elif name in ("banned_words", "must_include") and any(len(item) > 100 for item in value):
-                errors[name] = ["Each entry is at most 100 characters."]
-            elif name == "default_hashtags":
+            if name == "default_hashtags":
                 # The rule posts apply: a default such as "#new-york" would otherwise be stored here and then
                 # refuse every post created with the defaults.
                 cleaned = [hashtag_clean(tag) for tag in value]

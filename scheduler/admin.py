@@ -17,7 +17,7 @@ from core.access import ADMIN_ROLES, AUTHOR_ROLES
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 
 from . import services
-from .models import ExportBundle, Post, PostImage, PostTransition
+from .models import ExportBundle, ExportedImage, ExportSettings, Post, PostImage, PostTransition
 
 EDITABLE_FIELDS = ("platform", "caption", "hashtags", "is_sponsored", "scheduled_at")
 
@@ -99,6 +99,33 @@ class ExportBundleAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         "created_at",
         "finished_at",
     )
+
+    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return False
+
+
+@admin.register(ExportSettings)
+class ExportSettingsAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
+    """A workspace's TC260 producer id, Hootsuite time rule and visible label style (workspace admins)."""
+
+    workspace_path = "workspace"
+    write_roles = ADMIN_ROLES
+    list_display = ("workspace", "content_producer", "hootsuite_time_rule", "visible_label_style")
+
+
+@admin.register(ExportedImage)
+class ExportedImageAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
+    """The provenance registry: written only when a bundle is kept; read-only here."""
+
+    workspace_path = "workspace"
+    write_roles = ADMIN_ROLES
+    list_display = ("public_id", "persona", "post", "bundle", "platform", "rivagan_payload", "created_at")
+    list_filter = ("platform",)
+    search_fields = ("=public_id", "=rivagan_payload", "=dwt_payload", "=sha256")
+    list_select_related = ("persona",)
 
     def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
         return False

@@ -25,7 +25,7 @@ from personas.selectors import persona_get
 
 from . import selectors, services
 from .comments import MAX_COMMENT_CHARS, comment_author_name, post_comment_add
-from .models import Post, PostComment, PostImage, PostStatus, PostTransition
+from .models import Post, PostComment, PostImage, PostImageVersion, PostStatus, PostTransition
 from .selectors import validate_post_for_platform
 
 # --- Time input ------------------------------------------------------------------------------------
@@ -130,23 +130,47 @@ class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
         return obj.created_by.get_username() if obj.created_by_id else None
 
 
+class PostImageVersionSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PostImageVersion
+        fields = ("id", "position", "url", "width", "height", "sha256", "generated_image", "replaced_by", "comment",
+                  "replaced_at")
+        read_only_fields = fields
+
+    def get_url(self, obj: PostImageVersion) -> str:
+        return obj.image.url
+
+
 class PostDetailSerializer(PostSerializer):
     transitions = PostTransitionSerializer(many=True, read_only=True)
+    image_versions = PostImageVersionSerializer(
+        many=True, read_only=True, help_text="Earlier images the post no longer shows (replaced by a new version, "
+        "e.g. an inpainted fix); `images` holds the current ones.",
+    )
 
     class Meta(PostSerializer.Meta):
-        fields = (*PostSerializer.Meta.fields, "transitions")
+        fields = (*PostSerializer.Meta.fields, "transitions", "image_versions")
         read_only_fields = fields
 
 
 class PostActionResultSerializer(PostDetailSerializer):
     warnings = serializers.SerializerMethodField(help_text="Calendar conflicts (minimum gap); not errors.")
+    importer_warnings = serializers.SerializerMethodField(
+        help_text="What the Hootsuite / Sprout Social bulk importers will make of this time (off-slot minutes, "
+        "a shared slot, posts less than 10 minutes apart); the export rounds or refuses per the workspace."
+    )
 
     class Meta(PostDetailSerializer.Meta):
-        fields = (*PostDetailSerializer.Meta.fields, "warnings")
+        fields = (*PostDetailSerializer.Meta.fields, "warnings", "importer_warnings")
         read_only_fields = fields
 
     def get_warnings(self, obj: Post) -> list[str]:
         return self.context.get("warnings", [])
+
+    def get_importer_warnings(self, obj: Post) -> list[str]:
+        return self.context.get("importer_warnings", [])
 
 
 class PostCommentSerializer(serializers.ModelSerializer):
@@ -261,9 +285,20 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             scheduled_to=params.get("scheduled_to"),
         )
 
-    def _detail(self, post_id: int, *, code: int = status.HTTP_200_OK, warnings: list[str] | None = None) -> Response:
+    def _detail(
+        self,
+        post_id: int,
+        *,
+        code: int = status.HTTP_200_OK,
+        warnings: list[str] | None = None,
+        importer_warnings: list[str] | None = None,
+    ) -> Response:
         post = selectors.post_get(user=self.request.user, post_id=post_id)
-        context = {**self.get_serializer_context(), "warnings": warnings or []}
+        context = {
+            **self.get_serializer_context(),
+            "warnings": warnings or [],
+            "importer_warnings": importer_warnings or [],
+        }
         serializer = (PostActionResultSerializer if warnings is not None else PostDetailSerializer)(
             post, context=context
         )
@@ -333,7 +368,8 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         when = selectors.in_persona_zone(data.validated_data["scheduled_at"], post.persona)
         service(actor=request.user, post_id=post.pk, scheduled_at=when, comment=data.validated_data["comment"])
         warnings = selectors.calendar_conflicts(persona=post.persona, scheduled_at=when, exclude_post_id=post.pk)
-        return self._detail(post.pk, warnings=warnings)
+        importer = selectors.importer_warnings(post=post, scheduled_at=when)
+        return self._detail(post.pk, warnings=warnings, importer_warnings=importer)
 
     @extend_schema(request=TransitionSerializer, responses=PostDetailSerializer, summary="Submit for review")
     @action(detail=True, methods=["post"])

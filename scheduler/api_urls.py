@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import api_calendar, api_exports, api_links, api_series
+from . import api_calendar, api_exports, api_links, api_origin, api_series
 
 # Posts are routed in config/urls.py: generation serves them, to look up generated images.
 router = DefaultRouter()
@@ -10,6 +10,7 @@ router.register("review-links", api_links.ReviewLinkViewSet, basename="review-li
 router.register("slot-series", api_series.SlotSeriesViewSet, basename="slot-series")
 
 urlpatterns = router.urls + [
+    path("origin-check/", api_origin.OriginCheckView.as_view(), name="origin-check"),
     path("calendar/", api_calendar.CalendarView.as_view(), name="calendar"),
     path(
         "personas/<int:persona_id>/next-free-slot/",

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from config.exceptions import NotFound
 from personas.selectors import workspace_ids_for_user
 
-from .models import ExportBundle
+from .models import ExportBundle, ExportSettings
 
 
 def export_bundle_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[ExportBundle]:
@@ -24,3 +24,9 @@ def export_bundle_get(*, user: AbstractBaseUser, bundle_id: int) -> ExportBundle
     if bundle is None:
         raise NotFound("Export not found.")
     return bundle
+
+
+def export_settings_get(*, workspace_id: int) -> ExportSettings:
+    """The workspace's export settings; the defaults (unsaved) when it never changed them."""
+    found = ExportSettings.objects.filter(workspace_id=workspace_id).first()
+    return found or ExportSettings(workspace_id=workspace_id)

@@ -2,9 +2,11 @@
 
 The ZIP holds each post's final images, a versioned manifest.json, bulk-upload CSVs for Hootsuite and
 Sprout Social, and an iCalendar file of the schedule. Every image goes through the AI-disclosure chain
-(scheduler.provenance: platform size, optional persona badge, invisible watermark, IPTC XMP, signed C2PA
-manifest), and the finished ZIP is checked with scheduler.verify.bundle_verify before it is kept: a bundle
-that does not verify fails and marks nothing exported.
+(scheduler.provenance: platform size, optional persona badge, RivaGAN and dwtDctSvd watermarks, IPTC XMP with
+China's TC260:AIGC label, signed C2PA manifest), and the finished ZIP is checked with
+scheduler.verify.bundle_verify before it is kept (both watermarks and the TC260 label read back): a bundle
+that does not verify fails and marks nothing exported. A kept bundle registers each image (ExportedImage:
+payloads, fingerprints, post, bundle), which is what the "Was this made here?" check looks images up in.
 
 Entry order, timestamps and attributes are fixed, so the same posts give the same CSVs, calendar and image
 pixels; the image files themselves differ between builds only in their C2PA signature (ECDSA signatures and
@@ -13,44 +15,56 @@ manifest instance ids are unique per signing), hence so do the ZIP bytes.
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import hashlib
+import hmac
 import io
 import json
 import logging
-import re
 import tempfile
+import uuid
 import zipfile
-import zoneinfo
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-import icalendar
+from django.conf import settings as django_settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files import File
 from django.db import transaction
 from django.utils import timezone
+from PIL import Image
 
 from config.exceptions import ApplicationError, NotFound, ValidationFailed
 from core.access import SCHEDULER_ROLES
-from core.platforms import Platform, text_as_posted
 from personas.models import Persona, Workspace
 from personas.selectors import role_require
 
-from .models import ExportBundle, ExportStatus, Post, PostStatus
-from .provenance import PLATFORM_AI_FLAGS, badge_for_persona, caption_with_disclosure, post_image_label
+from .export_files import (
+    SCHEMA_VERSION,
+    ImporterPlan,
+    _bulk_csvs,
+    _calendar,
+    _readme,
+    importer_plan,
+    local_time,
+    post_caption,
+    post_message,
+    utc_iso,
+)
+from .export_selectors import export_settings_get
+from .fingerprint import fingerprints
+from .models import ExportBundle, ExportedImage, ExportSettings, ExportStatus, Post, PostImage, PostStatus
+from .provenance import GENERATOR_NAME, PLATFORM_AI_FLAGS, badge_for_persona, post_image_label
+from .rivagan import payload_random
 from .services import post_mark_exported
 from .signing import SigningCredentials, signing_credentials_get
 from .verify import VerificationReport, bundle_verify
+from .xmp import Tc260Label
 
 logger = logging.getLogger(__name__)
 
-# 1.1: images are the labeled JPEGs (sha256 of those bytes, watermark payload), captions carry the
-# disclosure label and "#ad", and each post lists its platform's AI-content flag.
-SCHEMA_VERSION = "1.1"
 MAX_RANGE = dt.timedelta(days=366)
 MAX_PERSONAS = 100
 STALE_PENDING_AFTER = dt.timedelta(minutes=5)
@@ -61,7 +75,6 @@ EXPORTABLE_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED)
 # 1980-01-01 is the earliest time a ZIP entry can carry; fixing it keeps the archive reproducible.
 _ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 _ALREADY_COMPRESSED = {".png", ".jpg", ".jpeg", ".webp", ".gif"}
-ICS_UID_DOMAIN = "personastudio"
 
 
 class ExportVerificationFailed(ApplicationError):
@@ -164,11 +177,29 @@ def export_bundle_build(*, bundle_id: int) -> ExportBundle:
     generated_at = timezone.now().replace(microsecond=0)
     try:
         posts = _bundle_posts(bundle)
+        settings = export_settings_get(workspace_id=bundle.workspace_id)
+        # The importers' rules first: a refusal costs no labeling.
+        plan = importer_plan(posts, hootsuite_time_rule=settings.hootsuite_time_rule)
+        if plan.refused:
+            raise ValidationFailed(
+                "Hootsuite's importer would refuse these posts (the workspace refuses rather than moves them): "
+                + "; ".join(plan.refused)
+            )
         credentials = signing_credentials_get()  # once per bundle: it reads (or creates) the key files
+        shipped: list[_Shipped] = []
         with tempfile.TemporaryFile() as tmp:
-            sha256 = _write_zip(bundle=bundle, posts=posts, generated_at=generated_at, out=tmp, credentials=credentials)
+            sha256 = _write_zip(
+                bundle=bundle,
+                posts=posts,
+                generated_at=generated_at,
+                out=tmp,
+                credentials=credentials,
+                shipped=shipped,
+                settings=settings,
+                plan=plan,
+            )
             report = _verify(tmp, credentials)
-            _finish(bundle=bundle, posts=posts, tmp=tmp, sha256=sha256, report=report)
+            _finish(bundle=bundle, posts=posts, tmp=tmp, sha256=sha256, report=report, shipped=shipped)
     except Exception as exc:
         logger.exception("Export bundle %s failed", bundle_id)
         message = exc.message if isinstance(exc, ApplicationError) else f"Unexpected error: {exc}"
@@ -204,7 +235,13 @@ def _bundle_posts(bundle: ExportBundle) -> list[Post]:
 
 
 def _finish(
-    *, bundle: ExportBundle, posts: list[Post], tmp: IO[bytes], sha256: str, report: VerificationReport
+    *,
+    bundle: ExportBundle,
+    posts: list[Post],
+    tmp: IO[bytes],
+    sha256: str,
+    report: VerificationReport,
+    shipped: list[_Shipped],
 ) -> None:
     """Store the file and mark posts exported in one transaction: all of it happens, or none."""
     with transaction.atomic():
@@ -229,6 +266,7 @@ def _finish(
             locked.verification = report.as_dict()
             locked.finished_at = timezone.now()
             locked.save()
+            ExportedImage.objects.bulk_create(item.registry_row(locked) for item in shipped)
         except Exception:
             _delete_quietly(locked.file.storage, new_name)
             raise
@@ -262,47 +300,74 @@ def _set_progress(bundle_id: int, progress: int) -> None:
     ExportBundle.objects.filter(pk=bundle_id, status=ExportStatus.RUNNING).update(progress=min(progress, 99))
 
 
-# --- Formatting -----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Shipped:
+    """One image of the bundle as the registry will record it once the bundle is kept."""
+
+    public_id: uuid.UUID
+    post: Post
+    post_image: PostImage
+    path: str
+    sha256: str
+    dwt: str
+    rivagan: str
+    fingerprints: list[str]
+
+    def registry_row(self, bundle: ExportBundle) -> ExportedImage:
+        return ExportedImage(
+            public_id=self.public_id,
+            workspace_id=bundle.workspace_id,
+            persona_id=self.post.persona_id,
+            post=self.post,
+            post_image=self.post_image,
+            bundle=bundle,
+            platform=self.post.platform,
+            position=self.post_image.position,
+            path=self.path,
+            sha256=self.sha256,
+            dwt_payload=self.dwt,
+            rivagan_payload=self.rivagan,
+            fingerprints=self.fingerprints,
+        )
 
 
-def utc_iso(value: dt.datetime) -> str:
-    """ISO 8601 in UTC with a Z suffix, e.g. 2026-03-28T08:00:00Z."""
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def _rivagan_payloads(post_image: PostImage, taken: set[str]) -> Callable[[], bytes]:
+    """RivaGAN payloads for one post image: the one its last export carried (a re-export ships the same
+    marks), then fresh ones no other image in the registry or this bundle has: a payload names one image."""
+    previous = (
+        ExportedImage.objects.filter(post_image=post_image)
+        .exclude(rivagan_payload="")
+        .order_by("-created_at", "-id")
+        .values_list("rivagan_payload", flat=True)
+        .first()
+    )
+    offered: list[str] = []
+
+    def new() -> bytes:
+        if previous and not offered:
+            offered.append(previous)
+            return bytes.fromhex(previous)
+        while True:
+            payload = payload_random()
+            if payload.hex() not in taken and not ExportedImage.objects.filter(rivagan_payload=payload.hex()).exists():
+                taken.add(payload.hex())
+                offered.append(payload.hex())
+                return payload
+
+    return new
 
 
-def local_time(post: Post) -> dt.datetime:
-    return post.scheduled_at.astimezone(zoneinfo.ZoneInfo(post.persona.timezone))
+def produce_id(post_image: PostImage) -> uuid.UUID:
+    """The image's TC260 ProduceID: the same in every export of it, and a keyed hash, so no row id can be
+    read from it (as with watermark_payload)."""
+    message = f"persona-studio-produce-id:{post_image.pk}".encode()
+    digest = hmac.new(django_settings.SECRET_KEY.encode(), message, hashlib.sha256).digest()
+    return uuid.UUID(bytes=digest[:16], version=4)
 
 
-def _has_ad_hashtag(post: Post) -> bool:
-    return any(str(tag).lower() == "#ad" for tag in post.hashtags or [])
-
-
-def post_caption(post: Post) -> str:
-    """The caption with the AI-disclosure label, and "#ad" for a sponsored post, guaranteed present.
-
-    The workflow already requires both before approval; this is the export's own guarantee. "#ad" already
-    among the hashtags counts, so it is not added twice.
-    """
-    label = (post.disclosure_label or post.persona.disclosure_label or "").strip()
-    sponsored = post.is_sponsored and not _has_ad_hashtag(post)
-    return caption_with_disclosure(post.caption, label, sponsored=sponsored)
-
-
-def post_message(post: Post) -> str:
-    """The text as published (disclosed caption, then hashtags), composed as platform validation counts it."""
-    return text_as_posted(post_caption(post), list(post.hashtags or []))
-
-
-def _platform_label(platform: str) -> str:
-    try:
-        return Platform(platform).label
-    except ValueError:
-        return platform
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-") or "persona"
+def tc260_label(settings: ExportSettings, produce_id: uuid.UUID) -> Tc260Label:
+    """China's implicit label for one exported image: the workspace's producer id, the image's registry id."""
+    return Tc260Label(content_producer=settings.content_producer or GENERATOR_NAME, produce_id=str(produce_id))
 
 
 @dataclass
@@ -329,20 +394,38 @@ def _write_zip(
     generated_at: dt.datetime,
     out: IO[bytes],
     credentials: SigningCredentials,
+    shipped: list[_Shipped],
+    settings: ExportSettings,
+    plan: ImporterPlan,
 ) -> str:
-    """Write the archive to `out`; return its sha256."""
+    """Write the archive to `out`; return its sha256. `shipped` receives what the registry will record."""
     manifest_posts: list[dict[str, Any]] = []
+    taken: set[str] = set()
     with zipfile.ZipFile(out, "w") as zf:
         writer = _ZipWriter(zf)
         for index, post in enumerate(posts, start=1):
-            badge = badge_for_persona(post.persona)
+            badge = badge_for_persona(post.persona, style=settings.visible_label_style)
             images = []
             for image in post.images.all():
-                labeled = post_image_label(post_image=image, badge=badge, credentials=credentials)
+                public_id = produce_id(image)
+                labeled = post_image_label(
+                    post_image=image,
+                    badge=badge,
+                    credentials=credentials,
+                    rivagan_payload_new=_rivagan_payloads(image, taken),
+                    tc260=tc260_label(settings, public_id),
+                )
                 path = f"images/{post.pk}_{image.position}{labeled.extension}"
                 if path in writer.names:  # two images share a position: keep both, distinctly
                     path = f"images/{post.pk}_{image.position}_{image.pk}{labeled.extension}"
                 writer.add(path, labeled.data)
+                with Image.open(io.BytesIO(labeled.data)) as published:
+                    stored = fingerprints(published)
+                shipped.append(
+                    _Shipped(
+                        public_id, post, image, path, labeled.sha256, labeled.watermark, labeled.rivagan or "", stored
+                    )
+                )
                 images.append(
                     {
                         "path": path,
@@ -351,13 +434,15 @@ def _write_zip(
                         "width": labeled.width,
                         "height": labeled.height,
                         "watermark": labeled.watermark,
+                        "rivagan": labeled.rivagan,
+                        "produce_id": str(public_id),
                         "badge": labeled.badge,
                     }
                 )
             manifest_posts.append(_manifest_post(post, images))
             _set_progress(bundle.pk, index * 90 // len(posts))
 
-        csv_files = _bulk_csvs(posts)
+        csv_files = _bulk_csvs(posts, plan)
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "generated_at": utc_iso(generated_at),
@@ -370,6 +455,8 @@ def _write_zip(
                 "calendar": "schedule.ics",
             },
             "posts": manifest_posts,
+            # Changes made to fit the importers' rules, and what they will still warn about.
+            "importer": plan.as_dict(),
         }
         writer.add("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
         for name in sorted(csv_files):
@@ -406,89 +493,3 @@ def _manifest_post(post: Post, images: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _csv_bytes(rows: list[list[str]]) -> bytes:
-    buf = io.StringIO()
-    csv.writer(buf, lineterminator="\r\n").writerows(rows)
-    return buf.getvalue().encode("utf-8")
-
-
-def _bulk_csvs(posts: list[Post]) -> dict[str, bytes]:
-    """One Hootsuite and one Sprout Social CSV per persona and platform.
-
-    Both tools import a CSV into the social profile(s) picked at upload time, so one file per
-    profile is what can be uploaded as is. Times are the persona's local wall-clock time: set the
-    upload's / profile's timezone to the persona timezone (see README.txt in the bundle).
-
-    Hootsuite Bulk Composer (help.hootsuite.com/s/article/bulk-schedule, the classic layout; also
-    described by user guides such as kim-iverson-headlee.blogspot.com/2016/08 and reproduced by
-    public generators such as Chris Maenner's "Hootsuite Bulk Composer" script): no header row;
-    column A the date and time ("DD/MM/YYYY HH:mm", 24-hour; pick "Day/Month/Year" at upload),
-    column B the message, column C an optional link. Hootsuite only accepts times whose minutes
-    end in 0 or 5.
-
-    Sprout Social bulk scheduling (support.sproutsocial.com/hc/en-us/articles/115005864203): a
-    header row with the required, case-sensitive columns `date` (dd/mm/yyyy or mm/dd/yyyy, chosen
-    at import; we write dd/mm/yyyy), `time_24hr` (HH:MM) and `message_text`. Optional columns are
-    left out: images travel in the bundle, not as public URLs.
-
-    Messages are not neutralised against spreadsheet formula injection (a leading ' would be posted
-    as part of the text, and captions often start with "@" or "-"); README.txt warns instead.
-    """
-    groups: dict[str, list[Post]] = {}
-    for post in posts:
-        groups.setdefault(f"{_slug(post.persona.handle)}_{post.platform}", []).append(post)
-    files: dict[str, bytes] = {}
-    for key, group in groups.items():
-        hootsuite_rows = []
-        sprout_rows = [["date", "time_24hr", "message_text"]]
-        for post in group:
-            local = local_time(post)
-            message = post_message(post)
-            hootsuite_rows.append([local.strftime("%d/%m/%Y %H:%M"), message, ""])
-            sprout_rows.append([local.strftime("%d/%m/%Y"), local.strftime("%H:%M"), message])
-        files[f"hootsuite/{key}.csv"] = _csv_bytes(hootsuite_rows)
-        files[f"sprout_social/{key}.csv"] = _csv_bytes(sprout_rows)
-    return files
-
-
-def _calendar(posts: list[Post], generated_at: dt.datetime) -> bytes:
-    cal = icalendar.Calendar()
-    cal.add("prodid", "-//Persona Studio//Export bundle 1.0//EN")
-    cal.add("version", "2.0")
-    cal.add("calscale", "GREGORIAN")
-    cal.add("x-wr-calname", "Persona Studio schedule")
-    stamp = generated_at.astimezone(dt.UTC)
-    for post in posts:
-        event = icalendar.Event()
-        # Stable per post: re-importing a later bundle updates the event instead of duplicating it.
-        event.add("uid", f"post-{post.pk}@{ICS_UID_DOMAIN}")
-        event.add("dtstamp", stamp)
-        event.add("dtstart", post.scheduled_at.astimezone(dt.UTC))
-        event.add("summary", f"{post.persona.name} – {_platform_label(post.platform)}")
-        event.add("description", post_message(post))
-        cal.add_component(event)
-    return cal.to_ical()
-
-
-def _readme() -> str:
-    return (
-        "Persona Studio export bundle\n"
-        "============================\n\n"
-        "manifest.json     every post: persona, platform, times (UTC and persona-local), caption with\n"
-        "                  the AI-disclosure label (and #ad when sponsored), hashtags, the platform's\n"
-        f"                  AI-content flag, images with sha256 and watermark (schema_version {SCHEMA_VERSION})\n"
-        "images/           final images, named <post id>_<position>.jpg, at the platform's size; each carries\n"
-        "                  an IPTC 'trainedAlgorithmicMedia' tag, an invisible watermark and a signed C2PA\n"
-        "                  manifest. Upload them as they are: editing or re-saving removes the labels.\n"
-        "                  Check them with: manage.py verify_bundle <this zip>\n"
-        "hootsuite/        Hootsuite Bulk Composer CSVs, one per persona and platform; no header;\n"
-        "                  date format Day/Month/Year, 24-hour time, in the persona's timezone\n"
-        "sprout_social/    Sprout Social bulk scheduling CSVs (date, time_24hr, message_text);\n"
-        "                  choose dd/mm/yyyy at import; times in the persona's timezone\n"
-        "schedule.ics      the schedule as a calendar (times in UTC)\n\n"
-        "Images are not referenced by URL in the CSVs: attach them from images/ after import.\n\n"
-        "The CSVs are for uploading to Hootsuite / Sprout Social only. Messages are written exactly as they\n"
-        "will be posted, so one starting with =, +, - or @ is NOT escaped: opened in Excel, LibreOffice or\n"
-        "Google Sheets it can run as a formula. To read a CSV, import it with every column as text; never\n"
-        "re-save it from a spreadsheet before uploading.\n"
-    )

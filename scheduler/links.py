@@ -35,8 +35,8 @@ from .link_selectors import (
     secret_digest,
 )
 from .models import Post, PostStatus, ReviewLink, ReviewLinkScope
-from .post_rules import check_compliance, check_platform_rules
-from .services import _require_comment, _transition, post_authorship
+from .post_rules import check_compliance, check_platform_rules, post_authorship
+from .services import _require_comment, _transition
 
 MAX_LINK_POSTS = 200
 

@@ -78,6 +78,31 @@ class PostImage(models.Model):
         ordering = ["position", "id"]
 
 
+class PostImageVersion(models.Model):
+    """An image a post no longer shows: replaced at its position by a new version (an inpainted fix, say). Its file
+    is kept, so the post's history shows every version; the current one is the post's PostImage."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="image_versions")
+    position = models.PositiveSmallIntegerField()
+    image = models.FileField(upload_to=post_image_path)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    generated_image = models.ForeignKey(
+        "generation.GeneratedImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replaced_by = models.ForeignKey(PostImage, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="previous_versions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "replaced_at", "id"]
+
+
 class PostTransition(models.Model):
     """Audit row for every status change: who, when, from, to, comment."""
 
@@ -245,3 +270,85 @@ class SlotSeries(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.persona})"
+
+
+class HootsuiteTimeRule(models.TextChoices):
+    """What an export does with a post time Hootsuite's importer refuses (minutes not ending in 0 or 5)."""
+
+    ROUND = "round", "Move to the nearest free 5-minute slot (changes listed)"
+    REFUSE = "refuse", "Stop the export and list the posts"
+
+
+class VisibleLabelStyle(models.TextChoices):
+    """How a persona's visible AI label is drawn (scheduler.visible_labels)."""
+
+    PILL = "pill", "Small 'AI-generated' pill"
+    EXPLICIT = "explicit", "Explicit label, letters >= 5% of the shortest side (GB 45438-2025)"
+    EU_ICON = "eu_icon", "EU 'AI' icon (Code of Practice)"
+
+
+class ExportSettings(models.Model):
+    """A workspace's provenance and importer choices for its exports; absent: the defaults."""
+
+    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="export_settings")
+    content_producer = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="ContentProducer of the TC260:AIGC label (the service's registered name or code); "
+        "blank: the product name.",
+    )
+    hootsuite_time_rule = models.CharField(
+        max_length=16, choices=HootsuiteTimeRule.choices, default=HootsuiteTimeRule.ROUND
+    )
+    visible_label_style = models.CharField(
+        max_length=16, choices=VisibleLabelStyle.choices, default=VisibleLabelStyle.PILL
+    )
+
+    class Meta:
+        verbose_name_plural = "export settings"
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(hootsuite_time_rule__in=HootsuiteTimeRule.values), name="export_hootsuite_rule_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(visible_label_style__in=VisibleLabelStyle.values), name="export_label_style_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Export settings of {self.workspace}"
+
+
+class ExportedImage(models.Model):
+    """The provenance registry: one row per image a kept bundle shipped, and what identifies it again.
+
+    Written when the bundle is kept (scheduler.exports); read by the "Was this made here?" check
+    (scheduler.origin_selectors). Rows outlive their post and bundle: the image is out in the world.
+    """
+
+    # The same for every export of one post image (scheduler.exports.produce_id).
+    public_id = models.UUIDField(db_index=True, editable=False, help_text="TC260 ProduceID of the image.")
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="exported_images")
+    persona = models.ForeignKey(Persona, null=True, on_delete=models.SET_NULL, related_name="exported_images")
+    post = models.ForeignKey(Post, null=True, on_delete=models.SET_NULL, related_name="exported_images")
+    post_image = models.ForeignKey(PostImage, null=True, on_delete=models.SET_NULL, related_name="exports")
+    bundle = models.ForeignKey(ExportBundle, null=True, on_delete=models.SET_NULL, related_name="images")
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    position = models.PositiveSmallIntegerField(default=0)
+    path = models.CharField(max_length=200, help_text="Path inside the bundle.")
+    sha256 = models.CharField(max_length=64)
+    dwt_payload = models.CharField(max_length=8, db_index=True, help_text="dwtDctSvd payload, hex.")
+    # A re-export of a post image carries its earlier payload again; no other image ever gets it.
+    rivagan_payload = models.CharField(
+        max_length=8, blank=True, db_index=True, help_text="RivaGAN payload, hex; blank where it did not embed."
+    )
+    fingerprints = models.JSONField(
+        default=list, help_text="256-bit perceptual hashes, hex: the whole image, then centred crops."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Exported image {self.public_id}"

@@ -4,7 +4,8 @@ Layers: the C2PA manifest (state, signer, AI declaration, ingredients), the XMP 
 type, TC260 implicit label), both invisible watermarks (RivaGAN, dwtDctSvd) and the perceptual fingerprint.
 A registry (the exported-image records; scheduler.selectors in the product, a dict in the bench) says
 which payloads and fingerprints are ours. Identification, strongest first: a RivaGAN payload we issued, a
-dwtDctSvd payload we issued, then the nearest fingerprint within MATCH_MAX_DISTANCE. An image none of them
+dwtDctSvd payload we issued, then the nearest fingerprint within MATCH_MAX_DISTANCE (each image is stored
+with its whole-picture fingerprint and those of centred crops, so a cropped copy still finds it). An image none of them
 recognises is "nothing found", whatever random bits its pixels decode to.
 
 Uploads are untrusted: they pass the same checks as reference photos (format sniffed from the bytes, SVG and
@@ -54,7 +55,9 @@ class Registry(Protocol[Key]):
 
     def by_dwt(self, payload: bytes) -> Key | None: ...
 
-    def fingerprints(self) -> Iterable[tuple[Key, str]]: ...
+    def fingerprints(self) -> Iterable[tuple[Key, str]]:
+        """Every stored fingerprint with its image's key: several per image (fingerprint.fingerprints)."""
+        ...
 
 
 @dataclass
@@ -76,11 +79,16 @@ class OriginReport(Generic[Key]):
         return out
 
 
+def upload_size_check(size: int) -> None:
+    """Refuse an upload larger than the limit before it is read into memory (413)."""
+    limit = settings.REFERENCE_IMAGE_MAX_BYTES
+    if size > limit:
+        raise UploadTooLarge(f"The file is {human_size(size)}; the limit is {human_size(limit)}.")
+
+
 def upload_read(data: bytes) -> tuple[Image.Image, bytes | None]:
     """The upload's pixels (RGB) and XMP packet, after the reference-photo safety checks; 4xx otherwise."""
-    limit = settings.REFERENCE_IMAGE_MAX_BYTES
-    if len(data) > limit:
-        raise UploadTooLarge(f"The file is {human_size(len(data))}; the limit is {human_size(limit)}.")
+    upload_size_check(len(data))
     try:
         validate_reference_image(data, min_side=MIN_SIDE)
     except ImageRejected as exc:

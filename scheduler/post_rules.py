@@ -18,7 +18,7 @@ from core.platforms import Platform, hashtag_clean, mentions_ad, validate_conten
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 
-from .models import Post
+from .models import Post, PostStatus
 from .selectors import validate_post_for_platform
 
 # Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
@@ -116,3 +116,18 @@ def _refuse(errors: list[str], *, subject: str, when: str, platform_label: str) 
             code="platform_rules",
             extra={"errors": errors},
         )
+
+
+def post_authorship(post: Post, user_id: int | None) -> str:
+    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
+    never approves their own post."""
+    if user_id is None:
+        return ""
+    if post.created_by_id is not None and post.created_by_id == user_id:
+        return "created"
+    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
+    submitted_by = (
+        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
+        .values_list("actor_id", flat=True).first()
+    )
+    return "submitted" if submitted_by is not None and submitted_by == user_id else ""

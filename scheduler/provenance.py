@@ -3,10 +3,15 @@
 Order matters: each step preserves what the earlier ones produced.
 
 1. fit      resize + centre-crop to the platform's target size (core.platforms.platform_target_size)
-2. badge    optional visible "AI-generated" pill (per persona), drawn into the pixels
-3. watermark invisible 32-bit payload in the pixels (invisible-watermark's dwtDctSvd format, scheduler.watermark)
-4. encode   JPEG q>=90 (or PNG) with XMP: Iptc4xmpExt:DigitalSourceType = trainedAlgorithmicMedia + generator
-            name; the watermark is decoded back from the encoded bytes and must match (else we raise)
+2. badge    optional visible label (per persona; the workspace picks the style: a pill, China's explicit
+            label at >= 5% of the shortest side, or the EU "AI" icon), drawn into the pixels
+3. watermark the robust RivaGAN payload (scheduler.rivagan; exports), then the 32-bit dwtDctSvd payload
+            (invisible-watermark's format, scheduler.watermark): RivaGAN's residual would disturb dwtDctSvd's
+            fine quantisation, the reverse order costs RivaGAN nothing
+4. encode   JPEG q>=90 (or PNG) with XMP: Iptc4xmpExt:DigitalSourceType = trainedAlgorithmicMedia, generator
+            name and China's implicit label TC260:AIGC (scheduler.xmp); both watermarks are decoded back from
+            the encoded bytes: dwtDctSvd must match (else we raise); a RivaGAN payload that does not read
+            back is replaced by a fresh one (RIVAGAN_ATTEMPTS), and recorded as absent if none does
 5. c2pa     C2PA manifest (c2pa.created, trainedAlgorithmicMedia, no thumbnail) signed offline (no TSA)
             with the configured certificate chain or the development CA (scheduler.signing)
 
@@ -20,7 +25,7 @@ import hashlib
 import hmac
 import io
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -36,8 +41,11 @@ from config.exceptions import ApplicationError
 from core.constants import BadgePosition
 from core.platforms import mentions_ad, platform_target_size
 
+from .rivagan import GIVE_UP_WRONG_BITS, bits_wrong, payload_random, rivagan_embed, rivagan_readings
 from .signing import SigningCredentials, signing_credentials_get
+from .visible_labels import eu_icon_draw, explicit_label_draw
 from .watermark import WATERMARK_BYTES, WATERMARK_TOO_SMALL, watermark_decode, watermark_embed, watermark_fits
+from .xmp import Tc260Label, tc260_element, tc260_xmlns
 
 if TYPE_CHECKING:
     from personas.models import Persona
@@ -50,6 +58,8 @@ DEFAULT_BADGE_TEXT = "AI-generated"
 
 
 JPEG_QUALITY = 92
+RIVAGAN_ATTEMPTS = 3  # payloads tried per image; photos that take none are rare (noise, saturated colour)
+BADGE_STYLES = ("pill", "explicit", "eu_icon")  # scheduler.models.VisibleLabelStyle
 MIME_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png"}
 
@@ -144,16 +154,24 @@ def image_fit(image: Image.Image, size: tuple[int, int]) -> Image.Image:
 class BadgeOptions:
     text: str = DEFAULT_BADGE_TEXT
     position: str = BadgePosition.BOTTOM_LEFT
+    style: str = "pill"
 
     def __post_init__(self) -> None:
         if self.position not in BadgePosition.values:
             raise ValueError(f"Badge position '{self.position}' is not one of: {', '.join(BadgePosition.values)}.")
+        if self.style not in BADGE_STYLES:
+            raise ValueError(f"Badge style '{self.style}' is not one of: {', '.join(BADGE_STYLES)}.")
         if not self.text.strip():
             raise ValueError("Badge text cannot be empty.")
 
 
 def badge_draw(image: Image.Image, badge: BadgeOptions) -> Image.Image:
-    """Draw a high-contrast pill (white on 75% black) in a corner, sized from the image width."""
+    """Draw the badge in its style: a high-contrast pill (white on 75% black) sized from the image width, the
+    explicit label (letters >= 5% of the shortest side) or the EU "AI" icon with the label text beside it."""
+    if badge.style == "explicit":
+        return explicit_label_draw(image, text=badge.text, position=badge.position).image
+    if badge.style == "eu_icon":
+        return eu_icon_draw(image, position=badge.position).image
     width, height = image.size
     # ~28 px on a 1080 px wide image: readable on a phone, small enough not to cover the subject.
     font_px = max(12, round(width * 0.026))
@@ -171,11 +189,11 @@ def badge_draw(image: Image.Image, badge: BadgeOptions) -> Image.Image:
     return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
 
 
-def badge_for_persona(persona: Persona) -> BadgeOptions | None:
-    """The badge the persona's settings ask for; None when its exports carry no visible badge."""
+def badge_for_persona(persona: Persona, *, style: str = "pill") -> BadgeOptions | None:
+    """The badge the persona's settings ask for, in the workspace's `style`; None when it has none."""
     if not persona.ai_badge_enabled:
         return None
-    return BadgeOptions(position=persona.ai_badge_position or BadgePosition.BOTTOM_LEFT)
+    return BadgeOptions(position=persona.ai_badge_position or BadgePosition.BOTTOM_LEFT, style=style)
 
 
 # --- Step 3: invisible watermark -------------------------------------------------------------------
@@ -190,8 +208,11 @@ def watermark_payload(*, post_id: int, position: int) -> bytes:
 # --- Step 4: encode with XMP -----------------------------------------------------------------------
 
 
-def xmp_packet(*, base_model: str = "", description: str = "", digital_source_type: str = "") -> bytes:
-    """XMP with the IPTC digital source type and the generator (xmp:CreatorTool, IPTC AI System Used)."""
+def xmp_packet(
+    *, base_model: str = "", description: str = "", digital_source_type: str = "", tc260: Tc260Label | None = None
+) -> bytes:
+    """XMP with the IPTC digital source type, the generator (xmp:CreatorTool, IPTC AI System Used) and, when
+    given, China's implicit label (TC260:AIGC)."""
     source_type = digital_source_type or IPTC_TRAINED_ALGORITHMIC_MEDIA
     tool = f"{GENERATOR_NAME} {generator_version()}"
     if base_model:
@@ -203,13 +224,16 @@ def xmp_packet(*, base_model: str = "", description: str = "", digital_source_ty
         if description
         else ""
     )
+    tc260_ns = f"\n    {tc260_xmlns()}" if tc260 else ""
+    if tc260:
+        desc += f"\n   {tc260_element(tc260)}"
     xml = f"""<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>
 <x:xmpmeta xmlns:x="adobe:ns:meta/">
  <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">
   <rdf:Description rdf:about=""
     xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
     xmlns:xmp="http://ns.adobe.com/xap/1.0/"
-    xmlns:dc="http://purl.org/dc/elements/1.1/"
+    xmlns:dc="http://purl.org/dc/elements/1.1/"{tc260_ns}
     Iptc4xmpExt:DigitalSourceType={quoteattr(source_type)}
     xmp:CreatorTool={quoteattr(tool)}>{ai_system}{desc}
   </rdf:Description>
@@ -295,6 +319,7 @@ class LabeledImage:
     sha256: str
     watermark: str  # hex of the embedded payload, recorded in the export manifest
     badge: bool
+    rivagan: str | None = None  # hex of the RivaGAN payload that read back; None: not asked for, or none took
     timings: dict[str, float] = field(default_factory=dict)  # seconds per step, for the bench
 
     @property
@@ -326,8 +351,14 @@ def image_label(
     quality: int = JPEG_QUALITY,
     digital_source_type: str = "",
     credentials: SigningCredentials | None = None,
+    rivagan: bool = False,
+    rivagan_payload_new: Callable[[], bytes] = payload_random,
+    tc260: Tc260Label | None = None,
 ) -> LabeledImage:
-    """Run the whole chain on one image and return the bytes to publish."""
+    """Run the whole chain on one image and return the bytes to publish.
+
+    `rivagan` adds the robust watermark, with payloads from `rivagan_payload_new` (the registry's unused ones).
+    """
     if image_format not in MIME_TYPES:
         raise ValueError(f"Unsupported output format '{image_format}' (use jpeg or png).")
     timings: dict[str, float] = {}
@@ -350,12 +381,33 @@ def image_label(
 
     if not watermark_fits(*image.size):
         raise LabelingFailed(WATERMARK_TOO_SMALL)
-    with _timed(timings, "watermark"):
-        image = watermark_embed(image, watermark)
-
-    with _timed(timings, "encode"):
-        xmp = xmp_packet(base_model=base_model, description=description, digital_source_type=digital_source_type)
-        encoded = image_encode(image, xmp=xmp, image_format=image_format, quality=quality)
+    xmp = xmp_packet(
+        base_model=base_model, description=description, digital_source_type=digital_source_type, tc260=tc260
+    )
+    unmarked, riva = image, None
+    for _attempt in range(RIVAGAN_ATTEMPTS if rivagan else 1):
+        payload = rivagan_payload_new() if rivagan else None
+        if payload is not None:
+            with _timed(timings, "rivagan"):
+                image = rivagan_embed(unmarked, payload)
+        with _timed(timings, "watermark"):
+            image = watermark_embed(image, watermark)
+        with _timed(timings, "encode"):
+            encoded = image_encode(image, xmp=xmp, image_format=image_format, quality=quality)
+        if payload is None:
+            break
+        with _timed(timings, "rivagan_check"):
+            wrong = bits_wrong(next(rivagan_readings(encoded, scales=(1.0,))).payload, payload)
+        if wrong == 0:
+            riva = payload.hex()
+            break
+        if wrong > GIVE_UP_WRONG_BITS:  # the picture, not the payload, is the problem: another will not take
+            break
+    if rivagan and riva is None:  # keep the picture clean of a mark nobody can read
+        with _timed(timings, "watermark"):
+            image = watermark_embed(unmarked, watermark)
+        with _timed(timings, "encode"):
+            encoded = image_encode(image, xmp=xmp, image_format=image_format, quality=quality)
 
     # Check what ships, after quantisation, not the float pixels: a mark that does not survive our own
     # encode is worthless.
@@ -381,6 +433,7 @@ def image_label(
         sha256=hashlib.sha256(signed).hexdigest(),
         watermark=watermark.hex(),
         badge=badge is not None,
+        rivagan=riva,
         timings=timings,
     )
 
@@ -390,8 +443,11 @@ def post_image_label(
     post_image: PostImage,
     badge: BadgeOptions | None = None,
     credentials: SigningCredentials | None = None,
+    rivagan_payload_new: Callable[[], bytes] | None = None,
+    tc260: Tc260Label | None = None,
 ) -> LabeledImage:
-    """Label one image of a post for export: platform size, persona badge, per-image watermark, C2PA."""
+    """Label one image of a post for export: platform size, persona badge, both watermarks (RivaGAN when
+    `rivagan_payload_new` hands out payloads), XMP with the TC260 label, C2PA."""
     post = post_image.post
     try:
         with post_image.image.open("rb") as fh:
@@ -411,4 +467,7 @@ def post_image_label(
         badge=badge,
         description=label,
         credentials=credentials,
+        rivagan=rivagan_payload_new is not None,
+        rivagan_payload_new=rivagan_payload_new or payload_random,
+        tc260=tc260,
     )

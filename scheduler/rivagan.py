@@ -41,6 +41,10 @@ WORKING_SHORT_SIDE = 256
 DECODE_SCALES = (1.0, 0.9, 0.75)
 MIN_SIDE = 64  # below this the 11x11 convolutions see mostly padding
 FEEDBACK_ROUNDS = 5
+# More bits than this wrong after the first encoder run: the picture has too little texture to hide the mark
+# in (flat colour: 16-19 of 32; a smooth gradient 5-9, which feedback rounds did not fix), so no feedback
+# rounds and no other payload are tried. Kept well above what photos show (a rocket photo: 0).
+GIVE_UP_WRONG_BITS = 8
 READBACK_MARGIN = 2.0  # logit every bit must reach when read back (marked photos average 5-17)
 HEADROOM = 4.0  # levels kept free at both ends of each channel
 
@@ -168,7 +172,8 @@ def rivagan_embed_batch(images: Sequence[Image.Image], payloads: Sequence[bytes]
     Each result is read back as a reader would (scaled to the working size) and, for the bits that came out
     wrong or weak, the encoder's input for that bit is pushed further (1 -> 2 -> 3, 0 -> -1 -> -2), up to
     FEEDBACK_ROUNDS more encoder runs. A payload that still does not read back is the caller's to replace
-    (the labeling chain checks the encoded file and tries another payload).
+    (the labeling chain checks the encoded file and tries another payload). A picture with more than
+    GIVE_UP_WRONG_BITS wrong after the first run gets no feedback rounds: it will not take the mark.
     """
     if len(images) != len(payloads):
         raise ValueError("One payload per image.")
@@ -187,7 +192,8 @@ def rivagan_embed_batch(images: Sequence[Image.Image], payloads: Sequence[bytes]
         data = target.copy()
         push = np.where(target > 0.5, 1.0, -1.0).astype(np.float32)
         best: list[tuple[tuple[int, float], np.ndarray] | None] = [None] * len(indices)
-        for _round in range(FEEDBACK_ROUNDS + 1):
+        hopeless = np.zeros(len(indices), dtype=bool)
+        for round_ in range(FEEDBACK_ROUNDS + 1):
             encoded = encoder.run(None, {"frame": frames, "data": data})[0]
             residuals = (np.clip(encoded, -1.0, 1.0) - frames)[:, :, 0] * 127.5  # (n, 3, h, w), pixel levels
             marked = [_apply(src, residual) for src, residual in zip(sources, residuals, strict=True)]
@@ -197,14 +203,21 @@ def rivagan_embed_batch(images: Sequence[Image.Image], payloads: Sequence[bytes]
                 score = (int((margin <= 0).sum()), -float(margin.min()))
                 if best[k] is None or score < best[k][0]:
                     best[k] = (score, image)
+            if round_ == 0:
+                hopeless = (margins <= 0).sum(axis=1) > GIVE_UP_WRONG_BITS
             # Wrong, or right by too thin a margin to survive the JPEG encode that follows.
-            weak = margins < READBACK_MARGIN
+            weak = (margins < READBACK_MARGIN) & ~hopeless[:, None]
             if not weak.any():
                 break
             data = data + np.where(weak, push, 0.0).astype(np.float32)
         for index, kept in zip(indices, best, strict=True):
             out[index] = Image.fromarray(kept[1], "RGB")
     return [image for image in out if image is not None]
+
+
+def bits_wrong(a: bytes, b: bytes) -> int:
+    """Bits that differ between two payloads."""
+    return (int.from_bytes(a, "big") ^ int.from_bytes(b, "big")).bit_count()
 
 
 def rivagan_embed(image: Image.Image, payload: bytes) -> Image.Image:

@@ -14,8 +14,10 @@ from django.db.models.functions import Coalesce
 from config.exceptions import NotFound, ValidationFailed
 from core.platforms import validate_content
 from personas.models import Persona
-from personas.selectors import workspace_ids_for_user
+from personas.selectors import workspace_ids_query
 
+from .export_selectors import export_settings_get
+from .importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
 from .models import Post, PostComment, PostImage, PostStatus, PostTransition
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.
@@ -82,7 +84,7 @@ def post_list(
 ) -> QuerySet[Post]:
     """Posts of the user's workspaces. `status` takes one value, a comma-separated string or a list.
     The scheduled range is [scheduled_from, scheduled_to)."""
-    qs = Post.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    qs = Post.objects.filter(workspace_id__in=workspace_ids_query(user=user))
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
     if platform:
@@ -101,7 +103,8 @@ def post_get(*, user: AbstractBaseUser, post_id: int) -> Post:
     """One post with its images and transitions; another workspace's post is NotFound."""
     post = (
         post_list(user=user)
-        .prefetch_related(Prefetch("transitions", queryset=PostTransition.objects.select_related("actor")))
+        .prefetch_related(Prefetch("transitions", queryset=PostTransition.objects.select_related("actor")),
+                          "image_versions")
         .filter(pk=post_id)
         .first()
     )
@@ -243,6 +246,29 @@ def calendar_conflicts(*, persona: Persona, scheduled_at: dt.datetime, exclude_p
             f"{persona.min_post_gap_minutes} minutes between posts."
         )
     return warnings
+
+
+def importer_warnings(*, post: Post, scheduled_at: dt.datetime) -> list[str]:
+    """What the Hootsuite and Sprout Social importers will make of `post` at `scheduled_at`, beside the
+    persona's other posts on that platform (one CSV file): off-slot minutes (refused or moved, per the
+    workspace's rule), a shared slot, a neighbour closer than 10 minutes. Shown when the post is scheduled."""
+    window = max(SPROUT_MIN_GAP, HOOTSUITE_SLOT) + HOOTSUITE_SLOT
+    zone = persona_zone(post.persona)
+    nearby = (
+        Post.objects.filter(
+            persona_id=post.persona_id,
+            platform=post.platform,
+            status__in=BUSY_STATUSES,
+            scheduled_at__gte=scheduled_at - window,
+            scheduled_at__lte=scheduled_at + window,
+        )
+        .exclude(pk=post.pk)
+        .order_by("scheduled_at", "id")
+        .values_list("pk", "scheduled_at")
+    )
+    others = [PostTime(key=pk, at=at.astimezone(zone)) for pk, at in nearby]
+    rule = export_settings_get(workspace_id=post.workspace_id).hootsuite_time_rule
+    return schedule_warnings(scheduled_at.astimezone(zone), others, mode=rule)
 
 
 def _parse_slot(value: str) -> dt.time:

@@ -30,6 +30,7 @@ from .post_rules import (
     check_platform_rules,
     hashtags_normalise,
     persona_label,
+    post_authorship,
     require_aware_future,
     require_platform,
 )
@@ -111,16 +112,21 @@ def post_create_for_review(
     is_sponsored: bool = False,
     paid_partnership: bool = False,
     language: str = "en",
+    scheduled_at: dt.datetime | None = None,
     hold_reason: str = "",
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
     the job's author) and `actor` may be None. The platform rules are checked before anything is written.
     `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time).
 
     With `hold_reason` (e.g. an off-model image) the post stays in drafts instead, and an audit row (draft to
     draft) says why; a marketer submits it by hand if it should be reviewed after all."""
     require_platform(platform)
+    if scheduled_at is not None:
+        require_aware_future(scheduled_at)
+        scheduled_at = scheduled_at.astimezone(dt.UTC)
     tags = hashtags_normalise(hashtags)
     label = persona_label(persona, language)
     caption = caption_with_label(caption, label)
@@ -130,7 +136,8 @@ def post_create_for_review(
     with transaction.atomic():
         post = _post_insert(persona=persona, platform=platform, caption=caption, label=label, hashtags=tags,
                             images=decoded, created_by=created_by, is_sponsored=is_sponsored,
-                            paid_partnership=paid_partnership or is_sponsored, language=language)
+                            paid_partnership=paid_partnership or is_sponsored, language=language,
+                            scheduled_at=scheduled_at)
         if hold_reason:
             PostTransition.objects.create(
                 post=post, actor=actor if actor is not None and actor.is_authenticated else None,
@@ -228,41 +235,6 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
     return locked
 
 
-def post_caption_replace(
-    *,
-    actor: AbstractBaseUser,
-    post_id: int,
-    caption: str,
-    hashtags: Iterable[str],
-    paid_partnership: bool = False,
-    comment: str = "",
-) -> Post:
-    """An author swaps the caption of a draft, a post in review or one with changes requested (e.g. for a caption
-    alternative). The post keeps its status; the audit row records the swap, and whoever swapped a caption under
-    review becomes one of its authors (they cannot approve it). The language's label is put back if missing."""
-    with transaction.atomic():
-        post = _lock(post_id)
-        role_require(user=actor, workspace_id=post.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
-        label = persona_label(post.persona, post.language)
-        status = post.status
-        sources = (*EDITABLE_STATUSES, PostStatus.IN_REVIEW)
-        return _transition(
-            actor=actor,
-            post_id=post_id,
-            sources=(status,) if status in sources else sources,
-            target=status,
-            verb="given another caption",
-            roles=AUTHOR_ROLES,
-            comment=comment,
-            changes={
-                "caption": caption_with_label(caption, label),
-                "hashtags": hashtags_normalise(hashtags),
-                "disclosure_label": label,
-                "paid_partnership": bool(paid_partnership or post.is_sponsored),
-            },
-        )
-
-
 # --- Shared transition machinery -------------------------------------------------------------------
 
 
@@ -350,21 +322,6 @@ def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> 
         comment=(comment or "").strip(),
         checks=lambda post: check_platform_rules(post, "submitted for review"),
     )
-
-
-def post_authorship(post: Post, user_id: int | None) -> str:
-    """How `user_id` authored this version of the post ("created", "submitted"; "" when they did not): an author
-    never approves their own post."""
-    if user_id is None:
-        return ""
-    if post.created_by_id is not None and post.created_by_id == user_id:
-        return "created"
-    # Whoever sent this version to review (e.g. an admin who rewrote a marketer's draft) is its author too.
-    submitted_by = (
-        post.transitions.filter(to_status=PostStatus.IN_REVIEW).order_by("-created_at", "-id")
-        .values_list("actor_id", flat=True).first()
-    )
-    return "submitted" if submitted_by is not None and submitted_by == user_id else ""
 
 
 def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:

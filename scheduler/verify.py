@@ -1,8 +1,9 @@
 """Verify the AI-disclosure labels of an exported bundle (ZIP) or of a single image.
 
 Per image: the C2PA manifest is present, its signature and hashes are valid and it declares AI generation;
-the XMP carries the IPTC digital source type; the invisible watermark decodes to the payload recorded in
-manifest.json; the file's sha256 matches manifest.json.
+the XMP (parsed, scheduler.xmp) carries the IPTC digital source type and, where manifest.json records the
+image's ProduceID, a well-formed TC260:AIGC label naming it; both invisible watermarks (dwtDctSvd, and RivaGAN
+where one was embedded) decode to the payloads recorded in manifest.json; the file's sha256 matches.
 
 Ingredients: every ingredient of the active manifest must validate too. A failure the claim generator
 recorded when it took the ingredient in (its validation results, e.g. claimSignature.mismatch or
@@ -21,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import re
 import zipfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -31,8 +31,11 @@ import c2pa
 from PIL import Image, UnidentifiedImageError
 
 from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA
+from .rivagan import MIN_SIDE as RIVAGAN_MIN_SIDE
+from .rivagan import rivagan_readings
 from .signing import DEV_ORGANIZATION, verification_trust_anchors_pem
 from .watermark import watermark_decode, watermark_fits
+from .xmp import TC260_AI_GENERATED, XmpError, xmp_labels, xmp_packet_from_image
 
 MANIFEST_NAME = "manifest.json"
 MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a bundle entry larger than this is refused, not decompressed
@@ -50,7 +53,6 @@ _UNTRUSTED_CODES = {"signingCredential.untrusted"}
 # Status codes that report success or mere information; older (v1/v2) ingredient assertions keep a flat
 # validation_status list that may mix them with failures.
 _NON_FAILURE_SUFFIXES = (".validated", ".match", ".insideValidity", ".trusted", ".skipped", ".notRevoked")
-_DIGITAL_SOURCE_RE = re.compile(r"DigitalSourceType\s*(?:=\s*[\"']([^\"']*)[\"']|>\s*([^<\s]+))")
 
 
 @dataclass
@@ -67,6 +69,9 @@ class ImageReport:
     iptc_digital_source_type: str | None = None
     watermark: str | None = None  # decoded payload, hex
     watermark_ok: bool | None = None
+    tc260: dict[str, str] | None = None  # China's implicit label (TC260:AIGC), as read from the XMP
+    rivagan: str | None = None  # RivaGAN payload read, hex (only where manifest.json records one)
+    rivagan_ok: bool | None = None
     problems: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
@@ -252,33 +257,58 @@ def _check_c2pa(report: ImageReport, data: bytes, context: c2pa.Context, *, stri
         )
 
 
-def _xmp_text(image: Image.Image) -> str:
-    raw = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp") or b""
-    return raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+def _check_xmp(report: ImageReport, packet: bytes | None, *, expected_produce_id: str | None) -> None:
+    try:
+        labels = xmp_labels(packet) if packet else None
+    except XmpError as exc:
+        report.problem(f"XMP cannot be parsed ({exc})")
+        return
+    report.iptc_digital_source_type = labels.digital_source_type if labels else None
+    if not report.iptc_digital_source_type:
+        report.problem("has no IPTC digital source type (XMP Iptc4xmpExt:DigitalSourceType)")
+    elif report.iptc_digital_source_type not in AI_SOURCE_TYPES:
+        report.problem(f"IPTC digital source type is {report.iptc_digital_source_type}, not trainedAlgorithmicMedia")
+    if labels and labels.tc260_error:
+        report.problem(f"TC260:AIGC label is malformed: {labels.tc260_error}")
+    report.tc260 = labels.tc260.as_dict() if labels and labels.tc260 else None
+    if expected_produce_id is None or (labels and labels.tc260_error):
+        return
+    if report.tc260 is None:
+        report.problem("has no TC260:AIGC implicit label (XMP), which China's labeling measures require")
+    elif report.tc260["Label"] != TC260_AI_GENERATED or report.tc260["ProduceID"] != expected_produce_id:
+        report.problem(
+            f"TC260:AIGC says Label {report.tc260['Label']}, ProduceID {report.tc260['ProduceID']}; "
+            f"manifest.json records ProduceID {expected_produce_id} of AI-generated content (Label 1)"
+        )
 
 
-def _check_pixels(report: ImageReport, data: bytes, *, expected_watermark: str | None, check_watermark: bool) -> None:
+def _check_pixels(
+    report: ImageReport,
+    data: bytes,
+    *,
+    expected_watermark: str | None,
+    check_watermark: bool,
+    expected_rivagan: str | None = None,
+    expected_produce_id: str | None = None,
+) -> None:
     try:
         with Image.open(io.BytesIO(data)) as image:
             image.load()
-            xmp = _xmp_text(image)
+            packet = xmp_packet_from_image(image)
             rgb = image.convert("RGB")
     except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
         report.problem(f"cannot be decoded as an image ({exc})")
         return
 
-    match = _DIGITAL_SOURCE_RE.search(xmp)
-    if not match:
-        report.problem("has no IPTC digital source type (XMP Iptc4xmpExt:DigitalSourceType)")
-    else:
-        report.iptc_digital_source_type = match.group(1) or match.group(2)
-        if report.iptc_digital_source_type not in AI_SOURCE_TYPES:
-            report.problem(
-                f"IPTC digital source type is {report.iptc_digital_source_type}, not trainedAlgorithmicMedia"
-            )
-
+    _check_xmp(report, packet, expected_produce_id=expected_produce_id)
     if not check_watermark:
         return
+    if expected_rivagan and min(rgb.size) >= RIVAGAN_MIN_SIDE:
+        # At the exported scale: a file from a bundle was never resized or cropped.
+        report.rivagan = next(rivagan_readings(rgb, scales=(1.0,))).hex
+        report.rivagan_ok = report.rivagan == expected_rivagan.lower()
+        if not report.rivagan_ok:
+            report.problem(f"RivaGAN watermark reads {report.rivagan}, manifest records {expected_rivagan}")
     if not watermark_fits(rgb.width, rgb.height):
         report.problem("is too small to carry the invisible watermark")
         return
@@ -302,6 +332,8 @@ def _verify_one(
     expected_watermark: str | None,
     strict_trust: bool,
     check_watermark: bool,
+    expected_rivagan: str | None = None,
+    expected_produce_id: str | None = None,
 ) -> ImageReport:
     report = ImageReport(path=path, size_bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
     if expected_sha256:
@@ -309,7 +341,14 @@ def _verify_one(
         if not report.sha256_ok:
             report.problem("sha256 differs from manifest (file was modified)")
     _check_c2pa(report, data, context, strict_trust=strict_trust)
-    _check_pixels(report, data, expected_watermark=expected_watermark, check_watermark=check_watermark)
+    _check_pixels(
+        report,
+        data,
+        expected_watermark=expected_watermark,
+        check_watermark=check_watermark,
+        expected_rivagan=expected_rivagan,
+        expected_produce_id=expected_produce_id,
+    )
     return report
 
 
@@ -401,6 +440,7 @@ def bundle_verify(
                 report.problems.append(f"{path}: cannot be read from the bundle ({exc})")
                 continue
             watermark = entry.get("watermark")
+            rivagan, produce_id = entry.get("rivagan"), entry.get("produce_id")
             image = _verify_one(
                 data,
                 path=path,
@@ -409,11 +449,15 @@ def bundle_verify(
                 expected_watermark=watermark if isinstance(watermark, str) and watermark else None,
                 strict_trust=strict_trust,
                 check_watermark=check_watermark,
+                expected_rivagan=rivagan if isinstance(rivagan, str) and rivagan else None,
+                expected_produce_id=produce_id if isinstance(produce_id, str) and produce_id else None,
             )
             if not entry.get("sha256"):
                 image.problem(f"{MANIFEST_NAME} records no sha256 for this image")
             if check_watermark and not watermark:
                 image.warn(f"{MANIFEST_NAME} records no watermark payload; decoded value not compared")
+            if check_watermark and "rivagan" in entry and not rivagan:
+                image.warn("the RivaGAN watermark did not take in this picture; dwtDctSvd and the fingerprint do")
             report.images.append(image)
 
         for name in sorted(names - listed):

@@ -140,6 +140,7 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
             num_variants=num_variants,
             seed=seed,
             allow_base_model=request.POST.get("allow_base_model") == "on",
+            is_sponsored=request.POST.get("is_sponsored") == "on",
         )
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, persona))

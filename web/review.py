@@ -11,11 +11,14 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError
+from generation import captioning
+from generation.models import CaptionStatus
 from personas.models import Persona
 from scheduler import selectors
 from scheduler import services as post_services
 from scheduler.models import Post, PostStatus, PostTransition
 
+from .captions import REWRITE_CHOICES, REWRITE_LABELS, caption_alternatives_attach
 from .presenters import caption_stats, platform_limits
 from .shell import error_response, page_url, safe_next, scoped_post, view_of_next, workspace_context, workspace_page
 
@@ -68,6 +71,7 @@ def review_context(request: HttpRequest) -> dict:
     drafts = list(drafts_qs.order_by("-updated_at", "-id")[:DRAFTS_LIMIT])
     for post in drafts:
         caption_stats(post)
+    caption_alternatives_attach([*posts, *drafts])
 
     def query(**overrides) -> str:
         params = {"layout": layout, "persona": persona_id or "", "page": page}
@@ -84,6 +88,7 @@ def review_context(request: HttpRequest) -> dict:
         "persona_id": persona_id,
         "review_personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
         "platform_limits": platform_limits(),
+        "rewrite_choices": REWRITE_CHOICES,
         "here": page_url(request, "review_queue"),
         "single_query": query(layout="single"),
         "grid_query": query(layout="grid"),
@@ -185,3 +190,41 @@ def post_caption(request: HttpRequest, post_id: int) -> HttpResponse:
     for problem in problems:
         messages.warning(request, f"Post #{post.pk}: {problem}")
     return redirect(safe_next(request, reverse("review_queue")))
+
+
+def _back_to(request: HttpRequest, post: Post) -> str:
+    anchor = "draft" if post.status != PostStatus.IN_REVIEW else "post"
+    return safe_next(request, f"{reverse('review_queue')}#{anchor}-{post.pk}")
+
+
+@login_required
+@require_POST
+def caption_rewrite(request: HttpRequest, post_id: int) -> HttpResponse:
+    """Ask for a rewrite of the post's caption (written on the worker; eager runs have it at once)."""
+    post = scoped_post(request, post_id)
+    try:
+        alternative = captioning.caption_rewrite_request(
+            actor=request.user, post_id=post.pk, instruction=request.POST.get("instruction", "")
+        )
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
+    alternative.refresh_from_db()
+    what = REWRITE_LABELS.get(alternative.instruction, alternative.instruction)
+    if alternative.status == CaptionStatus.PENDING:
+        messages.info(request, f"Rewriting the caption of post #{post.pk} ({what}); reload in a moment to see it.")
+    else:
+        messages.success(request, f"New caption for post #{post.pk}: {what}.")
+    return redirect(_back_to(request, post))
+
+
+@login_required
+@require_POST
+def caption_use(request: HttpRequest, post_id: int, alternative_id: int) -> HttpResponse:
+    """The post takes one of its caption alternatives."""
+    post = scoped_post(request, post_id)
+    try:
+        captioning.caption_alternative_use(actor=request.user, post_id=post.pk, alternative_id=alternative_id)
+    except ApplicationError as exc:
+        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
+    messages.success(request, f"Post #{post.pk} now uses caption {alternative_id}.")
+    return redirect(_back_to(request, post))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from config.exceptions import PermissionDenied, ValidationFailed
-from personas import services
+from personas import caption_settings, services
 from personas.selectors import disclosure_label_for, persona_caption_languages
 from tests.conftest import client_for
 
@@ -33,8 +33,9 @@ def test_labels_per_language_from_the_workspace_table(persona, admin_member, mar
     assert disclosure_label_for(persona, "de") == "KI-generiert"
     assert disclosure_label_for(persona, "de+en") == f"KI-generiert · {persona.disclosure_label}"
     with pytest.raises(PermissionDenied):
-        services.workspace_caption_settings_update(actor=marketer, workspace=persona.workspace, brand_names=["X"])
-    services.workspace_caption_settings_update(
+        caption_settings.workspace_caption_settings_update(actor=marketer, workspace=persona.workspace,
+                                                           brand_names=["X"])
+    caption_settings.workspace_caption_settings_update(
         actor=admin_member, workspace=persona.workspace, brand_names=["Stride", "Stride", " "],
         disclosure_labels={"DE": "KI-erstellt", "es": ""},
     )
@@ -44,7 +45,7 @@ def test_labels_per_language_from_the_workspace_table(persona, admin_member, mar
     assert disclosure_label_for(persona, "de") == "KI-erstellt" and disclosure_label_for(persona, "es") == (
         "Generado con IA")
     with pytest.raises(ValidationFailed, match="Unknown language 'xx'"):
-        services.workspace_caption_settings_update(actor=admin_member, workspace=persona.workspace,
+        caption_settings.workspace_caption_settings_update(actor=admin_member, workspace=persona.workspace,
                                                    disclosure_labels={"xx": "?"})
 
 
@@ -66,3 +67,22 @@ def test_the_api_serves_and_sets_them(persona, admin_member, marketer, outsider)
     assert body["caption_languages"] == ["de"] and body["banned_words"] == ["cheap"]
     assert client_for(marketer).patch(f"/api/v1/personas/{persona.pk}/", {"caption_languages": ["xx"]},
                                       format="json").status_code == 400
+
+
+def test_the_admin_keeps_the_rules(client, persona, admin_member):
+    from django.contrib.auth.models import Permission
+
+    admin_member.is_staff = True
+    admin_member.save()
+    admin_member.user_permissions.add(*Permission.objects.filter(codename__in=["view_workspace", "change_workspace"]))
+    client.force_login(admin_member)
+    workspace = persona.workspace
+    url = f"/admin/personas/workspace/{workspace.pk}/change/"
+    form = {"name": workspace.name, "slug": workspace.slug, "brand_names": '["Stride", " Stride "]',
+            "disclosure_labels": '{"xx": "?"}', "memberships-TOTAL_FORMS": 0, "memberships-INITIAL_FORMS": 0}
+    response = client.post(url, form)
+    assert response.status_code == 200 and "Unknown language" in response.content.decode()
+    response = client.post(url, {**form, "disclosure_labels": '{"DE": "KI-erstellt"}'})
+    assert response.status_code == 302
+    workspace.refresh_from_db()
+    assert workspace.brand_names == ["Stride"] and workspace.disclosure_labels == {"de": "KI-erstellt"}

@@ -11,10 +11,13 @@ from PIL import Image, ImageEnhance, ImageOps
 
 from bench.samples import sample_photo, stranger_photos
 from scheduler.fingerprint import (
+    CROP_SCALES,
     HASH_HEX_LENGTH,
     MATCH_MAX_DISTANCE,
+    centre_crop,
     distances,
     fingerprint,
+    fingerprints,
     hamming,
     nearest,
 )
@@ -80,3 +83,35 @@ def test_distances_are_vectorised_and_checked(registry):
     assert nearest(query, []) is None
     with pytest.raises(ValueError):
         hamming(query, "abc")
+
+
+@pytest.fixture(scope="module")
+def crop_registry(photos) -> list[tuple[str, str]]:
+    return [(name, variant) for name, image in photos.items() for variant in fingerprints(image)]
+
+
+def test_fingerprints_are_the_whole_picture_then_centred_crops(photos):
+    image = photos["astronaut"]
+    stored = fingerprints(image)
+    assert len(stored) == len(CROP_SCALES) and CROP_SCALES[0] == 1.0 and min(CROP_SCALES) == 0.75
+    assert stored[0] == fingerprint(image)
+    assert stored[2] == fingerprint(image.crop((27, 34, 1053, 1316)))  # 95% of each side, centred
+    assert centre_crop(image, 0.9).size == (972, 1216)
+    with pytest.raises(ValueError):
+        centre_crop(image, 0)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.1, 0.13, 0.2, 0.25])
+def test_cropped_copies_match_their_own_image(photos, crop_registry, share):
+    for name, image in photos.items():
+        cropped = centre_crop(image, 1 - share)
+        for copy in (cropped, jpeg(cropped.resize((cropped.width // 2, cropped.height // 2)), 70)):
+            match = nearest(fingerprint(copy), crop_registry)
+            assert match is not None and match.key == name, (name, share)
+
+
+def test_crop_variants_keep_strangers_far(photos, crop_registry):
+    strangers = [ImageOps.fit(face, (1080, 1350)) for face in stranger_photos(60)]
+    strangers += [ImageOps.mirror(image) for image in photos.values()]
+    closest = min(int(distances(fingerprint(s), [fp for _n, fp in crop_registry]).min()) for s in strangers)
+    assert closest > 2 * MATCH_MAX_DISTANCE

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from scheduler.fingerprint import fingerprint
+from scheduler.fingerprint import fingerprint, fingerprints
 from scheduler.origin import (
     LABELED_ELSEWHERE,
     MADE_HERE,
@@ -115,6 +115,19 @@ def test_origin_found_after_platform_attacks(exported, registry, attack):
     assert "rivagan" in report.matched_by
     assert report.c2pa == {"present": False}  # the re-encode dropped the manifest, as platforms do
     assert report.conflicts == []
+
+
+@pytest.mark.parametrize("box", [(54, 68, 1026, 1282), (81, 101, 999, 1249)], ids=["crop10", "crop15"])
+def test_cropped_copy_is_found_by_its_stored_crop_fingerprints(box):
+    """Without any watermark: the crops stored with the image identify a copy whose borders were cut."""
+    photo = ImageOps.fit(sample_photo("coffee"), SIZE)
+    registry = MemoryRegistry(
+        prints=[("coffee", fp) for fp in fingerprints(photo)]
+        + [("astronaut", fp) for fp in fingerprints(ImageOps.fit(sample_photo("astronaut"), SIZE))]
+    )
+    report = origin_detect(jpeg(photo.crop(box), 80), registry)
+    assert report.verdict == MADE_HERE and report.match == "coffee" and report.matched_by == ["fingerprint"]
+    assert report.fingerprint["distance"] <= report.fingerprint["max_distance"]
 
 
 def test_image_we_never_made_is_nothing_found(registry):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from django.contrib import admin
@@ -17,10 +18,20 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.access import Role
-from generation.models import CaptionAlternative, GeneratedImage, GenerationJob, LoraVersion
+from generation.models import CaptionAlternative, ContentPlan, GeneratedImage, GenerationJob, LoraVersion
 from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler import links
-from scheduler.models import ExportBundle, Post, PostImage, PostStatus, PostTransition, ReviewLink, SlotSeries
+from scheduler.models import (
+    ExportBundle,
+    ExportedImage,
+    ExportSettings,
+    Post,
+    PostImage,
+    PostStatus,
+    PostTransition,
+    ReviewLink,
+    SlotSeries,
+)
 from tests.conftest import client_for
 from tests.factories import (
     GeneratedImageFactory,
@@ -53,7 +64,7 @@ KWARG_MODELS = {
     "alternative_id": CaptionAlternative,
 }
 SCOPED_MODELS = (Workspace, Membership, Persona, ReferenceImage, Post, PostImage, PostTransition, ExportBundle,
-                 LoraVersion, GenerationJob, GeneratedImage)  # fmt: skip
+                 LoraVersion, GenerationJob, GeneratedImage, ExportSettings, ExportedImage)  # fmt: skip
 
 
 @pytest.fixture
@@ -86,6 +97,7 @@ def world(db):
         actor=owner, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3), reviewer_name=f"{MARKER} client",
         posts=[post],
     )[0]
+    objects[ContentPlan] = ContentPlan.objects.create(workspace=workspace, name=f"{MARKER} plan", created_by=owner)
     objects[SlotSeries] = SlotSeries.objects.create(persona=persona, name=f"{MARKER}-series", weekday=1,
                                                     time=dt.time(18, 0))
     outsider = MembershipFactory(role=Role.ADMIN).user  # admin of a second workspace only
@@ -222,7 +234,15 @@ def test_query_parameters_naming_another_workspace_leak_nothing(world, query):
 
 
 def _admin_objects(objects: dict) -> dict[type[models.Model], models.Model]:
-    extra = {Membership: Membership.objects.filter(workspace=objects[Workspace]).first()}
+    workspace = objects[Workspace]
+    extra = {
+        Membership: Membership.objects.filter(workspace=workspace).first(),
+        ExportSettings: ExportSettings.objects.create(workspace=workspace, content_producer=MARKER),
+        ExportedImage: ExportedImage.objects.create(
+            public_id=uuid.uuid4(), workspace=workspace, persona=objects[Persona], post=objects[Post],
+            platform="instagram", path=f"images/{MARKER}.jpg", sha256="0" * 64, dwt_payload="0badf00d",
+        ),
+    }  # fmt: skip
     return {**objects, **extra}
 
 

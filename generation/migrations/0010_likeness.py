@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0006_caption_alternatives'),
+        ('generation', '0009_reproduction_checks'),
     ]
 
     operations = [

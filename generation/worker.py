@@ -29,11 +29,11 @@ from core.platforms import Platform
 from core.storage import media_delete_tree, media_fetch, media_save_file
 from personas.models import FaceFinding, Persona
 
-from . import heartbeats, likeness, specs
-from .families import render_size
+from . import heartbeats, specs
 from .likeness import on_commit_score
 from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
-from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, persona_prompt, set_status
+from .reports import version_report_ensure
+from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
 logger = logging.getLogger(__name__)
@@ -42,13 +42,6 @@ SAMPLE_COUNT = 2
 SAMPLE_SEED = 1234  # fixed: samples of successive versions are directly comparable
 SAMPLE_STEPS = 20
 SAMPLE_SCENE = "portrait, looking at the camera, soft natural light, neutral background"
-# The likeness report's validation set: fixed scenes and seeds, so successive versions are comparable.
-REPORT_SCENES = (
-    "portrait, looking at the camera, soft natural light, neutral background",
-    "close-up portrait, outdoors, daylight, smiling",
-    "half-body photo in a city street, three-quarter view",
-)
-REPORT_SEED = 4242
 
 # Every N training steps the progress and loss curve reach the DB and a cancel request is honoured.
 TRAINING_PROGRESS_EVERY_MAX = 10
@@ -149,7 +142,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     if finished:
         if version.status == JobStatus.SUCCEEDED:
             _training_samples_ensure(version)
-            _version_report_ensure(version)
+            version_report_ensure(version, engine=_engine, lora=_lora_ref)
         return version
 
     # The worker trains in a folder of its own and puts only the finished weights into media storage (possibly an
@@ -205,38 +198,8 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     _training_samples_ensure(version)
-    _version_report_ensure(version)
+    version_report_ensure(version, engine=_engine, lora=_lora_ref)
     return version
-
-
-def _version_report_ensure(version: LoraVersion) -> None:
-    """The likeness report of a succeeded version, once: fixed validation prompts and seeds rendered with the
-    version and with the base model alone, scored against the persona's references. Never fails the version."""
-    version.refresh_from_db(fields=["likeness_report"])
-    if version.likeness_report:
-        return
-    persona = version.persona
-    prompts = [{"scene": scene, "seed": REPORT_SEED + i} for i, scene in enumerate(REPORT_SCENES)]
-    try:
-        if not persona.is_human_face:  # nothing to measure: no render spent on it
-            report = likeness.version_report(persona=persona, lora_pictures=[], base_pictures=[], prompts=prompts)
-        else:
-            engine, lora = _engine(), _lora_ref(version)
-            width, height = render_size(platform=Platform.INSTAGRAM, base_model=version.base_model)
-            pictures = {}
-            for name, ref in (("lora", lora), ("base", None)):
-                pictures[name] = [engine.generate(specs.GenerationRequest(
-                    prompt=persona_prompt(persona, p["scene"]), negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT,
-                    seeds=[p["seed"]], steps=SAMPLE_STEPS, guidance=7.0, scheduler="dpmpp_2m_karras",
-                    width=width, height=height, lora=ref,
-                ))[0] for p in prompts]
-            report = likeness.version_report(persona=persona, lora_pictures=pictures["lora"],
-                                             base_pictures=pictures["base"], prompts=prompts)
-    except Exception as exc:
-        logger.exception("The likeness report of LoRA version %s failed", version.pk)
-        report = {"status": "failed", "reason": error_text(exc), "prompts": prompts}
-    LoraVersion.objects.filter(pk=version.pk, likeness_report={}).update(likeness_report=report)
-    version.likeness_report = report
 
 
 def _training_samples_ensure(version: LoraVersion) -> GenerationJob | None:

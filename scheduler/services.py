@@ -119,10 +119,8 @@ def post_create_for_review(
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
     the job's author) and `actor` may be None. The platform rules are checked before anything is written.
     `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
-    `scheduled_at` slots it on the calendar at once (a content plan's planned time).
-
-    With `hold_reason` (e.g. an off-model image) the post stays in drafts instead, and an audit row (draft to
-    draft) says why; a marketer submits it by hand if it should be reviewed after all."""
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time). With `hold_reason` (e.g. an
+    off-model image) it stays in drafts instead, and an audit row (draft to draft) says why."""
     require_platform(platform)
     if scheduled_at is not None:
         require_aware_future(scheduled_at)
@@ -138,21 +136,14 @@ def post_create_for_review(
                             images=decoded, created_by=created_by, is_sponsored=is_sponsored,
                             paid_partnership=paid_partnership or is_sponsored, language=language,
                             scheduled_at=scheduled_at)
-        if hold_reason:
-            PostTransition.objects.create(
-                post=post, actor=actor if actor is not None and actor.is_authenticated else None,
-                from_status=PostStatus.DRAFT, to_status=PostStatus.DRAFT,
-                comment=f"{comment} Held in drafts: {hold_reason}".strip(),
-            )
-            return post
         return _transition(
             actor=actor,
             post_id=post.pk,
             sources=(PostStatus.DRAFT,),
-            target=PostStatus.IN_REVIEW,
-            verb="submitted for review",
+            target=PostStatus.DRAFT if hold_reason else PostStatus.IN_REVIEW,
+            verb="held in drafts" if hold_reason else "submitted for review",
             roles=None,
-            comment=comment,
+            comment=f"{comment} Held in drafts: {hold_reason}".strip() if hold_reason else comment,
             checks=lambda post: check_platform_rules(post, "submitted for review"),
         )
 

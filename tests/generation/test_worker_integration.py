@@ -210,6 +210,7 @@ def test_real_worker_reports_the_likeness_of_a_new_version(worker):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from generation.models import LikenessStatus
+    from generation.reports import REPORT_SCENES
     from personas.services import reference_images_upload
     from tests import faces
 
@@ -232,7 +233,7 @@ def test_real_worker_reports_the_likeness_of_a_new_version(worker):
         version.refresh_from_db()
     report = version.likeness_report
     assert report["status"] == "scored", report
-    assert len(report["prompts"]) == len(generation_worker.REPORT_SCENES) == len(report["images"])
+    assert len(report["prompts"]) == len(REPORT_SCENES) == len(report["images"])
     for side in ("version", "base_model"):
         summary = report[side]
         assert summary["images"] == 3 and summary["faces_found"] == 0 and summary["face_found_rate"] == 0.0

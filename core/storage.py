@@ -60,6 +60,19 @@ def media_stream(name: str, *, storage: Storage | None = None, chunk_size: int =
             yield chunk
 
 
+def media_attachment(name: str, *, filename: str, content_type: str, storage: Storage | None = None):
+    """A download response that streams the stored file as it is read from storage (an S3 object is never
+    downloaded whole into the web process first), with its size when the storage knows it."""
+    from django.http import StreamingHttpResponse
+    from django.utils.http import content_disposition_header
+
+    storage = _storage(storage)
+    response = StreamingHttpResponse(media_stream(name, storage=storage), content_type=content_type)
+    response["Content-Length"] = str(storage.size(name))
+    response["Content-Disposition"] = content_disposition_header(True, filename)
+    return response
+
+
 def media_read(name: str, *, storage: Storage | None = None) -> bytes:
     return b"".join(media_stream(name, storage=storage))
 

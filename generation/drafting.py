@@ -22,6 +22,7 @@ from core.access import AUTHOR_ROLES
 from personas.models import CaptionLanguageMode, Persona
 from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
+from scheduler.post_versions import post_image_replace
 
 from .captioning import caption_alternatives_save
 from .captions.writer import caption_backend, captions_write
@@ -64,6 +65,13 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     planned = f" Planned in content plan {item.plan_id}, row {item.row_number}." if item is not None else ""
     scene = f"{job.scene}. {item.caption_brief}" if item is not None and item.caption_brief else job.scene
     for image in images:
+        if job.target_post_id is not None:  # an inpainted fix: a new version of that post's image, not a new post
+            try:
+                post_image_replace(actor=actor, post_id=job.target_post_id, position=job.target_position,
+                                   generated_image=image, comment=f"Inpainted by generation job {job.pk}.")
+            except ApplicationError as exc:
+                problems.append(f"Post {job.target_post_id}: {exc.message}")
+            continue
         for language in languages:
             where = f"Variant {image.index + 1}" + (f" ({language})" if len(languages) > 1 else "")
             comment = f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."

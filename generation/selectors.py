@@ -13,7 +13,7 @@ from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage
 from scheduler.selectors import post_get
 
-from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion, ReproductionCheck
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
@@ -86,6 +86,31 @@ def generated_image_get(*, user: AbstractBaseUser, image_id: int) -> GeneratedIm
     return image
 
 
+def generated_image_list(*, user: AbstractBaseUser) -> QuerySet[GeneratedImage]:
+    return GeneratedImage.objects.filter(job__persona__workspace_id__in=workspace_ids_for_user(user=user))
+
+
+def reproduction_check_list(*, user: AbstractBaseUser) -> QuerySet[ReproductionCheck]:
+    return ReproductionCheck.objects.filter(
+        image__job__persona__workspace_id__in=workspace_ids_for_user(user=user)
+    ).select_related("image")
+
+
+def reproduction_check_get(*, user: AbstractBaseUser, check_id: int) -> ReproductionCheck:
+    check = reproduction_check_list(user=user).filter(pk=check_id).first()
+    if check is None:
+        raise NotFound("Reproduction check not found.")
+    return check
+
+
+def generated_image_last_checks(*, image_ids: Iterable[int]) -> dict[int, ReproductionCheck]:
+    """The latest reproduction check of each image (internal: callers have scoped the images)."""
+    latest: dict[int, ReproductionCheck] = {}
+    for check in ReproductionCheck.objects.filter(image_id__in=list(image_ids)).order_by("created_at", "id"):
+        latest[check.image_id] = check
+    return latest
+
+
 def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
     """Ids of the posts drafted from this job's images, in image order (uses prefetched rows when present)."""
     ids: list[int] = []
@@ -131,6 +156,13 @@ def reproduction_record(image: GeneratedImage, *, lora_adapter: str = "") -> dic
         "base_model_hash": image.base_model_hash,
         "lora_sha256": image.lora_sha256,
         "lora_adapter": lora_adapter,
+        "mode": image.mode,
+        "strength": image.strength,
+        "init_sha256": image.init_sha256,
+        "mask_sha256": image.mask_sha256,
+        "source_image": image.source_image_id,
+        "stages": image.stages or {},
+        "environment": image.environment or {},
     }
 
 

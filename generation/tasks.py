@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import captioning, drafting, heartbeats, sweeps, worker
+from . import captioning, drafting, heartbeats, reproduction, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -92,3 +92,11 @@ def _worker_ready(sender=None, **kwargs) -> None:
 @worker_shutdown.connect
 def _worker_shutdown(**kwargs) -> None:
     heartbeats.worker_process_shutdown()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=GENERATE_SOFT_TIME_LIMIT,
+             time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE)
+def reproduce_image(check_id: int) -> str | None:
+    """GPU queue: render a generated image again from its record and compare it with the stored file."""
+    check = reproduction.reproduction_check_run(check_id=check_id)
+    return check.status if check is not None else None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import zipfile
 
-from django.http import FileResponse
+from django.http import StreamingHttpResponse
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
@@ -16,6 +16,7 @@ from rest_framework.response import Response
 
 from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.constants import MAX_DB_ID
+from core.storage import media_attachment
 from personas.models import Workspace
 
 from .export_selectors import export_bundle_get, export_bundle_list
@@ -170,16 +171,12 @@ class ExportBundleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         },
     )
     @action(detail=True, methods=["get"], url_path="download", filter_backends=[], pagination_class=None)
-    def download(self, request: Request, pk: str) -> FileResponse:
+    def download(self, request: Request, pk: str) -> StreamingHttpResponse:
         bundle = export_bundle_get(user=request.user, bundle_id=int(pk))
         if bundle.status != ExportStatus.SUCCEEDED or not bundle.file:
             raise Conflict(f"This export is {bundle.status}; it can be downloaded once it has succeeded.")
-        response = FileResponse(
-            bundle.file.open("rb"),
-            as_attachment=True,
-            filename=bundle.file.name.rsplit("/", 1)[-1],
-            content_type="application/zip",
-        )
+        response = media_attachment(bundle.file.name, filename=bundle.file.name.rsplit("/", 1)[-1],
+                                    content_type="application/zip", storage=bundle.file.storage)
         response["X-Content-SHA256"] = bundle.sha256
         return response
 

@@ -103,7 +103,8 @@ def post_get(*, user: AbstractBaseUser, post_id: int) -> Post:
     """One post with its images and transitions; another workspace's post is NotFound."""
     post = (
         post_list(user=user)
-        .prefetch_related(Prefetch("transitions", queryset=PostTransition.objects.select_related("actor")))
+        .prefetch_related(Prefetch("transitions", queryset=PostTransition.objects.select_related("actor")),
+                          "image_versions")
         .filter(pk=post_id)
         .first()
     )

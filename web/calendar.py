@@ -206,6 +206,9 @@ def _schedule_action(request: HttpRequest, post_id: int, *, reschedule: bool) ->
     # Closer than the persona's minimum gap is allowed, but said out loud.
     for warning in selectors.calendar_conflicts(persona=post.persona, scheduled_at=when, exclude_post_id=post.pk):
         messages.warning(request, f"Conflict: {warning}")
+    # What the bulk importers will make of this time, before an export stops on it.
+    for warning in selectors.importer_warnings(post=post, scheduled_at=when):
+        messages.warning(request, f"Export: {warning}")
     return redirect(safe_next(request, reverse("calendar")))
 
 

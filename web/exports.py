@@ -8,12 +8,13 @@ import zipfile
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError
+from core.storage import media_attachment
 from personas.models import Persona
 from scheduler import export_selectors, exports
 from scheduler.models import ExportStatus
@@ -92,19 +93,15 @@ def export_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_GET
-def export_download(request: HttpRequest, bundle_id: int) -> FileResponse:
+def export_download(request: HttpRequest, bundle_id: int) -> StreamingHttpResponse:
     ctx = workspace_context(request)
     bundle = (
         export_selectors.export_bundle_list(user=request.user).filter(pk=bundle_id, workspace_id__in=ctx.workspace_ids)
     ).first()
     if bundle is None or bundle.status != ExportStatus.SUCCEEDED or not bundle.file:
         raise Http404("Export not found or not ready.")
-    response = FileResponse(
-        bundle.file.open("rb"),
-        as_attachment=True,
-        filename=bundle.file.name.rsplit("/", 1)[-1],
-        content_type="application/zip",
-    )
+    response = media_attachment(bundle.file.name, filename=bundle.file.name.rsplit("/", 1)[-1],
+                                content_type="application/zip", storage=bundle.file.storage)
     response["X-Content-Type-Options"] = "nosniff"
     return response
 

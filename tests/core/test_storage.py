@@ -16,6 +16,7 @@ from django.core.files.storage import default_storage
 from core.storage import (
     StoredFileMismatch,
     cached_path,
+    media_attachment,
     media_delete_tree,
     media_fetch,
     media_save_file,
@@ -40,6 +41,15 @@ def test_stream_returns_the_stored_bytes_in_chunks(backend):
     chunks = list(media_stream(name, chunk_size=65536))
     assert b"".join(chunks) == PAYLOAD
     assert len(chunks) >= 5 and max(len(c) for c in chunks) <= 65536
+
+
+def test_attachment_streams_the_stored_file_with_its_size_and_name(backend):
+    name = default_storage.save("workspaces/1/exports/bundle.zip", ContentFile(PAYLOAD))
+    response = media_attachment(name, filename="bundle 1.zip", content_type="application/zip")
+    assert response.streaming
+    assert response["Content-Length"] == str(len(PAYLOAD))
+    assert response["Content-Disposition"] == 'attachment; filename="bundle 1.zip"'
+    assert b"".join(response.streaming_content) == PAYLOAD
 
 
 def test_fetch_caches_by_sha256_and_reuses_the_local_copy(backend, tmp_path):

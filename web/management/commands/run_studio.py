@@ -1,25 +1,24 @@
-"""`make run`: migrate, seed the demo workspace, then run the web server and a Celery worker
-(embedded filesystem broker by default) until Ctrl-C."""
+"""`make run`: migrate, seed the demo workspace, then run the web server and two supervised Celery workers
+(embedded filesystem broker by default) until Ctrl-C: one for the default queue (exports, drafting, sweeps, with
+the beat schedule) and one for the GPU queue, so short work never waits behind a training run. A worker that
+dies is restarted, and what it held is queued again when it comes back (generation/sweeps.py)."""
 
 from __future__ import annotations
-
-import os
-import signal
-import subprocess
-import sys
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
+from core.supervisor import Supervisor, celery_worker_specs
+
 
 class Command(BaseCommand):
-    help = "Start Persona Studio with a demo workspace: web server + Celery worker."
+    help = "Start Persona Studio with a demo workspace: web server + two supervised Celery workers."
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
-        parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery worker.")
+        parser.add_argument("--no-worker", action="store_true", help="Do not start the Celery workers.")
 
     def _signing_report(self) -> None:
         # Exports sign every image (C2PA); without a configured certificate they use a local dev CA.
@@ -38,7 +37,13 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         self._signing_report()
         call_command("seed_demo")
-        worker = None if no_worker else self._start_worker()
+        supervisor = None
+        if not no_worker:
+            specs = celery_worker_specs(var_dir=settings.VAR_DIR)
+            for spec in specs:
+                self.stdout.write(f"Starting {spec.name}: {' '.join(spec.argv[2:])}")
+            supervisor = Supervisor(specs, log=lambda line: self.stdout.write(f"[supervisor] {line}"))
+            supervisor.start()
         url = f"http://{host}:{port}/"
         self.stdout.write(self.style.SUCCESS(f"\nPersona Studio is running at {url}  (Ctrl-C to stop)\n"))
         try:
@@ -46,19 +51,5 @@ class Command(BaseCommand):
         except KeyboardInterrupt:
             pass
         finally:
-            if worker is not None and worker.poll() is None:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-
-    def _start_worker(self) -> subprocess.Popen:
-        beat_schedule = settings.VAR_DIR / "celerybeat-schedule"
-        cmd = [
-            sys.executable, "-m", "celery", "-A", "config", "worker",
-            "-Q", "default,gpu", "--pool=solo", "--concurrency=1", "--loglevel=INFO",
-            "-B", "--schedule", str(beat_schedule), "--hostname", "studio@%h",
-        ]  # fmt: skip
-        self.stdout.write(f"Starting Celery worker: {' '.join(cmd[2:])}")
-        return subprocess.Popen(cmd, env=os.environ.copy())
+            if supervisor is not None:
+                supervisor.stop()

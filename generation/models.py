@@ -5,6 +5,16 @@ from django.db import models
 
 from personas.models import Persona
 
+from .library_models import (  # noqa: F401  (re-exported: the app's models live in generation.models)
+    BaseModel,
+    BaseModelLayout,
+    BaseModelSample,
+    BaseModelStatus,
+    PersonaBaseModel,
+    SamplesStatus,
+    base_model_sample_path,
+)
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -21,110 +31,6 @@ class DraftingStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     DRAFTED = "drafted", "Drafted"
     FAILED = "failed", "Failed"
-
-
-class BaseModelStatus(models.TextChoices):
-    ACTIVE = "active", "Active"
-    ARCHIVED = "archived", "Archived"  # kept for the records that name it; no new persona, training or job
-
-
-class BaseModelLayout(models.TextChoices):
-    BUILTIN = "builtin", "Built-in test model"  # "tiny" / "tiny-sdxl": random weights the worker builds
-    FOLDER = "folder", "Diffusers folder"
-    SINGLE_FILE = "single_file", "Single-file safetensors + config folder"
-
-
-class SamplesStatus(models.TextChoices):
-    NONE = "none", "Not rendered"
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Rendering"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-
-
-class BaseModel(models.Model):
-    """A checkpoint of the installation's model library: what it is (family, native size), where every GPU worker
-    finds it, the sha256 of its weights, and its sample gallery. Installation-wide: registered by operators."""
-
-    name = models.CharField(max_length=120, unique=True)
-    description = models.TextField(blank=True)
-    family = models.CharField(max_length=16, help_text="tiny, tiny-sdxl, sd15, sd2 or sdxl (generation.families).")
-    native_size = models.PositiveIntegerField(help_text="The resolution its UNet was trained at.")
-    sha256 = models.CharField(max_length=64, blank=True,
-                              help_text="Of its weights; blank until a worker first loads a built-in model.")
-    size_bytes = models.BigIntegerField(default=0)
-    layout = models.CharField(max_length=16, choices=BaseModelLayout.choices)
-    location = models.CharField(max_length=1000, help_text='"tiny"/"tiny-sdxl", or the path on every GPU worker.')
-    config_dir = models.CharField(max_length=1000, blank=True, help_text="A single-file checkpoint's config folder.")
-    licence_note = models.TextField(blank=True)
-    status = models.CharField(max_length=16, choices=BaseModelStatus.choices, default=BaseModelStatus.ACTIVE)
-    is_default = models.BooleanField(default=False, help_text="New personas start on it.")
-    samples_status = models.CharField(max_length=16, choices=SamplesStatus.choices, default=SamplesStatus.NONE)
-    samples_error = models.TextField(blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    archived_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-is_default", "name"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=BaseModelStatus.values),
-                                   name="base_model_status_valid"),
-            models.CheckConstraint(condition=models.Q(layout__in=BaseModelLayout.values),
-                                   name="base_model_layout_valid"),
-            models.CheckConstraint(condition=models.Q(samples_status__in=SamplesStatus.values),
-                                   name="base_model_samples_status_valid"),
-            models.UniqueConstraint(fields=["is_default"], condition=models.Q(is_default=True),
-                                    name="base_model_one_default"),
-            models.UniqueConstraint(fields=["sha256"], condition=models.Q(status=BaseModelStatus.ACTIVE) & ~models.Q(
-                sha256=""), name="base_model_unique_active_weights"),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-
-def base_model_sample_path(instance: BaseModelSample, filename: str) -> str:
-    return f"base_models/{instance.base_model_id}/samples/{filename}"
-
-
-class BaseModelSample(models.Model):
-    """One image of a base model's gallery: a fixed prompt and seed, rendered by a GPU worker at registration."""
-
-    base_model = models.ForeignKey(BaseModel, on_delete=models.CASCADE, related_name="samples")
-    index = models.PositiveSmallIntegerField()
-    image = models.ImageField(upload_to=base_model_sample_path, width_field="width", height_field="height")
-    width = models.PositiveIntegerField(default=0)
-    height = models.PositiveIntegerField(default=0)
-    sha256 = models.CharField(max_length=64)
-    prompt = models.TextField()
-    negative_prompt = models.TextField(blank=True)
-    seed = models.BigIntegerField()
-    steps = models.PositiveSmallIntegerField()
-    guidance = models.FloatField()
-    scheduler = models.CharField(max_length=32)
-    base_model_hash = models.CharField(max_length=64, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["base_model", "index"]
-        constraints = [models.UniqueConstraint(fields=["base_model", "index"], name="base_model_sample_unique_index")]
-
-
-class PersonaBaseModel(models.Model):
-    """The base model a persona trains and generates on (none yet: the default model)."""
-
-    persona = models.OneToOneField(Persona, on_delete=models.CASCADE, related_name="base_model_choice")
-    base_model = models.ForeignKey(BaseModel, on_delete=models.PROTECT, related_name="persona_choices")
-    chosen_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    chosen_at = models.DateTimeField(auto_now=True)
-
-    def __str__(self) -> str:
-        return f"{self.persona} on {self.base_model}"
 
 
 class GenerationMode(models.TextChoices):
@@ -153,6 +59,11 @@ class LoraVersion(models.Model):
     base_model_sha256 = models.CharField(max_length=64, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)
     loss_curve = models.JSONField(default=list, blank=True)
+    likeness_report = models.JSONField(
+        default=dict, blank=True,
+        help_text="Validation renders with this version and with the base model: mean / min likeness, face-found "
+        "rate (generation/likeness.py).",
+    )
     progress_step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     weights_path = models.CharField(max_length=500, blank=True)
@@ -293,6 +204,18 @@ class GenerationJob(models.Model):
         ]
 
 
+class LikenessStatus(models.TextChoices):
+    """A generated image's likeness to its persona (generation/likeness.py), scored on the default queue."""
+
+    PENDING = "pending", "Not scored yet"
+    SCORED = "scored", "Scored"
+    NO_FACE = "no_face", "No face"
+    FACE_TOO_SMALL = "face_too_small", "Face too small"
+    UNREADABLE = "unreadable", "Unreadable"
+    NO_REFERENCE = "no_reference", "No usable reference faces"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
 def generated_image_path(instance: GeneratedImage, filename: str) -> str:
     return f"workspaces/{instance.job.persona.workspace_id}/generated/{instance.job_id}/{filename}"
 
@@ -325,11 +248,26 @@ class GeneratedImage(models.Model):
     stages = models.JSONField(default=dict, blank=True)
     # What besides the record decides the bytes: device, dtype, torch/diffusers/peft versions, speed options.
     environment = models.JSONField(default=dict, blank=True)
+    # Likeness to the persona's reference faces: score 0-1 (0.5 at the model's threshold), the raw distance, and
+    # on-model against the persona's threshold. None while pending, and whenever no face could be judged.
+    likeness_status = models.CharField(max_length=16, choices=LikenessStatus.choices, default=LikenessStatus.PENDING)
+    likeness_score = models.FloatField(null=True, blank=True)
+    likeness_distance = models.FloatField(null=True, blank=True)
+    face_found = models.BooleanField(null=True, blank=True)
+    on_model = models.BooleanField(null=True, blank=True)
+    likeness_threshold = models.FloatField(null=True, blank=True)
+    likeness_reason = models.TextField(blank=True)
+    likeness_backend = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["job", "index"]
-        constraints = [models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index"),
+            models.CheckConstraint(
+                condition=models.Q(likeness_status__in=LikenessStatus.values), name="generated_image_likeness_valid"
+            ),
+        ]
 
 
 class ReproductionCheck(models.Model):

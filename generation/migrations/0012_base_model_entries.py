@@ -50,6 +50,6 @@ def forwards(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("generation", "0010_base_model_library")]
+    dependencies = [("generation", "0011_base_model_library")]
 
     operations = [migrations.RunPython(forwards, migrations.RunPython.noop)]

@@ -214,3 +214,8 @@ def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[C
     for alternative in CaptionAlternative.objects.filter(post_id__in=list(post_ids)).order_by("created_at", "id"):
         by_post.setdefault(alternative.post_id, []).append(alternative)
     return by_post
+
+
+def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:
+    """(image id, caption language) of the posts already made from the job's images."""
+    return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))

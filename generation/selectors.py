@@ -10,7 +10,8 @@ from django.db.models import Prefetch, QuerySet
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import PostImage
+from scheduler.models import PostImage, PostImageVersion
+from scheduler.post_versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 
 from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion, ReproductionCheck
@@ -109,6 +110,25 @@ def generated_image_last_checks(*, image_ids: Iterable[int]) -> dict[int, Reprod
     for check in ReproductionCheck.objects.filter(image_id__in=list(image_ids)).order_by("created_at", "id"):
         latest[check.image_id] = check
     return latest
+
+
+def generated_image_editable_post(*, generated_image: GeneratedImage):
+    """The post (not yet approved) whose current image `generated_image` is, with `position_of_image` set; None
+    when it is in none. Internal: the caller scoped the image."""
+    post_image = (
+        PostImage.objects.filter(generated_image=generated_image, post__status__in=REPLACEABLE_STATUSES)
+        .select_related("post").order_by("post_id").first()
+    )
+    if post_image is None:
+        return None
+    post = post_image.post
+    post.position_of_image = post_image.position
+    return post
+
+
+def post_image_history(*, post_id: int, position: int) -> list:
+    """Earlier versions of a post's image at `position`, oldest first (internal: the caller scoped the post)."""
+    return list(PostImageVersion.objects.filter(post_id=post_id, position=position).order_by("replaced_at", "id"))
 
 
 def generation_job_post_ids(*, job: GenerationJob) -> list[int]:

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
 from core.platforms import Platform
-from generation import services, specs
+from generation import selectors, services, specs
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from scheduler import services as post_services
 
@@ -73,6 +73,11 @@ def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job's progress (polled every 2 s while it is queued, running or drafting its posts)."""
     job = _scoped_job(request, job_id)
     job.image_list = list(job.images.order_by("index"))
+    checks = selectors.generated_image_last_checks(image_ids=[image.pk for image in job.image_list])
+    for image in job.image_list:
+        image.last_check = checks.get(image.pk)
+    job.earlier_versions = (selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
+                            if job.target_post_id else [])
     return render_page(request, "generation/_job.html", {"job": job})
 
 
@@ -141,6 +146,9 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
             seed=seed,
             allow_base_model=request.POST.get("allow_base_model") == "on",
             is_sponsored=request.POST.get("is_sponsored") == "on",
+            # The form shows both options ticked by default (options_shown); a post without them keeps the defaults.
+            upscale=request.POST.get("upscale") == "on" if "options_shown" in request.POST else None,
+            face_detail=request.POST.get("face_detail") == "on" if "options_shown" in request.POST else None,
         )
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, persona))

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.exceptions import ApplicationError
 from core.constants import BadgePosition
 from core.platforms import Platform
+from generation import selectors
 from generation import specs as generation_specs
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from personas import services as persona_services
@@ -159,8 +160,13 @@ def persona_jobs_context(persona: Persona) -> dict:
     by_job: dict[int, list[GeneratedImage]] = {}
     for image in images:
         by_job.setdefault(image.job_id, []).append(image)
+    checks = selectors.generated_image_last_checks(image_ids=[image.pk for image in images])
+    for image in images:
+        image.last_check = checks.get(image.pk)
     for job in jobs:
         job.image_list = by_job.get(job.pk, [])
+        job.earlier_versions = (selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
+                                if job.target_post_id else [])
     decorate_lora_versions(lora_versions, images)
     return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs}
 
@@ -182,6 +188,8 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "max_seed": generation_specs.MAX_SEED,
         "upload_max_bytes": settings.REFERENCE_IMAGE_MAX_BYTES,
         "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,
+        "hires_default": settings.GENERATION_HIRES_DEFAULT,
+        "face_detail_default": settings.GENERATION_FACE_DETAIL_DEFAULT and persona.is_human_face,
         **persona_jobs_context(persona),
     }
     return render_page(request, "personas/persona_detail.html", context, status=status)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import OuterRef, Prefetch, QuerySet, Subquery
 
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
@@ -102,6 +102,23 @@ def reproduction_check_get(*, user: AbstractBaseUser, check_id: int) -> Reproduc
     if check is None:
         raise NotFound("Reproduction check not found.")
     return check
+
+
+def generated_images_with_last_check(qs: QuerySet[GeneratedImage]) -> QuerySet[GeneratedImage]:
+    """Annotate each image with its latest reproduction check (in the same query): see reproduce_verdict()."""
+    latest = ReproductionCheck.objects.filter(image_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(**{f"check_{name}": Subquery(latest.values(name)[:1])
+                          for name in ("status", "identical", "differing_pixels", "max_delta", "error")})
+
+
+def reproduce_verdict(image: GeneratedImage) -> str:
+    """The latest reproduce verdict of an image annotated by generated_images_with_last_check ("" when none)."""
+    status = getattr(image, "check_status", None)
+    if not status:
+        return ""
+    return ReproductionCheck(status=status, identical=image.check_identical,
+                             differing_pixels=image.check_differing_pixels, max_delta=image.check_max_delta,
+                             error=image.check_error or "").verdict
 
 
 def generated_image_last_checks(*, image_ids: Iterable[int]) -> dict[int, ReproductionCheck]:

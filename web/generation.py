@@ -72,10 +72,9 @@ def _action(kind: type[GenerationJob] | type[LoraVersion], call, *, done, anchor
 def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job's progress (polled every 2 s while it is queued, running or drafting its posts)."""
     job = _scoped_job(request, job_id)
-    job.image_list = list(job.images.order_by("index"))
-    checks = selectors.generated_image_last_checks(image_ids=[image.pk for image in job.image_list])
+    job.image_list = list(selectors.generated_images_with_last_check(job.images.order_by("index")))
     for image in job.image_list:
-        image.last_check = checks.get(image.pk)
+        image.reproduce_verdict = selectors.reproduce_verdict(image)
     job.earlier_versions = (selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
                             if job.target_post_id else [])
     return render_page(request, "generation/_job.html", {"job": job})

@@ -149,20 +149,19 @@ def persona_jobs_context(persona: Persona) -> dict:
         .select_related("lora_version")
         .order_by("-created_at", "-id")[:PERSONA_JOBS_LIMIT]
     )
-    images = list(
+    images = list(selectors.generated_images_with_last_check(
         GeneratedImage.objects.filter(
             Q(job_id__in=[job.pk for job in jobs])
             | Q(job__is_sample=True, job__lora_version_id__in=[v.pk for v in lora_versions])
         )
         .select_related("job")
         .order_by("job__created_at", "index")
-    )
+    ))
     by_job: dict[int, list[GeneratedImage]] = {}
     for image in images:
         by_job.setdefault(image.job_id, []).append(image)
-    checks = selectors.generated_image_last_checks(image_ids=[image.pk for image in images])
     for image in images:
-        image.last_check = checks.get(image.pk)
+        image.reproduce_verdict = selectors.reproduce_verdict(image)
     for job in jobs:
         job.image_list = by_job.get(job.pk, [])
         job.earlier_versions = (selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)

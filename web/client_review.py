@@ -21,8 +21,11 @@ TEMPLATE = "web/client_review.html"
 
 def _closed(request: HttpRequest, exc: ApplicationError) -> HttpResponse:
     title = "Too many requests" if isinstance(exc, TooManyRequests) else "This review link is closed"
-    return render(request, "web/client_review_closed.html", {"title": title, "message": exc.message},
-                  status=exc.status)
+    response = render(request, "web/client_review_closed.html", {"title": title, "message": exc.message},
+                      status=exc.status)
+    if "retry_after" in exc.extra:
+        response["Retry-After"] = str(exc.extra["retry_after"])
+    return response
 
 
 def _open(request: HttpRequest, token: str, post_id: int | None = None) -> ReviewLink:

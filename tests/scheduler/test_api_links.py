@@ -219,3 +219,4 @@ def test_requests_per_address_are_rate_limited(persona, admin_member, settings):
     client = APIClient(REMOTE_ADDR="198.51.100.9")
     codes = [client.get(reverse("client-review", kwargs={"token": token})).status_code for _ in range(5)]
     assert codes == [200, 200, 200, 429, 429]
+    assert client.get(reverse("client-review", kwargs={"token": token}))["Retry-After"] == "60"

@@ -93,6 +93,7 @@ def test_bad_tokens_are_404_then_rate_limited(shared, settings):
         assert client.get(reverse("client_review", kwargs={"token": f"{n}.guess:sig"})).status_code == 404
     locked = client.get(reverse("client_review", kwargs={"token": token}))
     assert locked.status_code == 429 and "Too many invalid review links" in locked.content.decode()
+    assert locked["Retry-After"] == "900"
 
 
 def test_members_create_and_revoke_links_on_the_page(persona, marketer):

@@ -307,6 +307,7 @@ CELERY_TASK_ROUTES = {
     "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.draft_posts": {"queue": "default"},
     "generation.tasks.write_caption": {"queue": "default"},
+    "generation.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
     "generation.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
 }

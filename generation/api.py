@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view, inline_serializer
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -32,7 +32,7 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "persona", "version", "status", "is_active", "base_model", "hyperparameters",
             "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
-            "sample_job", "created_by", "created_at", "started_at", "finished_at",
+            "sample_job", "likeness_report", "created_by", "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
 
@@ -87,6 +87,9 @@ class ReproductionRecordSerializer(serializers.Serializer):
     environment = serializers.DictField(help_text="Device, dtype, torch/diffusers/peft/transformers versions and "
                                         "speed options it was rendered with: byte-identical re-renders need the "
                                         "same device class, dtype and versions.")
+    likeness = serializers.JSONField(
+        help_text="Likeness to the persona when scored: status, score (0-1), distance, face_found, on_model, threshold."
+    )
 
 
 class GeneratedImageSerializer(serializers.ModelSerializer):
@@ -97,7 +100,8 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
     class Meta:
         model = GeneratedImage
         fields = ["id", "index", "url", "width", "height", "sha256", "seed", "mode", "strength", "source_image",
-                  "post_ids", "reproduction", "created_at"]
+                  "post_ids", "reproduction", "likeness_status", "likeness_score", "likeness_distance", "face_found",
+                  "on_model", "likeness_threshold", "likeness_reason", "created_at"]
         read_only_fields = fields
 
     def get_url(self, obj: GeneratedImage) -> str:
@@ -237,11 +241,17 @@ class LoraVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         version = services.lora_training_cancel(actor=request.user, lora_version_id=pk)
         return Response(LoraVersionSerializer(version).data)
 
-    @extend_schema(summary="Make this succeeded version the persona's active LoRA (marketer)", request=None,
-                   responses=LoraVersionSerializer)
+    @extend_schema(
+        summary="Make this succeeded version the persona's active LoRA (marketer)",
+        description="A version whose likeness report scores worse than the active version's answers 409 "
+        "(code likeness_worse) unless `confirm` is true.",
+        request=inline_serializer(name="LoraActivate", fields={"confirm": serializers.BooleanField(required=False)}),
+        responses=LoraVersionSerializer,
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: int) -> Response:
-        version = services.lora_version_activate(actor=request.user, lora_version_id=pk)
+        confirm = serializers.BooleanField(required=False).to_internal_value(request.data.get("confirm", False))
+        version = services.lora_version_activate(actor=request.user, lora_version_id=pk, confirm_worse=confirm)
         return Response(LoraVersionSerializer(version).data)
 
 

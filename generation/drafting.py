@@ -1,5 +1,5 @@
 """Draft posts from a succeeded job's images: one post per variant, captioned in the persona's voice and submitted
-to the review queue.
+to the review queue (or, when off-model, kept in drafts with the reason: generation.likeness).
 
 The worker saves a job's images and marks it succeeded first; drafting runs after that commit, on the default
 queue, as a system action on behalf of the job's author (as scheduler's post_mark_exported acts for an export's
@@ -26,6 +26,7 @@ from scheduler.post_versions import post_image_replace
 
 from .captioning import caption_alternatives_save
 from .captions.writer import caption_backend, captions_write
+from .likeness import draft_hold_reason, job_likeness_score_safely
 from .models import ContentPlanItem, DraftingStatus, GenerationJob
 from .runs import error_text
 
@@ -94,6 +95,7 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
                         comment=comment if language == "en" else f"{comment} Language: {language}.",
                         is_sponsored=job.is_sponsored, paid_partnership=chosen.paid_partnership, language=language,
                         scheduled_at=slot,
+                        hold_reason=draft_hold_reason(persona=job.persona, image=image),
                     )
                     caption_alternatives_save(post=post, captions=outcome.captions)
             except ApplicationError as exc:
@@ -124,7 +126,9 @@ def _drafting_record(*, job: GenerationJob, error: str = "") -> None:
 
 def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
     """Task body (default queue): draft the posts of a succeeded job for its author. Idempotent: only a job whose
-    drafting is pending is drafted, under its row lock."""
+    drafting is pending is drafted, under its row lock. The images' likeness is scored first (outside the lock):
+    an off-model draft stays in drafts with its reason unless the persona opts out."""
+    job_likeness_score_safely(job_id=job_id)
     with transaction.atomic():
         job = (
             GenerationJob.objects.select_for_update(of=("self",)).select_related("persona", "created_by")

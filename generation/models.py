@@ -43,6 +43,11 @@ class LoraVersion(models.Model):
     base_model = models.CharField(max_length=255)
     hyperparameters = models.JSONField(default=dict, blank=True)
     loss_curve = models.JSONField(default=list, blank=True)
+    likeness_report = models.JSONField(
+        default=dict, blank=True,
+        help_text="Validation renders with this version and with the base model: mean / min likeness, face-found "
+        "rate (generation/likeness.py).",
+    )
     progress_step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     weights_path = models.CharField(max_length=500, blank=True)
@@ -181,6 +186,18 @@ class GenerationJob(models.Model):
         ]
 
 
+class LikenessStatus(models.TextChoices):
+    """A generated image's likeness to its persona (generation/likeness.py), scored on the default queue."""
+
+    PENDING = "pending", "Not scored yet"
+    SCORED = "scored", "Scored"
+    NO_FACE = "no_face", "No face"
+    FACE_TOO_SMALL = "face_too_small", "Face too small"
+    UNREADABLE = "unreadable", "Unreadable"
+    NO_REFERENCE = "no_reference", "No usable reference faces"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
+
+
 def generated_image_path(instance: GeneratedImage, filename: str) -> str:
     return f"workspaces/{instance.job.persona.workspace_id}/generated/{instance.job_id}/{filename}"
 
@@ -213,11 +230,26 @@ class GeneratedImage(models.Model):
     stages = models.JSONField(default=dict, blank=True)
     # What besides the record decides the bytes: device, dtype, torch/diffusers/peft versions, speed options.
     environment = models.JSONField(default=dict, blank=True)
+    # Likeness to the persona's reference faces: score 0-1 (0.5 at the model's threshold), the raw distance, and
+    # on-model against the persona's threshold. None while pending, and whenever no face could be judged.
+    likeness_status = models.CharField(max_length=16, choices=LikenessStatus.choices, default=LikenessStatus.PENDING)
+    likeness_score = models.FloatField(null=True, blank=True)
+    likeness_distance = models.FloatField(null=True, blank=True)
+    face_found = models.BooleanField(null=True, blank=True)
+    on_model = models.BooleanField(null=True, blank=True)
+    likeness_threshold = models.FloatField(null=True, blank=True)
+    likeness_reason = models.TextField(blank=True)
+    likeness_backend = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["job", "index"]
-        constraints = [models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index"),
+            models.CheckConstraint(
+                condition=models.Q(likeness_status__in=LikenessStatus.values), name="generated_image_likeness_valid"
+            ),
+        ]
 
 
 class ReproductionCheck(models.Model):

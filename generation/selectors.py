@@ -180,6 +180,12 @@ def generated_image_record(
     record["batch_job_ids"] = [member.pk for member in batch]
     record["batch_size"] = sum(member.num_variants for member in batch)
     record["batch_pos"] = (job.batch_offset if len(batch) > 1 else 0) + generated_image.index
+    record["likeness"] = {
+        "status": generated_image.likeness_status, "score": generated_image.likeness_score,
+        "distance": generated_image.likeness_distance, "face_found": generated_image.face_found,
+        "on_model": generated_image.on_model, "threshold": generated_image.likeness_threshold,
+        "backend": generated_image.likeness_backend, "reason": generated_image.likeness_reason,
+    }
     return record
 
 

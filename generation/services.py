@@ -21,6 +21,7 @@ from . import specs
 from .drafting import drafts_create
 from .families import model_family
 from .inputs import job_inputs_check, job_inputs_save
+from .likeness import version_report_worse
 from .models import DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
 from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import lora_version_active
@@ -132,8 +133,9 @@ def lora_training_cancel(*, actor: AbstractBaseUser, lora_version_id: int) -> Lo
     return version
 
 
-def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
-    """Make a succeeded version the persona's active LoRA (the previous one is deactivated)."""
+def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int, confirm_worse: bool = False) -> LoraVersion:
+    """Make a succeeded version the persona's active LoRA (the previous one is deactivated). A version whose
+    likeness report is worse than the active one's is refused unless `confirm_worse`."""
     with transaction.atomic():
         version = lock_lora_version(lora_version_id)
         role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES,
@@ -148,6 +150,12 @@ def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> L
         previous = list(
             LoraVersion.objects.select_for_update().filter(persona_id=version.persona_id, is_active=True)
         )
+        worse = next((why for p in previous
+                      if (why := version_report_worse(candidate=version.likeness_report, active=p.likeness_report))),
+                     "")
+        if worse and not confirm_worse:
+            raise Conflict(f"LoRA v{version.version} looks less like the persona than the active version: {worse}. "
+                           "Confirm to activate it anyway.", code="likeness_worse")
         # Deactivate first: the one-active-per-persona constraint is checked per statement.
         LoraVersion.objects.filter(pk__in=[p.pk for p in previous]).update(is_active=False)
         version.is_active = True

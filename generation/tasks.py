@@ -1,5 +1,5 @@
 """Celery tasks: thin wrappers that pass ids to the worker functions. Training and generation are routed to the
-`gpu` queue, drafting and the sweep to `default` (settings.CELERY_TASK_ROUTES).
+`gpu` queue, drafting, likeness and the sweep to `default` (settings.CELERY_TASK_ROUTES).
 
 acks_late + reject_on_worker_lost: a worker that dies mid-run leaves the message to be redelivered, and the
 worker functions restart the run cleanly. The soft time limit raises SoftTimeLimitExceeded inside the engine
@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import captioning, drafting, heartbeats, reproduction, sweeps, worker
+from . import captioning, drafting, heartbeats, likeness, reproduction, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -60,6 +60,12 @@ def write_caption(alternative_id: int) -> str | None:
     """Default queue: a caption rewrite asked for on the review page or in the API."""
     alternative = captioning.caption_alternative_write(alternative_id=alternative_id)
     return alternative.status if alternative is not None else None
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def score_likeness(job_id: int) -> int:
+    """Default queue: the likeness of a job's images to its persona, after the render. Idempotent."""
+    return likeness.job_likeness_score(job_id=job_id)
 
 
 @shared_task(acks_late=True)

@@ -30,7 +30,9 @@ from core.storage import media_delete_tree, media_fetch, media_save_file
 from personas.models import FaceFinding, Persona
 
 from . import heartbeats, specs
+from .likeness import on_commit_score
 from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
+from .reports import version_report_ensure
 from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
@@ -140,6 +142,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     if finished:
         if version.status == JobStatus.SUCCEEDED:
             _training_samples_ensure(version)
+            version_report_ensure(version, engine=_engine, lora=_lora_ref)
         return version
 
     # The worker trains in a folder of its own and puts only the finished weights into media storage (possibly an
@@ -195,6 +198,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     _training_samples_ensure(version)
+    version_report_ensure(version, engine=_engine, lora=_lora_ref)
     return version
 
 
@@ -375,7 +379,10 @@ def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs
                 job.drafting_status = DraftingStatus.PENDING
                 fields.append("drafting_status")
                 # robust: a broker that is down must not fail a job whose images are saved; the sweep re-sends.
+                # Drafting scores the images' likeness first (default queue).
                 transaction.on_commit(lambda: _drafting_enqueue(job_id), robust=True)
+            else:
+                on_commit_score(job_id)
             set_status(job, JobStatus.SUCCEEDED, comment=f"{len(pictures)} images", fields=fields)
     except Exception as exc:
         logger.exception("Saving the images of generation job %s failed", job_id)

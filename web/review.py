@@ -202,9 +202,11 @@ def _back_to(request: HttpRequest, post: Post) -> str:
 def caption_rewrite(request: HttpRequest, post_id: int) -> HttpResponse:
     """Ask for a rewrite of the post's caption (written on the worker; eager runs have it at once)."""
     post = scoped_post(request, post_id)
+    # "translate:de" from the page's select: the rewrite and its language.
+    instruction, _, language = request.POST.get("instruction", "").partition(":")
     try:
         alternative = captioning.caption_rewrite_request(
-            actor=request.user, post_id=post.pk, instruction=request.POST.get("instruction", "")
+            actor=request.user, post_id=post.pk, instruction=instruction, language=language
         )
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))

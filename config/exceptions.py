@@ -68,7 +68,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         body = {"detail": exc.message, "code": exc.code}
         if exc.extra:
             body["extra"] = exc.extra
-        return Response(body, status=exc.status)
+        response = Response(body, status=exc.status)
+        if isinstance(exc, TooManyRequests) and "retry_after" in exc.extra:
+            response["Retry-After"] = str(exc.extra["retry_after"])
+        return response
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         exc = drf_exceptions.ValidationError(detail=detail)

@@ -307,6 +307,7 @@ CELERY_TASK_ROUTES = {
     "generation.tasks.fail_stale_runs": {"queue": "default"},
     "generation.tasks.draft_posts": {"queue": "default"},
     "generation.tasks.write_caption": {"queue": "default"},
+    "generation.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
     "generation.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
 }
@@ -334,6 +335,11 @@ GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if avai
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.
 GENERATION_TRAIN_TIME_LIMIT = int(os.environ.get("GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATION_GENERATE_TIME_LIMIT = int(os.environ.get("GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
+# Defaults of a job's finishing stages (a job may ask otherwise): the hires upscale and refine to the platform's
+# size, and the face detail pass (a no-op on an image without a face).
+GENERATION_HIRES_DEFAULT = os.environ.get("GENERATION_HIRES_DEFAULT", "1").strip().lower() in ("1", "true", "on", "yes")
+GENERATION_FACE_DETAIL_DEFAULT = os.environ.get("GENERATION_FACE_DETAIL_DEFAULT", "1").strip().lower() in (
+    "1", "true", "on", "yes")
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
 

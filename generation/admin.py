@@ -31,7 +31,8 @@ class JobTransitionInline(LoraTransitionInline):
 
 class GeneratedImageInline(ReadOnlyInline):
     model = GeneratedImage
-    fields = ("index", "image", "width", "height", "seed", "sha256", "lora_sha256", "base_model_hash")
+    fields = ("index", "image", "width", "height", "seed", "sha256", "lora_sha256", "base_model_hash",
+              "likeness_status", "likeness_score", "on_model", "likeness_reason")
     readonly_fields = fields
 
 
@@ -58,7 +59,7 @@ class LoraVersionAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = (
         "persona", "version", "status", "is_active", "base_model", "hyperparameters", "loss_curve",
         "progress_step", "total_steps", "weights_path", "sha256", "error", "cancel_requested", "created_by",
-        "created_at", "started_at", "finished_at", "worker",
+        "created_at", "started_at", "finished_at", "worker", "likeness_report",
     )
     inlines = (LoraTransitionInline,)
     actions = ("cancel_training", "activate_version")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view, inline_serializer
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -14,7 +14,7 @@ from core.platforms import Platform
 from personas.selectors import persona_get
 
 from . import selectors, services, specs
-from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
 
 # --- serializers -----------------------------------------------------------------------------------
 
@@ -32,7 +32,7 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "persona", "version", "status", "is_active", "base_model", "hyperparameters",
             "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
-            "sample_job", "created_by", "created_at", "started_at", "finished_at",
+            "sample_job", "likeness_report", "created_by", "created_at", "started_at", "finished_at",
         ]
         read_only_fields = fields
 
@@ -77,6 +77,19 @@ class ReproductionRecordSerializer(serializers.Serializer):
     )
     batch_size = serializers.IntegerField(help_text="...the images that call rendered...")
     batch_pos = serializers.IntegerField(help_text="...and this image's position among them.")
+    mode = serializers.ChoiceField(choices=GenerationMode.choices)
+    strength = serializers.FloatField(allow_null=True, help_text="img2img / inpaint denoising strength.")
+    init_sha256 = serializers.CharField(help_text="sha256 of the init image it was rendered from ('' for txt2img).")
+    mask_sha256 = serializers.CharField(help_text="sha256 of the inpaint mask ('' unless inpaint).")
+    source_image = serializers.IntegerField(allow_null=True, help_text="The generated image it was derived from.")
+    stages = serializers.DictField(help_text="What the finishing stages did: hires (refine size, output size, "
+                                   "strength), inpaint (region, UNet), face_detail (faces found, boxes, strength).")
+    environment = serializers.DictField(help_text="Device, dtype, torch/diffusers/peft/transformers versions and "
+                                        "speed options it was rendered with: byte-identical re-renders need the "
+                                        "same device class, dtype and versions.")
+    likeness = serializers.JSONField(
+        help_text="Likeness to the persona when scored: status, score (0-1), distance, face_found, on_model, threshold."
+    )
 
 
 class GeneratedImageSerializer(serializers.ModelSerializer):
@@ -86,7 +99,9 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GeneratedImage
-        fields = ["id", "index", "url", "width", "height", "sha256", "seed", "post_ids", "reproduction", "created_at"]
+        fields = ["id", "index", "url", "width", "height", "sha256", "seed", "mode", "strength", "source_image",
+                  "post_ids", "reproduction", "likeness_status", "likeness_score", "likeness_distance", "face_found",
+                  "on_model", "likeness_threshold", "likeness_reason", "created_at"]
         read_only_fields = fields
 
     def get_url(self, obj: GeneratedImage) -> str:
@@ -117,7 +132,9 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
-            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
+            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error", "mode", "strength",
+            "init_sha256", "source_image", "mask_sha256", "target_post", "target_position", "upscale",
+            "output_width", "output_height", "face_detail",
         ]
         read_only_fields = fields
 
@@ -132,7 +149,8 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     persona = serializers.IntegerField()
     scene = serializers.CharField(max_length=1000)
     platform = serializers.ChoiceField(choices=Platform.choices)
-    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=specs.MAX_VARIANTS)
+    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=specs.MAX_VARIANTS,
+                                            help_text="Left out when inpainting a post's image: 1.")
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=specs.MAX_SEED)
     steps = serializers.IntegerField(default=25, min_value=1, max_value=specs.MAX_STEPS)
     guidance = serializers.FloatField(default=7.0, min_value=0, max_value=specs.MAX_GUIDANCE)
@@ -142,6 +160,25 @@ class GenerationJobCreateSerializer(serializers.Serializer):
         default=False, help_text="Generate with the base model alone when the persona has no active LoRA."
     )
     is_sponsored = serializers.BooleanField(default=False, help_text="Paid partnership: the drafted posts carry #ad.")
+    mode = serializers.ChoiceField(choices=GenerationMode.choices, default=GenerationMode.TXT2IMG,
+                                   help_text="txt2img; img2img (variations of a source); inpaint (repaint the "
+                                   "mask's white part of a source).")
+    strength = serializers.FloatField(required=False, allow_null=True, help_text="img2img / inpaint: in (0, 1], "
+                                      f"default {specs.DEFAULT_STRENGTH}; lower stays closer to the source.")
+    init_image = serializers.FileField(required=False, help_text="Source: an uploaded photo (multipart).")
+    source_image = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                            help_text="Source: a generated image of this persona.")
+    post = serializers.IntegerField(required=False, allow_null=True, min_value=1,
+                                    help_text="Source: this post's image at `position`; inpainting it makes the "
+                                    "result the post's new image (the old one stays in its image_versions).")
+    position = serializers.IntegerField(required=False, default=0, min_value=0, max_value=34)
+    mask = serializers.FileField(required=False, help_text="inpaint: PNG the source's size, white repaints; "
+                                 "transparent counts as black.")
+    upscale = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                       help_text="Hires: render at the model's size, upscale and refine to exactly "
+                                       "the platform's size (default on, except for inpaint).")
+    face_detail = serializers.BooleanField(required=False, allow_null=True, default=None,
+                                           help_text="Re-render detected faces with the persona's LoRA (default on).")
 
 
 class GenerationJobFilter(django_filters.FilterSet):
@@ -204,11 +241,17 @@ class LoraVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         version = services.lora_training_cancel(actor=request.user, lora_version_id=pk)
         return Response(LoraVersionSerializer(version).data)
 
-    @extend_schema(summary="Make this succeeded version the persona's active LoRA (marketer)", request=None,
-                   responses=LoraVersionSerializer)
+    @extend_schema(
+        summary="Make this succeeded version the persona's active LoRA (marketer)",
+        description="A version whose likeness report scores worse than the active version's answers 409 "
+        "(code likeness_worse) unless `confirm` is true.",
+        request=inline_serializer(name="LoraActivate", fields={"confirm": serializers.BooleanField(required=False)}),
+        responses=LoraVersionSerializer,
+    )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: int) -> Response:
-        version = services.lora_version_activate(actor=request.user, lora_version_id=pk)
+        confirm = serializers.BooleanField(required=False).to_internal_value(request.data.get("confirm", False))
+        version = services.lora_version_activate(actor=request.user, lora_version_id=pk, confirm_worse=confirm)
         return Response(LoraVersionSerializer(version).data)
 
 
@@ -239,6 +282,10 @@ class GenerationJobViewSet(
         data.is_valid(raise_exception=True)
         params = dict(data.validated_data)
         persona = persona_get(user=request.user, persona_id=params.pop("persona"))
+        params["source_image_id"] = params.pop("source_image", None)
+        params["post_id"] = params.pop("post", None)
+        if "num_variants" not in request.data:
+            params["num_variants"] = None  # the service's default: 4, or 1 for a post's new version
         job = services.generation_job_create(actor=request.user, persona=persona, **params)
         job = selectors.generation_job_get(user=request.user, job_id=job.pk)
         return Response(GenerationJobSerializer(job).data, status=status.HTTP_201_CREATED)

@@ -1,13 +1,15 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api, api_plans
+from . import api, api_images, api_plans
 
 # SimpleRouter: the API root view already comes from the personas router.
 router = SimpleRouter()
 router.register("lora-versions", api.LoraVersionViewSet, basename="lora-version")
 router.register("generation-jobs", api.GenerationJobViewSet, basename="generation-job")
 router.register("content-plans", api_plans.ContentPlanViewSet, basename="content-plan")
+router.register("generated-images", api_images.GeneratedImageViewSet, basename="generated-image")
+router.register("reproduction-checks", api_images.ReproductionCheckViewSet, basename="reproduction-check")
 
 urlpatterns = router.urls + [
     path(

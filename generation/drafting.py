@@ -1,5 +1,5 @@
 """Draft posts from a succeeded job's images: one post per variant, captioned in the persona's voice and submitted
-to the review queue.
+to the review queue (or, when off-model, kept in drafts with the reason: generation.likeness).
 
 The worker saves a job's images and marks it succeeded first; drafting runs after that commit, on the default
 queue, as a system action on behalf of the job's author (as scheduler's post_mark_exported acts for an export's
@@ -22,9 +22,11 @@ from core.access import AUTHOR_ROLES
 from personas.models import CaptionLanguageMode, Persona
 from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
+from scheduler.post_versions import post_image_replace
 
 from .captioning import caption_alternatives_save
 from .captions.writer import caption_backend, captions_write
+from .likeness import draft_hold_reason, job_likeness_score_safely
 from .models import ContentPlanItem, DraftingStatus, GenerationJob
 from .runs import error_text
 
@@ -64,6 +66,13 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     planned = f" Planned in content plan {item.plan_id}, row {item.row_number}." if item is not None else ""
     scene = f"{job.scene}. {item.caption_brief}" if item is not None and item.caption_brief else job.scene
     for image in images:
+        if job.target_post_id is not None:  # an inpainted fix: a new version of that post's image, not a new post
+            try:
+                post_image_replace(actor=actor, post_id=job.target_post_id, position=job.target_position,
+                                   generated_image=image, comment=f"Inpainted by generation job {job.pk}.")
+            except ApplicationError as exc:
+                problems.append(f"Post {job.target_post_id}: {exc.message}")
+            continue
         for language in languages:
             where = f"Variant {image.index + 1}" + (f" ({language})" if len(languages) > 1 else "")
             comment = f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."
@@ -86,6 +95,7 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
                         comment=comment if language == "en" else f"{comment} Language: {language}.",
                         is_sponsored=job.is_sponsored, paid_partnership=chosen.paid_partnership, language=language,
                         scheduled_at=slot,
+                        hold_reason=draft_hold_reason(persona=job.persona, image=image),
                     )
                     caption_alternatives_save(post=post, captions=outcome.captions)
             except ApplicationError as exc:
@@ -116,7 +126,9 @@ def _drafting_record(*, job: GenerationJob, error: str = "") -> None:
 
 def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
     """Task body (default queue): draft the posts of a succeeded job for its author. Idempotent: only a job whose
-    drafting is pending is drafted, under its row lock."""
+    drafting is pending is drafted, under its row lock. The images' likeness is scored first (outside the lock):
+    an off-model draft stays in drafts with its reason unless the persona opts out."""
+    job_likeness_score_safely(job_id=job_id)
     with transaction.atomic():
         job = (
             GenerationJob.objects.select_for_update(of=("self",)).select_related("persona", "created_by")

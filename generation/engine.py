@@ -11,17 +11,19 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import torch
 from django.conf import settings
 from PIL import Image
 
+from . import refine
 from .families import family_of_pipeline
 from .loading import load_base_pipeline, weights_sha256
 from .perf import PerfOptions, select_device_and_dtype
 from .specs import (  # noqa: F401  (re-exported: engine_module.X is the engine's public surface)
+    MODES,
     SAMPLER_LABELS,
     SCHEDULERS,
     TINY_MODEL_ID,
@@ -62,6 +64,15 @@ def validate_request(request: GenerationRequest, *, multiple: int = 8) -> None:
         raise EngineError(f"Width and height must be positive multiples of {multiple}.")
     if request.scheduler not in SCHEDULERS:
         raise EngineError(f"Unknown scheduler {request.scheduler!r}; choose one of {', '.join(SCHEDULERS)}.")
+    if request.mode not in MODES:
+        raise EngineError(f"Unknown mode {request.mode!r}; choose one of {', '.join(MODES)}.")
+    if request.mode != "txt2img" and request.init_image is None:
+        raise EngineError(f"{request.mode} needs an init image.")
+    for name in ("strength", "hires_strength", "face_detail_strength"):
+        if not 0 < getattr(request, name) <= 1:
+            raise EngineError(f"{name} must be in (0, 1]; got {getattr(request, name):g}.")
+    if request.output_size is not None and min(request.output_size) < 8:
+        raise EngineError("The hires output size must be at least 8 pixels on each side.")
 
 
 def run_pipeline(
@@ -97,33 +108,29 @@ def run_pipeline(
             raise EngineCancelled("Generation cancelled.")
         return callback_kwargs
 
-    # Tiled decoding bounds VAE memory at large sizes; the VAE is shared, so its flag is restored afterwards.
-    tile = bool(vae_tiling_area) and request.width * request.height > vae_tiling_area and hasattr(pipe.vae,
-                                                                                                "enable_tiling")
-    if tile:
-        pipe.vae.enable_tiling()
-    try:
-        with torch.inference_mode():
-            result = view(
-                prompt=prompts,
-                negative_prompt=negative_prompts,
-                num_inference_steps=request.steps,
-                guidance_scale=request.guidance,
-                width=request.width,
-                height=request.height,
-                generator=generators,
-                callback_on_step_end=_callback,
-                output_type="pil",
-            )
-    finally:
-        if tile:
-            pipe.vae.disable_tiling()
+    # Tiled decoding bounds VAE memory at large sizes.
+    with refine.vae_tiling(pipe, request.width, request.height, vae_tiling_area), torch.inference_mode():
+        result = view(
+            prompt=prompts,
+            negative_prompt=negative_prompts,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance,
+            width=request.width,
+            height=request.height,
+            generator=generators,
+            callback_on_step_end=_callback,
+            output_type="pil",
+        )
     return list(result.images)
 
 
 def batch_key(request: GenerationRequest) -> tuple:
-    """Requests with equal keys can share one pipeline call (prompts and seeds may differ per image)."""
-    return (request.lora, request.width, request.height, request.steps, request.scheduler, float(request.guidance))
+    """Requests with equal keys can share one pipeline call (prompts and seeds may differ per image). Requests
+    from an init image render alone: their key holds their own identity."""
+    alone = id(request) if request.mode != "txt2img" else None
+    return (request.lora, request.width, request.height, request.steps, request.scheduler, float(request.guidance),
+            request.mode, alone, request.output_size, float(request.hires_strength), request.face_detail,
+            float(request.face_detail_strength))
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -321,10 +328,7 @@ class Engine:
     def generate(
         self, request: GenerationRequest, *, on_step: Callable[[int, int], bool] | None = None
     ) -> list[Image.Image]:
-        with self._lock:
-            self._activate_lora(request.lora)
-            self._maybe_compile()
-            return run_pipeline(self.pipe, request, on_step=on_step, vae_tiling_area=self.perf.vae_tiling_area)
+        return self.generate_batch([request], on_step=on_step)[0]
 
     @property
     def max_batch(self) -> int:
@@ -334,7 +338,13 @@ class Engine:
     def generate_batch(
         self, requests: Sequence[GenerationRequest], *, on_step: Callable[[int, int], bool] | None = None
     ) -> list[list[Image.Image]]:
-        """Render compatible requests (equal batch_key) in one pipeline call; one image list per request, in order.
+        return [[r.image for r in rendered] for rendered in self.render_batch(requests, on_step=on_step)]
+
+    def render_batch(
+        self, requests: Sequence[GenerationRequest], *, on_step: Callable[[int, int], bool] | None = None
+    ) -> list[list[refine.Rendered]]:
+        """Render compatible requests (equal batch_key) in one pipeline call; one list per request, in order, of
+        images with what their stages did (img2img / inpaint from the init image, hires, face detail).
 
         Each image depends on its own seed and prompt, and on the batch only through batched-matmul rounding: the
         same requests in the same order render the same bytes again. Callers keep the call within max_batch.
@@ -344,20 +354,50 @@ class Engine:
         for req in requests:
             validate_request(req)
         if len({batch_key(req) for req in requests}) != 1:
-            raise EngineError("One pipeline call needs one LoRA, size, step count, scheduler and guidance.")
+            raise EngineError("One pipeline call needs one LoRA, size, step count, scheduler, guidance and mode; "
+                              "a request from an init image renders alone.")
         merged = replace(requests[0], seeds=[seed for req in requests for seed in req.seeds])
         prompts = [req.prompt for req in requests for _ in req.seeds]
         negatives = [req.negative_prompt for req in requests for _ in req.seeds]
+        area = self.perf.vae_tiling_area
         with self._lock:
             self._activate_lora(merged.lora)
             self._maybe_compile()
-            images = run_pipeline(self.pipe, merged, on_step=on_step, prompts=prompts, negative_prompts=negatives,
-                                  vae_tiling_area=self.perf.vae_tiling_area)
+
+            def view(kind: str):
+                scheduler = make_scheduler(merged.scheduler, self.pipe.scheduler.config)
+                return refine.pipeline_view(self.pipe, kind, scheduler=scheduler, is_sdxl=self.is_sdxl)
+
+            if merged.mode == "txt2img":
+                images = run_pipeline(self.pipe, merged, on_step=on_step, prompts=prompts, negative_prompts=negatives,
+                                      vae_tiling_area=area)
+                rendered = [refine.Rendered(image, {}) for image in images]
+            else:
+                rendered = refine.from_init(view, request=merged, long_side=self.family.render_long_side,
+                                            on_step=on_step, vae_tiling_area=area)
+            rendered = refine.finishing(view, request=merged, rendered=rendered, prompts=prompts,
+                                        negative_prompts=negatives, family=self.family, on_step=on_step,
+                                        vae_tiling_area=area)
         results, offset = [], 0
         for req in requests:
-            results.append(images[offset : offset + len(req.seeds)])
+            results.append(rendered[offset : offset + len(req.seeds)])
             offset += len(req.seeds)
         return results
+
+    def environment(self) -> dict:
+        """What besides the record decides the bytes: device class, dtype, library versions, speed options."""
+        from importlib.metadata import PackageNotFoundError, version
+
+        versions = {}
+        for name in ("torch", "diffusers", "peft", "transformers"):
+            try:
+                versions[name] = version(name)
+            except PackageNotFoundError:
+                versions[name] = ""
+        device = self.device
+        name = torch.cuda.get_device_name(device) if device.type == "cuda" else device.type
+        return {"device": device.type, "device_name": name, "dtype": str(self.dtype).removeprefix("torch."),
+                **versions, "perf": asdict(self.perf)}
 
     # -- training ------------------------------------------------------------------------------------------------
     def train_lora(

@@ -32,15 +32,19 @@ class _Traits:
     native_size: int  # typical; a loaded or readable model reports its own
     render_long_side: int  # what render_size aims for: a comfortable size for the family, not always native
     training: dict[str, int]  # TrainingConfig defaults that differ from its own
+    # The longest side a hires refine pass denoises in one go: platform sizes fit (1080x1350 .. 1600x900) on the
+    # real families; the tiny models (whose attention at 1350 px would need tens of GB on CPU) refine at 2x native
+    # and the result is then resized to the platform's size.
+    refine_long_side_max: int
 
 
 _TRAITS = {
     # The tiny models are 64 px native; 512 px training would only waste CPU time.
-    "tiny": _Traits(False, 64, 80, {"resolution": 64, "steps": 100}),
-    "tiny-sdxl": _Traits(True, 64, 80, {"resolution": 64, "steps": 100}),
-    "sd15": _Traits(False, 512, 768, {"resolution": 512}),
-    "sd2": _Traits(False, 768, 768, {"resolution": 768}),
-    "sdxl": _Traits(True, 1024, 1024, {"resolution": 1024}),
+    "tiny": _Traits(False, 64, 80, {"resolution": 64, "steps": 100}, 160),
+    "tiny-sdxl": _Traits(True, 64, 80, {"resolution": 64, "steps": 100}, 160),
+    "sd15": _Traits(False, 512, 768, {"resolution": 512}, 1600),
+    "sd2": _Traits(False, 768, 768, {"resolution": 768}, 1600),
+    "sdxl": _Traits(True, 1024, 1024, {"resolution": 1024}, 2048),
 }
 
 
@@ -56,6 +60,10 @@ class Family:
     @property
     def render_long_side(self) -> int:
         return _TRAITS[self.name].render_long_side
+
+    @property
+    def refine_long_side_max(self) -> int:
+        return _TRAITS[self.name].refine_long_side_max
 
     @property
     def training_defaults(self) -> dict[str, int]:

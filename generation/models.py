@@ -23,6 +23,16 @@ class DraftingStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class GenerationMode(models.TextChoices):
+    TXT2IMG = "txt2img", "Text to image"
+    IMG2IMG = "img2img", "Variations of an image"
+    INPAINT = "inpaint", "Inpaint a masked part"
+
+
+def generation_input_path(instance: GenerationJob, filename: str) -> str:
+    return f"workspaces/{instance.persona.workspace_id}/generation-inputs/{filename}"
+
+
 class LoraVersion(models.Model):
     """One training run of a persona's LoRA and, when it succeeds, its weights. One is active."""
 
@@ -33,6 +43,11 @@ class LoraVersion(models.Model):
     base_model = models.CharField(max_length=255)
     hyperparameters = models.JSONField(default=dict, blank=True)
     loss_curve = models.JSONField(default=list, blank=True)
+    likeness_report = models.JSONField(
+        default=dict, blank=True,
+        help_text="Validation renders with this version and with the base model: mean / min likeness, face-found "
+        "rate (generation/likeness.py).",
+    )
     progress_step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     weights_path = models.CharField(max_length=500, blank=True)
@@ -102,6 +117,28 @@ class GenerationJob(models.Model):
         "or reviewer samples), pending, drafted, or failed (see drafting_error; draft-again retries).",
     )
     drafting_error = models.TextField(blank=True, help_text="Why drafting failed; 'draft again' retries.")
+    # What the job renders from (img2img, inpaint) and the stages after the render (hires, face detail).
+    mode = models.CharField(max_length=16, choices=GenerationMode.choices, default=GenerationMode.TXT2IMG)
+    strength = models.FloatField(null=True, blank=True, help_text="img2img / inpaint: how far from the init image "
+                                 "the result may move, in (0, 1].")
+    init_image = models.FileField(upload_to=generation_input_path, blank=True, help_text="The init image as rendered "
+                                  "from (a generated image's PNG or the uploaded photo's sanitised re-encode).")
+    init_sha256 = models.CharField(max_length=64, blank=True)
+    source_image = models.ForeignKey(
+        "GeneratedImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="derived_jobs",
+        help_text="The generated image the init image is (none for an uploaded photo).",
+    )
+    mask = models.FileField(upload_to=generation_input_path, blank=True, help_text="inpaint: white repaints.")
+    mask_sha256 = models.CharField(max_length=64, blank=True)
+    target_post = models.ForeignKey(
+        "scheduler.Post", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="inpaint: the draft whose image the result replaces, as a new version (the old one is kept).",
+    )
+    target_position = models.PositiveSmallIntegerField(default=0)
+    upscale = models.BooleanField(default=False, help_text="Hires: upscale and refine to the platform's size.")
+    output_width = models.PositiveIntegerField(default=0, help_text="Hires output size (0: the render size).")
+    output_height = models.PositiveIntegerField(default=0)
+    face_detail = models.BooleanField(default=False, help_text="Re-render detected faces with the persona LoRA.")
     is_sponsored = models.BooleanField(default=False, help_text="Paid partnership: its posts carry #ad.")
     caption_error = models.TextField(
         blank=True, help_text="Why the caption model could not write the captions (the posts keep template captions)."
@@ -124,6 +161,21 @@ class GenerationJob(models.Model):
         constraints = [
             models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="generation_job_status_valid"),
             models.CheckConstraint(
+                condition=models.Q(mode__in=GenerationMode.values), name="generation_job_mode_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(strength__isnull=True) | models.Q(strength__gt=0, strength__lte=1),
+                name="generation_job_strength_in_range",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(mode=GenerationMode.TXT2IMG) | ~models.Q(init_sha256=""),
+                name="generation_job_init_image_recorded",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(mode=GenerationMode.INPAINT) | ~models.Q(mask_sha256=""),
+                name="generation_job_inpaint_mask_recorded",
+            ),
+            models.CheckConstraint(
                 condition=models.Q(drafting_status__in=DraftingStatus.values),
                 name="generation_job_drafting_status_valid",
             ),
@@ -132,6 +184,18 @@ class GenerationJob(models.Model):
                 name="generation_job_drafts_only_when_succeeded",
             ),
         ]
+
+
+class LikenessStatus(models.TextChoices):
+    """A generated image's likeness to its persona (generation/likeness.py), scored on the default queue."""
+
+    PENDING = "pending", "Not scored yet"
+    SCORED = "scored", "Scored"
+    NO_FACE = "no_face", "No face"
+    FACE_TOO_SMALL = "face_too_small", "Face too small"
+    UNREADABLE = "unreadable", "Unreadable"
+    NO_REFERENCE = "no_reference", "No usable reference faces"
+    NOT_APPLICABLE = "not_applicable", "Not applicable"
 
 
 def generated_image_path(instance: GeneratedImage, filename: str) -> str:
@@ -156,11 +220,69 @@ class GeneratedImage(models.Model):
     steps = models.PositiveSmallIntegerField()
     guidance = models.FloatField()
     scheduler = models.CharField(max_length=32)
+    # Derivation: what it was rendered from, and what the stages after the render did (hires, inpaint box, faces).
+    mode = models.CharField(max_length=16, choices=GenerationMode.choices, default=GenerationMode.TXT2IMG)
+    strength = models.FloatField(null=True, blank=True)
+    init_sha256 = models.CharField(max_length=64, blank=True)
+    mask_sha256 = models.CharField(max_length=64, blank=True)
+    source_image = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL,
+                                     related_name="derived_images")
+    stages = models.JSONField(default=dict, blank=True)
+    # What besides the record decides the bytes: device, dtype, torch/diffusers/peft versions, speed options.
+    environment = models.JSONField(default=dict, blank=True)
+    # Likeness to the persona's reference faces: score 0-1 (0.5 at the model's threshold), the raw distance, and
+    # on-model against the persona's threshold. None while pending, and whenever no face could be judged.
+    likeness_status = models.CharField(max_length=16, choices=LikenessStatus.choices, default=LikenessStatus.PENDING)
+    likeness_score = models.FloatField(null=True, blank=True)
+    likeness_distance = models.FloatField(null=True, blank=True)
+    face_found = models.BooleanField(null=True, blank=True)
+    on_model = models.BooleanField(null=True, blank=True)
+    likeness_threshold = models.FloatField(null=True, blank=True)
+    likeness_reason = models.TextField(blank=True)
+    likeness_backend = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["job", "index"]
-        constraints = [models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index")]
+        constraints = [
+            models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index"),
+            models.CheckConstraint(
+                condition=models.Q(likeness_status__in=LikenessStatus.values), name="generated_image_likeness_valid"
+            ),
+        ]
+
+
+class ReproductionCheck(models.Model):
+    """One "reproduce" of a generated image: rendered again from its record on a GPU worker and compared with the
+    stored file, pixel by pixel. The worker's environment is kept to qualify the verdict."""
+
+    image = models.ForeignKey(GeneratedImage, on_delete=models.CASCADE, related_name="reproduction_checks")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    identical = models.BooleanField(null=True, blank=True, help_text="The re-render's PNG bytes equal the stored ones.")
+    differing_pixels = models.PositiveIntegerField(null=True, blank=True)
+    max_delta = models.PositiveSmallIntegerField(null=True, blank=True, help_text="Largest channel difference, 0-255.")
+    environment = models.JSONField(default=dict, blank=True, help_text="The re-rendering worker's environment.")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=JobStatus.values),
+                                   name="reproduction_check_status_valid"),
+        ]
+
+    @property
+    def verdict(self) -> str:
+        if self.status != JobStatus.SUCCEEDED:
+            return self.error or self.get_status_display()
+        if self.identical:
+            return "identical"
+        return f"differs in {self.differing_pixels:,} pixels, max Δ {self.max_delta}"
 
 
 class JobTransition(models.Model):

@@ -12,7 +12,7 @@ from django.db import transaction
 
 from config.exceptions import Conflict, ValidationFailed
 from core.access import AUTHOR_ROLES
-from core.platforms import Platform
+from core.platforms import Platform, platform_target_size
 from personas.models import Persona
 from personas.reference_qa import training_faces_require
 from personas.selectors import role_require
@@ -20,7 +20,9 @@ from personas.selectors import role_require
 from . import specs
 from .drafting import drafts_create
 from .families import model_family
-from .models import DraftingStatus, GenerationJob, JobStatus, LoraVersion
+from .inputs import job_inputs_check, job_inputs_save
+from .likeness import version_report_worse
+from .models import DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
 from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import lora_version_active
 
@@ -131,8 +133,9 @@ def lora_training_cancel(*, actor: AbstractBaseUser, lora_version_id: int) -> Lo
     return version
 
 
-def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
-    """Make a succeeded version the persona's active LoRA (the previous one is deactivated)."""
+def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int, confirm_worse: bool = False) -> LoraVersion:
+    """Make a succeeded version the persona's active LoRA (the previous one is deactivated). A version whose
+    likeness report is worse than the active one's is refused unless `confirm_worse`."""
     with transaction.atomic():
         version = lock_lora_version(lora_version_id)
         role_require(user=actor, workspace_id=version.persona.workspace_id, roles=AUTHOR_ROLES,
@@ -147,6 +150,12 @@ def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int) -> L
         previous = list(
             LoraVersion.objects.select_for_update().filter(persona_id=version.persona_id, is_active=True)
         )
+        worse = next((why for p in previous
+                      if (why := version_report_worse(candidate=version.likeness_report, active=p.likeness_report))),
+                     "")
+        if worse and not confirm_worse:
+            raise Conflict(f"LoRA v{version.version} looks less like the persona than the active version: {worse}. "
+                           "Confirm to activate it anyway.", code="likeness_worse")
         # Deactivate first: the one-active-per-persona constraint is checked per statement.
         LoraVersion.objects.filter(pk__in=[p.pk for p in previous]).update(is_active=False)
         version.is_active = True
@@ -167,7 +176,7 @@ def generation_job_create(
     persona: Persona,
     scene: str,
     platform: str,
-    num_variants: int = 4,
+    num_variants: int | None = None,
     seed: int | None = None,
     steps: int = 25,
     guidance: float = 7.0,
@@ -175,11 +184,25 @@ def generation_job_create(
     negative_prompt: str | None = None,
     allow_base_model: bool = False,
     is_sponsored: bool = False,
+    mode: str = GenerationMode.TXT2IMG,
+    strength: float | None = None,
+    init_image=None,
+    source_image_id: int | None = None,
+    post_id: int | None = None,
+    position: int = 0,
+    mask=None,
+    upscale: bool | None = None,
+    face_detail: bool | None = None,
 ) -> GenerationJob:
-    """Queue one batch of `num_variants` images of the persona in `scene`, sized for `platform`.
+    """Queue one batch of `num_variants` images (default 4) of the persona in `scene`, sized for `platform`.
 
     The persona's active LoRA is required unless `allow_base_model` (then the base model alone renders,
-    which will not look like the persona).
+    which will not look like the persona). `mode`: txt2img; img2img (variations of an uploaded photo
+    `init_image`, a generated image `source_image_id`, or the image of post `post_id` at `position`); inpaint (the
+    `mask`'s white part of one of those repainted; from a post, the result becomes that post's image as a new
+    version, the old one kept). `upscale` (hires to the platform's size) and `face_detail` default to the
+    GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings. Every input is checked before anything is
+    written or queued.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     scene = (scene or "").strip()
@@ -189,6 +212,12 @@ def generation_job_create(
         raise ValidationFailed(f"The scene is {len(scene)} characters; keep it under 1,000.")
     if platform not in Platform.values:
         raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
+    inputs = job_inputs_check(actor=actor, persona=persona, mode=mode, strength=strength, init_image=init_image,
+                              source_image_id=source_image_id, post_id=post_id, position=position, mask=mask)
+    if num_variants is None:
+        num_variants = 1 if inputs.target_post is not None else 4
+    if inputs.target_post is not None and num_variants != 1:
+        raise ValidationFailed("Inpainting a post's image makes one new version of it: num_variants must be 1.")
     _check_range("num_variants", num_variants, 1, specs.MAX_VARIANTS)
     _check_range("steps", steps, 1, specs.MAX_STEPS)
     _check_range("guidance", guidance, 0, specs.MAX_GUIDANCE)
@@ -198,6 +227,15 @@ def generation_job_create(
     if seed is None:
         seed = random.SystemRandom().randrange(0, specs.MAX_SEED - specs.MAX_VARIANTS)
     _check_range("seed", seed, 0, specs.MAX_SEED - num_variants + 1)
+    if mode == GenerationMode.INPAINT and upscale:
+        raise ValidationFailed("Inpainting keeps the image's size; upscale applies to txt2img and img2img.")
+    upscale = settings.GENERATION_HIRES_DEFAULT if upscale is None else bool(upscale)
+    upscale = upscale and mode != GenerationMode.INPAINT
+    # On by default where there is a face to keep on-model (a mascot or product persona has none).
+    if face_detail is None:
+        face_detail = settings.GENERATION_FACE_DETAIL_DEFAULT and persona.is_human_face
+    face_detail = bool(face_detail)
+    output_width, output_height = platform_target_size(platform) if upscale else (0, 0)
 
     lora = lora_version_active(persona_id=persona.pk)
     if lora is None and not allow_base_model:
@@ -208,11 +246,16 @@ def generation_job_create(
         )
     job = job_queue(
         persona=persona, lora_version=lora, platform=platform, scene=scene, created_by=actor, actor=actor,
-        comment="generation requested",
+        comment="generation requested" if mode == GenerationMode.TXT2IMG else f"{mode} requested",
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
         num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
         is_sponsored=bool(is_sponsored),
+        mode=mode, strength=inputs.strength, init_sha256=inputs.init.sha256 if inputs.init else "",
+        source_image=inputs.source_image, mask_sha256=inputs.mask.sha256 if inputs.mask else "",
+        target_post=inputs.target_post, target_position=position if inputs.target_post else 0, upscale=upscale,
+        output_width=output_width, output_height=output_height, face_detail=face_detail,
     )
+    job_inputs_save(job=job, inputs=inputs)
 
     from .tasks import generate_images
 

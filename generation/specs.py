@@ -47,6 +47,15 @@ class LoraRef:
     scale: float = 1.0
 
 
+# Image modes: text only, variations of an init image, or repainting the masked part of one.
+MODES = ("txt2img", "img2img", "inpaint")
+# Strength of the image-to-image pass that refines an upscaled render (hires) and re-renders a face (face detail):
+# low enough to keep the composition, high enough to add the detail the native render lacks.
+HIRES_STRENGTH = 0.35
+FACE_DETAIL_STRENGTH = 0.4
+DEFAULT_STRENGTH = 0.6  # img2img and inpaint, unless the job says otherwise
+
+
 @dataclass(frozen=True)
 class GenerationRequest:
     prompt: str
@@ -55,9 +64,25 @@ class GenerationRequest:
     steps: int
     guidance: float
     scheduler: str  # "dpmpp_2m_karras" | "euler_a"
-    width: int
+    width: int  # the render size (the model's native-ish size for the platform's aspect ratio)
     height: int
     lora: LoraRef | None = None
+    mode: str = "txt2img"
+    init_image: Image.Image | None = field(default=None, compare=False)  # img2img and inpaint (RGB)
+    mask: Image.Image | None = field(default=None, compare=False)  # inpaint: white repaints, black keeps
+    strength: float = 1.0  # img2img / inpaint: how far from the init image the result may move (0, 1]
+    output_size: tuple[int, int] | None = None  # hires: upscale and refine to exactly this size
+    hires_strength: float = HIRES_STRENGTH
+    face_detail: bool = False
+    face_detail_strength: float = FACE_DETAIL_STRENGTH
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One output image and what its stages did (recorded with it for reproduction)."""
+
+    image: Image.Image
+    stages: dict
 
 
 @dataclass(frozen=True)
@@ -121,11 +146,32 @@ def parameters_text(record: dict) -> str:
         parts.append(f"Model: {record['base_model']}")
     if record.get("lora_sha256"):
         parts.append(f'Lora hashes: "{record.get("lora_adapter") or "lora"}: {record["lora_sha256"][:12]}"')
+    parts += _derivation_parts(record)
     lines = [str(record.get("prompt", ""))]
     if record.get("negative_prompt"):
         lines.append(f"Negative prompt: {record['negative_prompt']}")
     lines.append(", ".join(parts))
     return "\n".join(lines)
+
+
+def _derivation_parts(record: dict) -> list[str]:
+    """A1111-style fields of an image made from an init image, upscaled or face-detailed (none for plain txt2img)."""
+    parts = []
+    if record.get("mode") in ("img2img", "inpaint"):
+        parts.append(f"Denoising strength: {float(record.get('strength') or 0):g}")
+        if record.get("init_sha256"):
+            parts.append(f"Init image hash: {record['init_sha256'][:12]}")
+        if record.get("mask_sha256"):
+            parts.append(f"Mask hash: {record['mask_sha256'][:12]}")
+    stages = record.get("stages") or {}
+    if "hires" in stages:
+        hires = stages["hires"]
+        parts += [f"Hires resize: {hires['width']}x{hires['height']}", "Hires upscaler: Lanczos",
+                  f"Hires denoising strength: {float(hires['strength']):g}"]
+    if stages.get("face_detail", {}).get("faces"):
+        face = stages["face_detail"]
+        parts.append(f"Face detail: {face['faces']} (dlib, strength {float(face['strength']):g})")
+    return parts
 
 
 def png_bytes_with_parameters(image: Image.Image, *, record: dict) -> bytes:

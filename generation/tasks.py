@@ -1,5 +1,5 @@
 """Celery tasks: thin wrappers that pass ids to the worker functions. Training and generation are routed to the
-`gpu` queue, drafting and the sweep to `default` (settings.CELERY_TASK_ROUTES).
+`gpu` queue, drafting, likeness and the sweep to `default` (settings.CELERY_TASK_ROUTES).
 
 acks_late + reject_on_worker_lost: a worker that dies mid-run leaves the message to be redelivered, and the
 worker functions restart the run cleanly. The soft time limit raises SoftTimeLimitExceeded inside the engine
@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import captioning, drafting, heartbeats, sweeps, worker
+from . import captioning, drafting, heartbeats, likeness, reproduction, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -62,6 +62,12 @@ def write_caption(alternative_id: int) -> str | None:
     return alternative.status if alternative is not None else None
 
 
+@shared_task(acks_late=True, reject_on_worker_lost=True)
+def score_likeness(job_id: int) -> int:
+    """Default queue: the likeness of a job's images to its persona, after the render. Idempotent."""
+    return likeness.job_likeness_score(job_id=job_id)
+
+
 @shared_task(acks_late=True)
 def fail_stale_runs() -> int:
     """Beat sweep (default queue): runs a dead worker left running are queued again, runs stuck past their time
@@ -92,3 +98,11 @@ def _worker_ready(sender=None, **kwargs) -> None:
 @worker_shutdown.connect
 def _worker_shutdown(**kwargs) -> None:
     heartbeats.worker_process_shutdown()
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=GENERATE_SOFT_TIME_LIMIT,
+             time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE)
+def reproduce_image(check_id: int) -> str | None:
+    """GPU queue: render a generated image again from its record and compare it with the stored file."""
+    check = reproduction.reproduction_check_run(check_id=check_id)
+    return check.status if check is not None else None

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from django.conf import settings
@@ -29,7 +30,9 @@ from core.storage import media_delete_tree, media_fetch, media_save_file
 from personas.models import FaceFinding, Persona
 
 from . import heartbeats, specs
-from .models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from .likeness import on_commit_score
+from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
+from .reports import version_report_ensure
 from .runs import FINISHED, error_text, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import generation_job_render_batch, lora_adapter_name, lora_version_sample_job, reproduction_record
 
@@ -139,6 +142,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     if finished:
         if version.status == JobStatus.SUCCEEDED:
             _training_samples_ensure(version)
+            version_report_ensure(version, engine=_engine, lora=_lora_ref)
         return version
 
     # The worker trains in a folder of its own and puts only the finished weights into media storage (possibly an
@@ -194,6 +198,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     _training_samples_ensure(version)
+    version_report_ensure(version, engine=_engine, lora=_lora_ref)
     return version
 
 
@@ -241,11 +246,21 @@ def _delete_images(job: GenerationJob) -> None:
         image.delete()
 
 
+def _stored_image(field, mode: str) -> Image.Image:
+    with field.open("rb") as fh, Image.open(fh) as img:
+        return img.convert(mode)
+
+
 def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.GenerationRequest:
+    from_init = job.mode != GenerationMode.TXT2IMG
     return specs.GenerationRequest(
         prompt=job.prompt, negative_prompt=job.negative_prompt,
         seeds=[int(job.seed) + i for i in range(job.num_variants)], steps=job.steps, guidance=job.guidance,
-        scheduler=job.scheduler, width=job.width, height=job.height, lora=lora,
+        scheduler=job.scheduler, width=job.width, height=job.height, lora=lora, mode=job.mode,
+        init_image=_stored_image(job.init_image, "RGB") if from_init else None,
+        mask=_stored_image(job.mask, "L") if job.mode == GenerationMode.INPAINT else None,
+        strength=job.strength if job.strength is not None else 1.0,
+        output_size=(job.output_width, job.output_height) if job.upscale else None, face_detail=job.face_detail,
     )
 
 
@@ -266,7 +281,8 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
                                                                                                       "id"))
     members = [leader, *readopted]
     images = sum(job.num_variants for job in members)
-    if images < max_images:
+    # A job rendered from an init image renders alone; text-only jobs share a call with the same finishing stages.
+    if images < max_images and leader.mode == GenerationMode.TXT2IMG:
         candidates = same_call.select_for_update(of=("self",), skip_locked=True).filter(
             status=JobStatus.QUEUED,
             cancel_requested=False,
@@ -277,6 +293,11 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
             steps=leader.steps,
             scheduler=leader.scheduler,
             guidance=leader.guidance,
+            mode=GenerationMode.TXT2IMG,
+            upscale=leader.upscale,
+            output_width=leader.output_width,
+            output_height=leader.output_height,
+            face_detail=leader.face_detail,
         ).order_by("created_at", "id")[: max_images - images]
         for job in candidates:
             if images + job.num_variants > max_images:
@@ -317,9 +338,7 @@ def _drafting_enqueue(job_id: int) -> None:
     draft_posts.delay(job_id)
 
 
-def _job_images_save(
-    *, job_id: int, leader_id: int, pictures: list[Image.Image], lora: specs.LoraRef | None, engine
-) -> None:
+def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs.LoraRef | None, engine) -> None:
     """Store one job's images and mark it succeeded, atomically; a failure here fails this job only. Its posts are
     drafted after commit (drafting.generation_job_posts_draft), so no post rule can cost a rendered image."""
     saved_files: list[str] = []
@@ -336,13 +355,17 @@ def _job_images_save(
             if len(pictures) != len(seeds):
                 raise RuntimeError(f"The engine returned {len(pictures)} images for {len(seeds)} seeds.")
             _delete_images(job)  # nothing should be there; never keep two sets
-            for index, (seed, picture) in enumerate(zip(seeds, pictures, strict=True)):
+            environment = engine.environment()
+            for index, (seed, rendered) in enumerate(zip(seeds, pictures, strict=True)):
+                picture = rendered.image
                 image = GeneratedImage(
                     job=job, index=index, seed=seed, width=picture.width, height=picture.height,
                     base_model=engine.base_model_id, base_model_hash=engine.base_model_hash,
                     lora_sha256=lora.sha256 if lora is not None else "", prompt=job.prompt,
                     negative_prompt=job.negative_prompt, steps=job.steps, guidance=job.guidance,
-                    scheduler=job.scheduler,
+                    scheduler=job.scheduler, mode=job.mode, strength=job.strength, init_sha256=job.init_sha256,
+                    mask_sha256=job.mask_sha256, source_image_id=job.source_image_id, stages=rendered.stages,
+                    environment=environment,
                 )
                 data = specs.png_bytes_with_parameters(picture, record=_png_record(image, lora))
                 image.sha256 = hashlib.sha256(data).hexdigest()
@@ -356,7 +379,10 @@ def _job_images_save(
                 job.drafting_status = DraftingStatus.PENDING
                 fields.append("drafting_status")
                 # robust: a broker that is down must not fail a job whose images are saved; the sweep re-sends.
+                # Drafting scores the images' likeness first (default queue).
                 transaction.on_commit(lambda: _drafting_enqueue(job_id), robust=True)
+            else:
+                on_commit_score(job_id)
             set_status(job, JobStatus.SUCCEEDED, comment=f"{len(pictures)} images", fields=fields)
     except Exception as exc:
         logger.exception("Saving the images of generation job %s failed", job_id)
@@ -417,7 +443,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
             # Go on while any job of the call still wants its images.
             return in_this_call.filter(cancel_requested=False).exists()
 
-        pictures = engine.generate_batch([_job_request(member, lora) for member in batch], on_step=on_step)
+        pictures = engine.render_batch([_job_request(member, lora) for member in batch], on_step=on_step)
         if len(pictures) != len(batch):
             raise RuntimeError(f"The engine returned {len(pictures)} image sets for {len(batch)} jobs.")
     except specs.EngineCancelled:
@@ -456,17 +482,19 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     # whole pipeline call is rendered again, with every job that shared it, and this image's position is picked.
     if job.seed is None or generated_image.index >= job.num_variants or \
             int(job.seed) + generated_image.index != generated_image.seed:
-        requests = [specs.GenerationRequest(
-            prompt=generated_image.prompt, negative_prompt=generated_image.negative_prompt,
+        # The render size: the job's when a stage resized the output (hires), else the image's own.
+        resized = "hires" in (generated_image.stages or {})
+        requests = [replace(
+            _job_request(job, lora), prompt=generated_image.prompt, negative_prompt=generated_image.negative_prompt,
             seeds=[generated_image.seed], steps=generated_image.steps, guidance=generated_image.guidance,
-            scheduler=generated_image.scheduler, width=generated_image.width, height=generated_image.height,
-            lora=lora,
+            scheduler=generated_image.scheduler, width=job.width if resized else generated_image.width,
+            height=job.height if resized else generated_image.height,
         )]
         position = (0, 0)
     else:
         batch = generation_job_render_batch(job=job)
         requests = [_job_request(member, lora) for member in batch]
         position = (batch.index(job), generated_image.index)
-    pictures = engine.generate_batch(requests)
-    picture = pictures[position[0]][position[1]]
+    pictures = engine.render_batch(requests)
+    picture = pictures[position[0]][position[1]].image
     return specs.png_bytes_with_parameters(picture, record=_png_record(generated_image, lora))

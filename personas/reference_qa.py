@@ -79,7 +79,9 @@ def reference_faces_refresh(*, persona: Persona) -> Persona:
             face_distance=None,
         )
 
-    threshold = persona_threshold(persona)
+    # "A different person" is the model's question, not the persona's on-model bar: a strict threshold for drafts
+    # must not turn the persona's own photos into outliers.
+    threshold = default_threshold()
     with transaction.atomic():
         locked = Persona.objects.select_for_update().get(pk=persona.pk)
         if not locked.is_human_face:  # changed meanwhile

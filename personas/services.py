@@ -81,7 +81,7 @@ PERSONA_FIELDS = frozenset(
     }
 )
 # What changes a persona's face profile (reference QA runs again).
-FACE_PROFILE_FIELDS = frozenset({"is_human_face", "likeness_threshold"})
+FACE_PROFILE_FIELDS = frozenset({"is_human_face"})
 MAX_LIKENESS_THRESHOLD = 2.0
 PERSONA_REQUIRED = ("name", "handle", "age", "trigger_token")
 

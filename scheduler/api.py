@@ -25,7 +25,7 @@ from personas.selectors import persona_get
 
 from . import selectors, services
 from .comments import MAX_COMMENT_CHARS, comment_author_name, post_comment_add
-from .models import Post, PostComment, PostImage, PostStatus, PostTransition
+from .models import Post, PostComment, PostImage, PostImageVersion, PostStatus, PostTransition
 from .selectors import validate_post_for_platform
 
 # --- Time input ------------------------------------------------------------------------------------
@@ -71,13 +71,14 @@ class PostImageSerializer(serializers.ModelSerializer):
 
 class PostTransitionSerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
+    external_reviewer = serializers.CharField(read_only=True, help_text="The review link's reviewer who decided.")
     # Plain strings: a second enum over the post statuses would give the schema two names for one choice set.
     from_status = serializers.CharField(read_only=True, help_text="A post status.")
     to_status = serializers.CharField(read_only=True, help_text="A post status.")
 
     class Meta:
         model = PostTransition
-        fields = ("id", "actor", "from_status", "to_status", "comment", "created_at")
+        fields = ("id", "actor", "external_reviewer", "from_status", "to_status", "comment", "created_at")
         read_only_fields = fields
 
     def get_actor(self, obj: PostTransition) -> str | None:
@@ -130,11 +131,28 @@ class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
         return obj.created_by.get_username() if obj.created_by_id else None
 
 
+class PostImageVersionSerializer(serializers.ModelSerializer):
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PostImageVersion
+        fields = ("id", "position", "url", "width", "height", "sha256", "generated_image", "replaced_by", "comment",
+                  "replaced_at")
+        read_only_fields = fields
+
+    def get_url(self, obj: PostImageVersion) -> str:
+        return obj.image.url
+
+
 class PostDetailSerializer(PostSerializer):
     transitions = PostTransitionSerializer(many=True, read_only=True)
+    image_versions = PostImageVersionSerializer(
+        many=True, read_only=True, help_text="Earlier images the post no longer shows (replaced by a new version, "
+        "e.g. an inpainted fix); `images` holds the current ones.",
+    )
 
     class Meta(PostSerializer.Meta):
-        fields = (*PostSerializer.Meta.fields, "transitions")
+        fields = (*PostSerializer.Meta.fields, "transitions", "image_versions")
         read_only_fields = fields
 
 

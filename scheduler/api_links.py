@@ -58,9 +58,10 @@ class ReviewLinkSerializer(serializers.ModelSerializer):
 class ReviewLinkCreatedSerializer(ReviewLinkSerializer):
     token = serializers.CharField(read_only=True, help_text="Shown once: only a digest of it is stored.")
     client_api_url = serializers.CharField(read_only=True, help_text="The client's view of the link (no account).")
+    page_url = serializers.CharField(read_only=True, help_text="The page to send the client (no account).")
 
     class Meta(ReviewLinkSerializer.Meta):
-        fields = (*ReviewLinkSerializer.Meta.fields, "token", "client_api_url")
+        fields = (*ReviewLinkSerializer.Meta.fields, "token", "client_api_url", "page_url")
         read_only_fields = fields
 
 
@@ -112,6 +113,8 @@ class ReviewLinkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         )
         link.token = token
         link.client_api_url = request.build_absolute_uri(reverse("client-review", kwargs={"token": token}))
+        # The client page lives in the web layer, above this app: its address is built, not reversed.
+        link.page_url = request.build_absolute_uri(f"/r/{token}/")
         return Response(ReviewLinkCreatedSerializer(link).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses=ReviewLinkSerializer, summary="Revoke")

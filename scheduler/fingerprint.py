@@ -11,9 +11,10 @@ every variant under the image's key and the lookup takes the nearest of them all
 
 MATCH_MAX_DISTANCE comes from bench/robustness.py (16 package sample photos and 2 tiny-model images; 236
 strangers: the same photos mirrored or cropped otherwise, and 200 LFW faces): the same image after
-resize, JPEG q50-q90, 1080-px re-encode, brightness +-20% or a screenshot rescale moved at most 12 bits; the
-closest stranger was 98 bits away. 32 is PDQ's own recommended cut (31) rounded to a byte boundary: far
-from both.
+resize, JPEG q50-q90, 1080-px re-encode, brightness +-20%, a screenshot rescale or a centred crop of 10-25%
+was at most 12 bits from one of its stored fingerprints; the closest stranger, against every crop
+fingerprint, was 80 bits away. 32 is PDQ's own recommended cut (31) rounded to a byte boundary: far from
+both.
 """
 
 from __future__ import annotations

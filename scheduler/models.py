@@ -78,6 +78,31 @@ class PostImage(models.Model):
         ordering = ["position", "id"]
 
 
+class PostImageVersion(models.Model):
+    """An image a post no longer shows: replaced at its position by a new version (an inpainted fix, say). Its file
+    is kept, so the post's history shows every version; the current one is the post's PostImage."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="image_versions")
+    position = models.PositiveSmallIntegerField()
+    image = models.FileField(upload_to=post_image_path)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    sha256 = models.CharField(max_length=64)
+    generated_image = models.ForeignKey(
+        "generation.GeneratedImage", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    replaced_by = models.ForeignKey(PostImage, null=True, blank=True, on_delete=models.SET_NULL,
+                                    related_name="previous_versions")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    comment = models.TextField(blank=True)
+    replaced_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["position", "replaced_at", "id"]
+
+
 class PostTransition(models.Model):
     """Audit row for every status change: who, when, from, to, comment."""
 

@@ -113,12 +113,14 @@ def post_create_for_review(
     paid_partnership: bool = False,
     language: str = "en",
     scheduled_at: dt.datetime | None = None,
+    hold_reason: str = "",
 ) -> Post:
     """A post by `created_by` from generated images, submitted for review at once. A system action, like
     post_mark_exported: no role check (the caller decided who may author it: generation drafts a job's posts for
     the job's author) and `actor` may be None. The platform rules are checked before anything is written.
     `language` is the caption's ("de+en" bilingual): it carries that language's disclosure label.
-    `scheduled_at` slots it on the calendar at once (a content plan's planned time)."""
+    `scheduled_at` slots it on the calendar at once (a content plan's planned time). With `hold_reason` (e.g. an
+    off-model image) it stays in drafts instead, and an audit row (draft to draft) says why."""
     require_platform(platform)
     if scheduled_at is not None:
         require_aware_future(scheduled_at)
@@ -138,10 +140,10 @@ def post_create_for_review(
             actor=actor,
             post_id=post.pk,
             sources=(PostStatus.DRAFT,),
-            target=PostStatus.IN_REVIEW,
-            verb="submitted for review",
+            target=PostStatus.DRAFT if hold_reason else PostStatus.IN_REVIEW,
+            verb="held in drafts" if hold_reason else "submitted for review",
             roles=None,
-            comment=comment,
+            comment=f"{comment} Held in drafts: {hold_reason}".strip() if hold_reason else comment,
             checks=lambda post: check_platform_rules(post, "submitted for review"),
         )
 

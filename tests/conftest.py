@@ -22,6 +22,8 @@ def _test_settings(settings, tmp_path, _c2pa_dev_ca_dir):
     # Exports sign with a development CA created once per session, never the one in var/c2pa.
     settings.C2PA_DEV_CA_DIR = _c2pa_dev_ca_dir
     settings.C2PA_CERT_CHAIN_PATH = settings.C2PA_PRIVATE_KEY_PATH = settings.C2PA_TRUST_ANCHORS_PATH = ""
+    # The tiny-model tests render at the render size unless they ask for the finishing stages.
+    settings.GENERATION_HIRES_DEFAULT = settings.GENERATION_FACE_DETAIL_DEFAULT = False
     # Factories hash a password per user; PBKDF2 would dominate the suite's run time.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # The manifest storage needs collectstatic; rendering pages in tests does not.

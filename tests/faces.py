@@ -88,3 +88,12 @@ def small_face(img: Image.Image, canvas: int = 640, scale: float = 0.45) -> Imag
     out = Image.new("RGB", (canvas, canvas), (200, 200, 200))
     out.paste(small, ((canvas - small.width) // 2, (canvas - small.height) // 2))
     return out
+
+
+def on_canvas(img: Image.Image, size: tuple[int, int] = (512, 640)) -> Image.Image:
+    """The photo fitted into a picture of `size` (a generated image's shape), on grey."""
+    fitted = img.copy()
+    fitted.thumbnail(size, Image.Resampling.LANCZOS)
+    out = Image.new("RGB", size, (128, 128, 128))
+    out.paste(fitted, ((size[0] - fitted.width) // 2, (size[1] - fitted.height) // 2))
+    return out

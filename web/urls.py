@@ -4,7 +4,22 @@ pages keep the "personas" namespace and the training and generation actions the 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import auth, calendar, dashboard, exports, generation, media, origin, persona, review
+from . import (
+    auth,
+    calendar,
+    client_review,
+    comments,
+    dashboard,
+    exports,
+    generation,
+    images,
+    media,
+    origin,
+    persona,
+    plans,
+    review,
+    review_links,
+)
 
 persona_patterns = [
     path("new/", persona.persona_create, name="create"),
@@ -28,6 +43,10 @@ generation_patterns = [
     path("jobs/<int:job_id>/cancel/", generation.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/draft/", generation.draft_from_images, name="draft_from_images"),
     path("jobs/<int:job_id>/draft-again/", generation.job_draft_again, name="job_draft_again"),
+    path("images/<int:image_id>/variations/", images.image_variations, name="image_variations"),
+    path("images/<int:image_id>/inpaint/", images.image_inpaint, name="image_inpaint"),
+    path("images/<int:image_id>/reproduce/", images.image_reproduce, name="image_reproduce"),
+    path("images/<int:image_id>/reproduce/verdict/", images.image_checks, name="image_checks"),
 ]
 
 urlpatterns = [
@@ -52,6 +71,19 @@ urlpatterns = [
     path("exports/<int:bundle_id>/download/", exports.export_download, name="export_download"),
     path("exports/<int:bundle_id>/verify/", exports.export_verify, name="export_verify"),
     path("origin-check/", origin.origin_check_page, name="origin_check"),
+    path("posts/<int:post_id>/comments/", comments.post_comments, name="post_comments"),
+    path("review-links/", review_links.review_link_list, name="review_link_list"),
+    path("review-links/new/", review_links.review_link_create, name="review_link_create"),
+    path("review-links/<int:link_id>/revoke/", review_links.review_link_revoke, name="review_link_revoke"),
+    path("plans/", plans.plan_list, name="plan_list"),
+    path("plans/import/", plans.plan_import, name="plan_import"),
+    path("plans/<int:plan_id>/", plans.plan_detail, name="plan_detail"),
+    # A client review link (no account): the token in the address is the credential.
+    path("r/<str:token>/", client_review.client_review, name="client_review"),
+    path("r/<str:token>/posts/<int:post_id>/decide/", client_review.client_review_decide,
+         name="client_review_decide"),
+    path("r/<str:token>/posts/<int:post_id>/comment/", client_review.client_review_comment,
+         name="client_review_comment"),
     path("personas/", include((persona_patterns, "personas"))),
     path("generation/", include((generation_patterns, "generation"))),
     # Uploaded and generated files: served only to members of the workspace in the stored path (any DEBUG).

@@ -202,3 +202,46 @@ def test_real_worker_trains_then_generates_posts(worker):
     assert len(posts) == 2
     assert all(post.status == PostStatus.IN_REVIEW and persona.disclosure_label in post.caption for post in posts)
     assert sorted(p.images.get().generated_image_id for p in posts) == [image.pk for image in images]
+
+
+def test_real_worker_reports_the_likeness_of_a_new_version(worker):
+    """The tiny model's renders hold no face: the report says so (face-found rate 0, no mean), never a likeness of
+    zero; the reviewer samples are scored on the default queue."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from generation.models import LikenessStatus
+    from generation.reports import REPORT_SCENES
+    from personas.services import reference_images_upload
+    from tests import faces
+
+    process, log_path = worker
+    marketer = MembershipFactory(role=Role.MARKETER).user
+    workspace = marketer.memberships.get().workspace
+    persona = PersonaFactory(workspace=workspace, created_by=marketer, is_human_face=True)
+    edits = faces.variants(faces.astronaut())
+    reference_images_upload(actor=marketer, persona=persona, files=[
+        SimpleUploadedFile(f"{name}.jpg", faces.jpeg_bytes(faces.at_least(img)), content_type="image/jpeg")
+        for name, img in (("front", faces.astronaut()), ("flip", edits["flip"]), ("dark", edits["darker"]))
+    ])
+    version = services.lora_training_start(actor=marketer, persona=persona, steps=3, rank=4)
+    version = _wait_finished(LoraVersion, version.pk, process, log_path)
+    assert version.status == JobStatus.SUCCEEDED, f"{version.error}\n{_log_tail(log_path)}"
+    deadline = time.monotonic() + TIMEOUT_S
+    while not version.likeness_report and time.monotonic() < deadline:
+        assert process.poll() is None, _log_tail(log_path)
+        time.sleep(0.5)
+        version.refresh_from_db()
+    report = version.likeness_report
+    assert report["status"] == "scored", report
+    assert len(report["prompts"]) == len(REPORT_SCENES) == len(report["images"])
+    for side in ("version", "base_model"):
+        summary = report[side]
+        assert summary["images"] == 3 and summary["faces_found"] == 0 and summary["face_found_rate"] == 0.0
+        assert summary["no_face"] == 3 and summary["mean_likeness"] is None and summary["min_likeness"] is None
+    assert {row["version"]["likeness_status"] for row in report["images"]} == {"no_face"}
+
+    sample = GenerationJob.objects.get(lora_version=version, is_sample=True)
+    deadline = time.monotonic() + TIMEOUT_S
+    while sample.images.filter(likeness_status=LikenessStatus.PENDING).exists() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert set(sample.images.values_list("likeness_status", flat=True)) == {LikenessStatus.NO_FACE}

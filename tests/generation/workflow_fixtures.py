@@ -11,6 +11,7 @@ from PIL import Image
 
 from generation import engine as engine_module
 from generation.models import JobStatus, LoraVersion
+from generation.specs import Rendered
 from tests.factories import GenerationJobFactory, LoraVersionFactory, ReferenceImageFactory
 
 __all__ = [
@@ -109,6 +110,12 @@ class FakeEngine:
             if on_step is not None and on_step(step, steps) is False:
                 raise engine_module.EngineCancelled("Generation cancelled.")
         return [[Image.new("RGB", (r.width, r.height), (seed % 255, 10, 10)) for seed in r.seeds] for r in requests]
+
+    def render_batch(self, requests, *, on_step=None):
+        return [[Rendered(image, {}) for image in images] for images in self.generate_batch(requests, on_step=on_step)]
+
+    def environment(self) -> dict:
+        return {"device": "cpu", "dtype": "float32"}
 
     def train_lora(self, *, images, captions, output_dir, config, on_step=None):
         self.train_calls += 1

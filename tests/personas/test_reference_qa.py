@@ -122,11 +122,16 @@ def test_not_a_human_face_makes_likeness_not_applicable(human, marketer):
     assert found["noise.jpg"][0] == FaceFinding.NO_FACE and found["a-front.jpg"][0] == FaceFinding.USABLE
 
 
-def test_a_stricter_threshold_is_applied_to_the_references(human, marketer):
+def test_a_stricter_on_model_threshold_leaves_the_references_alone(human, marketer, settings):
     services.reference_images_upload(actor=marketer, persona=human, files=astronaut_set())
     services.persona_update(actor=marketer, persona=human, likeness_threshold=0.01)
-    assert FaceFinding.OUTLIER in {f for f, _ in findings(human).values()}
+    assert {f for f, _ in findings(human).values()} == {FaceFinding.USABLE}
     assert reference_profile_summary(persona=human)["threshold"] == 0.01
+    # The "different person" test follows the configured default (LIKENESS_THRESHOLD), the model's question.
+    settings.LIKENESS_THRESHOLD = 0.01
+    ReferenceImage.objects.filter(persona=human).update(face_backend="")
+    reference_qa.reference_faces_refresh(persona=human)
+    assert FaceFinding.OUTLIER in {f for f, _ in findings(human).values()}
     with pytest.raises(ValidationFailed, match="likeness_threshold|above 0"):
         services.persona_update(actor=marketer, persona=human, likeness_threshold=5)
 

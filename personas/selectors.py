@@ -115,6 +115,35 @@ def workspace_get(*, user: AbstractBaseUser, workspace_id: int) -> Workspace:
     return workspace
 
 
+def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:
+    """The user's memberships with their workspaces, by workspace name (the pages' workspace switcher)."""
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
+
+
+def persona_in_workspaces(*, persona_id: int, workspace_ids: Iterable[int]) -> Persona | None:
+    """The persona (with its workspace) if it belongs to one of these workspaces (the caller's), else None."""
+    return (
+        Persona.objects.select_related("workspace")
+        .filter(pk=persona_id, workspace_id__in=list(workspace_ids))
+        .first()
+    )
+
+
+def workspace_personas(*, workspace_id: int, limit: int = 200) -> list[Persona]:
+    """A workspace's personas by name (internal: the caller has checked membership)."""
+    return list(Persona.objects.filter(workspace_id=workspace_id).order_by("name")[:limit])
+
+
+def persona_reference_images(*, persona: Persona) -> list[ReferenceImage]:
+    return list(persona.reference_images.order_by("created_at", "id"))
+
+
+def persona_reference_image(*, persona: Persona, image_id: int) -> ReferenceImage | None:
+    return persona.reference_images.filter(pk=image_id).first()
+
+
 # --- caption languages and disclosure labels --------------------------------------------------------
 
 

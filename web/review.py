@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exceptions import ApplicationError
 from generation import captioning
 from generation.models import CaptionStatus
+from generation.selectors import LIKENESS_SORTS, posts_likeness_annotate
 from personas.models import Persona
 from scheduler import selectors
 from scheduler import services as post_services
@@ -46,6 +47,10 @@ def review_context(request: HttpRequest) -> dict:
     )
     if persona_id is not None:
         queue = queue.filter(persona_id=persona_id)
+    off_model = request.GET.get("likeness") == "off"
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in LIKENESS_SORTS else ""
+    queue = posts_likeness_annotate(queue, off_model_only=off_model, sort=sort)
     # One row more than the page tells whether a next page exists without a COUNT query.
     posts = list(queue[offset : offset + REVIEW_PAGE_SIZE + 1])
     has_next = len(posts) > REVIEW_PAGE_SIZE
@@ -74,7 +79,8 @@ def review_context(request: HttpRequest) -> dict:
     caption_alternatives_attach([*posts, *drafts])
 
     def query(**overrides) -> str:
-        params = {"layout": layout, "persona": persona_id or "", "page": page}
+        params = {"layout": layout, "persona": persona_id or "", "likeness": "off" if off_model else "",
+                  "sort": sort, "page": page}
         params.update(overrides)
         return "&".join(f"{k}={v}" for k, v in params.items() if v)
 
@@ -86,6 +92,9 @@ def review_context(request: HttpRequest) -> dict:
         "drafts": drafts,
         "layout": layout,
         "persona_id": persona_id,
+        "likeness_off": off_model,
+        "likeness_sort": sort,
+        "likeness_sorts": LIKENESS_SORTS,
         "review_personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
         "platform_limits": platform_limits(),
         "rewrite_choices": REWRITE_CHOICES,

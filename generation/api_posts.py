@@ -35,6 +35,10 @@ class CaptionAlternativeSerializer(serializers.ModelSerializer):
 
 class CaptionRewriteSerializer(serializers.Serializer):
     instruction = serializers.ChoiceField(choices=list(REWRITES), help_text="How to rewrite the caption.")
+    language = serializers.CharField(
+        required=False, allow_blank=True, max_length=8,
+        help_text="For translate: the language to translate into (a caption language code such as de).",
+    )
 
 
 class PostViewSet(scheduler_api.PostViewSet):
@@ -60,7 +64,8 @@ class PostViewSet(scheduler_api.PostViewSet):
         data = CaptionRewriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         alternative = captioning.caption_rewrite_request(
-            actor=request.user, post_id=int(pk), instruction=data.validated_data["instruction"]
+            actor=request.user, post_id=int(pk), instruction=data.validated_data["instruction"],
+            language=data.validated_data.get("language", ""),
         )
         alternative.refresh_from_db()  # written already when tasks run eagerly
         return Response(CaptionAlternativeSerializer(alternative).data, status=status.HTTP_202_ACCEPTED)

@@ -15,7 +15,8 @@ from django.db import transaction
 
 from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.access import AUTHOR_ROLES
-from personas.selectors import role_require
+from core.languages import LANGUAGES, label_remove, language_clean
+from personas.selectors import BILINGUAL_LABEL_SEPARATOR, disclosure_label_for, role_require
 from scheduler.models import Post, PostStatus
 from scheduler.post_captions import post_caption_replace
 from scheduler.selectors import post_get
@@ -56,16 +57,25 @@ def _open_post(*, actor: AbstractBaseUser, post_id: int) -> Post:
     return post
 
 
-def caption_rewrite_request(*, actor: AbstractBaseUser, post_id: int, instruction: str) -> CaptionAlternative:
-    """A pending rewrite of the post's caption; the default-queue worker writes it."""
+def caption_rewrite_request(*, actor: AbstractBaseUser, post_id: int, instruction: str,
+                            language: str = "") -> CaptionAlternative:
+    """A pending rewrite of the post's caption (for "translate": in `language`); the default-queue worker writes
+    it."""
     post = _open_post(actor=actor, post_id=post_id)
     instruction = (instruction or "").strip().lower()
     if instruction not in REWRITES:
         raise ValidationFailed(f"Unknown rewrite '{instruction}'; choose one of: {', '.join(REWRITES)}.",
                                extra={"fields": {"instruction": ["Unknown."]}})
+    target = post.language
+    if instruction == "translate":
+        target = language_clean(language) or ""
+        if not target or target == post.language:
+            raise ValidationFailed(
+                f"Choose the language to translate post {post.pk} into: one of {', '.join(LANGUAGES)}, other than "
+                f"its own ({post.language}).", extra={"fields": {"language": ["Choose another language."]}},
+            )
     alternative = CaptionAlternative.objects.create(
-        post=post, language=post.language, instruction=instruction, status=CaptionStatus.PENDING,
-        requested_by=actor,
+        post=post, language=target, instruction=instruction, status=CaptionStatus.PENDING, requested_by=actor,
     )
     from .tasks import write_caption
 
@@ -95,11 +105,14 @@ def caption_alternative_write(*, alternative_id: int) -> CaptionAlternative | No
         post = alternative.post
         image = GeneratedImage.objects.filter(post_images__post=post).select_related("job").first()
         scene = image.job.scene if image is not None else ""
+        original = post.caption
+        for label in disclosure_label_for(post.persona, post.language).split(BILINGUAL_LABEL_SEPARATOR):
+            original = label_remove(original, label)
         try:
             outcome = captions_write(
                 persona=post.persona, scene=scene, platform=post.platform, seed=alternative.pk,
-                language=post.language, sponsored=post.is_sponsored, n=1, instruction=alternative.instruction,
-                original=post.caption,
+                language=alternative.language, sponsored=post.is_sponsored, n=1, instruction=alternative.instruction,
+                original=original,
             )
         except Exception as exc:
             logger.exception("Rewriting the caption of post %s failed", post.pk)
@@ -127,4 +140,5 @@ def caption_alternative_use(*, actor: AbstractBaseUser, post_id: int, alternativ
     return post_caption_replace(
         actor=actor, post_id=post.pk, caption=alternative.caption, hashtags=alternative.hashtags,
         paid_partnership=alternative.paid_partnership, comment=f"Caption replaced by {what} {alternative.pk}.",
+        language=alternative.language,
     )

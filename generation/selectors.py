@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
@@ -200,6 +200,79 @@ def generated_images_for_persona(*, persona: Persona, ids: Iterable[int]) -> lis
     if missing:
         raise ValidationFailed(f"Generated image(s) {', '.join(map(str, missing))} not found for persona {persona.pk}.")
     return [found[i] for i in wanted]
+
+
+# --- For a caller already scoped to the workspace (the pages) ------------------------------------------------
+
+ACTIVE_STATUSES = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+def generation_job_in_workspaces(*, job_id: int, workspace_ids: Iterable[int]) -> GenerationJob | None:
+    """The job (with its persona and workspace) if it belongs to one of these workspaces (the caller's)."""
+    return (
+        GenerationJob.objects.select_related("persona", "persona__workspace")
+        .filter(pk=job_id, persona__workspace_id__in=list(workspace_ids))
+        .first()
+    )
+
+
+def lora_version_in_workspaces(*, lora_version_id: int, workspace_ids: Iterable[int]) -> LoraVersion | None:
+    """The LoRA version (with its persona and workspace) if it belongs to one of these workspaces."""
+    return (
+        LoraVersion.objects.select_related("persona", "persona__workspace")
+        .filter(pk=lora_version_id, persona__workspace_id__in=list(workspace_ids))
+        .first()
+    )
+
+
+def runs_active(*, workspace_id: int, limit: int = 20) -> tuple[list[LoraVersion], list[GenerationJob]]:
+    """The workspace's queued and running trainings and generation jobs, oldest first, with the worker on each."""
+    versions = (
+        LoraVersion.objects.filter(persona__workspace_id=workspace_id, status__in=ACTIVE_STATUSES)
+        .select_related("persona", "worker")
+        .order_by("created_at")[:limit]
+    )
+    jobs = (
+        GenerationJob.objects.filter(persona__workspace_id=workspace_id, status__in=ACTIVE_STATUSES)
+        .select_related("persona", "worker")
+        .order_by("created_at")[:limit]
+    )
+    return list(versions), list(jobs)
+
+
+def persona_lora_versions(*, persona: Persona, limit: int = 10) -> list[LoraVersion]:
+    return list(LoraVersion.objects.filter(persona=persona).order_by("-version")[:limit])
+
+
+def persona_recent_jobs(*, persona: Persona, limit: int = 8) -> list[GenerationJob]:
+    """The persona's latest generation jobs (reviewer samples left out), with their LoRA versions."""
+    return list(
+        GenerationJob.objects.filter(persona=persona, is_sample=False)
+        .select_related("lora_version")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def job_and_sample_images(
+    *, job_ids: Iterable[int] = (), lora_version_ids: Iterable[int] = ()
+) -> list[GeneratedImage]:
+    """In one query: the images of these jobs and the reviewer sample images of these LoRA versions, by job
+    creation then index, each with its job."""
+    return list(
+        GeneratedImage.objects.filter(
+            Q(job_id__in=list(job_ids)) | Q(job__is_sample=True, job__lora_version_id__in=list(lora_version_ids))
+        )
+        .select_related("job")
+        .order_by("job__created_at", "index")
+    )
+
+
+def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = None) -> list[GeneratedImage]:
+    """The job's images by index (only those with these ids, when given)."""
+    qs = GeneratedImage.objects.filter(job=job).select_related("job")
+    if ids is not None:
+        qs = qs.filter(pk__in=list(ids))
+    return list(qs.order_by("index"))
 
 
 def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:

@@ -81,14 +81,19 @@ def reference_image_list(*, user: AbstractBaseUser, persona_id: int | None = Non
     return qs.select_related("persona", "upload")
 
 
-def reference_profile_summary(*, persona: Persona) -> dict:
+def reference_profile_summary(*, persona: Persona, references: list[ReferenceImage] | None = None) -> dict:
     """Reference QA at a glance: not_applicable (not a human face), ready (enough usable faces to train) or
     too_few_faces; the usable count, how many training needs, the on-model threshold and counts by finding."""
-    counts = dict(
-        persona.reference_images.order_by().values("face_finding").annotate(n=Count("id")).values_list(
-            "face_finding", "n"
+    if references is not None:  # already loaded by the caller: no query
+        counts: dict[str, int] = {}
+        for reference in references:
+            counts[reference.face_finding] = counts.get(reference.face_finding, 0) + 1
+    else:
+        counts = dict(
+            persona.reference_images.order_by().values("face_finding").annotate(n=Count("id")).values_list(
+                "face_finding", "n"
+            )
         )
-    )
     needed = settings.LIKENESS_MIN_REFERENCE_FACES
     if not persona.is_human_face:
         return {"status": "not_applicable", "usable_faces": 0, "needed": 0, "threshold": None, "findings": counts}
@@ -113,6 +118,35 @@ def workspace_get(*, user: AbstractBaseUser, workspace_id: int) -> Workspace:
     if workspace is None:
         raise NotFound("Workspace not found.")
     return workspace
+
+
+def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:
+    """The user's memberships with their workspaces, by workspace name (the pages' workspace switcher)."""
+    if not user.is_authenticated:
+        return []
+    return list(Membership.objects.filter(user=user).select_related("workspace").order_by("workspace__name"))
+
+
+def persona_in_workspaces(*, persona_id: int, workspace_ids: Iterable[int]) -> Persona | None:
+    """The persona (with its workspace) if it belongs to one of these workspaces (the caller's), else None."""
+    return (
+        Persona.objects.select_related("workspace")
+        .filter(pk=persona_id, workspace_id__in=list(workspace_ids))
+        .first()
+    )
+
+
+def workspace_personas(*, workspace_id: int, limit: int = 200) -> list[Persona]:
+    """A workspace's personas by name (internal: the caller has checked membership)."""
+    return list(Persona.objects.filter(workspace_id=workspace_id).order_by("name")[:limit])
+
+
+def persona_reference_images(*, persona: Persona) -> list[ReferenceImage]:
+    return list(persona.reference_images.select_related("upload").order_by("created_at", "id"))
+
+
+def persona_reference_image(*, persona: Persona, image_id: int) -> ReferenceImage | None:
+    return persona.reference_images.filter(pk=image_id).first()
 
 
 # --- caption languages and disclosure labels --------------------------------------------------------

@@ -8,7 +8,7 @@ from django.db.models import QuerySet
 from config.exceptions import NotFound
 from personas.selectors import workspace_ids_for_user
 
-from .models import ExportBundle, ExportSettings
+from .models import ExportBundle, ExportSettings, ExportStatus
 
 
 def export_bundle_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[ExportBundle]:
@@ -24,6 +24,21 @@ def export_bundle_get(*, user: AbstractBaseUser, bundle_id: int) -> ExportBundle
     if bundle is None:
         raise NotFound("Export not found.")
     return bundle
+
+
+def export_bundle_recent(*, user: AbstractBaseUser, workspace_id: int, limit: int = 20) -> list[ExportBundle]:
+    """A workspace's latest bundles, newest first, with who asked for each."""
+    return list(
+        export_bundle_list(user=user, workspace_id=workspace_id)
+        .select_related("created_by")
+        .order_by("-created_at", "-id")[:limit]
+    )
+
+
+def export_bundle_ready(*, user: AbstractBaseUser, bundle_id: int) -> ExportBundle | None:
+    """The bundle if the user may see it and its archive is ready to download, else None."""
+    bundle = export_bundle_list(user=user).filter(pk=bundle_id, status=ExportStatus.SUCCEEDED).first()
+    return bundle if bundle is not None and bundle.file else None
 
 
 def export_settings_get(*, workspace_id: int) -> ExportSettings:

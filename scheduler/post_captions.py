@@ -24,6 +24,7 @@ def post_caption_replace(
     hashtags: Iterable[str],
     paid_partnership: bool = False,
     comment: str = "",
+    language: str = "",
 ) -> Post:
     """An author swaps the caption of a draft, a post in review or one with changes requested (e.g. for a caption
     alternative). The post keeps its status; the audit row records the swap, and whoever swapped a caption under
@@ -31,7 +32,8 @@ def post_caption_replace(
     with transaction.atomic():
         post = _lock(post_id)
         role_require(user=actor, workspace_id=post.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
-        label = persona_label(post.persona, post.language)
+        language = language or post.language  # a translation changes the post's language, and so its label
+        label = persona_label(post.persona, language)
         status = post.status
         sources = (*EDITABLE_STATUSES, PostStatus.IN_REVIEW)
         return _transition(
@@ -46,6 +48,7 @@ def post_caption_replace(
                 "caption": caption_with_label(caption, label),
                 "hashtags": hashtags_normalise(hashtags),
                 "disclosure_label": label,
+                "language": language,
                 "paid_partnership": bool(paid_partnership or post.is_sponsored),
             },
         )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
-from collections.abc import Iterable
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, Substr
 
 from config.exceptions import NotFound, ValidationFailed
 from core.platforms import validate_content
@@ -22,6 +23,9 @@ from .models import Post, PostComment, PostImage, PostStatus, PostTransition
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.
 BUSY_STATUSES = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
+# What the calendar grid shows unless asked for other statuses.
+CALENDAR_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
+CALENDAR_ENTRIES_LIMIT = 5000  # per period shown; light rows, so cheap
 GRANULARITIES = ("day", "week", "month")
 NEXT_SLOT_HORIZON_DAYS = 366
 
@@ -76,15 +80,18 @@ def _images_prefetch() -> Prefetch:
 def post_list(
     *,
     user: AbstractBaseUser,
+    workspace_id: int | None = None,
     persona_id: int | None = None,
     platform: str | None = None,
     status: str | Iterable[str] | None = None,
     scheduled_from: dt.datetime | None = None,
     scheduled_to: dt.datetime | None = None,
 ) -> QuerySet[Post]:
-    """Posts of the user's workspaces. `status` takes one value, a comma-separated string or a list.
-    The scheduled range is [scheduled_from, scheduled_to)."""
+    """Posts of the user's workspaces (optionally one of them). `status` takes one value, a comma-separated
+    string or a list. The scheduled range is [scheduled_from, scheduled_to)."""
     qs = Post.objects.filter(workspace_id__in=workspace_ids_query(user=user))
+    if workspace_id is not None:
+        qs = qs.filter(workspace_id=workspace_id)
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
     if platform:
@@ -165,7 +172,7 @@ class CalendarBucket:
 
     period_start: dt.date
     granularity: str
-    posts: list[Post] = field(default_factory=list)
+    posts: list = field(default_factory=list)
 
     @property
     def count(self) -> int:
@@ -182,6 +189,36 @@ def period_start(local_date: dt.date, granularity: str) -> dt.date:
     raise ValidationFailed(f"Unknown granularity '{granularity}'; use one of: {', '.join(GRANULARITIES)}.")
 
 
+def _calendar_query(
+    *,
+    user: AbstractBaseUser,
+    start: dt.datetime,
+    end: dt.datetime,
+    workspace_id: int | None,
+    persona_id: int | None,
+    platform: str | None,
+    status: str | Iterable[str] | None,
+) -> QuerySet[Post]:
+    """The one calendar query: posts of the user's workspaces with a scheduled time in [start, end)."""
+    if end <= start:
+        raise ValidationFailed("The calendar range must end after it starts.")
+    return post_list(
+        user=user, workspace_id=workspace_id, persona_id=persona_id, platform=platform, status=status,
+        scheduled_from=start, scheduled_to=end,
+    ).order_by("scheduled_at", "id")  # fmt: skip
+
+
+def _local_buckets(posts: Iterable, granularity: str) -> list[CalendarBucket]:
+    """Posts grouped by the local wall date in each one's persona's timezone, so a post at 23:30 Paris time on
+    the night clocks change lands on the right day whatever the UTC offset. Empty periods are omitted."""
+    buckets: dict[dt.date, CalendarBucket] = {}
+    for post in posts:
+        local_date = post.scheduled_at.astimezone(persona_zone(post.persona)).date()
+        key = period_start(local_date, granularity)
+        buckets.setdefault(key, CalendarBucket(period_start=key, granularity=granularity)).posts.append(post)
+    return [buckets[key] for key in sorted(buckets)]
+
+
 def calendar_posts(
     *,
     user: AbstractBaseUser,
@@ -191,41 +228,95 @@ def calendar_posts(
     platform: str | None = None,
     status: str | Iterable[str] | None = None,
     granularity: str = "day",
+    workspace_id: int | None = None,
 ) -> list[CalendarBucket]:
-    """Posts with a scheduled time in [start, end), grouped by local date in each post's persona's timezone.
-
-    Grouping uses the local wall date, so a post at 23:30 Paris time on the night clocks change lands on the
-    right day whatever the UTC offset. Empty periods are omitted.
-    """
+    """Posts with a scheduled time in [start, end), grouped by local date in each post's persona's timezone."""
     if granularity not in GRANULARITIES:
         raise ValidationFailed(f"Unknown granularity '{granularity}'; use one of: {', '.join(GRANULARITIES)}.")
-    if end <= start:
-        raise ValidationFailed("The calendar range must end after it starts.")
-    posts = post_list(
-        user=user,
-        persona_id=persona_id,
-        platform=platform,
-        status=status,
-        scheduled_from=start,
-        scheduled_to=end,
-    ).order_by("scheduled_at", "id")
-    buckets: dict[dt.date, CalendarBucket] = {}
-    for post in posts:
-        local_date = post.scheduled_at.astimezone(persona_zone(post.persona)).date()
-        key = period_start(local_date, granularity)
-        buckets.setdefault(key, CalendarBucket(period_start=key, granularity=granularity)).posts.append(post)
-    return [buckets[key] for key in sorted(buckets)]
+    query = _calendar_query(user=user, start=start, end=end, workspace_id=workspace_id, persona_id=persona_id,
+                            platform=platform, status=status)
+    return _local_buckets(query, granularity)
+
+
+@dataclass(slots=True)
+class CalendarEntry:
+    """A post as the calendar grid needs it: one values row, not a model instance (a busy month stays cheap)."""
+
+    pk: int
+    persona_id: int
+    platform: str
+    status: str
+    scheduled_at: dt.datetime
+    caption: str  # its first `caption_chars` characters
+    persona: Persona
+
+
+def calendar_entries(
+    *,
+    user: AbstractBaseUser,
+    start: dt.datetime,
+    end: dt.datetime,
+    workspace_id: int | None = None,
+    persona_id: int | None = None,
+    platform: str | None = None,
+    status: str | Iterable[str] | None = CALENDAR_STATUSES,
+    personas: Mapping[int, Persona] | None = None,
+    limit: int = CALENDAR_ENTRIES_LIMIT,
+    caption_chars: int = 121,
+) -> list[CalendarEntry]:
+    """calendar_posts' posts (the same query), oldest first, as light rows with their persona, at most `limit`.
+
+    `personas`: persona rows the caller already holds; only the others are fetched (one query)."""
+    rows = list(
+        _calendar_query(user=user, start=start, end=end, workspace_id=workspace_id, persona_id=persona_id,
+                        platform=platform, status=status)
+        .prefetch_related(None)  # rows, not instances: nothing to prefetch (select_related is ignored too)
+        .annotate(caption_head=Substr("caption", 1, caption_chars))
+        .values_list("id", "persona_id", "platform", "status", "scheduled_at", "caption_head")[:limit]
+    )
+    by_id = dict(personas or {})
+    missing = {row[1] for row in rows} - by_id.keys()
+    if missing:
+        by_id.update({p.pk: p for p in Persona.objects.filter(pk__in=missing)})
+    return [CalendarEntry(*row, persona=by_id[row[1]]) for row in rows]
+
+
+@dataclass(frozen=True)
+class GapConflict:
+    """Another busy post of the same persona closer than its minimum gap."""
+
+    post_id: int
+    platform: str
+    scheduled_at: dt.datetime
+    minutes: int  # how far apart, whole minutes
+    minimum: int  # the persona's minimum gap, minutes
+
+
+def gap_conflicts(*, persona: Persona, scheduled_at: dt.datetime, busy: Iterable[tuple]) -> list[GapConflict]:
+    """The minimum-gap rule, decided here only: each busy (pk, platform, time) closer to `scheduled_at` than the
+    persona's minimum gap. Scheduling allows it, with a warning."""
+    gap = dt.timedelta(minutes=persona.min_post_gap_minutes or 0)
+    return [
+        GapConflict(pk, platform, other, int(abs(other - scheduled_at).total_seconds() // 60),
+                    persona.min_post_gap_minutes)
+        for pk, platform, other in busy
+        if abs(other - scheduled_at) < gap
+    ]
 
 
 def _busy_times(
-    persona: Persona, start: dt.datetime, end: dt.datetime, exclude_post_id: int | None
-) -> list[tuple[int, str, dt.datetime]]:
+    persona_ids: Iterable[int], start: dt.datetime, end: dt.datetime, exclude_post_id: int | None = None
+) -> dict[int, list[tuple[int, str, dt.datetime]]]:
+    """Each persona's posts that occupy a slot in [start, end], by time: (pk, platform, scheduled_at)."""
     qs = Post.objects.filter(
-        persona=persona, status__in=BUSY_STATUSES, scheduled_at__gte=start, scheduled_at__lte=end
-    ).order_by("scheduled_at")
+        persona_id__in=list(persona_ids), status__in=BUSY_STATUSES, scheduled_at__gte=start, scheduled_at__lte=end
+    ).order_by("scheduled_at", "id")
     if exclude_post_id is not None:
         qs = qs.exclude(pk=exclude_post_id)
-    return list(qs.values_list("pk", "platform", "scheduled_at"))
+    busy: dict[int, list[tuple[int, str, dt.datetime]]] = {}
+    for persona_id, pk, platform, when in qs.values_list("persona_id", "pk", "platform", "scheduled_at"):
+        busy.setdefault(persona_id, []).append((pk, platform, when))
+    return busy
 
 
 def calendar_conflicts(*, persona: Persona, scheduled_at: dt.datetime, exclude_post_id: int | None = None) -> list[str]:
@@ -234,18 +325,37 @@ def calendar_conflicts(*, persona: Persona, scheduled_at: dt.datetime, exclude_p
     if not gap:
         return []
     zone = persona_zone(persona)
-    warnings = []
-    for pk, platform, other in _busy_times(persona, scheduled_at - gap, scheduled_at + gap, exclude_post_id):
-        distance = abs(other - scheduled_at)
-        if distance >= gap:
-            continue
-        minutes = int(distance.total_seconds() // 60)
-        warnings.append(
-            f"Post {pk} ({platform}) is at {other.astimezone(zone):%Y-%m-%d %H:%M} {persona.timezone}, "
-            f"{minutes} minutes from this time; {persona.name} keeps at least "
-            f"{persona.min_post_gap_minutes} minutes between posts."
-        )
-    return warnings
+    busy = _busy_times([persona.pk], scheduled_at - gap, scheduled_at + gap, exclude_post_id).get(persona.pk, [])
+    return [
+        f"Post {c.post_id} ({c.platform}) is at {c.scheduled_at.astimezone(zone):%Y-%m-%d %H:%M} {persona.timezone}, "
+        f"{c.minutes} minutes from this time; {persona.name} keeps at least {c.minimum} minutes between posts."
+        for c in gap_conflicts(persona=persona, scheduled_at=scheduled_at, busy=busy)
+    ]
+
+
+def calendar_entry_conflicts(entries: list[CalendarEntry]) -> dict[int, list[GapConflict]]:
+    """For each entry, what calendar_conflicts would warn about it: every other busy post of its persona (any
+    platform, shown or not) closer than the minimum gap. One query for the whole grid."""
+    gaps = {e.persona_id: dt.timedelta(minutes=e.persona.min_post_gap_minutes or 0) for e in entries}
+    widest = max(gaps.values(), default=dt.timedelta(0))
+    if not widest:
+        return {}
+    busy = _busy_times(
+        [pid for pid, gap in gaps.items() if gap],
+        min(e.scheduled_at for e in entries) - widest,
+        max(e.scheduled_at for e in entries) + widest,
+    )
+    times = {pid: [when for _, _, when in rows] for pid, rows in busy.items()}
+    conflicts = {}
+    for entry in entries:
+        rows, gap = busy.get(entry.persona_id, []), gaps[entry.persona_id]
+        near = rows[bisect_left(times[entry.persona_id], entry.scheduled_at - gap):
+                    bisect_right(times[entry.persona_id], entry.scheduled_at + gap)] if rows else []
+        found = gap_conflicts(persona=entry.persona, scheduled_at=entry.scheduled_at,
+                              busy=[row for row in near if row[0] != entry.pk])
+        if found:
+            conflicts[entry.pk] = found
+    return conflicts
 
 
 def importer_warnings(*, post: Post, scheduled_at: dt.datetime) -> list[str]:
@@ -279,19 +389,13 @@ def _parse_slot(value: str) -> dt.time:
         raise ValidationFailed(f"Posting slot '{value}' is not a HH:MM time.") from None
 
 
-def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int | None = None) -> dt.datetime:
-    """The first posting slot strictly after `after` that keeps the minimum gap from every busy post.
-
-    Slots are local wall times in the persona's timezone. A slot inside a DST gap (it does not exist that
-    day) is skipped, not shifted: shifting could land it on, or too close to, the next slot. On the
-    fall-back night a slot in the repeated hour means its first occurrence. Returns an aware UTC datetime.
-    """
+def _slot_search_window(persona: Persona, after: dt.datetime) -> tuple[list[dt.time], dt.datetime, dt.datetime]:
+    """The persona's slots and the busy window [start, end] next_free_slot searches; raises what it cannot answer."""
     if timezone_naive(after):
         raise ValidationFailed("'after' must include a timezone.")
     slots = sorted({_parse_slot(s) for s in persona.posting_slots or []})
     if not slots:
         raise ValidationFailed(f"{persona.name} has no posting slots; add some (e.g. 09:00, 18:00) first.")
-    zone = persona_zone(persona)
     gap = dt.timedelta(minutes=persona.min_post_gap_minutes or 0)
     try:
         # The search runs from a gap before `after` to a day past the horizon: near year 1 or 9999 that
@@ -300,9 +404,11 @@ def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int
         (after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS + 2) + gap).astimezone(dt.UTC)
     except OverflowError:
         raise ValidationFailed(f"'after' ({after.isoformat()}) is out of the supported date range.") from None
-    horizon = after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS)
-    busy = [when for _, _, when in _busy_times(persona, after - gap, horizon + gap, exclude_post_id)]
+    return slots, after - gap, after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS) + gap
 
+
+def _first_free_slot(persona: Persona, after: dt.datetime, slots: list[dt.time], busy: list[tuple]) -> dt.datetime:
+    zone = persona_zone(persona)
     day = after.astimezone(zone).date()
     for _ in range(NEXT_SLOT_HORIZON_DAYS + 1):
         for slot in slots:
@@ -312,13 +418,46 @@ def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int
             candidate = naive.replace(tzinfo=zone).astimezone(dt.UTC)
             if candidate <= after:
                 continue
-            if all(abs(candidate - other) >= gap for other in busy):
+            if not gap_conflicts(persona=persona, scheduled_at=candidate, busy=busy):
                 return candidate
         day += dt.timedelta(days=1)
     raise ValidationFailed(
         f"No free posting slot for {persona.name} in the next {NEXT_SLOT_HORIZON_DAYS} days; "
         "add slots or lower the minimum gap."
     )
+
+
+def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int | None = None) -> dt.datetime:
+    """The first posting slot strictly after `after` that keeps the minimum gap from every busy post.
+
+    Slots are local wall times in the persona's timezone. A slot inside a DST gap (it does not exist that
+    day) is skipped, not shifted: shifting could land it on, or too close to, the next slot. On the
+    fall-back night a slot in the repeated hour means its first occurrence. Returns an aware UTC datetime.
+    """
+    slots, start, end = _slot_search_window(persona, after)
+    busy = _busy_times([persona.pk], start, end, exclude_post_id).get(persona.pk, [])
+    return _first_free_slot(persona, after, slots, busy)
+
+
+def next_free_slots(*, personas: Iterable[Persona], after: dt.datetime) -> dict[int, dt.datetime | None]:
+    """next_free_slot for several personas with one query; None for a persona it has no answer for."""
+    windows = {}
+    for persona in personas:
+        try:
+            windows[persona.pk] = (persona, *_slot_search_window(persona, after))
+        except ValidationFailed:
+            windows[persona.pk] = None
+    searched = [w for w in windows.values() if w is not None]
+    busy = {}
+    if searched:
+        busy = _busy_times([w[0].pk for w in searched], min(w[2] for w in searched), max(w[3] for w in searched))
+    slots = {}
+    for pk, window in windows.items():
+        try:
+            slots[pk] = _first_free_slot(window[0], after, window[1], busy.get(pk, [])) if window else None
+        except ValidationFailed:
+            slots[pk] = None
+    return slots
 
 
 def timezone_naive(value: dt.datetime) -> bool:

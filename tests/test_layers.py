@@ -132,3 +132,19 @@ def test_the_checker_sees_imports_inside_functions_and_relative_ones():
     source = "import os\n\ndef f():\n    from web import urls\n    from . import access\n    import generation.specs\n"
     assert imports_in(source, ("core", "probe.py")) == {"os", "web", "core", "generation"}
     assert "web" in allowed("web", "web/x.py") and "web" not in allowed("generation", "generation/x.py")
+
+
+def test_pages_read_through_selectors():
+    """A page module runs no ORM query of its own (no `.objects`, no django.db): it calls its apps' selectors and
+    services. The demo seeder and the management commands are tools, not pages."""
+    offenders = []
+    for path in sorted((ROOT / "web").rglob("*.py")):
+        rel = path.relative_to(ROOT).as_posix()
+        if rel == "web/demo.py" or "/management/" in rel:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "objects":
+                offenders.append(f"{rel}:{node.lineno} .objects")
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("django.db"):
+                offenders.append(f"{rel}:{node.lineno} imports {node.module}")
+    assert offenders == []

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import calendar as pycalendar
 import datetime as dt
-from collections import defaultdict
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models.functions import Substr
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -17,16 +15,17 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
 from core.platforms import Platform
-from personas.models import Persona
+from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
-from scheduler.models import Post, PostStatus
+from scheduler.workspace_selectors import approved_posts
 
-from .presenters import CalendarPost, calendar_range, flag_conflicts, parse_date
+from .presenters import CalendarPost, calendar_days, calendar_range, parse_date
 from .shell import (
     error_response,
     page_url,
     persona_tz,
+    run_action,
     safe_next,
     scoped_post,
     view_of_next,
@@ -34,8 +33,7 @@ from .shell import (
     workspace_page,
 )
 
-CALENDAR_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
-CALENDAR_POSTS_LIMIT = 5000  # per period shown; tuples, so cheap
+CALENDAR_POSTS_LIMIT = selectors.CALENDAR_ENTRIES_LIMIT
 MONTH_CHIPS_PER_DAY = 4
 CALENDAR_CAPTION_PREVIEW = 121  # the chips show 120 characters
 WEEK_CHIPS_PER_DAY = 12
@@ -65,80 +63,41 @@ def calendar_context(request: HttpRequest) -> dict:
     platform = request.GET.get("platform") or None
     if platform not in Platform.values:
         platform = None
-    personas = list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200])
+    personas = workspace_personas(workspace_id=ctx.workspace.pk)
     selected = next((p for p in personas if p.pk == persona_id), None)
     now = timezone.now()
     today = now.astimezone(persona_tz(selected)).date() if selected else now.date()
     start = parse_date(request.GET.get("start"), today)
     first, last, previous, following = calendar_range(view, start)
 
-    # Fetch a day of slack on each side: each post is placed on its persona's local date.
-    window_start = dt.datetime.combine(first - dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
-    window_end = dt.datetime.combine(last + dt.timedelta(days=2), dt.time.min, tzinfo=dt.UTC)
-    qs = Post.objects.filter(
-        workspace=ctx.workspace,
-        status__in=CALENDAR_STATUSES,
-        scheduled_at__gte=window_start,
-        scheduled_at__lt=window_end,
+    # The API's calendar (same query, same local-date rule), as light rows: every post of the period is counted
+    # per day and checked for conflicts, and only the chips shown are rendered, so a busy month stays cheap.
+    # A day of slack on each side: each post is placed on its persona's local date.
+    entries = selectors.calendar_entries(
+        user=request.user,
+        workspace_id=ctx.workspace.pk,
+        start=dt.datetime.combine(first - dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC),
+        end=dt.datetime.combine(last + dt.timedelta(days=2), dt.time.min, tzinfo=dt.UTC),
+        persona_id=selected.pk if selected else None,
+        platform=platform,
+        personas={p.pk: p for p in personas},
+        limit=CALENDAR_POSTS_LIMIT,
+        caption_chars=CALENDAR_CAPTION_PREVIEW,
     )
-    if selected:
-        qs = qs.filter(persona=selected)
-    if platform:
-        qs = qs.filter(platform=platform)
-    # Plain tuples with a caption preview, not model instances: every post of the period is counted per day and
-    # checked for conflicts, and only the chips shown are rendered, so a busy month stays cheap.
-    rows = list(
-        qs.order_by("scheduled_at", "id")
-        .annotate(caption_head=Substr("caption", 1, CALENDAR_CAPTION_PREVIEW))
-        .values_list("id", "persona_id", "platform", "status", "scheduled_at", "caption_head")[:CALENDAR_POSTS_LIMIT]
-    )
-    truncated = len(rows) == CALENDAR_POSTS_LIMIT
-    by_id = {p.pk: p for p in personas}
-    missing = {row[1] for row in rows} - by_id.keys()
-    if missing:  # only for workspaces with more personas than the filter lists
-        by_id.update({p.pk: p for p in Persona.objects.filter(pk__in=missing)})
-    posts = [CalendarPost(*row, persona=by_id[row[1]]) for row in rows]
-    flag_conflicts(posts)
-    by_day = defaultdict(list)
-    zones = {}
-    for post in posts:
-        zone = zones.get(post.persona_id) or zones.setdefault(post.persona_id, persona_tz(post.persona))
-        post.local_at = post.scheduled_at.astimezone(zone)
-        by_day[post.local_at.date()].append(post)
-    # A day cell shows a bounded number of chips (like Later or Planable) and links to the rest: what a
-    # page renders stays bounded however many posts a workspace schedules.
-    per_day = WEEK_CHIPS_PER_DAY if view == "week" else MONTH_CHIPS_PER_DAY
-    marker = "987654321"  # reversed once; each chip fills in its id
-    chip_urls = tuple(
-        reverse(name, args=[int(marker)]).replace(marker, "{pk}")
-        for name in ("post_reschedule_page", "post_unschedule_page")
-    )
-    days = []
-    day = first
-    while day <= last:
-        day_posts = by_day.get(day, [])
-        for post in day_posts[:per_day]:
-            post.prepare(chip_urls)
-        days.append({"date": day, "posts": day_posts[:per_day], "more": max(0, len(day_posts) - per_day),
-                     "in_period": view == "week" or day.month == start.month, "today": day == today})
-        day += dt.timedelta(days=1)
+    # The rule scheduling warns with (scheduler.selectors.gap_conflicts), for every post shown.
+    conflicts = selectors.calendar_entry_conflicts(entries)
+    posts = [CalendarPost(entry, conflicts.get(entry.pk, ())) for entry in entries]
+    days = calendar_days(
+        posts, first=first, last=last, today=today, month=None if view == "week" else start.month,
+        per_day=WEEK_CHIPS_PER_DAY if view == "week" else MONTH_CHIPS_PER_DAY,
+    )  # fmt: skip
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
 
     slot_personas = [selected] if selected else personas[:NEXT_SLOT_PERSONAS_LIMIT]
-    next_slots = {}
-    for persona in slot_personas:
-        try:
-            slot = selectors.next_free_slot(persona=persona, after=now)
-        except ApplicationError:
-            slot = None
-        next_slots[persona.pk] = slot.astimezone(persona_tz(persona)) if slot else None
-
-    approved_qs = Post.objects.filter(workspace=ctx.workspace, status=PostStatus.APPROVED).select_related("persona")
-    if selected:
-        approved_qs = approved_qs.filter(persona=selected)
-    if platform:
-        approved_qs = approved_qs.filter(platform=platform)
-    approved = list(approved_qs.order_by("created_at", "id")[:SCHEDULE_FORM_LIMIT])
+    free = selectors.next_free_slots(personas=slot_personas, after=now)
+    next_slots = {p.pk: free[p.pk].astimezone(persona_tz(p)) if free[p.pk] else None for p in slot_personas}
+    approved = approved_posts(workspace_id=ctx.workspace.pk, persona_id=selected.pk if selected else None,
+                              platform=platform, limit=SCHEDULE_FORM_LIMIT)
     for post in approved:
         suggestion = next_slots.get(post.persona_id)
         post.suggested_local = suggestion.strftime("%Y-%m-%dT%H:%M") if suggestion else ""
@@ -156,7 +115,7 @@ def calendar_context(request: HttpRequest) -> dict:
         "weeks": weeks,
         "days": days,
         "posts": posts,
-        "truncated": truncated,
+        "truncated": len(entries) == CALENDAR_POSTS_LIMIT,
         "conflict_count": sum(1 for p in posts if p.conflicts),
         "personas": personas,
         "selected_persona": selected,
@@ -228,9 +187,11 @@ def post_reschedule(request: HttpRequest, post_id: int) -> HttpResponse:
 @require_POST
 def post_unschedule(request: HttpRequest, post_id: int) -> HttpResponse:
     post = scoped_post(request, post_id)
-    try:
-        post_services.post_unschedule(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", ""))
-    except ApplicationError as exc:
-        return error_response(request, exc, lambda status: calendar_render(view_of_next(request), status=status))
-    messages.success(request, f"Post #{post.pk} taken off the calendar; it is approved again.")
-    return redirect(safe_next(request, reverse("calendar")))
+    return run_action(
+        request,
+        lambda: post_services.post_unschedule(actor=request.user, post_id=post.pk,
+                                              comment=request.POST.get("comment", "")),
+        done=f"Post #{post.pk} taken off the calendar; it is approved again.",
+        rerender=lambda status: calendar_render(view_of_next(request), status=status),
+        back=reverse("calendar"),
+    )

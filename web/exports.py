@@ -15,23 +15,20 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError
 from core.storage import media_attachment
-from personas.models import Persona
+from personas.selectors import workspace_personas
 from scheduler import export_selectors, exports
 from scheduler.models import ExportStatus
 from scheduler.verify import bundle_verify
 
-from .shell import error_response, int_or_404, render_page, use_workspace, workspace_context
+from .shell import current_workspace, error_response, int_or_404, render_page, use_workspace, workspace_context
 
 EXPORTS_LIMIT = 20
 
 
 def exports_list_context(request: HttpRequest) -> dict:
     ctx = workspace_context(request)
-    bundles = list(
-        export_selectors.export_bundle_list(user=request.user, workspace_id=ctx.workspace.pk)
-        .select_related("created_by")
-        .order_by("-created_at", "-id")[:EXPORTS_LIMIT]
-    )
+    bundles = export_selectors.export_bundle_recent(user=request.user, workspace_id=ctx.workspace.pk,
+                                                    limit=EXPORTS_LIMIT)
     active = any(b.status in (ExportStatus.PENDING, ExportStatus.RUNNING) for b in bundles)
     return {"bundles": bundles, "exports_active": active}
 
@@ -42,7 +39,7 @@ def exports_render(request: HttpRequest, *, status: int = 200, form: dict | None
         return render_page(request, "scheduler/no_workspace.html")
     today = timezone.now().date()
     context = {
-        "personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
+        "personas": workspace_personas(workspace_id=ctx.workspace.pk),
         "form": form
         or {"start": today.isoformat(), "end": (today + dt.timedelta(days=6)).isoformat(), "persona_ids": []},
         **exports_list_context(request),
@@ -59,17 +56,14 @@ def export_list(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def export_list_partial(request: HttpRequest) -> HttpResponse:
-    if workspace_context(request).workspace is None:
-        raise Http404("No workspace.")
+    current_workspace(request)
     return render_page(request, "scheduler/_export_rows.html", exports_list_context(request))
 
 
 @login_required
 @require_POST
 def export_create(request: HttpRequest) -> HttpResponse:
-    ctx = workspace_context(request)
-    if ctx.workspace is None:
-        raise Http404("No workspace.")
+    workspace = current_workspace(request)
     persona_ids = [int_or_404(value) for value in request.POST.getlist("personas")]
     form = {"start": request.POST.get("start", ""), "end": request.POST.get("end", ""), "persona_ids": persona_ids}
     try:
@@ -83,7 +77,7 @@ def export_create(request: HttpRequest) -> HttpResponse:
     end_at = dt.datetime.combine(end + dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC)
     try:
         bundle = exports.export_bundle_create(
-            actor=request.user, workspace=ctx.workspace, persona_ids=persona_ids, start=start_at, end=end_at
+            actor=request.user, workspace=workspace, persona_ids=persona_ids, start=start_at, end=end_at
         )
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: exports_render(request, status=status, form=form))
@@ -94,11 +88,8 @@ def export_create(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_GET
 def export_download(request: HttpRequest, bundle_id: int) -> StreamingHttpResponse:
-    ctx = workspace_context(request)
-    bundle = (
-        export_selectors.export_bundle_list(user=request.user).filter(pk=bundle_id, workspace_id__in=ctx.workspace_ids)
-    ).first()
-    if bundle is None or bundle.status != ExportStatus.SUCCEEDED or not bundle.file:
+    bundle = export_selectors.export_bundle_ready(user=request.user, bundle_id=bundle_id)
+    if bundle is None:
         raise Http404("Export not found or not ready.")
     response = media_attachment(bundle.file.name, filename=bundle.file.name.rsplit("/", 1)[-1],
                                 content_type="application/zip", storage=bundle.file.storage)
@@ -127,11 +118,8 @@ def manifest_summary(bundle) -> dict:
 @require_GET
 def export_verify(request: HttpRequest, bundle_id: int) -> HttpResponse:
     """The bundle's provenance check (C2PA, IPTC, watermark, hashes) per image, run on demand."""
-    ctx = workspace_context(request)
-    bundle = (
-        export_selectors.export_bundle_list(user=request.user).filter(pk=bundle_id, workspace_id__in=ctx.workspace_ids)
-    ).first()
-    if bundle is None or bundle.status != ExportStatus.SUCCEEDED or not bundle.file:
+    bundle = export_selectors.export_bundle_ready(user=request.user, bundle_id=bundle_id)
+    if bundle is None:
         raise Http404("Export not found or not ready.")
     use_workspace(request, bundle.workspace_id)
     with bundle.file.open("rb") as handle:

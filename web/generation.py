@@ -14,8 +14,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
 from core.platforms import Platform
-from generation import services, specs
-from generation.models import GeneratedImage, GenerationJob, LoraVersion
+from generation import selectors, services, specs
+from generation.models import GenerationJob, LoraVersion
 from scheduler import services as post_services
 
 from .persona import persona_detail_render
@@ -34,11 +34,11 @@ def _rerender(request: HttpRequest, persona):
 
 def _scoped(request: HttpRequest, model: type[GenerationJob] | type[LoraVersion], pk: int, what: str):
     """The row if it belongs to one of the user's workspaces, else 404 (never 403: ids stay undiscoverable)."""
-    row = (
-        model.objects.select_related("persona", "persona__workspace")
-        .filter(pk=pk, persona__workspace_id__in=workspace_context(request).workspace_ids)
-        .first()
-    )
+    workspace_ids = workspace_context(request).workspace_ids
+    if model is GenerationJob:
+        row = selectors.generation_job_in_workspaces(job_id=pk, workspace_ids=workspace_ids)
+    else:
+        row = selectors.lora_version_in_workspaces(lora_version_id=pk, workspace_ids=workspace_ids)
     if row is None:
         raise Http404(f"{what} not found.")
     return row
@@ -72,7 +72,7 @@ def _action(kind: type[GenerationJob] | type[LoraVersion], call, *, done, anchor
 def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job's progress (polled every 2 s while it is queued, running or drafting its posts)."""
     job = _scoped_job(request, job_id)
-    job.image_list = list(job.images.order_by("index"))
+    job.image_list = selectors.generation_job_images(job=job)
     return render_page(request, "generation/_job.html", {"job": job})
 
 
@@ -81,7 +81,7 @@ def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
 def lora_partial(request: HttpRequest, version_id: int) -> HttpResponse:
     """One training run's progress (polled every 2 s while it is queued or running)."""
     version = _scoped_lora(request, version_id)
-    decorate_lora_versions([version])
+    decorate_lora_versions([version], selectors.job_and_sample_images(lora_version_ids=[version.pk]))
     return render_page(request, "generation/_lora_version.html", {"v": version})
 
 
@@ -173,7 +173,7 @@ def draft_from_images(request: HttpRequest, job_id: int) -> HttpResponse:
     """A draft post from the images picked on a finished job (caption optional: the service adds the label)."""
     job = _scoped_job(request, job_id)
     ids = [value for value in request.POST.getlist("images") if value.isdigit()]
-    images = list(GeneratedImage.objects.filter(job=job, pk__in=ids).select_related("job").order_by("index"))
+    images = selectors.generation_job_images(job=job, ids=ids)
     platform = request.POST.get("platform") or job.platform
     try:
         if not images:

@@ -10,7 +10,7 @@ from django.core.files.storage import default_storage
 from django.http import FileResponse, Http404, HttpRequest
 from django.views.decorators.http import require_safe
 
-from personas.models import Membership
+from personas.selectors import membership_get
 
 # Traversal is refused by comparing with the normalised path; backslashes and NULs never reach storage.
 MEDIA_PATH_RE = re.compile(r"^workspaces/(?P<workspace_id>\d+)/[^\\\x00]+$")
@@ -29,7 +29,7 @@ def media_serve(request: HttpRequest, path: str) -> FileResponse:
         raise Http404("Not found.")
     if not request.user.is_authenticated:
         raise Http404("Not found.")
-    if not Membership.objects.filter(user=request.user, workspace_id=int(match["workspace_id"])).exists():
+    if membership_get(user=request.user, workspace_id=int(match["workspace_id"])) is None:
         raise Http404("Not found.")
     if not default_storage.exists(path):
         raise Http404("Not found.")

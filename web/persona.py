@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db.models import Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -18,12 +17,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.exceptions import ApplicationError
 from core.constants import BadgePosition
 from core.platforms import Platform
+from generation import selectors as generation_selectors
 from generation import specs as generation_specs
-from generation.models import GeneratedImage, GenerationJob, LoraVersion
+from generation.models import GeneratedImage
 from personas import selectors as persona_selectors
 from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
-from scheduler.models import Post
+from scheduler.workspace_selectors import persona_recent_posts
 
 from .presenters import decorate_lora_versions
 from .shell import error_response, form_errors_from, render_page, scoped_persona, workspace_context
@@ -143,19 +143,10 @@ def persona_jobs_context(persona: Persona) -> dict:
 
     The recent jobs' images and the versions' sample images come in one query.
     """
-    lora_versions = list(LoraVersion.objects.filter(persona=persona).order_by("-version")[:10])
-    jobs = list(
-        GenerationJob.objects.filter(persona=persona, is_sample=False)
-        .select_related("lora_version")
-        .order_by("-created_at", "-id")[:PERSONA_JOBS_LIMIT]
-    )
-    images = list(
-        GeneratedImage.objects.filter(
-            Q(job_id__in=[job.pk for job in jobs])
-            | Q(job__is_sample=True, job__lora_version_id__in=[v.pk for v in lora_versions])
-        )
-        .select_related("job")
-        .order_by("job__created_at", "index")
+    lora_versions = generation_selectors.persona_lora_versions(persona=persona)
+    jobs = generation_selectors.persona_recent_jobs(persona=persona, limit=PERSONA_JOBS_LIMIT)
+    images = generation_selectors.job_and_sample_images(
+        job_ids=[job.pk for job in jobs], lora_version_ids=[v.pk for v in lora_versions]
     )
     by_job: dict[int, list[GeneratedImage]] = {}
     for image in images:
@@ -174,13 +165,14 @@ def persona_detail(request: HttpRequest, persona_id: int) -> HttpResponse:
 
 
 def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int = 200) -> HttpResponse:
+    references = persona_selectors.persona_reference_images(persona=persona)
     context = {
         "persona": persona,
-        "reference_images": list(persona.reference_images.select_related("upload").order_by("created_at", "id")),
-        "reference_profile": persona_selectors.reference_profile_summary(persona=persona),
+        "reference_images": references,
+        "reference_profile": persona_selectors.reference_profile_summary(persona=persona, references=references),
         "rights_text": RIGHTS_CONFIRMATION,
         "consent_text": CONSENT_CONFIRMATION,
-        "posts": list(Post.objects.filter(persona=persona).order_by("-created_at", "-id")[:PERSONA_POSTS_LIMIT]),
+        "posts": persona_recent_posts(persona=persona, limit=PERSONA_POSTS_LIMIT),
         "platform_choices": Platform.choices,
         "max_variants": generation_specs.MAX_VARIANTS,
         "max_seed": generation_specs.MAX_SEED,
@@ -220,7 +212,7 @@ def reference_images_upload(request: HttpRequest, persona_id: int) -> HttpRespon
 @require_POST
 def reference_image_delete(request: HttpRequest, persona_id: int, image_id: int) -> HttpResponse:
     persona = scoped_persona(request, persona_id)
-    image = persona.reference_images.filter(pk=image_id).first()
+    image = persona_selectors.persona_reference_image(persona=persona, image_id=image_id)
     if image is None:
         raise Http404("Image not found.")
     try:

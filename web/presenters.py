@@ -7,10 +7,13 @@ import calendar as pycalendar
 import datetime as dt
 from collections import defaultdict
 
+from django.urls import reverse
+
 from core import platforms
 from core.platforms import Platform
 from generation.models import GeneratedImage, LoraVersion
 from scheduler.models import Post, PostStatus
+from scheduler.selectors import persona_zone
 
 
 def loss_values(curve) -> list[float]:
@@ -65,19 +68,9 @@ def loss_plot(curve) -> dict | None:
             "width": LOSS_PLOT_WIDTH, "height": LOSS_PLOT_HEIGHT}
 
 
-def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage] | None = None) -> None:
-    """Final loss, loss plot and reviewer sample images of each version.
-
-    `images` may already hold the samples (persona_jobs_context fetches them with the jobs' images);
-    otherwise one query fetches them.
-    """
-    if images is None:
-        ids = [v.pk for v in versions]
-        images = list(
-            GeneratedImage.objects.filter(job__lora_version_id__in=ids, job__is_sample=True)
-            .select_related("job")
-            .order_by("job__created_at", "index")
-        )
+def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage]) -> None:
+    """Final loss, loss plot and reviewer sample images of each version (`images` holds the samples, fetched
+    with generation.selectors.job_and_sample_images; other images are ignored)."""
     samples: dict[int, list[GeneratedImage]] = {}
     for image in images:
         if image.job.is_sample:
@@ -143,17 +136,17 @@ STATUS_LABELS = dict(PostStatus.choices)
 
 
 class CalendarPost:
-    """What a calendar chip shows of a post, built from one values_list row (no model instance)."""
+    """What a calendar chip shows of a post (a scheduler.selectors.CalendarEntry), with its minimum-gap conflicts."""
 
     __slots__ = ("pk", "persona_id", "platform", "status", "scheduled_at", "caption", "persona", "local_at",
                  "conflicts", "local_hm", "local_input", "local_label", "utc_iso", "caption_preview",
                  "reschedule_url", "unschedule_url")
 
-    def __init__(self, pk, persona_id, platform, status, scheduled_at, caption, *, persona):
-        self.pk, self.persona_id, self.platform, self.status = pk, persona_id, platform, status
-        self.scheduled_at, self.caption, self.persona = scheduled_at, caption, persona
-        self.local_at = None
-        self.conflicts = []
+    def __init__(self, entry, conflicts=()):
+        self.pk, self.persona_id, self.platform, self.status = entry.pk, entry.persona_id, entry.platform, entry.status
+        self.scheduled_at, self.caption, self.persona = entry.scheduled_at, entry.caption, entry.persona
+        self.local_at = entry.scheduled_at.astimezone(persona_zone(entry.persona))
+        self.conflicts = [f"Post #{c.post_id} only {c.minutes} min apart (minimum {c.minimum} min)" for c in conflicts]
 
     def prepare(self, urls: tuple[str, str]) -> None:
         """The strings a shown chip needs, formatted once in Python."""
@@ -174,21 +167,54 @@ class CalendarPost:
         return STATUS_LABELS.get(self.status, self.status)
 
 
-def flag_conflicts(posts: list) -> None:
-    """Mark posts of one persona closer together than its minimum gap (scheduling allows it, with a warning).
+def calendar_days(
+    posts: list[CalendarPost], *, first: dt.date, last: dt.date, today: dt.date, month: int | None, per_day: int
+) -> list[dict]:
+    """The grid's day cells from `first` to `last`, each with the chips of its posts (by local date).
 
-    Works on the posts already fetched for the page, so it costs no query.
+    A cell shows at most `per_day` chips (like Later or Planable) and links to the rest: what a page renders
+    stays bounded however many posts a workspace schedules. `month`: the month shown (its other days are dimmed).
     """
-    by_persona = defaultdict(list)
+    by_day = defaultdict(list)
     for post in posts:
-        post.conflicts = []
-        by_persona[post.persona_id].append(post)
-    for persona_posts in by_persona.values():
-        persona_posts.sort(key=lambda p: p.scheduled_at)
-        for earlier, later in zip(persona_posts, persona_posts[1:], strict=False):
-            gap = (later.scheduled_at - earlier.scheduled_at).total_seconds() / 60
-            minimum = later.persona.min_post_gap_minutes
-            if gap < minimum:
-                note = f"only {int(gap)} min apart (minimum {minimum} min)"
-                earlier.conflicts.append(f"Post #{later.pk} {note}")
-                later.conflicts.append(f"Post #{earlier.pk} {note}")
+        by_day[post.local_at.date()].append(post)
+    marker = "987654321"  # reversed once; each chip fills in its id
+    chip_urls = tuple(
+        reverse(name, args=[int(marker)]).replace(marker, "{pk}")
+        for name in ("post_reschedule_page", "post_unschedule_page")
+    )
+    days = []
+    day = first
+    while day <= last:
+        day_posts = by_day.get(day, [])
+        for post in day_posts[:per_day]:
+            post.prepare(chip_urls)
+        days.append({"date": day, "posts": day_posts[:per_day], "more": max(0, len(day_posts) - per_day),
+                     "in_period": month is None or day.month == month, "today": day == today})
+        day += dt.timedelta(days=1)
+    return days
+
+
+def persona_week_rows(personas: list, entries: list, *, now: dt.datetime) -> list[dict]:
+    """Each persona's current week in its own timezone: posts per day, past days, and the days still empty."""
+    scheduled = defaultdict(list)
+    for entry in entries:
+        scheduled[entry.persona_id].append(entry.scheduled_at)
+    rows = []
+    for persona in personas:
+        tz = persona_zone(persona)
+        today = now.astimezone(tz).date()
+        monday = today - dt.timedelta(days=today.weekday())
+        week = [monday + dt.timedelta(days=i) for i in range(7)]
+        local_days = [when.astimezone(tz).date() for when in scheduled[persona.pk]]
+        per_day = {day: local_days.count(day) for day in week}
+        days = [{"date": day, "count": per_day[day], "past": day < today, "today": day == today} for day in week]
+        rows.append(
+            {
+                "persona": persona,
+                "scheduled_this_week": sum(per_day.values()),
+                "days": days,
+                "gaps": [d["date"] for d in days if d["count"] == 0 and not d["past"]],
+            }
+        )
+    return rows

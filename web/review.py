@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.db.models import OuterRef, Prefetch, Subquery
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -14,14 +13,29 @@ from config.exceptions import ApplicationError
 from generation import captioning
 from generation.models import CaptionStatus
 from generation.selectors import LIKENESS_SORTS, posts_likeness_annotate
-from personas.models import Persona
+from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
-from scheduler.models import Post, PostStatus, PostTransition
+from scheduler.models import Post, PostStatus
+from scheduler.workspace_selectors import (
+    drafts_with_change_requests,
+    post_ids_in_workspaces,
+    post_platform_problems,
+    review_page,
+)
 
 from .captions import REWRITE_CHOICES, REWRITE_LABELS, caption_alternatives_attach
 from .presenters import caption_stats, platform_limits
-from .shell import error_response, page_url, safe_next, scoped_post, view_of_next, workspace_context, workspace_page
+from .shell import (
+    error_response,
+    page_url,
+    run_action,
+    safe_next,
+    scoped_post,
+    view_of_next,
+    workspace_context,
+    workspace_page,
+)
 
 REVIEW_PAGE_SIZE = 20
 DRAFTS_LIMIT = 20
@@ -38,42 +52,20 @@ def review_context(request: HttpRequest) -> dict:
     persona_param = request.GET.get("persona") or ""
     persona_id = int(persona_param) if persona_param.isdigit() else None
     offset = (page - 1) * REVIEW_PAGE_SIZE
-    queue = (
-        selectors.review_queue(user=request.user)
-        .filter(workspace=ctx.workspace)
-        .prefetch_related(
-            Prefetch("transitions", queryset=PostTransition.objects.select_related("actor").order_by("created_at"))
-        )
-    )
-    if persona_id is not None:
-        queue = queue.filter(persona_id=persona_id)
     off_model = request.GET.get("likeness") == "off"
     sort = request.GET.get("sort", "")
     sort = sort if sort in LIKENESS_SORTS else ""
-    queue = posts_likeness_annotate(queue, off_model_only=off_model, sort=sort)
     # One row more than the page tells whether a next page exists without a COUNT query.
-    posts = list(queue[offset : offset + REVIEW_PAGE_SIZE + 1])
+    posts = review_page(user=request.user, workspace_id=ctx.workspace.pk, persona_id=persona_id, offset=offset,
+                        limit=REVIEW_PAGE_SIZE + 1,
+                        refine=lambda queue: posts_likeness_annotate(queue, off_model_only=off_model, sort=sort))
     has_next = len(posts) > REVIEW_PAGE_SIZE
     posts = posts[:REVIEW_PAGE_SIZE]
     for post in posts:
         post.problems = selectors.validate_post_for_platform(post=post)
         post.local_target = selectors.local_time(post.scheduled_at, post.persona)
         caption_stats(post)
-    # The reviewer's last "request changes" comment rides along in the same query.
-    change_request = PostTransition.objects.filter(
-        post=OuterRef("pk"), to_status=PostStatus.CHANGES_REQUESTED
-    ).order_by("-created_at", "-id")
-    drafts_qs = (
-        Post.objects.filter(workspace=ctx.workspace, status__in=[PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED])
-        .select_related("persona")
-        .annotate(
-            change_comment=Subquery(change_request.values("comment")[:1]),
-            change_by=Subquery(change_request.values("actor__username")[:1]),
-        )
-    )
-    if persona_id is not None:
-        drafts_qs = drafts_qs.filter(persona_id=persona_id)
-    drafts = list(drafts_qs.order_by("-updated_at", "-id")[:DRAFTS_LIMIT])
+    drafts = drafts_with_change_requests(workspace_id=ctx.workspace.pk, persona_id=persona_id, limit=DRAFTS_LIMIT)
     for post in drafts:
         caption_stats(post)
     caption_alternatives_attach([*posts, *drafts])
@@ -95,7 +87,7 @@ def review_context(request: HttpRequest) -> dict:
         "likeness_off": off_model,
         "likeness_sort": sort,
         "likeness_sorts": LIKENESS_SORTS,
-        "review_personas": list(Persona.objects.filter(workspace=ctx.workspace).order_by("name")[:200]),
+        "review_personas": workspace_personas(workspace_id=ctx.workspace.pk),
         "platform_limits": platform_limits(),
         "rewrite_choices": REWRITE_CHOICES,
         "here": page_url(request, "review_queue"),
@@ -116,6 +108,11 @@ def review_queue(request: HttpRequest) -> HttpResponse:
     return review_render(request)
 
 
+def _review_action(request: HttpRequest, call, *, done: str) -> HttpResponse:
+    return run_action(request, call, done=done, back=reverse("review_queue"),
+                      rerender=lambda status: review_render(view_of_next(request), status=status))
+
+
 REVIEW_ACTIONS = {
     "approve": (post_services.post_approve, "Post approved."),
     "request_changes": (post_services.post_request_changes, "Changes requested."),
@@ -132,24 +129,22 @@ def review_decide(request: HttpRequest, post_id: int) -> HttpResponse:
         messages.error(request, "Choose approve, request changes or reject.")
         return review_render(view_of_next(request), status=400)
     service, done = action
-    try:
-        service(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip())
-    except ApplicationError as exc:
-        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
-    messages.success(request, f"{done} (post #{post.pk}, {post.persona.name})")
-    return redirect(safe_next(request, reverse("review_queue")))
+    return _review_action(
+        request, lambda: service(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip()),
+        done=f"{done} (post #{post.pk}, {post.persona.name})",
+    )
 
 
 @login_required
 @require_POST
 def post_submit(request: HttpRequest, post_id: int) -> HttpResponse:
     post = scoped_post(request, post_id)
-    try:
-        post_services.post_submit(actor=request.user, post_id=post.pk, comment=request.POST.get("comment", "").strip())
-    except ApplicationError as exc:
-        return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
-    messages.success(request, f"Post #{post.pk} submitted for review.")
-    return redirect(safe_next(request, reverse("review_queue")))
+    return _review_action(
+        request,
+        lambda: post_services.post_submit(actor=request.user, post_id=post.pk,
+                                          comment=request.POST.get("comment", "").strip()),
+        done=f"Post #{post.pk} submitted for review.",
+    )
 
 
 @login_required
@@ -162,7 +157,7 @@ def review_bulk_approve(request: HttpRequest) -> HttpResponse:
         messages.error(request, "Tick at least one post to approve.")
         return review_render(view_of_next(request), status=400)
     # Only posts of the user's workspaces are tried; any other id reads as "not found", like a 404.
-    known = set(Post.objects.filter(pk__in=ids, workspace_id__in=ctx.workspace_ids).values_list("pk", flat=True))
+    known = post_ids_in_workspaces(post_ids=ids, workspace_ids=ctx.workspace_ids)
     approved, failed = [], []
     comment = request.POST.get("comment", "").strip()
     for post_id in ids:
@@ -191,8 +186,8 @@ def post_caption(request: HttpRequest, post_id: int) -> HttpResponse:
     hashtags = [tag for tag in request.POST.get("hashtags", "").replace(",", " ").split() if tag]
     try:
         post_services.post_update(actor=request.user, post=post, caption=request.POST.get("caption", ""),
-                             hashtags=hashtags)
-        problems = selectors.validate_post_for_platform(post=Post.objects.get(pk=post.pk))
+                                  hashtags=hashtags)
+        problems = post_platform_problems(post_id=post.pk)
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))
     messages.success(request, f"Caption of post #{post.pk} saved.")
@@ -211,9 +206,11 @@ def _back_to(request: HttpRequest, post: Post) -> str:
 def caption_rewrite(request: HttpRequest, post_id: int) -> HttpResponse:
     """Ask for a rewrite of the post's caption (written on the worker; eager runs have it at once)."""
     post = scoped_post(request, post_id)
+    # "translate:de" from the page's select: the rewrite and its language.
+    instruction, _, language = request.POST.get("instruction", "").partition(":")
     try:
         alternative = captioning.caption_rewrite_request(
-            actor=request.user, post_id=post.pk, instruction=request.POST.get("instruction", "")
+            actor=request.user, post_id=post.pk, instruction=instruction, language=language
         )
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: review_render(view_of_next(request), status=status))

@@ -8,21 +8,24 @@ from __future__ import annotations
 
 import zoneinfo
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from django import forms
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
 from config.exceptions import ApplicationError, NotFound
-from core.access import Role
+from core.access import AUTHOR_ROLES, REVIEWER_ROLES, role_allows
 from core.platforms import Platform
 from personas.models import Membership, Persona
+from personas.selectors import memberships_for_user, persona_in_workspaces
 from scheduler.models import Post
 from scheduler.selectors import persona_zone
+from scheduler.workspace_selectors import post_in_workspaces
 
 WORKSPACE_SESSION_KEY = "workspace_id"
 
@@ -33,6 +36,7 @@ class WorkspaceContext:
 
     memberships: list[Membership] = field(default_factory=list)
     membership: Membership | None = None
+    user: Any = None
 
     @property
     def workspace(self):
@@ -47,12 +51,12 @@ class WorkspaceContext:
         return self.membership.role if self.membership else None
 
     @property
-    def can_review(self) -> bool:
-        return self.role in (Role.REVIEWER, Role.ADMIN)
+    def can_review(self) -> bool:  # what the page offers; the services decide again by the same rule
+        return role_allows(user=self.user, role=self.role, roles=REVIEWER_ROLES)
 
     @property
     def can_create(self) -> bool:
-        return self.role in (Role.MARKETER, Role.ADMIN)
+        return role_allows(user=self.user, role=self.role, roles=AUTHOR_ROLES)
 
     def membership_for(self, workspace_id: int) -> Membership | None:
         return next((m for m in self.memberships if m.workspace_id == workspace_id), None)
@@ -66,10 +70,8 @@ def workspace_context(request: HttpRequest) -> WorkspaceContext:
     cached = getattr(request, "_workspace_context", None)
     if cached is not None:
         return cached
-    memberships = list(
-        Membership.objects.filter(user=request.user).select_related("workspace").order_by("workspace__name")
-    )
-    ctx = WorkspaceContext(memberships=memberships)
+    memberships = memberships_for_user(user=request.user)
+    ctx = WorkspaceContext(memberships=memberships, user=request.user)
     wanted = request.GET.get("workspace")
     chosen = None
     if wanted and wanted.isdigit():
@@ -124,15 +126,18 @@ def int_or_404(value) -> int:
         raise Http404("Not found.") from None
 
 
-def scoped_persona(request: HttpRequest, persona_id: int, *, queryset=None) -> Persona:
+def scoped_persona(request: HttpRequest, persona_id: int) -> Persona:
     """A persona of one of the user's workspaces, else 404; the page then shows that workspace."""
-    ctx = workspace_context(request)
-    qs = queryset if queryset is not None else Persona.objects.all()
-    persona = qs.select_related("workspace").filter(pk=persona_id, workspace_id__in=ctx.workspace_ids).first()
-    if persona is None:
-        raise Http404("Persona not found.")
-    use_workspace(request, persona.workspace_id)
-    return persona
+    persona = persona_in_workspaces(persona_id=persona_id, workspace_ids=workspace_context(request).workspace_ids)
+    return _shown(request, persona, "Persona")
+
+
+def _shown(request: HttpRequest, row, what: str):
+    """`row` (a persona or a post of the user's, or None), else 404; the page then shows its workspace."""
+    if row is None:
+        raise Http404(f"{what} not found.")
+    use_workspace(request, row.workspace_id)
+    return row
 
 
 def persona_tz(persona: Persona) -> zoneinfo.ZoneInfo:
@@ -166,12 +171,27 @@ def view_of_next(request: HttpRequest) -> HttpRequest:
 
 def scoped_post(request: HttpRequest, post_id: int) -> Post:
     """A post of one of the user's workspaces (with its persona), else 404."""
-    ctx = workspace_context(request)
-    post = Post.objects.select_related("persona").filter(pk=post_id, workspace_id__in=ctx.workspace_ids).first()
-    if post is None:
-        raise Http404("Post not found.")
-    use_workspace(request, post.workspace_id)
-    return post
+    return _shown(request, post_in_workspaces(post_id=post_id, workspace_ids=workspace_context(request).workspace_ids),
+                  "Post")
+
+
+def current_workspace(request: HttpRequest):
+    """The workspace the pages show; 404 for a user in none (a partial or an action needs one)."""
+    workspace = workspace_context(request).workspace
+    if workspace is None:
+        raise Http404("No workspace.")
+    return workspace
+
+
+def run_action(request: HttpRequest, call, *, done: str, rerender, back: str) -> HttpResponse:
+    """A form's action: `call()` runs its service; then the message `done` and back to the form's `next` (else
+    `back`), or on an ApplicationError `rerender(status=...)` shows the page again with the message and its 4xx."""
+    try:
+        call()
+    except ApplicationError as exc:
+        return error_response(request, exc, rerender)
+    messages.success(request, done)
+    return redirect(safe_next(request, back))
 
 
 def workspace_page(request: HttpRequest, template: str, context_for, *, status: int) -> HttpResponse:

@@ -18,6 +18,8 @@ REWRITES: dict[str, str] = {
     "question": "End it with a question that invites the audience to reply.",
     "polished": "Make it more polished and professional.",
     "emoji": "Add a few fitting emoji.",
+    # Into the brief's language (a caption alternative in another language of the persona).
+    "translate": "Translate it into {language}; keep its meaning and tone.",
 }
 
 
@@ -67,7 +69,7 @@ def caption_messages(brief: CaptionBrief, *, instruction: str = "", original: st
     """Messages for a new caption of the brief's scene, or (with `instruction`) a rewrite of `original`."""
     messages = [{"role": "system", "content": system_prompt(brief)}]
     if instruction:
-        ask = REWRITES.get(instruction, instruction)
+        ask = REWRITES.get(instruction, instruction).format(language=language_name(brief.language))
         messages.append({"role": "user", "content": f"Scene: {brief.scene}\n\nRewrite this caption. {ask}\n\n"
                                                     f"{original}"})
     else:

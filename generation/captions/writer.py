@@ -103,7 +103,7 @@ def _template_rewrite(text: str, instruction: str, language: str) -> str:
 def _template(persona: Persona, brief: CaptionBrief, seed: int, instruction: str, original: str) -> WrittenCaption:
     """The template writer's caption, enforced like any other (kept as is when it cannot be: the post's own
     rule check then names the problem)."""
-    if instruction:
+    if instruction and instruction != "translate":  # templates cannot translate: they write the scene anew
         body, tags = _template_rewrite(original, instruction, brief.language), []
     else:
         draft = caption_draft(persona=persona, scene=banned_words_redact(brief.scene, brief.banned_words),

@@ -225,3 +225,41 @@ def test_a_rewrite_with_the_model_down_is_the_template_rewrite(persona, marketer
     # Written once: a redelivered message changes nothing.
     again = captioning.caption_alternative_write(alternative_id=alternative.pk)
     assert (again.status, again.caption) == (CaptionStatus.READY, alternative.caption)
+
+
+def test_translate_a_draft_into_another_caption_language(persona, marketer, reviewer, fake_engine, after_commit,
+                                                         model_settings):
+    model_settings.CAPTION_WRITER = "template"
+    persona.caption_languages = ["de", "en"]
+    persona.save()
+    _run(_job(persona, marketer, num_variants=1), after_commit)
+    german = Post.objects.get(language="de")
+    api = client_for(marketer)
+    url = f"/api/v1/posts/{german.pk}/caption-rewrite/"
+    assert api.post(url, {"instruction": "translate", "language": "de"}, format="json").status_code == 400
+    assert api.post(url, {"instruction": "translate"}, format="json").status_code == 400
+
+    # With a model: it is asked to translate the caption, without its German label; the English label closes it.
+    model_settings.CAPTION_WRITER = "openai"
+    with ChatServer(("reply", "Coffee, sun and a new day.")) as server, after_commit():
+        model_settings.CAPTION_LLM_URL = server.url
+        response = api.post(url, {"instruction": "translate", "language": "EN"}, format="json")
+    assert response.status_code == 202, response.json()
+    ask = server.requests[0]["messages"][-1]["content"]
+    assert "Translate it into English" in ask and "KI-generiert" not in ask
+    alternative = CaptionAlternative.objects.get(pk=response.json()["id"])
+    assert alternative.language == "en" and alternative.caption == f"Coffee, sun and a new day.\n\n{LABEL}"
+
+    api.post(f"/api/v1/posts/{german.pk}/caption-alternatives/{alternative.pk}/use/")
+    german.refresh_from_db()
+    assert (german.language, german.disclosure_label, german.caption) == ("en", LABEL, alternative.caption)
+    assert scheduler_services.post_approve(actor=reviewer, post_id=german.pk).status == PostStatus.APPROVED
+
+    # Without a model the template writer drafts the scene anew in the other language.
+    model_settings.CAPTION_WRITER = "template"
+    english = Post.objects.exclude(pk=german.pk).get()
+    with after_commit():
+        alternative = captioning.caption_rewrite_request(actor=marketer, post_id=english.pk, instruction="translate",
+                                                         language="de")
+    alternative.refresh_from_db()
+    assert alternative.caption.endswith("KI-generiert") and LABEL not in alternative.caption

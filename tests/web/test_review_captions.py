@@ -83,3 +83,19 @@ def test_sponsored_jobs_from_the_persona_page_and_caption_errors_on_the_job_card
     assert post.is_sponsored and post.paid_partnership and "#ad" in post.hashtags
     card = client.get(reverse("generation:job_partial", args=[job.pk])).content.decode()
     assert "keep their template captions" in card and "HTTP 500" in card
+
+
+def test_the_page_offers_translations_into_the_personas_other_languages(client, persona, marketer, drafted,
+                                                                        after_commit):
+    client.force_login(marketer)
+    assert "Translate to" not in client.get(reverse("review_queue")).content.decode()  # English only
+    persona.caption_languages = ["en", "es"]
+    persona.save()
+    page = client.get(reverse("review_queue")).content.decode()
+    assert 'value="translate:es"' in page and "Translate to Spanish" in page
+    with after_commit():
+        response = client.post(reverse("post_caption_rewrite", args=[drafted.pk]), {"instruction": "translate:es"})
+    assert response.status_code == 302
+    translation = CaptionAlternative.objects.get(post=drafted, instruction="translate")
+    assert translation.language == "es" and translation.caption.endswith("Generado con IA")
+    assert "Translation (Spanish)" in client.get(reverse("review_queue")).content.decode()

@@ -5,22 +5,36 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import PostImage
+from scheduler.models import PostImage, PostImageVersion
+from scheduler.post_versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 
-from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion, ReproductionCheck
+from .families import Family, model_family
+from .models import (
+    BaseModel,
+    BaseModelLayout,
+    BaseModelStatus,
+    CaptionAlternative,
+    GeneratedImage,
+    GenerationJob,
+    JobStatus,
+    LoraVersion,
+    PersonaBaseModel,
+    ReproductionCheck,
+)
+from .specs import BaseModelRef
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
     qs = LoraVersion.objects.filter(persona__workspace_id__in=workspace_ids_for_user(user=user))
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
-    return qs.select_related("persona")
+    return qs.select_related("persona", "base_model_entry")
 
 
 def lora_version_get(*, user: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
@@ -103,12 +117,48 @@ def reproduction_check_get(*, user: AbstractBaseUser, check_id: int) -> Reproduc
     return check
 
 
+def generated_images_with_last_check(qs: QuerySet[GeneratedImage]) -> QuerySet[GeneratedImage]:
+    """Annotate each image with its latest reproduction check (in the same query): see reproduce_verdict()."""
+    latest = ReproductionCheck.objects.filter(image_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(**{f"check_{name}": Subquery(latest.values(name)[:1])
+                          for name in ("status", "identical", "differing_pixels", "max_delta", "error")})
+
+
+def reproduce_verdict(image: GeneratedImage) -> str:
+    """The latest reproduce verdict of an image annotated by generated_images_with_last_check ("" when none)."""
+    status = getattr(image, "check_status", None)
+    if not status:
+        return ""
+    return ReproductionCheck(status=status, identical=image.check_identical,
+                             differing_pixels=image.check_differing_pixels, max_delta=image.check_max_delta,
+                             error=image.check_error or "").verdict
+
+
 def generated_image_last_checks(*, image_ids: Iterable[int]) -> dict[int, ReproductionCheck]:
     """The latest reproduction check of each image (internal: callers have scoped the images)."""
     latest: dict[int, ReproductionCheck] = {}
     for check in ReproductionCheck.objects.filter(image_id__in=list(image_ids)).order_by("created_at", "id"):
         latest[check.image_id] = check
     return latest
+
+
+def generated_image_editable_post(*, generated_image: GeneratedImage):
+    """The post (not yet approved) whose current image `generated_image` is, with `position_of_image` set; None
+    when it is in none. Internal: the caller scoped the image."""
+    post_image = (
+        PostImage.objects.filter(generated_image=generated_image, post__status__in=REPLACEABLE_STATUSES)
+        .select_related("post").order_by("post_id").first()
+    )
+    if post_image is None:
+        return None
+    post = post_image.post
+    post.position_of_image = post_image.position
+    return post
+
+
+def post_image_history(*, post_id: int, position: int) -> list:
+    """Earlier versions of a post's image at `position`, oldest first (internal: the caller scoped the post)."""
+    return list(PostImageVersion.objects.filter(post_id=post_id, position=position).order_by("replaced_at", "id"))
 
 
 def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
@@ -258,21 +308,83 @@ def job_and_sample_images(
 ) -> list[GeneratedImage]:
     """In one query: the images of these jobs and the reviewer sample images of these LoRA versions, by job
     creation then index, each with its job."""
-    return list(
+    return list(generated_images_with_last_check(
         GeneratedImage.objects.filter(
             Q(job_id__in=list(job_ids)) | Q(job__is_sample=True, job__lora_version_id__in=list(lora_version_ids))
         )
         .select_related("job")
         .order_by("job__created_at", "index")
-    )
+    ))
 
 
 def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = None) -> list[GeneratedImage]:
-    """The job's images by index (only those with these ids, when given)."""
-    qs = GeneratedImage.objects.filter(job=job).select_related("job")
+    """The job's images by index (only those with these ids, when given), with their last reproduce check."""
+    qs = generated_images_with_last_check(GeneratedImage.objects.filter(job=job).select_related("job"))
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
     return list(qs.order_by("index"))
+
+
+# --- the base-model library ------------------------------------------------------------------------
+
+
+def base_model_list(*, include_archived: bool = False) -> QuerySet[BaseModel]:
+    """The installation's base models (every user may see the library), with their samples."""
+    qs = BaseModel.objects.all() if include_archived else BaseModel.objects.filter(status=BaseModelStatus.ACTIVE)
+    return qs.prefetch_related("samples")
+
+
+def base_model_get(*, base_model_id: int, include_archived: bool = True) -> BaseModel:
+    entry = base_model_list(include_archived=include_archived).filter(pk=base_model_id).first()
+    if entry is None:
+        raise NotFound("Base model not found.")
+    return entry
+
+
+def base_model_default() -> BaseModel | None:
+    return BaseModel.objects.filter(is_default=True).first()
+
+
+def persona_base_model(*, persona: Persona) -> BaseModel | None:
+    """The model a persona trains and generates on: its choice, else the default (None: no library yet)."""
+    choice = PersonaBaseModel.objects.filter(persona=persona).select_related("base_model").first()
+    return choice.base_model if choice is not None else base_model_default()
+
+
+def base_model_personas(*, user: AbstractBaseUser, base_model: BaseModel) -> QuerySet[Persona]:
+    """The personas of the user's workspaces on this model (those without a choice are on the default)."""
+    qs = Persona.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if base_model.is_default:
+        return qs.exclude(base_model_choice__base_model__is_default=False)
+    return qs.filter(base_model_choice__base_model=base_model)
+
+
+def base_model_family(base_model: BaseModel) -> Family:
+    return Family(name=base_model.family, native_size=base_model.native_size)
+
+
+def base_model_ref(base_model: BaseModel | None) -> BaseModelRef | None:
+    """What a worker needs to load the entry (None: the process default, GENERATION_BASE_MODEL)."""
+    if base_model is None:
+        return None
+    # A built-in model is rebuilt from code, not copied: its hash is recorded, not checked.
+    sha256 = "" if base_model.layout == BaseModelLayout.BUILTIN else base_model.sha256
+    return BaseModelRef(location=base_model.location, config_dir=base_model.config_dir, sha256=sha256)
+
+
+def lora_version_family(version: LoraVersion) -> str:
+    """The family of the base model a version was trained on."""
+    if version.base_model_family:
+        return version.base_model_family
+    if version.base_model_entry_id is not None:
+        return version.base_model_entry.family
+    return model_family(version.base_model).name
+
+
+def lora_version_fits(*, version: LoraVersion, base_model: BaseModel | None) -> bool:
+    """Whether a LoRA applies to a base model: trained on the same family (a LoRA of one SD 1.5 checkpoint fits
+    another SD 1.5 checkpoint; never an SDXL one)."""
+    return base_model is None or lora_version_family(version) == base_model.family
 
 
 def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:
@@ -289,6 +401,11 @@ def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[C
     return by_post
 
 
+def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:
+    """(image id, caption language) of the posts already made from the job's images."""
+    return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))
+
+
 # --- likeness of posts (review queue) ---------------------------------------------------------------
 
 LIKENESS_SORTS = {"likeness": "lowest likeness first", "-likeness": "highest likeness first"}
@@ -299,8 +416,6 @@ def posts_likeness_annotate(queryset, *, off_model_only: bool = False, sort: str
     `likeness_off_model` (an image is off-model) and `likeness_status` (its first image's). `off_model_only` keeps
     the off-model ones; `sort` "likeness" / "-likeness" orders by the score, posts without one last."""
     from django.db.models import Exists, F, Min, OuterRef, Subquery
-
-    from scheduler.models import PostImage
 
     images = PostImage.objects.filter(post=OuterRef("pk"), generated_image__isnull=False)
     queryset = queryset.annotate(

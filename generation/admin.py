@@ -6,16 +6,17 @@ Runs are started from the product (API, pages), never from here.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
 from config.exceptions import ApplicationError
-from core.access import Role
+from core.access import Role, is_operator
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 
-from . import services
-from .models import GeneratedImage, GenerationJob, JobTransition, LoraVersion
+from . import base_models, services
+from .models import BaseModel, BaseModelSample, GeneratedImage, GenerationJob, JobTransition, LoraVersion
 
 
 class LoraTransitionInline(ReadOnlyInline):
@@ -57,7 +58,8 @@ class LoraVersionAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("persona__name", "persona__handle", "sha256")
     list_select_related = ("persona",)
     readonly_fields = (
-        "persona", "version", "status", "is_active", "base_model", "hyperparameters", "loss_curve",
+        "persona", "version", "status", "is_active", "base_model", "base_model_entry", "base_model_family",
+        "base_model_sha256", "hyperparameters", "loss_curve",
         "progress_step", "total_steps", "weights_path", "sha256", "error", "cancel_requested", "created_by",
         "created_at", "started_at", "finished_at", "worker", "likeness_report",
     )
@@ -91,7 +93,8 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     search_fields = ("scene", "prompt", "persona__name", "persona__handle")
     list_select_related = ("persona", "created_by")
     readonly_fields = (
-        "persona", "lora_version", "platform", "scene", "prompt", "negative_prompt", "num_variants", "seed",
+        "persona", "lora_version", "base_model_entry", "platform", "scene", "prompt", "negative_prompt",
+        "num_variants", "seed",
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
         "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
         "drafting_error", "created_by", "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
@@ -107,3 +110,117 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     def cancel_jobs(self, request: HttpRequest, queryset: QuerySet[GenerationJob]) -> None:
         _run_action(self, request, queryset,
                     lambda j: services.generation_job_cancel(actor=request.user, job_id=j.pk), "Cancelled")
+
+
+class BaseModelSampleInline(ReadOnlyInline):
+    model = BaseModelSample
+    fields = ("index", "image", "prompt", "seed", "width", "height", "sha256")
+    readonly_fields = fields
+
+
+class BaseModelAddForm(forms.ModelForm):
+    """Registration: the files are checked (and hashed) by the service when the form is cleaned."""
+
+    location = forms.CharField(label="Path", max_length=1000, help_text='A diffusers folder or a .safetensors file '
+                               'on every GPU worker, or "tiny" / "tiny-sdxl" (built-in test models).')
+
+    class Meta:
+        model = BaseModel
+        fields = ("name", "location", "config_dir", "description", "licence_note", "is_default")
+
+    def __init__(self, *args, actor=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.actor = actor
+        self.registered: BaseModel | None = None
+
+    def clean(self):
+        data = super().clean()
+        if self.errors:
+            return data
+        try:
+            self.registered = base_models.base_model_register(
+                actor=self.actor, path=data["location"], name=data["name"], config_dir=data.get("config_dir", ""),
+                description=data.get("description", ""), licence_note=data.get("licence_note", ""),
+                make_default=bool(data.get("is_default")))
+        except ApplicationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        return data
+
+
+@admin.register(BaseModel)
+class BaseModelAdmin(admin.ModelAdmin):
+    """The installation's model library: operators only (a model is a file on every GPU worker)."""
+
+    list_display = ("name", "family", "native_size", "status", "is_default", "samples_status", "created_at")
+    list_filter = ("family", "status")
+    search_fields = ("name", "description", "sha256")
+    readonly_fields = ("family", "native_size", "sha256", "size_bytes", "layout", "location", "config_dir",
+                       "status", "is_default", "samples_status", "samples_error", "created_by", "created_at",
+                       "archived_at")
+    fields = ("name", "description", "licence_note", *readonly_fields)
+    inlines = (BaseModelSampleInline,)
+    actions = ("archive_models", "render_samples", "make_default")
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        return is_operator(request.user)
+
+    def has_view_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
+        return is_operator(request.user)
+
+    has_add_permission = has_change_permission = has_delete_permission = has_view_permission
+
+    def get_form(self, request: HttpRequest, obj: Model | None = None, change: bool = False, **kwargs):
+        if obj is not None:
+            return super().get_form(request, obj, change=change, **kwargs)
+        form = BaseModelAddForm
+
+        class _Form(form):
+            def __init__(self, *args, **inner):
+                super().__init__(*args, actor=request.user, **inner)
+
+        return _Form
+
+    def get_fields(self, request: HttpRequest, obj: Model | None = None):
+        return self.fields if obj is not None else BaseModelAddForm.Meta.fields
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Model | None = None):
+        return self.readonly_fields if obj is not None else ()
+
+    def get_inlines(self, request: HttpRequest, obj: Model | None):
+        return self.inlines if obj is not None else ()
+
+    def save_model(self, request: HttpRequest, obj: BaseModel, form, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name", "description", "licence_note"])
+            return
+        obj.pk = form.registered.pk  # registered (and checked) while the form was cleaned
+        obj.refresh_from_db()
+
+    def save_related(self, request: HttpRequest, form, formsets, change: bool) -> None:
+        if change:
+            super().save_related(request, form, formsets, change)
+
+    def delete_model(self, request: HttpRequest, obj: BaseModel) -> None:
+        try:
+            base_models.base_model_delete(actor=request.user, base_model_id=obj.pk)
+        except ApplicationError as exc:
+            self.message_user(request, f"{obj}: {exc.message}", level=messages.ERROR)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[BaseModel]) -> None:
+        for obj in queryset:
+            self.delete_model(request, obj)
+
+    @admin.action(description="Archive selected models (no persona may use them)")
+    def archive_models(self, request: HttpRequest, queryset: QuerySet[BaseModel]) -> None:
+        _run_action(self, request, queryset,
+                    lambda m: base_models.base_model_archive(actor=request.user, base_model_id=m.pk), "Archived")
+
+    @admin.action(description="Render the sample gallery again")
+    def render_samples(self, request: HttpRequest, queryset: QuerySet[BaseModel]) -> None:
+        _run_action(self, request, queryset,
+                    lambda m: base_models.base_model_samples_request(actor=request.user, base_model_id=m.pk), "Queued")
+
+    @admin.action(description="Make the selected model the default for new personas")
+    def make_default(self, request: HttpRequest, queryset: QuerySet[BaseModel]) -> None:
+        _run_action(self, request, queryset[:1],
+                    lambda m: base_models.base_model_make_default(actor=request.user, base_model_id=m.pk), "Default")

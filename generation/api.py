@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.filters import IdFilter
 from core.platforms import Platform
 from personas.selectors import persona_get
 
@@ -25,12 +26,17 @@ def _percent(step: int, total: int) -> float:
 
 class LoraVersionSerializer(serializers.ModelSerializer):
     progress = serializers.SerializerMethodField(help_text="Percent of training steps done.")
+    base_model_family = serializers.SerializerMethodField(help_text="Family of the model it was trained on.")
+    compatible = serializers.SerializerMethodField(
+        help_text="Whether it fits the persona's current base model (same family); an incompatible version needs "
+        "a new training run on that model.")
     sample_job = serializers.SerializerMethodField(help_text="Generation job with the reviewer samples, if any.")
 
     class Meta:
         model = LoraVersion
         fields = [
-            "id", "persona", "version", "status", "is_active", "base_model", "hyperparameters",
+            "id", "persona", "version", "status", "is_active", "base_model", "base_model_entry", "base_model_family",
+            "base_model_sha256", "compatible", "hyperparameters",
             "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
             "sample_job", "likeness_report", "created_by", "created_at", "started_at", "finished_at",
         ]
@@ -38,6 +44,15 @@ class LoraVersionSerializer(serializers.ModelSerializer):
 
     def get_progress(self, obj: LoraVersion) -> float:
         return _percent(obj.progress_step, obj.total_steps)
+
+    def get_base_model_family(self, obj: LoraVersion) -> str:
+        return selectors.lora_version_family(obj)
+
+    def get_compatible(self, obj: LoraVersion) -> bool:
+        current = self.context.setdefault("persona_models", {}) if isinstance(self.context, dict) else {}
+        if obj.persona_id not in current:
+            current[obj.persona_id] = selectors.persona_base_model(persona=obj.persona)
+        return selectors.lora_version_fits(version=obj, base_model=current[obj.persona_id])
 
     @extend_schema_field(serializers.IntegerField(allow_null=True))
     def get_sample_job(self, obj: LoraVersion) -> int | None:
@@ -128,7 +143,7 @@ class GenerationJobSerializer(serializers.ModelSerializer):
     class Meta:
         model = GenerationJob
         fields = [
-            "id", "persona", "lora_version", "lora_version_number", "platform", "scene", "prompt",
+            "id", "persona", "lora_version", "lora_version_number", "base_model_entry", "platform", "scene", "prompt",
             "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
@@ -159,6 +174,9 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     allow_base_model = serializers.BooleanField(
         default=False, help_text="Generate with the base model alone when the persona has no active LoRA."
     )
+    base_model = serializers.IntegerField(
+        required=False, allow_null=True, source="base_model_id",
+        help_text="A base model of the library (default: the persona's). The persona's LoRA must fit its family.")
     is_sponsored = serializers.BooleanField(default=False, help_text="Paid partnership: the drafted posts carry #ad.")
     mode = serializers.ChoiceField(choices=GenerationMode.choices, default=GenerationMode.TXT2IMG,
                                    help_text="txt2img; img2img (variations of a source); inpaint (repaint the "
@@ -182,7 +200,7 @@ class GenerationJobCreateSerializer(serializers.Serializer):
 
 
 class GenerationJobFilter(django_filters.FilterSet):
-    persona = django_filters.NumberFilter(field_name="persona_id")
+    persona = IdFilter(field_name="persona_id")
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
     drafting_status = django_filters.ChoiceFilter(choices=DraftingStatus.choices)
     platform = django_filters.ChoiceFilter(choices=Platform.choices)

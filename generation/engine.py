@@ -1,6 +1,7 @@
 """The ML engine: the one module that owns the diffusers pipeline's lifecycle.
 
-The base model is loaded once per process (get_engine()); persona LoRAs are loaded once per adapter and switched
+Each base model is loaded once per process and kept warm while it fits the worker's budget (get_engine(ref),
+least recently used out); persona LoRAs are loaded once per adapter and switched
 with set_adapters (or copied into one hotswap slot), so a worker serving many personas never reloads the base
 weights. Pure ML, no Django models: the worker passes plain dataclasses (generation.specs) in and gets PIL images
 and file paths back. Speed settings: generation.perf; loading and hashing weights: generation.loading.
@@ -8,8 +9,10 @@ and file paths back. Speed settings: generation.perf; loading and hashing weight
 
 from __future__ import annotations
 
+import gc
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -19,7 +22,7 @@ from django.conf import settings
 from PIL import Image
 
 from . import refine
-from .families import family_of_pipeline
+from .families import family_of_pipeline, single_file_config_dir
 from .loading import load_base_pipeline, weights_sha256
 from .perf import PerfOptions, select_device_and_dtype
 from .specs import (  # noqa: F401  (re-exported: engine_module.X is the engine's public surface)
@@ -28,6 +31,7 @@ from .specs import (  # noqa: F401  (re-exported: engine_module.X is the engine'
     SCHEDULERS,
     TINY_MODEL_ID,
     WEIGHT_SUFFIXES,
+    BaseModelRef,
     EngineCancelled,
     EngineError,
     GenerationRequest,
@@ -141,10 +145,11 @@ HOTSWAP_SLOT = "persona"  # the one adapter name persona weights are swapped int
 
 
 class Engine:
-    def __init__(self, base_model_id: str | None = None, *, device: torch.device | None = None,
+    def __init__(self, base_model_id: str | None = None, *, config_dir: str = "", device: torch.device | None = None,
                  dtype: torch.dtype | None = None, perf: PerfOptions | None = None, pipe=None):
         """Load the base model (or adopt `pipe`, an already built pipeline, as the benchmark does) and apply the
-        perf options (default: PerfOptions.for_device, i.e. all off on CPU)."""
+        perf options (default: PerfOptions.for_device, i.e. all off on CPU). `config_dir`: the config folder of a
+        single-file checkpoint."""
         default_device, default_dtype = select_device_and_dtype()
         self.base_model_id = base_model_id or ("custom" if pipe is not None else settings.GENERATION_BASE_MODEL)
         self.device = device or default_device
@@ -160,15 +165,28 @@ class Engine:
         self._slot_scalings: list[tuple[torch.nn.Module, float]] = []
         self._compiled = False
         if pipe is None:
-            self.pipe, self.weights_path = load_base_pipeline(self.base_model_id, device=self.device, dtype=self.dtype)
+            self.pipe, self.weights_path = load_base_pipeline(self.base_model_id, device=self.device, dtype=self.dtype,
+                                                              config_dir=config_dir)
         else:
             self.pipe, self.weights_path = pipe.to(self.device, self.dtype), None
             self.pipe.set_progress_bar_config(disable=True)
         self.base_load_count += 1
         self.base_model_hash = weights_sha256(self.weights_path) if self.weights_path else ""
         self.family = family_of_pipeline(self.pipe)
+        self.memory_bytes = sum(
+            sum(t.numel() * t.element_size() for t in module.parameters())
+            for module in self.pipe.components.values() if isinstance(module, torch.nn.Module))
         self._apply_perf()
         logger.info("Loaded base model %s on %s (%s), %s", self.base_model_id, self.device, self.dtype, self.perf)
+
+    def close(self) -> None:
+        """Release the pipeline's memory (an evicted model); the engine is unusable afterwards."""
+        with self._lock:
+            self.pipe = None
+            self._adapters.clear()
+        gc.collect()
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
 
     def _apply_perf(self) -> None:
         perf, pipe = self.perf, self.pipe
@@ -428,15 +446,52 @@ class Engine:
                               hyperparameters=hyper)
 
 
-_engine: Engine | None = None
+# The process's loaded base models, least recently used first.
+_engines: OrderedDict[tuple[str, str], Engine] = OrderedDict()
 _engine_lock = threading.Lock()
 
 
-def get_engine() -> Engine:
-    """The process-wide engine; the base model is loaded on first use, once."""
-    global _engine
-    if _engine is None:
-        with _engine_lock:
-            if _engine is None:
-                _engine = Engine()
-    return _engine
+def _budget() -> tuple[int, int]:
+    """(models, bytes) a worker keeps loaded: GENERATION_MAX_LOADED_MODELS (default 1: one pipeline warm) and
+    GENERATION_MAX_LOADED_BYTES (0: no byte limit)."""
+    models = int(getattr(settings, "GENERATION_MAX_LOADED_MODELS", 1) or 1)
+    return max(1, models), int(getattr(settings, "GENERATION_MAX_LOADED_BYTES", 0) or 0)
+
+
+def _evict(*, keep: tuple[str, str] | None, room_for: int = 0) -> None:
+    """Drop least recently used engines until the budget holds (with `room_for` more models to come)."""
+    max_models, max_bytes = _budget()
+    while _engines:
+        over_count = len(_engines) + room_for > max_models
+        over_bytes = max_bytes and sum(e.memory_bytes for e in _engines.values()) > max_bytes
+        victim = next((key for key in _engines if key != keep), None)
+        if victim is None or not (over_count or over_bytes):
+            return
+        engine = _engines.pop(victim)
+        logger.info("Unloading base model %s (least recently used)", engine.base_model_id)
+        engine.close()
+
+
+def loaded_base_models() -> list[str]:
+    """The base models this process holds, least recently used first."""
+    return [engine.base_model_id for engine in _engines.values()]
+
+
+def get_engine(base_model: BaseModelRef | None = None) -> Engine:
+    """The process's engine for a base model (default: GENERATION_BASE_MODEL), loaded on first use and kept while
+    it fits the budget (_budget); a model evicted earlier is loaded again on demand. A registered hash that the
+    loaded weights do not match is refused (the files changed since registration)."""
+    ref = base_model or BaseModelRef(location=str(settings.GENERATION_BASE_MODEL), config_dir=single_file_config_dir())
+    with _engine_lock:
+        engine = _engines.get(ref.key)
+        if engine is None:
+            _evict(keep=None, room_for=1)  # free memory before loading the next model
+            engine = Engine(ref.location, config_dir=ref.config_dir)
+            if ref.sha256 and engine.base_model_hash and engine.base_model_hash != ref.sha256:
+                engine.close()
+                raise EngineError(f"The weights at {ref.location} hash to {engine.base_model_hash[:12]}, not the "
+                                  f"registered {ref.sha256[:12]}: the files changed since the model was registered.")
+            _engines[ref.key] = engine
+        _engines.move_to_end(ref.key)
+        _evict(keep=ref.key)
+        return engine

@@ -17,7 +17,7 @@ from django.conf import settings
 from config.exceptions import ValidationFailed
 from core.platforms import Platform, platform_target_size
 
-from .specs import TINY_MODEL_ID, EngineError
+from .specs import TINY_MODEL_ID, TINY_SDXL_MODEL_ID, EngineError
 
 # The diffusers pipeline classes the engine runs, and whether each is SDXL-shaped (two text encoders, pooled text
 # and size conditioning).
@@ -129,42 +129,55 @@ def single_file_config_dir() -> str:
     return str(getattr(settings, name, "") or os.environ.get(name, ""))
 
 
-def local_config_dir(base_model: str) -> Path | None:
+def local_config_dir(base_model: str, config_dir: str | None = None) -> Path | None:
     """The folder whose configs describe a local base model: the model's own folder, or for a single-file
-    checkpoint its GENERATION_BASE_MODEL_CONFIG folder; None for a hub id or a path this machine lacks."""
+    checkpoint its config folder (`config_dir`, else GENERATION_BASE_MODEL_CONFIG); None for a hub id or a path
+    this machine lacks."""
     path = Path(base_model).expanduser()
     if path.is_dir():
         return path
-    if path.is_file() and single_file_config_dir():
-        return Path(single_file_config_dir())
+    config_dir = config_dir or single_file_config_dir()
+    if path.is_file() and config_dir:
+        return Path(config_dir)
     return None
 
 
-def model_family(base_model: str | None = None) -> Family:
-    """The family of a base model id (default: GENERATION_BASE_MODEL). Never raises: a model whose configs cannot
-    be read here (a hub id, a path only the GPU workers have) is judged by its name."""
+def model_family(base_model: str | None = None, *, config_dir: str | None = None, strict: bool = False) -> Family:
+    """The family of a base model id (default: GENERATION_BASE_MODEL); `config_dir`: a single-file checkpoint's
+    config folder. Never raises unless `strict`: a model whose configs cannot be read here (a hub id, a path only
+    the GPU workers have) is judged by its name; strict, that is an EngineError with the reason."""
     base_model = str(base_model or settings.GENERATION_BASE_MODEL)
     if base_model == TINY_MODEL_ID:
         return _family("tiny")
-    config_dir = local_config_dir(base_model)
-    if config_dir is not None:
+    if base_model == TINY_SDXL_MODEL_ID:
+        return _family("tiny-sdxl")
+    folder = local_config_dir(base_model, config_dir)
+    if folder is not None:
         try:
-            return config_family(config_dir)
+            return config_family(folder)
         except EngineError:
-            pass
+            if strict:
+                raise
+    elif strict:
+        raise EngineError(f"No readable model configs for {base_model!r}.")
     return _family("sdxl" if "xl" in base_model.lower() else "sd15")
 
 
-def render_size(*, platform: str, base_model: str | None = None) -> tuple[int, int]:
+FAMILY_LABELS = {"tiny": "Tiny SD (test)", "tiny-sdxl": "Tiny SDXL (test)", "sd15": "SD 1.5", "sd2": "SD 2.x",
+                 "sdxl": "SDXL"}
+
+
+def render_size(*, platform: str, base_model: str | None = None, family: Family | None = None) -> tuple[int, int]:
     """(width, height) the engine renders for `platform`: the platform's aspect ratio, multiples of 8.
 
     The long side sits near the family's comfortable size (tiny ~80 px, SD ~768, SDXL ~1024); among nearby long
     sides the first whose multiple-of-8 short side keeps the ratio within 0.5 % wins, so the image passes the
-    platform's aspect-ratio check (TikTok's 9:16 is exact, for example).
+    platform's aspect-ratio check (TikTok's 9:16 is exact, for example). `family`, when known (a registered
+    base model's), spares reading the model's configs.
     """
     if platform not in Platform.values:
         raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
-    preferred = model_family(base_model).render_long_side
+    preferred = (family or model_family(base_model)).render_long_side
     target_w, target_h = platform_target_size(platform)
     ratio = min(target_w, target_h) / max(target_w, target_h)
     candidates = sorted(range(preferred * 3 // 4 // 8 * 8, preferred * 8 // 5 + 1, 8), key=lambda s: abs(s - preferred))

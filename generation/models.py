@@ -5,6 +5,16 @@ from django.db import models
 
 from personas.models import Persona
 
+from .library_models import (  # noqa: F401  (re-exported: the app's models live in generation.models)
+    BaseModel,
+    BaseModelLayout,
+    BaseModelSample,
+    BaseModelStatus,
+    PersonaBaseModel,
+    SamplesStatus,
+    base_model_sample_path,
+)
+
 
 class JobStatus(models.TextChoices):
     QUEUED = "queued", "Queued"
@@ -41,6 +51,12 @@ class LoraVersion(models.Model):
     status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     is_active = models.BooleanField(default=False)
     base_model = models.CharField(max_length=255)
+    # The library entry it was trained on, and that model's family and weights hash at the time: a LoRA only fits
+    # base models of its family.
+    base_model_entry = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="lora_versions")
+    base_model_family = models.CharField(max_length=16, blank=True)
+    base_model_sha256 = models.CharField(max_length=64, blank=True)
     hyperparameters = models.JSONField(default=dict, blank=True)
     loss_curve = models.JSONField(default=list, blank=True)
     likeness_report = models.JSONField(
@@ -84,6 +100,8 @@ class LoraVersion(models.Model):
 class GenerationJob(models.Model):
     persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="generation_jobs")
     lora_version = models.ForeignKey(LoraVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    base_model_entry = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT,
+                                         related_name="generation_jobs", help_text="The base model it renders with.")
     platform = models.CharField(max_length=16)
     scene = models.TextField()
     prompt = models.TextField(blank=True, help_text="Full prompt, built from the persona and scene.")

@@ -63,10 +63,11 @@ def reproduction_check_run(*, check_id: int) -> ReproductionCheck | None:
             return check
         check.status = JobStatus.RUNNING
         check.save(update_fields=["status"])
-    image = GeneratedImage.objects.select_related("job", "job__lora_version", "job__persona").get(pk=check.image_id)
+    image = GeneratedImage.objects.select_related("job", "job__lora_version", "job__persona",
+                                                  "job__base_model_entry").get(pk=check.image_id)
     values: dict = {"finished_at": timezone.now()}
     try:
-        engine = _engine()
+        engine = _engine(image.job.base_model_entry)  # the model that rendered it
         rendered = generated_image_reproduce(generated_image=image)
         with image.image.open("rb") as fh:
             stored = fh.read()

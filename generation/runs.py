@@ -16,8 +16,8 @@ from core.storage import local_paths_hidden
 from personas.models import Persona
 
 from . import specs
-from .families import render_size
-from .models import GenerationJob, JobStatus, JobTransition, LoraVersion
+from .families import Family, render_size
+from .models import BaseModel, GenerationJob, JobStatus, JobTransition, LoraVersion
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -89,14 +89,22 @@ def job_queue(
     actor: AbstractBaseUser | None,
     comment: str,
     negative_prompt: str = specs.DEFAULT_NEGATIVE_PROMPT,
+    base_model_entry: BaseModel | None = None,
     **params,
 ) -> GenerationJob:
-    """A queued job of the persona in `scene`, sized for `platform` by the base model of its LoRA (or the default
-    one), with its audit row. `params`: num_variants, seed, steps and the other GenerationJob settings."""
-    base_model = lora_version.base_model if lora_version is not None else settings.GENERATION_BASE_MODEL
-    width, height = render_size(platform=platform, base_model=base_model)
+    """A queued job of the persona in `scene`, rendered on `base_model_entry` (default: its LoRA's) and sized for
+    `platform` by that model's family, with its audit row. `params`: num_variants, seed, steps and the other
+    GenerationJob settings."""
+    if base_model_entry is None and lora_version is not None:
+        base_model_entry = lora_version.base_model_entry
+    if base_model_entry is not None:
+        family = Family(name=base_model_entry.family, native_size=base_model_entry.native_size)
+        width, height = render_size(platform=platform, family=family)
+    else:
+        base_model = lora_version.base_model if lora_version is not None else settings.GENERATION_BASE_MODEL
+        width, height = render_size(platform=platform, base_model=base_model)
     job = GenerationJob.objects.create(
-        persona=persona, lora_version=lora_version, platform=platform, scene=scene,
+        persona=persona, lora_version=lora_version, base_model_entry=base_model_entry, platform=platform, scene=scene,
         prompt=persona_prompt(persona, scene), negative_prompt=negative_prompt, width=width, height=height,
         total_steps=params["steps"], created_by=created_by, **params,
     )

@@ -14,14 +14,27 @@ from scheduler.models import PostImage, PostImageVersion
 from scheduler.post_versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 
-from .models import CaptionAlternative, GeneratedImage, GenerationJob, JobStatus, LoraVersion, ReproductionCheck
+from .families import Family, model_family
+from .models import (
+    BaseModel,
+    BaseModelLayout,
+    BaseModelStatus,
+    CaptionAlternative,
+    GeneratedImage,
+    GenerationJob,
+    JobStatus,
+    LoraVersion,
+    PersonaBaseModel,
+    ReproductionCheck,
+)
+from .specs import BaseModelRef
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
     qs = LoraVersion.objects.filter(persona__workspace_id__in=workspace_ids_for_user(user=user))
     if persona_id is not None:
         qs = qs.filter(persona_id=persona_id)
-    return qs.select_related("persona")
+    return qs.select_related("persona", "base_model_entry")
 
 
 def lora_version_get(*, user: AbstractBaseUser, lora_version_id: int) -> LoraVersion:
@@ -312,6 +325,68 @@ def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = Non
     return list(qs.order_by("index"))
 
 
+# --- the base-model library ------------------------------------------------------------------------
+
+
+def base_model_list(*, include_archived: bool = False) -> QuerySet[BaseModel]:
+    """The installation's base models (every user may see the library), with their samples."""
+    qs = BaseModel.objects.all() if include_archived else BaseModel.objects.filter(status=BaseModelStatus.ACTIVE)
+    return qs.prefetch_related("samples")
+
+
+def base_model_get(*, base_model_id: int, include_archived: bool = True) -> BaseModel:
+    entry = base_model_list(include_archived=include_archived).filter(pk=base_model_id).first()
+    if entry is None:
+        raise NotFound("Base model not found.")
+    return entry
+
+
+def base_model_default() -> BaseModel | None:
+    return BaseModel.objects.filter(is_default=True).first()
+
+
+def persona_base_model(*, persona: Persona) -> BaseModel | None:
+    """The model a persona trains and generates on: its choice, else the default (None: no library yet)."""
+    choice = PersonaBaseModel.objects.filter(persona=persona).select_related("base_model").first()
+    return choice.base_model if choice is not None else base_model_default()
+
+
+def base_model_personas(*, user: AbstractBaseUser, base_model: BaseModel) -> QuerySet[Persona]:
+    """The personas of the user's workspaces on this model (those without a choice are on the default)."""
+    qs = Persona.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if base_model.is_default:
+        return qs.exclude(base_model_choice__base_model__is_default=False)
+    return qs.filter(base_model_choice__base_model=base_model)
+
+
+def base_model_family(base_model: BaseModel) -> Family:
+    return Family(name=base_model.family, native_size=base_model.native_size)
+
+
+def base_model_ref(base_model: BaseModel | None) -> BaseModelRef | None:
+    """What a worker needs to load the entry (None: the process default, GENERATION_BASE_MODEL)."""
+    if base_model is None:
+        return None
+    # A built-in model is rebuilt from code, not copied: its hash is recorded, not checked.
+    sha256 = "" if base_model.layout == BaseModelLayout.BUILTIN else base_model.sha256
+    return BaseModelRef(location=base_model.location, config_dir=base_model.config_dir, sha256=sha256)
+
+
+def lora_version_family(version: LoraVersion) -> str:
+    """The family of the base model a version was trained on."""
+    if version.base_model_family:
+        return version.base_model_family
+    if version.base_model_entry_id is not None:
+        return version.base_model_entry.family
+    return model_family(version.base_model).name
+
+
+def lora_version_fits(*, version: LoraVersion, base_model: BaseModel | None) -> bool:
+    """Whether a LoRA applies to a base model: trained on the same family (a LoRA of one SD 1.5 checkpoint fits
+    another SD 1.5 checkpoint; never an SDXL one)."""
+    return base_model is None or lora_version_family(version) == base_model.family
+
+
 def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:
     """The captions offered for a post the user can see, oldest first (404 for anyone else's)."""
     post = post_get(user=user, post_id=post_id)
@@ -324,3 +399,34 @@ def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[C
     for alternative in CaptionAlternative.objects.filter(post_id__in=list(post_ids)).order_by("created_at", "id"):
         by_post.setdefault(alternative.post_id, []).append(alternative)
     return by_post
+
+
+def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:
+    """(image id, caption language) of the posts already made from the job's images."""
+    return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))
+
+
+# --- likeness of posts (review queue) ---------------------------------------------------------------
+
+LIKENESS_SORTS = {"likeness": "lowest likeness first", "-likeness": "highest likeness first"}
+
+
+def posts_likeness_annotate(queryset, *, off_model_only: bool = False, sort: str = ""):
+    """Posts annotated with their generated images' likeness: `likeness_score` (the lowest of its images),
+    `likeness_off_model` (an image is off-model) and `likeness_status` (its first image's). `off_model_only` keeps
+    the off-model ones; `sort` "likeness" / "-likeness" orders by the score, posts without one last."""
+    from django.db.models import Exists, F, Min, OuterRef, Subquery
+
+    images = PostImage.objects.filter(post=OuterRef("pk"), generated_image__isnull=False)
+    queryset = queryset.annotate(
+        likeness_score=Min("images__generated_image__likeness_score"),
+        likeness_off_model=Exists(images.filter(generated_image__on_model=False)),
+        likeness_status=Subquery(images.order_by("position", "id").values("generated_image__likeness_status")[:1]),
+    )
+    if off_model_only:
+        queryset = queryset.filter(likeness_off_model=True)
+    if sort == "likeness":
+        queryset = queryset.order_by(F("likeness_score").asc(nulls_last=True), "id")
+    elif sort == "-likeness":
+        queryset = queryset.order_by(F("likeness_score").desc(nulls_last=True), "id")
+    return queryset

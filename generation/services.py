@@ -18,13 +18,14 @@ from personas.reference_qa import training_faces_require
 from personas.selectors import role_require
 
 from . import specs
+from .base_models import persona_base_model_pin
 from .drafting import drafts_create
-from .families import model_family
+from .families import FAMILY_LABELS
 from .inputs import job_inputs_check, job_inputs_save
 from .likeness import version_report_worse
-from .models import DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
+from .models import BaseModel, BaseModelStatus, DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
 from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
-from .selectors import lora_version_active
+from .selectors import base_model_family, lora_version_active, lora_version_family, lora_version_fits
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -82,8 +83,11 @@ def lora_training_start(
             code="training_in_progress",
         )
 
-    base_model = str(settings.GENERATION_BASE_MODEL)
-    defaults = specs.TrainingConfig(**model_family(base_model).training_defaults)
+    base_model = persona_base_model_pin(persona=persona)
+    if base_model.status != BaseModelStatus.ACTIVE:
+        raise ValidationFailed(f"{persona.name}'s base model {base_model.name} is archived; choose another one first.",
+                               code="base_model_archived")
+    defaults = specs.TrainingConfig(**base_model_family(base_model).training_defaults)
     overrides = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "resolution": resolution}
     values = {}
     for name, value in overrides.items():
@@ -105,7 +109,10 @@ def lora_training_start(
         persona=persona,
         version=last + 1,
         status=JobStatus.QUEUED,
-        base_model=base_model,
+        base_model=base_model.location,
+        base_model_entry=base_model,
+        base_model_family=base_model.family,
+        base_model_sha256=base_model.sha256,
         hyperparameters=asdict(config),
         total_steps=config.steps,
         created_by=actor,
@@ -183,6 +190,7 @@ def generation_job_create(
     scheduler: str = "dpmpp_2m_karras",
     negative_prompt: str | None = None,
     allow_base_model: bool = False,
+    base_model_id: int | None = None,
     is_sponsored: bool = False,
     mode: str = GenerationMode.TXT2IMG,
     strength: float | None = None,
@@ -202,7 +210,8 @@ def generation_job_create(
     `mask`'s white part of one of those repainted; from a post, the result becomes that post's image as a new
     version, the old one kept). `upscale` (hires to the platform's size) and `face_detail` default to the
     GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings. Every input is checked before anything is
-    written or queued.
+    written or queued. The job renders on the persona's base model, or `base_model_id`; a LoRA trained on another
+    model family is refused here, never on the worker.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     scene = (scene or "").strip()
@@ -244,9 +253,19 @@ def generation_job_create(
             "model alone (allow_base_model), which will not look like the persona.",
             code="no_active_lora",
         )
+    base_model = _job_base_model(persona=persona, base_model_id=base_model_id)
+    if lora is not None and not lora_version_fits(version=lora, base_model=base_model):
+        trained = FAMILY_LABELS.get(lora_version_family(lora), lora_version_family(lora))
+        raise ValidationFailed(
+            f"LoRA v{lora.version} of {persona.name} was trained on a {trained} model; {base_model.name} is "
+            f"{FAMILY_LABELS.get(base_model.family, base_model.family)}, which it does not fit. Train a new version "
+            f"on {base_model.name}, or choose a {trained} model.",
+            code="base_model_mismatch",
+        )
     job = job_queue(
         persona=persona, lora_version=lora, platform=platform, scene=scene, created_by=actor, actor=actor,
         comment="generation requested" if mode == GenerationMode.TXT2IMG else f"{mode} requested",
+        base_model_entry=base_model,
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
         num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
         is_sponsored=bool(is_sponsored),
@@ -261,6 +280,15 @@ def generation_job_create(
 
     transaction.on_commit(lambda: generate_images.delay(job.pk))
     return job
+
+
+def _job_base_model(*, persona: Persona, base_model_id: int | None) -> BaseModel:
+    if base_model_id is None:
+        return persona_base_model_pin(persona=persona)
+    entry = BaseModel.objects.filter(pk=base_model_id, status=BaseModelStatus.ACTIVE).first()
+    if entry is None:
+        raise ValidationFailed(f"Base model {base_model_id} does not exist or is archived.", code="unknown_base_model")
+    return entry
 
 
 def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> GenerationJob:

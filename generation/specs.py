@@ -17,6 +17,9 @@ from PIL import Image, PngImagePlugin
 SCHEDULERS = ("dpmpp_2m_karras", "euler_a")
 SAMPLER_LABELS = {"dpmpp_2m_karras": "DPM++ 2M Karras", "euler_a": "Euler a"}
 TINY_MODEL_ID = "tiny"
+TINY_SDXL_MODEL_ID = "tiny-sdxl"
+# Models the worker builds itself (random weights, for development and tests) instead of loading from a path.
+BUILTIN_MODEL_IDS = (TINY_MODEL_ID, TINY_SDXL_MODEL_ID)
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 
 # Bounds of a generation request: the service enforces them; the API and the pages show the same ones.
@@ -54,6 +57,21 @@ MODES = ("txt2img", "img2img", "inpaint")
 HIRES_STRENGTH = 0.35
 FACE_DETAIL_STRENGTH = 0.4
 DEFAULT_STRENGTH = 0.6  # img2img and inpaint, unless the job says otherwise
+
+
+@dataclass(frozen=True)
+class BaseModelRef:
+    """Where a base model lives, as a worker needs it: "tiny"/"tiny-sdxl", a local diffusers folder, or a
+    single-file .safetensors with its config folder; sha256 is the registered hash of its weights ("": not yet
+    known, recorded by the first worker that loads it)."""
+
+    location: str
+    config_dir: str = ""
+    sha256: str = ""
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.location, self.config_dir)
 
 
 @dataclass(frozen=True)

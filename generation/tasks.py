@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import captioning, drafting, heartbeats, likeness, reproduction, sweeps, worker
+from . import captioning, drafting, gallery, heartbeats, likeness, reproduction, sweeps, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -46,6 +46,18 @@ def train_lora(self, lora_version_id: int) -> str | None:
 def generate_images(self, job_id: int) -> str | None:
     job = worker.generation_job_run(job_id=job_id)
     return job.status if job is not None else None
+
+
+@shared_task(
+    acks_late=True,
+    reject_on_worker_lost=True,
+    soft_time_limit=GENERATE_SOFT_TIME_LIMIT,
+    time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE,
+)
+def render_base_model_samples(base_model_id: int) -> str | None:
+    """GPU queue: a base model's sample gallery, rendered at registration."""
+    entry = gallery.base_model_samples_render(base_model_id=base_model_id)
+    return entry.samples_status if entry is not None else None
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True)

@@ -24,6 +24,7 @@ from django.conf import settings
 CLIP_BPE_MEMBER = "open_clip/bpe_simple_vocab_16e6.txt.gz"
 CLIP_BPE_NAME = "bpe_simple_vocab_16e6.txt.gz"
 TINY_MODEL_DIRNAME = "tiny-sd"
+TINY_SDXL_MODEL_DIRNAME = "tiny-sdxl"
 TINY_SEED = 20240601
 # Bump when build_tiny_pipeline changes: caches built by an older version are rebuilt.
 TINY_MODEL_VERSION = 2
@@ -324,17 +325,18 @@ def _is_current(folder: Path) -> bool:
     return marker.get("version") == TINY_MODEL_VERSION and (folder / "model_index.json").exists()
 
 
-def ensure_tiny_model(cache_dir: Path | None = None) -> Path:
-    """Build and save the tiny model once; return its diffusers folder. Safe against concurrent builders:
-    each builds under a temp dir and renames it into place; the loser discards its (identical) copy."""
+def ensure_tiny_model(cache_dir: Path | None = None, *, sdxl: bool = False) -> Path:
+    """Build and save the tiny model (SD, or SDXL with `sdxl`) once; return its diffusers folder. Safe against
+    concurrent builders: each builds under a temp dir and renames it into place; the loser discards its (identical)
+    copy."""
     cache_dir = Path(cache_dir or settings.GENERATION_MODEL_CACHE)
-    target = cache_dir / TINY_MODEL_DIRNAME
+    target = cache_dir / (TINY_SDXL_MODEL_DIRNAME if sdxl else TINY_MODEL_DIRNAME)
     if _is_current(target):
         return target
     cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".tiny-sd-", dir=cache_dir))
     try:
-        build_tiny_pipeline().save_pretrained(tmp, safe_serialization=True)
+        (build_tiny_sdxl_pipeline() if sdxl else build_tiny_pipeline()).save_pretrained(tmp, safe_serialization=True)
         (tmp / TINY_MARKER).write_text(json.dumps({"version": TINY_MODEL_VERSION, "seed": TINY_SEED}))
         if target.exists() and not _is_current(target):
             stale = Path(tempfile.mkdtemp(prefix=".tiny-sd-stale-", dir=cache_dir))

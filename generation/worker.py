@@ -30,6 +30,7 @@ from core.storage import media_delete_tree, media_fetch, media_save_file
 from personas.models import FaceFinding, Persona
 
 from . import heartbeats, specs
+from .engines import engine_for as _engine
 from .likeness import on_commit_score
 from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
 from .reports import version_report_ensure
@@ -49,13 +50,6 @@ TRAINING_PROGRESS_EVERY_MAX = 10
 # a compiled GPU step takes ~10 ms, and two database round trips on every step would idle the GPU between steps.
 GENERATION_PROGRESS_INTERVAL_S = 0.5
 _progress_clock = time.monotonic  # module-level so tests can drive it
-
-
-def _engine():
-    """The process's engine. Imported here, not at module level, so the web process never loads torch."""
-    from . import engine
-
-    return engine.get_engine()
 
 
 # --- LoRA training ---------------------------------------------------------------------------------
@@ -129,7 +123,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     """Task body: train one queued version. Safe to call again after a redelivery or a crash."""
     with transaction.atomic():
         version = (
-            LoraVersion.objects.select_for_update(of=("self",)).select_related("persona")
+            LoraVersion.objects.select_for_update(of=("self",)).select_related("persona", "base_model_entry")
             .filter(pk=lora_version_id).first()
         )
         if version is None:
@@ -162,7 +156,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
                 raise ValidationFailed(
                     f"Training needs at least {specs.MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
                 )
-            result = _engine().train_lora(
+            result = _engine(version.base_model_entry).train_lora(
                 images=images, captions=captions, output_dir=work_dir, config=config, on_step=on_step
             )
             weights = Path(result.weights_path)
@@ -189,7 +183,9 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
             version.hyperparameters = {**hyper, **result.hyperparameters}
             version.progress_step = version.total_steps = config.steps
-            fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps"]
+            version.base_model_sha256 = result.hyperparameters.get("base_model_hash") or version.base_model_sha256
+            fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps",
+                      "base_model_sha256"]
             # Activation rule: the first successful version becomes active; later ones wait for a human.
             if not LoraVersion.objects.filter(persona_id=version.persona_id, is_active=True).exists():
                 version.is_active = True
@@ -267,8 +263,8 @@ def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.Genera
 def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
     """Lock the leader and fill its pipeline call: [leader, *companions], offsets and size recorded on each.
 
-    Companions are queued jobs of the same persona that one pipeline call can render with the leader (same LoRA
-    version, size, steps, scheduler, guidance), oldest first, while the call stays within max_images. Jobs a
+    Companions are queued jobs of the same persona that one pipeline call can render with the leader (same base
+    model, LoRA version, size, steps, scheduler, guidance), oldest first, while the call stays within max_images. Jobs a
     previous attempt of this leader claimed (found running under it after a worker loss) are taken again first.
     Their own task messages, when they arrive, see them running under this leader and leave them to it.
     Returns [] when the leader is no longer this attempt's to run.
@@ -288,6 +284,7 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
             cancel_requested=False,
             persona_id=leader.persona_id,
             lora_version_id=leader.lora_version_id,
+            base_model_entry_id=leader.base_model_entry_id,
             width=leader.width,
             height=leader.height,
             steps=leader.steps,
@@ -407,7 +404,8 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     loss) is rendered again with its batch, and its partial images are removed, so a job never has two sets.
     """
     with transaction.atomic():
-        job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=job_id).first()
+        job = (GenerationJob.objects.select_for_update(of=("self",)).select_related("persona", "base_model_entry")
+               .filter(pk=job_id).first())
         if job is None:
             logger.warning("Generation job %s no longer exists.", job_id)
             return None
@@ -424,7 +422,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     lora = None
     try:
         lora = _lora_ref(job.lora_version) if job.lora_version_id else None
-        engine = _engine()
+        engine = _engine(job.base_model_entry)
         with transaction.atomic():
             batch = _batch_claim(leader_id=job_id, max_images=engine.max_batch)
         if not batch:
@@ -463,7 +461,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
 def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     """Render `generated_image` again from its stored record; the PNG bytes match the stored file."""
     job = generated_image.job
-    engine = _engine()
+    engine = _engine(job.base_model_entry)
     if generated_image.base_model_hash and engine.base_model_hash != generated_image.base_model_hash:
         raise Conflict(
             f"Image {generated_image.pk} was rendered with base model {generated_image.base_model} "

@@ -142,7 +142,7 @@ def fake_engine(monkeypatch):
     from generation import worker
 
     fake = FakeEngine()
-    monkeypatch.setattr(engine_module, "get_engine", lambda: fake)
+    monkeypatch.setattr(engine_module, "get_engine", lambda base_model=None: fake)
     # The fake's steps take microseconds: report every one of them (the throttle has its own test).
     monkeypatch.setattr(worker, "GENERATION_PROGRESS_INTERVAL_S", 0.0)
     return fake

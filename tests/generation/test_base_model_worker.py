@@ -1,0 +1,117 @@
+"""One worker, several base models: it loads the model each job asks for, keeps them least recently used within
+its budget, and renders each model's sample gallery. Real engine, tiny SD and tiny SDXL models."""
+
+from __future__ import annotations
+
+import pytest
+
+from generation import base_models, gallery, selectors, services, tiny_model, worker
+from generation import engine as engine_module
+from generation.models import GeneratedImage, JobStatus, SamplesStatus
+from generation.specs import BaseModelRef
+from tests.factories import PersonaFactory, ReferenceImageFactory
+from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def fresh_pool():
+    """An empty engine pool, restored afterwards, so other tests find the engines they expect."""
+    saved = dict(engine_module._engines)
+    engine_module._engines.clear()
+    yield engine_module._engines
+    for engine in engine_module._engines.values():
+        if engine not in saved.values():
+            engine.close()
+    engine_module._engines.clear()
+    engine_module._engines.update(saved)
+
+
+@pytest.fixture
+def quick_samples(monkeypatch):
+    """Reviewer samples and galleries with few steps: these tests are about which model renders them."""
+    monkeypatch.setattr(worker, "SAMPLE_STEPS", 2)
+    monkeypatch.setattr(worker, "SAMPLE_COUNT", 1)
+    monkeypatch.setattr(gallery, "SAMPLE_STEPS", 2)
+
+
+def _persona_with_refs(workspace, marketer):
+    persona = PersonaFactory(workspace=workspace, created_by=marketer)
+    for _ in range(3):
+        ReferenceImageFactory(persona=persona)
+    return persona
+
+
+def test_lru_evicts_past_the_budget_and_reloads_on_demand(settings, fresh_pool):
+    settings.GENERATION_MAX_LOADED_MODELS = 1
+    sd = engine_module.get_engine(BaseModelRef(location="tiny"))
+    xl = engine_module.get_engine(BaseModelRef(location="tiny-sdxl"))
+    assert xl.is_sdxl and not sd.is_sdxl
+    assert engine_module.loaded_base_models() == ["tiny-sdxl"] and sd.pipe is None  # evicted, memory released
+    again = engine_module.get_engine(BaseModelRef(location="tiny"))
+    assert again is not sd and again.base_model_hash == sd.base_model_hash
+    assert engine_module.loaded_base_models() == ["tiny"]
+
+    settings.GENERATION_MAX_LOADED_MODELS = 3
+    xl = engine_module.get_engine(BaseModelRef(location="tiny-sdxl"))
+    assert engine_module.get_engine(BaseModelRef(location="tiny")) is again  # kept warm: no reload
+    assert engine_module.loaded_base_models() == ["tiny-sdxl", "tiny"]  # least recently used first
+    # A byte budget that holds one of them evicts the least recently used.
+    settings.GENERATION_MAX_LOADED_BYTES = max(again.memory_bytes, xl.memory_bytes) + 1
+    engine_module.get_engine(BaseModelRef(location="tiny-sdxl"))
+    assert engine_module.loaded_base_models() == ["tiny-sdxl"]
+
+
+def test_a_registered_hash_the_weights_do_not_match_is_refused(fresh_pool):
+    folder = tiny_model.ensure_tiny_model()
+    with pytest.raises(engine_module.EngineError, match="changed since the model was registered"):
+        engine_module.get_engine(BaseModelRef(location=str(folder), sha256="0" * 64))
+    assert engine_module.loaded_base_models() == []
+
+
+def test_two_personas_on_two_models_train_and_generate_on_one_worker(workspace, marketer, settings, after_commit,
+                                                                     fresh_pool, quick_samples):
+    settings.GENERATION_MAX_LOADED_MODELS = 1
+    sd = selectors.base_model_default()
+    xl = base_models.base_model_register(actor=None, path="tiny-sdxl", name="Tiny XL", render_samples=False)
+    on_sd, on_xl = _persona_with_refs(workspace, marketer), _persona_with_refs(workspace, marketer)
+    base_models.persona_base_model_set(actor=marketer, persona=on_xl, base_model_id=xl.pk)
+
+    versions = []
+    for persona in (on_sd, on_xl):
+        with after_commit():
+            version = services.lora_training_start(actor=marketer, persona=persona, steps=2)
+        version.refresh_from_db()
+        assert version.status == JobStatus.SUCCEEDED, version.error
+        versions.append(version)
+    assert [v.base_model_family for v in versions] == ["tiny", "tiny-sdxl"]
+    xl.refresh_from_db()
+    assert xl.sha256 and versions[1].base_model_sha256 == xl.sha256  # recorded when the worker first loaded it
+
+    jobs = []
+    for persona in (on_sd, on_xl, on_sd):  # the worker switches models twice
+        with after_commit():
+            jobs.append(services.generation_job_create(actor=marketer, persona=persona, scene="at the beach",
+                                                       platform="instagram", num_variants=1, steps=2, seed=5))
+    for job in jobs:
+        job.refresh_from_db()
+        assert job.status == JobStatus.SUCCEEDED, job.error
+    images = [GeneratedImage.objects.get(job=job) for job in jobs]
+    assert [image.base_model for image in images] == ["tiny", "tiny-sdxl", "tiny"]
+    assert images[0].base_model_hash == images[2].base_model_hash != images[1].base_model_hash
+    assert [image.lora_sha256 for image in images] == [versions[0].sha256, versions[1].sha256, versions[0].sha256]
+    assert engine_module.loaded_base_models() == ["tiny"]
+    assert sd.generation_jobs.filter(is_sample=False).count() == 2
+
+
+def test_registration_renders_the_sample_gallery_on_the_worker(db, after_commit, fresh_pool, quick_samples):
+    with after_commit():
+        entry = base_models.base_model_register(actor=None, path="tiny-sdxl", name="Tiny XL")
+    entry.refresh_from_db()
+    assert entry.samples_status == SamplesStatus.READY, entry.samples_error
+    samples = list(entry.samples.all())
+    assert [(s.prompt, s.seed) for s in samples] == list(gallery.SAMPLE_PROMPTS)
+    assert all((s.width, s.height) == (64, 64) and s.base_model_hash == entry.sha256 for s in samples)
+    # A second delivery of the task leaves the finished gallery alone.
+    assert gallery.base_model_samples_render(base_model_id=entry.pk).samples.count() == len(samples)

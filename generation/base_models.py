@@ -16,6 +16,7 @@ from personas.selectors import role_require
 from .checkpoints import model_files_check
 from .families import FAMILY_LABELS, model_family
 from .models import BaseModel, BaseModelLayout, BaseModelSample, BaseModelStatus, PersonaBaseModel, SamplesStatus
+from .runs import gpu_task_send
 from .selectors import base_model_default
 from .specs import BUILTIN_MODEL_IDS
 
@@ -38,7 +39,7 @@ def _lock(base_model_id: int) -> BaseModel:
 def _samples_enqueue(entry: BaseModel) -> None:
     from .tasks import render_base_model_samples
 
-    transaction.on_commit(lambda: render_base_model_samples.delay(entry.pk))
+    transaction.on_commit(lambda: gpu_task_send(render_base_model_samples, entry.pk, family=entry.family))
 
 
 def base_model_register(

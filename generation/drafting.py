@@ -29,6 +29,7 @@ from .captions.writer import caption_backend, captions_write
 from .likeness import draft_hold_reason, job_likeness_score_safely
 from .models import ContentPlanItem, DraftingStatus, GenerationJob
 from .runs import error_text
+from .selectors import generated_image_post_languages
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,14 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     languages gets one post per language, or one bilingual post (Persona.caption_language_mode). Each post keeps
     the writer's alternatives; a caption model that is down leaves the template captions and says so in
     job.caption_error."""
-    images = list(job.images.filter(post_images__isnull=True).order_by("index"))
     languages = drafting_languages(job.persona)
+    # An image has a post per caption language: only the missing ones are drafted (again).
+    drafted = generated_image_post_languages(job=job)
+    if job.target_post_id is not None:
+        images = list(job.images.filter(post_images__isnull=True).order_by("index"))
+    else:
+        images = [image for image in job.images.order_by("index")
+                  if any((image.pk, language) not in drafted for language in languages)]
     backend = caption_backend()
     problems, service_error = [], ""
     # A content plan's row: the drafts are slotted at its planned time (unless that passed meanwhile), and its
@@ -74,6 +81,8 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
                 problems.append(f"Post {job.target_post_id}: {exc.message}")
             continue
         for language in languages:
+            if (image.pk, language) in drafted:
+                continue
             where = f"Variant {image.index + 1}" + (f" ({language})" if len(languages) > 1 else "")
             comment = f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."
             comment += planned

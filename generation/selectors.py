@@ -5,12 +5,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import PostImage
+from scheduler.models import PostImage, PostImageVersion
+from scheduler.post_versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 
 from .families import Family, model_family
@@ -116,12 +117,48 @@ def reproduction_check_get(*, user: AbstractBaseUser, check_id: int) -> Reproduc
     return check
 
 
+def generated_images_with_last_check(qs: QuerySet[GeneratedImage]) -> QuerySet[GeneratedImage]:
+    """Annotate each image with its latest reproduction check (in the same query): see reproduce_verdict()."""
+    latest = ReproductionCheck.objects.filter(image_id=OuterRef("pk")).order_by("-created_at", "-id")
+    return qs.annotate(**{f"check_{name}": Subquery(latest.values(name)[:1])
+                          for name in ("status", "identical", "differing_pixels", "max_delta", "error")})
+
+
+def reproduce_verdict(image: GeneratedImage) -> str:
+    """The latest reproduce verdict of an image annotated by generated_images_with_last_check ("" when none)."""
+    status = getattr(image, "check_status", None)
+    if not status:
+        return ""
+    return ReproductionCheck(status=status, identical=image.check_identical,
+                             differing_pixels=image.check_differing_pixels, max_delta=image.check_max_delta,
+                             error=image.check_error or "").verdict
+
+
 def generated_image_last_checks(*, image_ids: Iterable[int]) -> dict[int, ReproductionCheck]:
     """The latest reproduction check of each image (internal: callers have scoped the images)."""
     latest: dict[int, ReproductionCheck] = {}
     for check in ReproductionCheck.objects.filter(image_id__in=list(image_ids)).order_by("created_at", "id"):
         latest[check.image_id] = check
     return latest
+
+
+def generated_image_editable_post(*, generated_image: GeneratedImage):
+    """The post (not yet approved) whose current image `generated_image` is, with `position_of_image` set; None
+    when it is in none. Internal: the caller scoped the image."""
+    post_image = (
+        PostImage.objects.filter(generated_image=generated_image, post__status__in=REPLACEABLE_STATUSES)
+        .select_related("post").order_by("post_id").first()
+    )
+    if post_image is None:
+        return None
+    post = post_image.post
+    post.position_of_image = post_image.position
+    return post
+
+
+def post_image_history(*, post_id: int, position: int) -> list:
+    """Earlier versions of a post's image at `position`, oldest first (internal: the caller scoped the post)."""
+    return list(PostImageVersion.objects.filter(post_id=post_id, position=position).order_by("replaced_at", "id"))
 
 
 def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
@@ -271,18 +308,18 @@ def job_and_sample_images(
 ) -> list[GeneratedImage]:
     """In one query: the images of these jobs and the reviewer sample images of these LoRA versions, by job
     creation then index, each with its job."""
-    return list(
+    return list(generated_images_with_last_check(
         GeneratedImage.objects.filter(
             Q(job_id__in=list(job_ids)) | Q(job__is_sample=True, job__lora_version_id__in=list(lora_version_ids))
         )
         .select_related("job")
         .order_by("job__created_at", "index")
-    )
+    ))
 
 
 def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = None) -> list[GeneratedImage]:
-    """The job's images by index (only those with these ids, when given)."""
-    qs = GeneratedImage.objects.filter(job=job).select_related("job")
+    """The job's images by index (only those with these ids, when given), with their last reproduce check."""
+    qs = generated_images_with_last_check(GeneratedImage.objects.filter(job=job).select_related("job"))
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
     return list(qs.order_by("index"))
@@ -366,3 +403,8 @@ def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[C
     for alternative in CaptionAlternative.objects.filter(post_id__in=list(post_ids)).order_by("created_at", "id"):
         by_post.setdefault(alternative.post_id, []).append(alternative)
     return by_post
+
+
+def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:
+    """(image id, caption language) of the posts already made from the job's images."""
+    return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))

@@ -71,13 +71,14 @@ class PostImageSerializer(serializers.ModelSerializer):
 
 class PostTransitionSerializer(serializers.ModelSerializer):
     actor = serializers.SerializerMethodField()
+    external_reviewer = serializers.CharField(read_only=True, help_text="The review link's reviewer who decided.")
     # Plain strings: a second enum over the post statuses would give the schema two names for one choice set.
     from_status = serializers.CharField(read_only=True, help_text="A post status.")
     to_status = serializers.CharField(read_only=True, help_text="A post status.")
 
     class Meta:
         model = PostTransition
-        fields = ("id", "actor", "from_status", "to_status", "comment", "created_at")
+        fields = ("id", "actor", "external_reviewer", "from_status", "to_status", "comment", "created_at")
         read_only_fields = fields
 
     def get_actor(self, obj: PostTransition) -> str | None:

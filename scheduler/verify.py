@@ -119,9 +119,11 @@ class VerificationReport:
             if image.watermark_ok is not None:
                 wm += " (matches)" if image.watermark_ok else " (MISMATCH)"
             sha = {True: "ok", False: "MODIFIED", None: "not checked"}[image.sha256_ok]
+            riva = "" if image.rivagan_ok is None else f" rivagan={'matches' if image.rivagan_ok else 'MISMATCH'}"
             lines.append(
                 f"{'OK  ' if image.ok else 'FAIL'} {image.path}: c2pa={image.c2pa} "
-                f"iptc={'yes' if image.iptc_digital_source_type else 'no'} watermark={wm} sha256={sha}"
+                f"iptc={'yes' if image.iptc_digital_source_type else 'no'} watermark={wm} sha256={sha} "
+                f"tc260={'yes' if image.tc260 else 'no'}{riva}"
             )
         problems, warnings = self.all_problems, self.all_warnings
         if problems:

@@ -73,6 +73,10 @@ def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
     """One job's progress (polled every 2 s while it is queued, running or drafting its posts)."""
     job = _scoped_job(request, job_id)
     job.image_list = selectors.generation_job_images(job=job)
+    for image in job.image_list:
+        image.reproduce_verdict = selectors.reproduce_verdict(image)
+    job.earlier_versions = (selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
+                            if job.target_post_id else [])
     return render_page(request, "generation/_job.html", {"job": job})
 
 
@@ -141,6 +145,9 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
             seed=seed,
             allow_base_model=request.POST.get("allow_base_model") == "on",
             is_sponsored=request.POST.get("is_sponsored") == "on",
+            # The form shows both options ticked by default (options_shown); a post without them keeps the defaults.
+            upscale=request.POST.get("upscale") == "on" if "options_shown" in request.POST else None,
+            face_detail=request.POST.get("face_detail") == "on" if "options_shown" in request.POST else None,
         )
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, persona))

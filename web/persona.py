@@ -167,8 +167,14 @@ def persona_jobs_context(persona: Persona) -> dict:
     by_job: dict[int, list[GeneratedImage]] = {}
     for image in images:
         by_job.setdefault(image.job_id, []).append(image)
+    for image in images:
+        image.reproduce_verdict = generation_selectors.reproduce_verdict(image)
     for job in jobs:
         job.image_list = by_job.get(job.pk, [])
+        job.earlier_versions = (
+            generation_selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
+            if job.target_post_id else []
+        )
     decorate_lora_versions(lora_versions, images)
     base_model = generation_selectors.persona_base_model(persona=persona)
     for version in lora_versions:  # versions of another family stay listed, marked incompatible
@@ -193,6 +199,8 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "max_seed": generation_specs.MAX_SEED,
         "upload_max_bytes": settings.REFERENCE_IMAGE_MAX_BYTES,
         "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,
+        "hires_default": settings.GENERATION_HIRES_DEFAULT,
+        "face_detail_default": settings.GENERATION_FACE_DETAIL_DEFAULT and persona.is_human_face,
         **persona_jobs_context(persona),
     }
     return render_page(request, "personas/persona_detail.html", context, status=status)

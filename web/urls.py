@@ -13,6 +13,7 @@ from . import (
     dashboard,
     exports,
     generation,
+    images,
     media,
     origin,
     persona,
@@ -43,6 +44,10 @@ generation_patterns = [
     path("jobs/<int:job_id>/cancel/", generation.job_cancel, name="job_cancel"),
     path("jobs/<int:job_id>/draft/", generation.draft_from_images, name="draft_from_images"),
     path("jobs/<int:job_id>/draft-again/", generation.job_draft_again, name="job_draft_again"),
+    path("images/<int:image_id>/variations/", images.image_variations, name="image_variations"),
+    path("images/<int:image_id>/inpaint/", images.image_inpaint, name="image_inpaint"),
+    path("images/<int:image_id>/reproduce/", images.image_reproduce, name="image_reproduce"),
+    path("images/<int:image_id>/reproduce/verdict/", images.image_checks, name="image_checks"),
 ]
 
 urlpatterns = [

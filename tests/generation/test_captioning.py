@@ -263,3 +263,22 @@ def test_translate_a_draft_into_another_caption_language(persona, marketer, revi
                                                          language="de")
     alternative.refresh_from_db()
     assert alternative.caption.endswith("KI-generiert") and LABEL not in alternative.caption
+
+
+def test_draft_again_makes_only_the_missing_languages(persona, marketer, fake_engine, after_commit):
+    from generation import services
+
+    persona.caption_languages = ["de", "en"]
+    persona.save()
+    persona.workspace.disclosure_labels = {"de": "#KI #generiert"}  # two hashtags: Threads allows one
+    persona.workspace.save()
+    job = _run(_job(persona, marketer, platform="threads"), after_commit)
+    assert job.drafting_status == DraftingStatus.FAILED and "(de)" in job.drafting_error
+    assert sorted(Post.objects.values_list("language", flat=True)) == ["en", "en"]
+
+    persona.workspace.disclosure_labels = {"de": "KI-generiert"}
+    persona.workspace.save()
+    for _ in range(2):  # a second call drafts nothing twice
+        job = services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+    assert job.drafting_status == DraftingStatus.DRAFTED
+    assert sorted(Post.objects.values_list("language", flat=True)) == ["de", "de", "en", "en"]

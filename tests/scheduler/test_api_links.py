@@ -89,6 +89,8 @@ def test_a_client_sees_the_slot_label_and_images_and_decides(persona, marketer, 
     assert client.post(url, {}, format="json").status_code == 400
     changed = client.post(url, {"comment": "Less filter"}, format="json")
     assert changed.status_code == 200 and changed.json()["status"] == "changes_requested"
+    trail = client_for(admin_member).get(f"/api/v1/posts/{first.pk}/transitions/").json()
+    assert [(t["actor"], t["external_reviewer"]) for t in trail] == [(None, "Dana at Acme")]
     rows = PostTransition.objects.filter(post__in=[first, second]).order_by("id")
     assert [(r.to_status, r.external_reviewer, r.actor_id) for r in rows] == [
         ("approved", "Dana at Acme", None), ("changes_requested", "Dana at Acme", None)]

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from core.access import Role
 from generation.models import ContentPlan, JobStatus
-from scheduler import links
+from scheduler import links, services
 from scheduler.models import PostComment, PostStatus, ReviewLink
 from tests.factories import LoraVersionFactory, MembershipFactory, PostFactory, PostImageFactory, aware
 
@@ -141,3 +141,11 @@ def test_plan_import_page_lists_bad_rows_and_shows_progress(persona, marketer, w
     assert ContentPlan.objects.count() == 1
     other = MembershipFactory(role=Role.MARKETER).user
     assert logged_in(other).get(reverse("plan_detail", kwargs={"plan_id": plan.pk})).status_code == 404
+
+
+def test_the_review_queue_history_names_the_client(shared, marketer, reviewer):
+    post, token = shared
+    links.review_link_request_changes(token=token, post_id=post.pk, comment="Warmer light")
+    services.post_submit(actor=marketer, post_id=post.pk)
+    text = logged_in(reviewer).get(reverse("review_queue")).content.decode()
+    assert "Dana at Acme (client review)" in text and "Warmer light" in text

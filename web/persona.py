@@ -176,10 +176,7 @@ def persona_jobs_context(persona: Persona) -> dict:
             if job.target_post_id else []
         )
     decorate_lora_versions(lora_versions, images)
-    base_model = generation_selectors.persona_base_model(persona=persona)
-    for version in lora_versions:  # versions of another family stay listed, marked incompatible
-        version.fits = generation_selectors.lora_version_fits(version=version, base_model=base_model)
-    return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs, "base_model": base_model}
+    return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs}
 
 
 @login_required

@@ -9,7 +9,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
@@ -111,13 +110,14 @@ def persona_create(request: HttpRequest) -> HttpResponse:
         if not form.is_valid():
             return rerender(status=400)
         try:
-            with transaction.atomic():
+            if base_model is not None:
+                persona = base_model_services.persona_create_on_base_model(
+                    actor=request.user, workspace=ctx.workspace, base_model_id=base_model.pk,
+                    **form.service_fields())
+            else:
                 persona = persona_services.persona_create(
                     actor=request.user, workspace=ctx.workspace, **form.service_fields()
                 )
-                if base_model is not None:
-                    base_model_services.persona_base_model_set(actor=request.user, persona=persona,
-                                                               base_model_id=base_model.pk)
         except ApplicationError as exc:
             form_errors_from(form, exc)
             return error_response(request, exc, rerender)

@@ -42,6 +42,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))  # tests.objectstore starts SeaweedFS as the tests do
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 STEPS = ("create", "submit", "approve", "schedule")
+WARMUP_POSTS = 2  # per client, before the measured phases
 
 SEED = """
 import json
@@ -246,6 +247,10 @@ def run_stack(stack: str, clients: int, posts: int, budget: float) -> tuple[list
         base = f"http://127.0.0.1:{port}"
         wait_http(base + "/healthz")
 
+        # Not measured: every server thread or process opens its database and storage connections once.
+        warmup = run_phase("warmup", clients, WARMUP_POSTS, base, tokens, offset=200_000, budget=budget)
+        if warmup.errors:
+            raise SystemExit(f"warm-up failed on the {stack} stack: {warmup.errors[:3]}")
         phases = [
             run_phase("baseline", 1, posts, base, tokens, offset=0, budget=budget),
             run_phase("load", clients, posts, base, tokens, offset=100_000, budget=budget),
@@ -291,7 +296,7 @@ def main() -> int:
                   f"{len(phase.errors):>6} {rps:>8.1f} {rps / base_rps if base_rps else 0:>6.2f} "
                   f"{statistics.median(lat) * 1000:>8.0f} {p95(lat) * 1000:>8.0f}  {by_step}")  # fmt: skip
             load[stack] = (rps, p95(lat))
-        expected = posts + clients * posts
+        expected = posts + clients * posts + clients * WARMUP_POSTS
         errors = [e for phase in phases for e in phase.errors]
         print(f"{stack:<5} posts in DB: {counts['posts']} (expected {expected}), scheduled: {counts['scheduled']}, "
               f"transitions: {counts['transitions']} (expected {expected * 3}: submit, approve, schedule)")  # fmt: skip

@@ -10,6 +10,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from core.filters import IdFilter
 from core.platforms import Platform
 from personas.selectors import persona_get
 
@@ -199,7 +200,7 @@ class GenerationJobCreateSerializer(serializers.Serializer):
 
 
 class GenerationJobFilter(django_filters.FilterSet):
-    persona = django_filters.NumberFilter(field_name="persona_id")
+    persona = IdFilter(field_name="persona_id")
     status = django_filters.ChoiceFilter(choices=JobStatus.choices)
     drafting_status = django_filters.ChoiceFilter(choices=DraftingStatus.choices)
     platform = django_filters.ChoiceFilter(choices=Platform.choices)

@@ -41,7 +41,25 @@ class CaptionRewriteSerializer(serializers.Serializer):
     )
 
 
+class PostImageLikenessSerializer(serializers.ModelSerializer):
+    generated_image = serializers.IntegerField(source="pk")
+
+    class Meta:
+        model = GeneratedImage
+        fields = ("generated_image", "likeness_status", "likeness_score", "likeness_distance", "face_found",
+                  "on_model", "likeness_threshold", "likeness_reason")
+        read_only_fields = fields
+
+
 class PostViewSet(scheduler_api.PostViewSet):
+    @extend_schema(summary="Likeness to the persona of the post's generated images",
+                   responses=PostImageLikenessSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="likeness", url_name="likeness")
+    def likeness(self, request: Request, pk: int) -> Response:
+        post = post_get(user=request.user, post_id=int(pk))  # someone else's post is a 404
+        images = GeneratedImage.objects.filter(post_images__post=post).order_by("post_images__position", "pk")
+        return Response(PostImageLikenessSerializer(images, many=True).data)
+
     def generated_images(self, *, persona: Persona, ids: list[int]) -> Sequence[GeneratedImage]:
         return generated_images_for_persona(persona=persona, ids=ids)
 

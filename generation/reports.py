@@ -27,9 +27,9 @@ REPORT_STEPS = 20
 
 
 def version_report_ensure(version: LoraVersion, *, engine: Callable, lora: Callable) -> None:
-    """Compute and store the report of a succeeded version unless it has one. `engine()` is the worker's engine and
-    `lora(version)` its adapter reference. A failure is stored as the report's status; it never fails the version.
-    A persona that is not a human face gets "not applicable" without spending a render on it."""
+    """Compute and store the report of a succeeded version unless it has one. `engine(base_model_entry)` is the
+    worker's engine for it and `lora(version)` its adapter reference. A failure is stored as the report's status; it
+    never fails the version. A persona that is not a human face gets "not applicable" without spending a render."""
     version.refresh_from_db(fields=["likeness_report"])
     if version.likeness_report:
         return
@@ -39,7 +39,7 @@ def version_report_ensure(version: LoraVersion, *, engine: Callable, lora: Calla
         if not persona.is_human_face:
             report = likeness.version_report(persona=persona, lora_pictures=[], base_pictures=[], prompts=prompts)
         else:
-            pipeline, adapter = engine(), lora(version)
+            pipeline, adapter = engine(version.base_model_entry), lora(version)
             width, height = render_size(platform=Platform.INSTAGRAM, base_model=version.base_model)
 
             def render(ref: specs.LoraRef | None) -> list:

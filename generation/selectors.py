@@ -408,3 +408,29 @@ def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[C
 def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:
     """(image id, caption language) of the posts already made from the job's images."""
     return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))
+
+
+# --- likeness of posts (review queue) ---------------------------------------------------------------
+
+LIKENESS_SORTS = {"likeness": "lowest likeness first", "-likeness": "highest likeness first"}
+
+
+def posts_likeness_annotate(queryset, *, off_model_only: bool = False, sort: str = ""):
+    """Posts annotated with their generated images' likeness: `likeness_score` (the lowest of its images),
+    `likeness_off_model` (an image is off-model) and `likeness_status` (its first image's). `off_model_only` keeps
+    the off-model ones; `sort` "likeness" / "-likeness" orders by the score, posts without one last."""
+    from django.db.models import Exists, F, Min, OuterRef, Subquery
+
+    images = PostImage.objects.filter(post=OuterRef("pk"), generated_image__isnull=False)
+    queryset = queryset.annotate(
+        likeness_score=Min("images__generated_image__likeness_score"),
+        likeness_off_model=Exists(images.filter(generated_image__on_model=False)),
+        likeness_status=Subquery(images.order_by("position", "id").values("generated_image__likeness_status")[:1]),
+    )
+    if off_model_only:
+        queryset = queryset.filter(likeness_off_model=True)
+    if sort == "likeness":
+        queryset = queryset.order_by(F("likeness_score").asc(nulls_last=True), "id")
+    elif sort == "-likeness":
+        queryset = queryset.order_by(F("likeness_score").desc(nulls_last=True), "id")
+    return queryset

@@ -12,7 +12,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from core.access import Role
-from core.constants import MAX_DB_ID, BadgePosition
+from core.constants import BadgePosition
+from core.filters import IdFilter
 from core.languages import LANGUAGES
 from core.platforms import Platform
 
@@ -222,11 +223,7 @@ ERROR_SCHEMA = inline_serializer(
 
 
 class PersonaFilter(django_filters.FilterSet):
-    # Bounded whole numbers (MAX_DB_ID), decimal_places=0: a 400, never a driver overflow or a float id.
-    workspace = django_filters.NumberFilter(
-        field_name="workspace_id", min_value=1, max_value=MAX_DB_ID, decimal_places=0,
-        help_text="Only this workspace's personas.",
-    )  # fmt: skip
+    workspace = IdFilter(field_name="workspace_id", help_text="Only this workspace's personas.")
     search = django_filters.CharFilter(method="filter_search", help_text="Part of the name or handle.")
 
     class Meta:

@@ -81,14 +81,19 @@ def reference_image_list(*, user: AbstractBaseUser, persona_id: int | None = Non
     return qs.select_related("persona", "upload")
 
 
-def reference_profile_summary(*, persona: Persona) -> dict:
+def reference_profile_summary(*, persona: Persona, references: list[ReferenceImage] | None = None) -> dict:
     """Reference QA at a glance: not_applicable (not a human face), ready (enough usable faces to train) or
     too_few_faces; the usable count, how many training needs, the on-model threshold and counts by finding."""
-    counts = dict(
-        persona.reference_images.order_by().values("face_finding").annotate(n=Count("id")).values_list(
-            "face_finding", "n"
+    if references is not None:  # already loaded by the caller: no query
+        counts: dict[str, int] = {}
+        for reference in references:
+            counts[reference.face_finding] = counts.get(reference.face_finding, 0) + 1
+    else:
+        counts = dict(
+            persona.reference_images.order_by().values("face_finding").annotate(n=Count("id")).values_list(
+                "face_finding", "n"
+            )
         )
-    )
     needed = settings.LIKENESS_MIN_REFERENCE_FACES
     if not persona.is_human_face:
         return {"status": "not_applicable", "usable_faces": 0, "needed": 0, "threshold": None, "findings": counts}
@@ -137,7 +142,7 @@ def workspace_personas(*, workspace_id: int, limit: int = 200) -> list[Persona]:
 
 
 def persona_reference_images(*, persona: Persona) -> list[ReferenceImage]:
-    return list(persona.reference_images.order_by("created_at", "id"))
+    return list(persona.reference_images.select_related("upload").order_by("created_at", "id"))
 
 
 def persona_reference_image(*, persona: Persona, image_id: int) -> ReferenceImage | None:

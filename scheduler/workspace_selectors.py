@@ -52,9 +52,12 @@ def post_ids_in_workspaces(*, post_ids: Iterable[int], workspace_ids: Iterable[i
 
 
 def review_page(
-    *, user: AbstractBaseUser, workspace_id: int, persona_id: int | None = None, offset: int = 0, limit: int = 20
+    *, user: AbstractBaseUser, workspace_id: int, persona_id: int | None = None, offset: int = 0, limit: int = 20,
+    refine=None,
 ) -> list[Post]:
-    """A page of the review queue of one workspace, with each post's transitions (and their actors)."""
+    """A page of the review queue of one workspace, with each post's transitions (and their actors). `refine`
+    (queryset -> queryset) filters, annotates or orders it before paging: what the layers above know about posts,
+    such as their images' likeness."""
     queue = (
         review_queue(user=user)
         .filter(workspace_id=workspace_id)
@@ -64,6 +67,8 @@ def review_page(
     )
     if persona_id is not None:
         queue = queue.filter(persona_id=persona_id)
+    if refine is not None:
+        queue = refine(queue)
     return list(queue[offset : offset + limit])
 
 

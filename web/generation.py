@@ -109,10 +109,18 @@ lora_cancel = _action(
     LoraVersion, lambda user, v: services.lora_training_cancel(actor=user, lora_version_id=v.pk),
     done=lambda v: f"Cancelling LoRA v{v.version}.", anchor="training",
 )
-lora_activate = _action(
-    LoraVersion, lambda user, v: services.lora_version_activate(actor=user, lora_version_id=v.pk),
-    done=lambda v: f"LoRA v{v.version} is now active.", anchor="training",
-)
+@login_required
+@require_POST
+def lora_activate(request: HttpRequest, version_id: int) -> HttpResponse:
+    """Activate a version; one that looks less like the persona than the active one needs the confirm box."""
+    version = _scoped(request, LoraVersion, version_id, "LoRA version")
+    try:
+        services.lora_version_activate(actor=request.user, lora_version_id=version.pk,
+                                       confirm_worse=request.POST.get("confirm") == "on")
+    except ApplicationError as exc:
+        return error_response(request, exc, _rerender(request, version.persona))
+    messages.success(request, f"LoRA v{version.version} is now active.")
+    return redirect(persona_page(version.persona_id, "training"))
 
 
 def _parse_int(value: str, *, name: str, default: int | None, low: int, high: int) -> int | None:

@@ -54,6 +54,7 @@ def image_variations(request: HttpRequest, image_id: int) -> HttpResponse:
             actor=request.user, persona=job.persona, scene=job.scene, platform=job.platform, mode="img2img",
             source_image_id=image.pk, strength=_strength(request.POST.get("strength", "")),
             num_variants=4, upscale=request.POST.get("upscale") == "on", is_sponsored=job.is_sponsored,
+            allow_base_model=job.lora_version_id is None,  # as the source was rendered
         )
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: _back(image, status))
@@ -90,7 +91,7 @@ def image_inpaint(request: HttpRequest, image_id: int) -> HttpResponse:
         created = services.generation_job_create(
             actor=request.user, persona=job.persona, scene=job.scene, platform=job.platform, mode="inpaint",
             mask=_mask_bytes(request.POST.get("mask_data", "")), strength=_strength(request.POST.get("strength", "")),
-            num_variants=1, is_sponsored=job.is_sponsored, **target,
+            num_variants=1, is_sponsored=job.is_sponsored, allow_base_model=job.lora_version_id is None, **target,
         )
     except ApplicationError as exc:
         return error_response(request, exc, page)

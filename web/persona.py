@@ -23,7 +23,7 @@ from generation import specs as generation_specs
 from generation.models import GeneratedImage
 from personas import selectors as persona_selectors
 from personas import services as persona_services
-from personas.models import Persona
+from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
 from scheduler.workspace_selectors import persona_recent_posts
 
 from .presenters import decorate_lora_versions
@@ -187,9 +187,13 @@ def persona_detail(request: HttpRequest, persona_id: int) -> HttpResponse:
 
 
 def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int = 200) -> HttpResponse:
+    references = persona_selectors.persona_reference_images(persona=persona)
     context = {
         "persona": persona,
-        "reference_images": persona_selectors.persona_reference_images(persona=persona),
+        "reference_images": references,
+        "reference_profile": persona_selectors.reference_profile_summary(persona=persona, references=references),
+        "rights_text": RIGHTS_CONFIRMATION,
+        "consent_text": CONSENT_CONFIRMATION,
         "posts": persona_recent_posts(persona=persona, limit=PERSONA_POSTS_LIMIT),
         "platform_choices": Platform.choices,
         "max_variants": generation_specs.MAX_VARIANTS,
@@ -212,7 +216,11 @@ def reference_images_upload(request: HttpRequest, persona_id: int) -> HttpRespon
         messages.error(request, "Choose at least one image to upload.")
         return persona_detail_render(request, persona, status=400)
     try:
-        result = persona_services.reference_images_upload(actor=request.user, persona=persona, files=files)
+        result = persona_services.reference_images_upload(
+            actor=request.user, persona=persona, files=files,
+            rights_confirmed=request.POST.get("rights_confirmed") == "on",
+            consent_confirmed=request.POST.get("consent_confirmed") == "on",
+        )
     except ApplicationError as exc:
         return error_response(request, exc, lambda status: persona_detail_render(request, persona, status=status))
     if result.created:

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exceptions import ApplicationError
 from generation import captioning
 from generation.models import CaptionStatus
+from generation.selectors import LIKENESS_SORTS, posts_likeness_annotate
 from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
@@ -51,9 +52,13 @@ def review_context(request: HttpRequest) -> dict:
     persona_param = request.GET.get("persona") or ""
     persona_id = int(persona_param) if persona_param.isdigit() else None
     offset = (page - 1) * REVIEW_PAGE_SIZE
+    off_model = request.GET.get("likeness") == "off"
+    sort = request.GET.get("sort", "")
+    sort = sort if sort in LIKENESS_SORTS else ""
     # One row more than the page tells whether a next page exists without a COUNT query.
     posts = review_page(user=request.user, workspace_id=ctx.workspace.pk, persona_id=persona_id, offset=offset,
-                        limit=REVIEW_PAGE_SIZE + 1)
+                        limit=REVIEW_PAGE_SIZE + 1,
+                        refine=lambda queue: posts_likeness_annotate(queue, off_model_only=off_model, sort=sort))
     has_next = len(posts) > REVIEW_PAGE_SIZE
     posts = posts[:REVIEW_PAGE_SIZE]
     for post in posts:
@@ -66,7 +71,8 @@ def review_context(request: HttpRequest) -> dict:
     caption_alternatives_attach([*posts, *drafts])
 
     def query(**overrides) -> str:
-        params = {"layout": layout, "persona": persona_id or "", "page": page}
+        params = {"layout": layout, "persona": persona_id or "", "likeness": "off" if off_model else "",
+                  "sort": sort, "page": page}
         params.update(overrides)
         return "&".join(f"{k}={v}" for k, v in params.items() if v)
 
@@ -78,6 +84,9 @@ def review_context(request: HttpRequest) -> dict:
         "drafts": drafts,
         "layout": layout,
         "persona_id": persona_id,
+        "likeness_off": off_model,
+        "likeness_sort": sort,
+        "likeness_sorts": LIKENESS_SORTS,
         "review_personas": workspace_personas(workspace_id=ctx.workspace.pk),
         "platform_limits": platform_limits(),
         "rewrite_choices": REWRITE_CHOICES,

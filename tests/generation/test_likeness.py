@@ -50,7 +50,7 @@ def human(persona, marketer):
 def _render(job, pictures, monkeypatch, after_commit):
     """Render `pictures` as the job's images; the tasks enqueued on commit (drafting, which scores first, or the
     likeness task for samples) run in-process, as the default-queue worker would run them."""
-    monkeypatch.setattr(worker, "_engine", lambda: PhotoEngine(pictures))
+    monkeypatch.setattr(worker, "_engine", lambda *args: PhotoEngine(pictures))
     monkeypatch.setattr(tasks.draft_posts, "delay", lambda job_id: tasks.draft_posts(job_id))
     monkeypatch.setattr(tasks.score_likeness, "delay", lambda job_id: tasks.score_likeness(job_id))
     with after_commit():
@@ -129,6 +129,10 @@ def test_the_api_shows_likeness_on_the_image_and_in_its_record(human, marketer, 
     assert 0.65 < image["likeness_score"] <= 1 and image["likeness_distance"] < 0.4
     record = image["reproduction"]["likeness"]
     assert record["score"] == image["likeness_score"] and record["backend"] == "dlib-resnet-v1"
+    (post_id,) = image["post_ids"]
+    (on_post,) = client_for(marketer).get(f"/api/v1/posts/{post_id}/likeness/").json()
+    assert on_post["generated_image"] == image["id"] and on_post["on_model"] is True
+    assert on_post["likeness_score"] == image["likeness_score"]
 
 
 def test_version_report_counts_faces_not_found_as_such(human):

@@ -234,11 +234,25 @@ HUGE = "9" * 30
      f"/api/v1/personas/{HUGE}/", f"/api/v1/posts/{HUGE}/", f"/api/v1/exports/{HUGE}/",
      f"/api/v1/reference-images/{HUGE}/", f"/api/v1/personas/{HUGE}/next-free-slot/",
      f"/api/v1/calendar/?start=2030-01-01&end=2030-01-31&persona={HUGE}", f"/api/v1/generation-jobs/{HUGE}/",
-     f"/api/v1/lora-versions/{HUGE}/", f"/api/v1/personas/{HUGE}/lora-versions/", "/api/v1/posts/-1/"],
+     f"/api/v1/lora-versions/{HUGE}/", f"/api/v1/personas/{HUGE}/lora-versions/", "/api/v1/posts/-1/",
+     f"/api/v1/generation-jobs/?persona={HUGE}", f"/api/v1/generation-jobs/?persona={2**63}",
+     "/api/v1/generation-jobs/?persona=1.5", f"/api/v1/exports/?workspace={HUGE}",
+     f"/api/v1/exports/?workspace={2**63}"],
 )  # fmt: skip
 def test_ids_past_64_bits_are_a_4xx_not_a_crash(marketer, url):
     response = client_for(marketer).get(url)
     assert 400 <= response.status_code < 500, (url, response.status_code)
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [("/api/v1/generation-jobs/", "persona"), ("/api/v1/personas/", "workspace"), ("/api/v1/exports/", "workspace")],
+)
+@pytest.mark.parametrize("value", [HUGE, str(2**63), "0", "1.5"])
+def test_id_filters_out_of_range_are_a_400_naming_the_filter(marketer, path, param, value):
+    response = client_for(marketer).get(path, {param: value})
+    assert response.status_code == 400, (path, param, value, response.status_code, response.content)
+    assert param in response.content.decode(), response.content
 
 
 @pytest.mark.parametrize(

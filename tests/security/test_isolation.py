@@ -2,7 +2,8 @@
 
 The routes come from the URL resolver, so an endpoint added later is covered without editing this file.
 A route whose URL kwargs name a model this file does not know fails loudly: add an object of that model
-to `_workspace_one_objects` and an alias to KWARG_MODELS.
+to `world` and an alias to KWARG_MODELS. Installation-wide models (SHARED_MODELS: the model library) belong to
+no workspace: any signed-in user reads them, and only operators change them.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.access import Role
-from generation.models import CaptionAlternative, ContentPlan, GeneratedImage, GenerationJob, LoraVersion
+from generation.library_models import BaseModel, BaseModelLayout
+from generation.models import (
+    CaptionAlternative,
+    ContentPlan,
+    GeneratedImage,
+    GenerationJob,
+    JobStatus,
+    LoraVersion,
+    ReproductionCheck,
+)
 from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler import links
 from scheduler.models import (
@@ -65,6 +75,7 @@ KWARG_MODELS = {
 }
 SCOPED_MODELS = (Workspace, Membership, Persona, ReferenceImage, Post, PostImage, PostTransition, ExportBundle,
                  LoraVersion, GenerationJob, GeneratedImage, ExportSettings, ExportedImage)  # fmt: skip
+SHARED_MODELS = (BaseModel,)
 
 
 @pytest.fixture
@@ -93,6 +104,12 @@ def world(db):
         CaptionAlternative: CaptionAlternative.objects.create(post=post, caption=f"{MARKER} alternative"),
     }  # fmt: skip
     objects[ExportBundle].personas.set([persona])
+    objects[ReproductionCheck] = ReproductionCheck.objects.create(
+        image=objects[GeneratedImage], status=JobStatus.FAILED, error=f"{MARKER} check", requested_by=owner
+    )
+    objects[BaseModel] = BaseModel.objects.create(
+        name="Isolation tiny", family="tiny", native_size=64, layout=BaseModelLayout.BUILTIN, location="tiny"
+    )
     objects[ReviewLink] = links.review_link_create(
         actor=owner, expires_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3), reviewer_name=f"{MARKER} client",
         posts=[post],
@@ -140,6 +157,12 @@ def _methods(pattern: URLPattern) -> list[str]:
         return sorted(set(actions) - {"head", "options"})
     view = getattr(pattern.callback, "view_class", None) or getattr(pattern.callback, "cls", None)
     return sorted(m for m in ("get", "post", "put", "patch", "delete") if hasattr(view, m))
+
+
+def _names_only_shared(route: str, pattern: URLPattern) -> bool:
+    names = list(pattern.pattern.regex.groupindex)
+    models_named = {_view_model(pattern) if name == "pk" else KWARG_MODELS.get(name) for name in names}
+    return bool(names) and models_named <= set(SHARED_MODELS)
 
 
 def _kwargs_for(route: str, pattern: URLPattern, objects: dict) -> dict[str, int]:
@@ -205,7 +228,11 @@ def test_no_api_route_reaches_another_workspaces_objects(world):
                 body = json.dumps(_hostile_body(objects))
                 response = getattr(outsider, method)(url, data=body, content_type="application/json")
             text = response.content.decode(errors="replace")
-            if kwargs:
+            if kwargs and _names_only_shared(route, pattern):
+                # Not workspace 1's object: readable by all, but a workspace admin changes nothing in it.
+                allowed = (200,) if method == "get" else (403, 404, 405)
+                assert response.status_code in allowed, f"{method.upper()} {url}: {response.status_code} {text}"
+            elif kwargs:
                 assert response.status_code in (403, 404), f"{method.upper()} {url}: {response.status_code} {text}"
                 if method == "get":  # the id is real: workspace 1's admin reaches it (409 = not ready yet)
                     status = owner.get(url).status_code
@@ -219,6 +246,8 @@ def test_no_api_route_reaches_another_workspaces_objects(world):
             checked += 1
     assert checked >= 20
     assert _counts(workspace) == before
+    shared = BaseModel.objects.get(pk=objects[BaseModel].pk)  # neither deleted nor archived by the outsider
+    assert shared.status == "active"
 
 
 @pytest.mark.parametrize(

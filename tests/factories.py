@@ -9,6 +9,7 @@ import io
 import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
+from django.db.models import Max
 from PIL import Image
 
 from core.access import Role
@@ -114,8 +115,16 @@ class LoraVersionFactory(factory.django.DjangoModelFactory):
         model = LoraVersion
 
     persona = factory.SubFactory(PersonaFactory)
-    version = factory.Sequence(lambda n: n + 1)
     base_model = "tiny"
+
+    @factory.lazy_attribute
+    def version(self) -> int:
+        # Numbered per persona, after its highest: a global sequence made the number depend on how many versions
+        # earlier tests built, so it could collide with a number a test sets (unique per persona).
+        if self.persona.pk is None:
+            return 1
+        highest = LoraVersion.objects.filter(persona=self.persona).aggregate(highest=Max("version"))["highest"]
+        return (highest or 0) + 1
 
 
 class GenerationJobFactory(factory.django.DjangoModelFactory):

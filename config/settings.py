@@ -302,6 +302,11 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_DEFAULT_QUEUE = "default"
 GENERATION_QUEUE = os.environ.get("GENERATION_QUEUE", "gpu")  # one queue per GPU class
+# Model families whose GPU tasks go to a queue of their own, e.g. "sdxl=gpu-xl,tiny-sdxl=gpu-xl" (the others:
+# GENERATION_QUEUE), so SDXL jobs reach GPUs with the memory for them. Same value on web and workers.
+GENERATION_FAMILY_QUEUES = dict(
+    item.strip().split("=", 1) for item in os.environ.get("GENERATION_FAMILY_QUEUES", "").split(",") if "=" in item
+)
 CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.tasks.fail_stale_runs": {"queue": "default"},
@@ -330,6 +335,9 @@ GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")
 GENERATION_MODEL_CACHE = Path(os.environ.get("GENERATION_MODEL_CACHE", VAR_DIR / "models"))
 # A worker's own files: LoRA weights fetched from media storage (one folder per sha256) and its training folders.
 WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cache"))
+# Base models a worker keeps loaded, least recently used out: a count and (0: none) a byte budget.
+GENERATION_MAX_LOADED_MODELS = int(os.environ.get("GENERATION_MAX_LOADED_MODELS", "1"))
+GENERATION_MAX_LOADED_BYTES = int(os.environ.get("GENERATION_MAX_LOADED_BYTES", "0"))
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.

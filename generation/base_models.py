@@ -12,10 +12,12 @@ from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFa
 from core.access import AUTHOR_ROLES, is_operator
 from personas.models import Persona
 from personas.selectors import role_require
+from personas.services import persona_create
 
 from .checkpoints import model_files_check
 from .families import FAMILY_LABELS, model_family
 from .models import BaseModel, BaseModelLayout, BaseModelSample, BaseModelStatus, PersonaBaseModel, SamplesStatus
+from .runs import gpu_task_send
 from .selectors import base_model_default
 from .specs import BUILTIN_MODEL_IDS
 
@@ -38,7 +40,7 @@ def _lock(base_model_id: int) -> BaseModel:
 def _samples_enqueue(entry: BaseModel) -> None:
     from .tasks import render_base_model_samples
 
-    transaction.on_commit(lambda: render_base_model_samples.delay(entry.pk))
+    transaction.on_commit(lambda: gpu_task_send(render_base_model_samples, entry.pk, family=entry.family))
 
 
 def base_model_register(
@@ -208,6 +210,14 @@ def persona_base_model_set(*, actor: AbstractBaseUser, persona: Persona, base_mo
         choice, _created = PersonaBaseModel.objects.select_for_update().update_or_create(
             persona=persona, defaults={"base_model": entry, "chosen_by": actor})
     return choice
+
+
+@transaction.atomic
+def persona_create_on_base_model(*, actor: AbstractBaseUser, workspace, base_model_id: int, **fields) -> Persona:
+    """A new persona that starts on this base model ("Use for a new persona"): both, or neither."""
+    persona = persona_create(actor=actor, workspace=workspace, **fields)
+    persona_base_model_set(actor=actor, persona=persona, base_model_id=base_model_id)
+    return persona
 
 
 def persona_base_model_pin(*, persona: Persona) -> BaseModel:

@@ -126,8 +126,10 @@ def _components_check(config_dir: Path, index: dict, *, weights: bool) -> None:
 
 def model_files_check(path: str, *, config_dir: str = "") -> CheckedModel:
     """Check a model's files and hash its weights; raises ValidationFailed with the reason otherwise."""
+    if not str(path).strip() or "\x00" in str(path) or "\x00" in str(config_dir):
+        raise _invalid(f"No file or folder at {path!r}.", "path_missing")
     target = Path(path).expanduser()
-    if not str(path).strip() or not target.exists():
+    if not target.exists():
         raise _invalid(f"No file or folder at {path!r}.", "path_missing")
     target = target.resolve()
     if target.is_dir():

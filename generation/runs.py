@@ -128,3 +128,19 @@ def error_text(exc: BaseException, *, shown: dict[str, str] | None = None) -> st
     root = settings.BASE_DIR
     message = message.replace(str(Path(root).resolve()), ".").replace(str(root), ".")
     return f"{type(exc).__name__}: {message}"
+
+
+def family_queue(family: str) -> str | None:
+    """The queue of a model family's GPU tasks (GENERATION_FAMILY_QUEUES, e.g. "sdxl=gpu-xl"); None: the task's
+    routed queue (GENERATION_QUEUE)."""
+    return (getattr(settings, "GENERATION_FAMILY_QUEUES", None) or {}).get(family) or None
+
+
+def gpu_task_send(task, pk: int, *, family: str | None) -> None:
+    """Send a GPU task for a run (or a model's gallery) to the queue of its model family, so SDXL jobs reach the
+    GPUs that fit them."""
+    queue = family_queue(family) if family else None
+    if queue:
+        task.apply_async(args=(pk,), queue=queue)
+    else:
+        task.delay(pk)

@@ -351,9 +351,13 @@ def persona_base_model(*, persona: Persona) -> BaseModel | None:
     return choice.base_model if choice is not None else base_model_default()
 
 
-def base_model_personas(*, user: AbstractBaseUser, base_model: BaseModel) -> QuerySet[Persona]:
-    """The personas of the user's workspaces on this model (those without a choice are on the default)."""
+def base_model_personas(*, user: AbstractBaseUser, base_model: BaseModel,
+                        workspace_id: int | None = None) -> QuerySet[Persona]:
+    """The personas of the user's workspaces (or of one of them) on this model (those without a choice are on the
+    default)."""
     qs = Persona.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if workspace_id is not None:
+        qs = qs.filter(workspace_id=workspace_id)
     if base_model.is_default:
         return qs.exclude(base_model_choice__base_model__is_default=False)
     return qs.filter(base_model_choice__base_model=base_model)

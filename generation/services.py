@@ -24,7 +24,7 @@ from .families import FAMILY_LABELS
 from .inputs import job_inputs_check, job_inputs_save
 from .likeness import version_report_worse
 from .models import BaseModel, BaseModelStatus, DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
-from .runs import audit, job_queue, lock_job, lock_lora_version, set_status
+from .runs import audit, gpu_task_send, job_queue, lock_job, lock_lora_version, set_status
 from .selectors import base_model_family, lora_version_active, lora_version_family, lora_version_fits
 
 
@@ -121,7 +121,7 @@ def lora_training_start(
 
     from .tasks import train_lora
 
-    transaction.on_commit(lambda: train_lora.delay(version.pk))
+    transaction.on_commit(lambda: gpu_task_send(train_lora, version.pk, family=base_model.family))
     return version
 
 
@@ -278,7 +278,7 @@ def generation_job_create(
 
     from .tasks import generate_images
 
-    transaction.on_commit(lambda: generate_images.delay(job.pk))
+    transaction.on_commit(lambda: gpu_task_send(generate_images, job.pk, family=base_model.family))
     return job
 
 

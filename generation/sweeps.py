@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import heartbeats
 from .models import DraftingStatus, GenerationJob, JobStatus, JobTransition, LoraVersion
-from .runs import set_status
+from .runs import gpu_task_send, set_status
 
 # How long past its soft time limit a run may stay "running" before the sweep fails it.
 STALE_GRACE_SECONDS = 300
@@ -26,7 +26,8 @@ REQUEUE_COMMENT = "queued again: its worker {worker} stopped while it ran"
 def _run_enqueue(model: type[LoraVersion] | type[GenerationJob], pk: int) -> None:
     from .tasks import generate_images, train_lora
 
-    (train_lora if model is LoraVersion else generate_images).delay(pk)
+    family = model.objects.filter(pk=pk).values_list("base_model_entry__family", flat=True).first()
+    gpu_task_send(train_lora if model is LoraVersion else generate_images, pk, family=family)
 
 
 def generation_runs_requeue_orphaned(*, now: dt.datetime | None = None) -> int:

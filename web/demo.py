@@ -16,8 +16,10 @@ from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.access import Role
+from generation.base_models import base_model_default_ensure, base_model_register, base_model_samples_request
 from generation.drafting import generation_job_posts_draft
-from generation.models import GenerationJob, JobStatus, LoraVersion
+from generation.gallery import base_model_samples_render
+from generation.models import BaseModel, BaseModelStatus, GenerationJob, JobStatus, LoraVersion, SamplesStatus
 from generation.services import generation_job_create, lora_training_start
 from generation.worker import generation_job_run, lora_training_run
 from personas.models import Persona, Workspace
@@ -114,6 +116,7 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
             creds_path.chmod(0o600)
     persona = Persona.objects.get(workspace=workspace, handle="mira.sol")
     creator = get_user_model().objects.get(username="demo-marketer")
+    _demo_base_models(render=train)
 
     if train and not LoraVersion.objects.filter(persona=persona, status=JobStatus.SUCCEEDED).exists():
         # Runs in-process (seconds with the built-in tiny model) so the demo opens ready to review.
@@ -133,6 +136,27 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
 
     lines = dict(line.split(" ", 1) for line in creds_path.read_text().splitlines() if line.strip())
     return DemoCredentials("demo", lines["demo"], "demo-marketer", lines["demo-marketer"])
+
+
+TINY_LICENCE = "Random weights built locally by Persona Studio (Apache-2.0); for trying the product, not for posts."
+
+
+def _demo_base_models(*, render: bool) -> None:
+    """The built-in tiny SD and SDXL models as library entries, so the Models page has cards; with `render`, their
+    sample galleries are rendered in-process now (a queued gallery task finds them done)."""
+    base_model_default_ensure()
+    if not BaseModel.objects.filter(location="tiny-sdxl", status=BaseModelStatus.ACTIVE).exists():
+        base_model_register(
+            actor=None, path="tiny-sdxl", name="Tiny SDXL (built-in)", licence_note=TINY_LICENCE,
+            description="SDXL architecture (two text encoders, size conditioning) with random weights: exercises "
+            "the SDXL code paths on any machine.", render_samples=False,
+        )
+    if not render:
+        return
+    builtins = BaseModel.objects.filter(location__in=["tiny", "tiny-sdxl"], status=BaseModelStatus.ACTIVE)
+    for entry in builtins.exclude(samples_status=SamplesStatus.READY):
+        base_model_samples_request(actor=None, base_model_id=entry.pk)
+        base_model_samples_render(base_model_id=entry.pk)
 
 
 def _demo_schedule_one(*, persona: Persona) -> None:

@@ -14,6 +14,8 @@ from personas.selectors import membership_get
 
 # Traversal is refused by comparing with the normalised path; backslashes and NULs never reach storage.
 MEDIA_PATH_RE = re.compile(r"^workspaces/(?P<workspace_id>\d+)/[^\\\x00]+$")
+# The base-model library's sample galleries belong to no workspace: every signed-in user sees them.
+LIBRARY_PATH_RE = re.compile(r"^base_models/\d+/samples/[^/\\\x00]+$")
 INLINE_TYPES = {"image/png", "image/jpeg", "image/webp", "image/gif"}
 
 
@@ -25,11 +27,12 @@ def media_serve(request: HttpRequest, path: str) -> FileResponse:
     """
     normalized = posixpath.normpath(path)
     match = MEDIA_PATH_RE.match(path)
-    if normalized != path or match is None or ".." in path.split("/"):
+    library = LIBRARY_PATH_RE.match(path) is not None
+    if normalized != path or (match is None and not library) or ".." in path.split("/"):
         raise Http404("Not found.")
     if not request.user.is_authenticated:
         raise Http404("Not found.")
-    if membership_get(user=request.user, workspace_id=int(match["workspace_id"])) is None:
+    if not library and membership_get(user=request.user, workspace_id=int(match["workspace_id"])) is None:
         raise Http404("Not found.")
     if not default_storage.exists(path):
         raise Http404("Not found.")

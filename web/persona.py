@@ -14,9 +14,10 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.exceptions import ApplicationError
+from config.exceptions import ApplicationError, NotFound
 from core.constants import BadgePosition
 from core.platforms import Platform
+from generation import base_models as base_model_services
 from generation import selectors as generation_selectors
 from generation import specs as generation_specs
 from generation.models import GeneratedImage
@@ -26,7 +27,7 @@ from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
 from scheduler.workspace_selectors import persona_recent_posts
 
 from .presenters import decorate_lora_versions
-from .shell import error_response, form_errors_from, render_page, scoped_persona, workspace_context
+from .shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
 
 
 def split_list(value: str) -> list[str]:
@@ -91,17 +92,32 @@ def persona_create(request: HttpRequest) -> HttpResponse:
     if not ctx.can_create:
         raise DjangoPermissionDenied("Only marketers and admins create personas.")
     form = PersonaForm(request.POST or None)
+    # "Use for a new persona" on a model card: the persona starts on that base model (the form posts back here,
+    # query string included).
+    base_model = None
+    if request.GET.get("base_model"):
+        try:
+            base_model = generation_selectors.base_model_get(base_model_id=int_or_404(request.GET["base_model"]),
+                                                             include_archived=False)
+        except NotFound:
+            raise Http404("Base model not found.") from None
 
     def rerender(status=200):
-        return render_page(request, "personas/persona_form.html", {"form": form, "persona": None}, status=status)
+        return render_page(request, "personas/persona_form.html",
+                           {"form": form, "persona": None, "base_model": base_model}, status=status)
 
     if request.method == "POST":
         if not form.is_valid():
             return rerender(status=400)
         try:
-            persona = persona_services.persona_create(
-                actor=request.user, workspace=ctx.workspace, **form.service_fields()
-            )
+            if base_model is not None:
+                persona = base_model_services.persona_create_on_base_model(
+                    actor=request.user, workspace=ctx.workspace, base_model_id=base_model.pk,
+                    **form.service_fields())
+            else:
+                persona = persona_services.persona_create(
+                    actor=request.user, workspace=ctx.workspace, **form.service_fields()
+                )
         except ApplicationError as exc:
             form_errors_from(form, exc)
             return error_response(request, exc, rerender)

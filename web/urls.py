@@ -6,6 +6,7 @@ from django.urls import include, path
 
 from . import (
     auth,
+    base_models,
     calendar,
     client_review,
     comments,
@@ -84,6 +85,8 @@ urlpatterns = [
          name="client_review_decide"),
     path("r/<str:token>/posts/<int:post_id>/comment/", client_review.client_review_comment,
          name="client_review_comment"),
+    path("models/", base_models.base_model_gallery, name="base_models"),
+    path("models/<int:base_model_id>/use/", base_models.base_model_use, name="base_model_use"),
     path("personas/", include((persona_patterns, "personas"))),
     path("generation/", include((generation_patterns, "generation"))),
     # Uploaded and generated files: served only to members of the workspace in the stored path (any DEBUG).

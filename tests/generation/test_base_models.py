@@ -259,3 +259,20 @@ def test_api_lists_the_library_and_moves_a_persona(persona, marketer, superuser,
                                     format="json").status_code == 404
     refused = client_for(superuser).delete(f"/api/v1/base-models/{xl_id}/")
     assert refused.status_code == 409 and refused.json()["code"] == "base_model_in_use"
+
+
+def test_jobs_of_a_routed_family_go_to_its_queue(persona, marketer, settings, monkeypatch,
+                                                 django_capture_on_commit_callbacks):
+    from generation import tasks
+
+    settings.GENERATION_FAMILY_QUEUES = {"tiny-sdxl": "gpu-xl"}
+    sent: list[tuple] = []
+    monkeypatch.setattr(tasks.generate_images, "delay", lambda pk: sent.append((pk, "routed")))
+    monkeypatch.setattr(tasks.generate_images, "apply_async", lambda args, queue: sent.append((args[0], queue)))
+    xl = sdxl_entry()
+    with django_capture_on_commit_callbacks(execute=True):
+        on_xl = services.generation_job_create(actor=marketer, persona=persona, scene="at the beach",
+                                               platform="instagram", allow_base_model=True, base_model_id=xl.pk)
+        on_sd = services.generation_job_create(actor=marketer, persona=persona, scene="at the beach",
+                                               platform="instagram", allow_base_model=True)
+    assert sent == [(on_xl.pk, "gpu-xl"), (on_sd.pk, "routed")]

@@ -1,6 +1,6 @@
 import pytest
 
-from generation.models import JobStatus, LoraVersion
+from generation.models import BaseModel, JobStatus, LoraVersion, SamplesStatus
 from personas.models import Persona, ReferenceImage, Workspace
 from scheduler.models import Post, PostStatus
 from web.demo import demo_workspace_seed
@@ -22,6 +22,8 @@ def test_demo_seed_without_training_is_idempotent():
     # Every synthetic reference photo passes the real upload validation.
     assert ReferenceImage.objects.filter(persona=persona).count() == 6
     assert first.admin_password and first.marketer_password
+    # The built-in tiny SD and SDXL models are library entries (the gallery's cards).
+    assert sorted(BaseModel.objects.values_list("family", flat=True)) == ["tiny", "tiny-sdxl"]
 
 
 @pytest.mark.slow
@@ -37,3 +39,6 @@ def test_demo_seed_trains_a_lora_and_fills_the_review_queue_and_calendar():
     posts_before = Post.objects.count()
     demo_workspace_seed(train=True, training_steps=10)
     assert Post.objects.count() == posts_before
+    # Both built-in models show their sample galleries.
+    assert {(m.family, m.samples_status, m.samples.count()) for m in BaseModel.objects.all()} == {
+        ("tiny", SamplesStatus.READY, 3), ("tiny-sdxl", SamplesStatus.READY, 3)}

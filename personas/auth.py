@@ -25,6 +25,8 @@ from django.core.cache import cache
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
+from core.counters import cache_count
+
 KNOWN_DEVICE_COOKIE = "studio_known_device"
 KNOWN_DEVICE_SALT = "personas.auth.known-device"
 KNOWN_DEVICE_MAX_AGE = 180 * 24 * 60 * 60
@@ -58,16 +60,6 @@ def _user_count_key(username: str) -> str:
 
 def _user_lock_key(username: str) -> str:
     return f"login-user-locked:{_username_digest(username)}"
-
-
-def _count(key: str, *, timeout: int) -> int:
-    """Atomically add one to the counter at `key`, created with `timeout` when missing (its expiry is kept)."""
-    cache.add(key, 0, timeout=timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=timeout)
-        return 1
 
 
 def known_device_usernames(request: HttpRequest | None) -> set[str]:
@@ -104,9 +96,9 @@ def login_attempt_locked(*, username: str, ip: str, known_device: bool = False) 
 def login_attempt_failed(*, username: str, ip: str) -> int:
     """Count one failure on both counters; returns the username + IP count."""
     pair_key = _pair_key(username=username, ip=ip)
-    count = _count(pair_key, timeout=_setting("LOGIN_LOCKOUT_SECONDS", 15 * 60))
+    count = cache_count(pair_key, timeout=_setting("LOGIN_LOCKOUT_SECONDS", 15 * 60))
     cache.touch(pair_key, _setting("LOGIN_LOCKOUT_SECONDS", 15 * 60))  # this window restarts with each failure
-    user_failures = _count(_user_count_key(username), timeout=_setting("LOGIN_USER_WINDOW_SECONDS", 15 * 60))
+    user_failures = cache_count(_user_count_key(username), timeout=_setting("LOGIN_USER_WINDOW_SECONDS", 15 * 60))
     # add, not set: a lock already in force keeps its end, so it cannot be extended indefinitely.
     if user_failures >= _setting("LOGIN_USER_MAX_FAILURES", 20) and cache.add(
         _user_lock_key(username), 1, timeout=_setting("LOGIN_USER_LOCKOUT_SECONDS", 15 * 60)

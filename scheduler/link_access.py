@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 
 from config.exceptions import NotFound, TooManyRequests
+from core.counters import cache_count
 
 from .link_selectors import review_link_from_token
 from .models import ReviewLink
@@ -28,16 +29,6 @@ def _key(kind: str, ip: str) -> str:
     return f"review-link-{kind}:{hashlib.sha256(ip.encode()).hexdigest()}"
 
 
-def _count(key: str, *, timeout: int) -> int:
-    """Atomically add one to the counter at `key`, created with `timeout` when missing (its expiry is kept)."""
-    cache.add(key, 0, timeout=timeout)
-    try:
-        return cache.incr(key)
-    except ValueError:  # expired between add and incr
-        cache.add(key, 1, timeout=timeout)
-        return 1
-
-
 def link_request_allow(*, ip: str) -> None:
     """Count one link request from `ip`; TooManyRequests when the address is over a limit."""
     failure_window = _setting("REVIEW_LINK_FAILURE_WINDOW_SECONDS", 15 * 60)
@@ -47,7 +38,7 @@ def link_request_allow(*, ip: str) -> None:
             extra={"retry_after": failure_window},
         )
     window = _setting("REVIEW_LINK_RATE_WINDOW_SECONDS", 60)
-    if _count(_key("requests", ip), timeout=window) > _setting("REVIEW_LINK_RATE_LIMIT", 120):
+    if cache_count(_key("requests", ip), timeout=window) > _setting("REVIEW_LINK_RATE_LIMIT", 120):
         raise TooManyRequests("Too many requests. Wait a minute and try again.", extra={"retry_after": window})
 
 
@@ -57,5 +48,5 @@ def review_link_for_request(*, token: str, ip: str) -> ReviewLink:
     try:
         return review_link_from_token(token=token)
     except NotFound:
-        _count(_key("failures", ip), timeout=_setting("REVIEW_LINK_FAILURE_WINDOW_SECONDS", 15 * 60))
+        cache_count(_key("failures", ip), timeout=_setting("REVIEW_LINK_FAILURE_WINDOW_SECONDS", 15 * 60))
         raise

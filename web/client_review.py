@@ -4,6 +4,8 @@ scheduler.link_access; a closed link shows a page that says why, with its 410, a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -60,21 +62,14 @@ def client_review(request: HttpRequest, token: str) -> HttpResponse:
         return _closed(request, exc)
 
 
-@require_POST
-def client_review_decide(request: HttpRequest, token: str, post_id: int) -> HttpResponse:
+def _post_action(request: HttpRequest, token: str, post_id: int,
+                 act: Callable[[ReviewLink], HttpResponse | None]) -> HttpResponse:
+    """Run one reviewer write on a post the open link shows, then back to that post. `act` returns a response
+    only to answer instead; a refused write shows the page again with its message and status."""
     try:
         link = _open(request, token, post_id)
-        action, comment = request.POST.get("action", ""), request.POST.get("comment", "")
         try:
-            if action == "approve":
-                links.review_link_approve(token=token, post_id=post_id, comment=comment)
-                messages.success(request, f"Post {post_id} approved. Thank you!")
-            elif action == "request_changes":
-                links.review_link_request_changes(token=token, post_id=post_id, comment=comment)
-                messages.success(request, f"Changes requested on post {post_id}. The team has your comment.")
-            else:
-                messages.error(request, "Choose approve or request changes.")
-                return _page(request, link, token, status=400)
+            response = act(link)
         except (Gone, TooManyRequests):
             raise
         except NotFound:
@@ -84,23 +79,34 @@ def client_review_decide(request: HttpRequest, token: str, post_id: int) -> Http
             return _page(request, link, token, status=exc.status)
     except (Gone, TooManyRequests) as exc:
         return _closed(request, exc)
+    if response is not None:
+        return response
     return redirect(reverse("client_review", kwargs={"token": token}) + f"#post-{post_id}")
+
+
+@require_POST
+def client_review_decide(request: HttpRequest, token: str, post_id: int) -> HttpResponse:
+    action, comment = request.POST.get("action", ""), request.POST.get("comment", "")
+
+    def decide(link: ReviewLink) -> HttpResponse | None:
+        if action == "approve":
+            links.review_link_approve(token=token, post_id=post_id, comment=comment)
+            messages.success(request, f"Post {post_id} approved. Thank you!")
+        elif action == "request_changes":
+            links.review_link_request_changes(token=token, post_id=post_id, comment=comment)
+            messages.success(request, f"Changes requested on post {post_id}. The team has your comment.")
+        else:
+            messages.error(request, "Choose approve or request changes.")
+            return _page(request, link, token, status=400)
+        return None
+
+    return _post_action(request, token, post_id, decide)
 
 
 @require_POST
 def client_review_comment(request: HttpRequest, token: str, post_id: int) -> HttpResponse:
-    try:
-        link = _open(request, token, post_id)
-        try:
-            comments.post_comment_add_for_link(token=token, post_id=post_id, body=request.POST.get("body", ""))
-        except (Gone, TooManyRequests):
-            raise
-        except NotFound:
-            raise Http404("Post not found.") from None
-        except ApplicationError as exc:
-            messages.error(request, exc.message)
-            return _page(request, link, token, status=exc.status)
-    except (Gone, TooManyRequests) as exc:
-        return _closed(request, exc)
-    messages.success(request, "Comment added.")
-    return redirect(reverse("client_review", kwargs={"token": token}) + f"#post-{post_id}")
+    def comment(link: ReviewLink) -> None:
+        comments.post_comment_add_for_link(token=token, post_id=post_id, body=request.POST.get("body", ""))
+        messages.success(request, "Comment added.")
+
+    return _post_action(request, token, post_id, comment)

@@ -66,6 +66,24 @@ def test_the_client_page_shows_the_posts_without_an_account_and_takes_decisions(
     assert "Also a closer crop?" in client.get(reverse("client_review", kwargs={"token": token})).content.decode()
 
 
+def test_the_client_page_refuses_unknown_actions_and_posts_it_does_not_show(shared, persona, marketer):
+    post, token = shared
+    client = Client()
+    decide = reverse("client_review_decide", kwargs={"token": token, "post_id": post.pk})
+    unknown = client.post(decide, {"action": "publish"})
+    assert unknown.status_code == 400 and "Choose approve or request changes." in unknown.content.decode()
+    other = PostFactory(persona=persona, created_by=marketer, status=PostStatus.IN_REVIEW, scheduled_at=None)
+    for name, data in (("client_review_decide", {"action": "approve"}), ("client_review_comment", {"body": "Hi"})):
+        assert client.post(reverse(name, kwargs={"token": token, "post_id": other.pk}), data).status_code == 404
+    approved = client.post(decide, {"action": "approve"}, follow=True)
+    assert approved.redirect_chain[-1][0].endswith(f"#post-{post.pk}")
+    assert f"Post {post.pk} approved. Thank you!" in approved.content.decode()
+    post.refresh_from_db()
+    other.refresh_from_db()
+    assert post.status == PostStatus.APPROVED and other.status == PostStatus.IN_REVIEW
+    assert not PostComment.objects.exists()
+
+
 @pytest.mark.parametrize("close", ["expire", "revoke"])
 def test_a_closed_link_shows_a_clear_page_and_changes_nothing(shared, admin_member, close):
     post, token = shared

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
+from kombu import pools
 
 
 def in_ci() -> bool:
@@ -17,3 +18,11 @@ def service_unavailable(reason: str) -> None:
     if in_ci():
         pytest.fail(f"{reason}; CI=true expects every service to be reachable", pytrace=False)
     pytest.skip(reason)
+
+
+def broker_pools_reset(app) -> None:
+    """Drop every pooled broker connection and producer. kombu keeps them in process-wide registries keyed by
+    the broker URL, so closing only the app's pool would leave a closed pool there for the next test to acquire."""
+    pools.reset()
+    app._pool = None
+    app.amqp._producer_pool = None

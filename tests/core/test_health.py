@@ -9,16 +9,9 @@ import pytest
 
 from config.celery import app
 from core.health import broker_probe, check_run, database_probe, queue_depths
-from tests.services import service_unavailable
+from tests.services import broker_pools_reset, service_unavailable
 
 REDIS_BROKER = "redis://127.0.0.1:6379/5"  # away from `make run` (0, 1) and the integration session (8-15)
-
-
-def _reset_pools():
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
-    app.amqp._producer_pool = None
 
 
 @pytest.fixture(params=["filesystem", pytest.param("redis", marks=pytest.mark.services)])
@@ -40,7 +33,7 @@ def broker(request, tmp_path):
             "processed_folder": str(folders["processed"]), "control_folder": str(folders["control"]),
             "store_processed": False,
         })  # fmt: skip
-    _reset_pools()
+    broker_pools_reset(app)
     try:
         yield request.param
         with app.connection_for_write() as conn:
@@ -48,7 +41,7 @@ def broker(request, tmp_path):
                 conn.default_channel.queue_purge(queue)
     finally:
         app.conf.update(**saved)
-        _reset_pools()
+        broker_pools_reset(app)
 
 
 def _send(queue: str, count: int) -> None:

@@ -14,6 +14,7 @@ from generation import heartbeats
 from generation.models import JobStatus, WorkerHeartbeat
 from tests.core.test_health import _send, broker  # noqa: F401 - the private-broker fixture
 from tests.factories import GenerationJobFactory, LoraVersionFactory, PersonaFactory
+from tests.services import broker_pools_reset
 
 pytestmark = pytest.mark.django_db
 
@@ -62,12 +63,12 @@ def test_readyz_names_an_unreachable_broker(client, settings):
     heartbeats.worker_heartbeat_register(name="gpu0@box", queues=["gpu"])
     saved = app.conf.broker_url, app.conf.broker_transport_options
     app.conf.update(broker_url="redis://127.0.0.1:9/0", broker_transport_options={})
-    app._pool = None
+    broker_pools_reset(app)
     try:
         response = client.get("/readyz")
     finally:
         app.conf.update(broker_url=saved[0], broker_transport_options=saved[1])
-        app._pool = None
+        broker_pools_reset(app)
     assert response.status_code == 503
     checks = response.json()["checks"]
     assert not checks["broker"]["ok"] and "Connection refused" in checks["broker"]["detail"]

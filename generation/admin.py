@@ -135,7 +135,9 @@ class BaseModelAddForm(forms.ModelForm):
         self.registered: BaseModel | None = None
 
     def clean(self):
-        data = super().clean()
+        # Not ModelForm.clean(): its unique check runs after this one and would find the row just registered (the
+        # service refuses duplicate names and weights itself).
+        data = self.cleaned_data
         if self.errors:
             return data
         try:

@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from config.exceptions import NotFound, ValidationFailed
 from personas.models import Persona
@@ -267,9 +268,9 @@ def generation_job_in_workspaces(*, job_id: int, workspace_ids: Iterable[int]) -
 
 
 def lora_version_in_workspaces(*, lora_version_id: int, workspace_ids: Iterable[int]) -> LoraVersion | None:
-    """The LoRA version (with its persona and workspace) if it belongs to one of these workspaces."""
+    """The LoRA version (with its persona, workspace and base model) if it belongs to one of these workspaces."""
     return (
-        LoraVersion.objects.select_related("persona", "persona__workspace")
+        LoraVersion.objects.select_related("persona", "persona__workspace", "base_model_entry")
         .filter(pk=lora_version_id, persona__workspace_id__in=list(workspace_ids))
         .first()
     )
@@ -291,7 +292,10 @@ def runs_active(*, workspace_id: int, limit: int = 20) -> tuple[list[LoraVersion
 
 
 def persona_lora_versions(*, persona: Persona, limit: int = 10) -> list[LoraVersion]:
-    return list(LoraVersion.objects.filter(persona=persona).order_by("-version")[:limit])
+    """The persona's latest versions, with the base model each was trained on (its family decides the fit)."""
+    return list(
+        LoraVersion.objects.filter(persona=persona).select_related("base_model_entry").order_by("-version")[:limit]
+    )
 
 
 def persona_recent_jobs(*, persona: Persona, limit: int = 8) -> list[GenerationJob]:
@@ -349,6 +353,32 @@ def persona_base_model(*, persona: Persona) -> BaseModel | None:
     """The model a persona trains and generates on: its choice, else the default (None: no library yet)."""
     choice = PersonaBaseModel.objects.filter(persona=persona).select_related("base_model").first()
     return choice.base_model if choice is not None else base_model_default()
+
+
+# What a page shows of a persona's base model (in the model's field order): persona_with_base_model loads these.
+PERSONA_BASE_MODEL_FIELDS = ("id", "name", "family", "native_size", "status", "is_default")
+
+
+def persona_with_base_model(*, persona_id: int, workspace_ids: Iterable[int]) -> Persona | None:
+    """personas.selectors.persona_in_workspaces with `current_base_model`, what persona_base_model answers, set in
+    the same query (the persona page has a query budget): PERSONA_BASE_MODEL_FIELDS are loaded, any other field
+    loads on access, as with .only()."""
+    choice = PersonaBaseModel.objects.filter(persona=OuterRef("pk"))
+    default = BaseModel.objects.filter(is_default=True)
+    persona = (
+        Persona.objects.select_related("workspace")
+        .annotate(**{f"current_base_model_{name}": Coalesce(
+            Subquery(choice.values(f"base_model__{name}")[:1]), Subquery(default.values(name)[:1]),
+            output_field=BaseModel._meta.get_field(name)) for name in PERSONA_BASE_MODEL_FIELDS})
+        .filter(pk=persona_id, workspace_id__in=list(workspace_ids))
+        .first()
+    )
+    if persona is None:
+        return None
+    values = [getattr(persona, f"current_base_model_{name}") for name in PERSONA_BASE_MODEL_FIELDS]
+    persona.current_base_model = (
+        None if values[0] is None else BaseModel.from_db(persona._state.db, PERSONA_BASE_MODEL_FIELDS, values))
+    return persona
 
 
 def base_model_personas(*, user: AbstractBaseUser, base_model: BaseModel,

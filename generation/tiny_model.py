@@ -27,8 +27,9 @@ TINY_MODEL_DIRNAME = "tiny-sd"
 TINY_SDXL_MODEL_DIRNAME = "tiny-sdxl"
 TINY_SEED = 20240601
 # Bump when build_tiny_pipeline changes: caches built by an older version are rebuilt.
-TINY_MODEL_VERSION = 2
+TINY_MODEL_VERSION = 3
 TINY_MARKER = "persona_studio_tiny.json"
+TINY_SDXL_TEXT_2_WIDTH = 48  # the tiny SD text encoder (SDXL's first) is 32 wide
 # SD 1.x noise schedule: what real checkpoints ship in scheduler_config.json.
 SD_SCHEDULER_CONFIG = {
     "beta_start": 0.00085,
@@ -292,7 +293,9 @@ def build_tiny_sdxl_pipeline():
     from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
     sd = build_tiny_pipeline()
-    text_config = sd.text_encoder.config.to_dict()
+    # The second encoder is wider than the first (as real SDXL's 1280 vs 768): diffusers' single-file loader tells
+    # the two apart by width, so equal widths would load the first encoder's weights into the second.
+    text_config = {**sd.text_encoder.config.to_dict(), "hidden_size": TINY_SDXL_TEXT_2_WIDTH, "projection_dim": 32}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(TINY_SEED + 1)
         unet = UNet2DConditionModel(
@@ -300,12 +303,14 @@ def build_tiny_sdxl_pipeline():
             attention_head_dim=(4, 8),
             use_linear_projection=True,
             transformer_layers_per_block=(1, 2),
-            cross_attention_dim=64,  # the two encoders' hidden states, concatenated
+            # The two encoders' hidden states, concatenated.
+            cross_attention_dim=sd.text_encoder.config.hidden_size + TINY_SDXL_TEXT_2_WIDTH,
             addition_embed_type="text_time",
             addition_time_embed_dim=8,
-            projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop ids + the pooled text embedding
+            # Six size/crop ids + the pooled (projected) text embedding of the second encoder.
+            projection_class_embeddings_input_dim=6 * 8 + text_config["projection_dim"],
         )
-        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**{**text_config, "projection_dim": 32}))
+        text_encoder_2 = CLIPTextModelWithProjection(CLIPTextConfig(**text_config))
     return StableDiffusionXLPipeline(
         vae=sd.vae,
         text_encoder=sd.text_encoder,

@@ -85,7 +85,8 @@ def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
 def lora_partial(request: HttpRequest, version_id: int) -> HttpResponse:
     """One training run's progress (polled every 2 s while it is queued or running)."""
     version = _scoped_lora(request, version_id)
-    decorate_lora_versions([version], selectors.job_and_sample_images(lora_version_ids=[version.pk]))
+    decorate_lora_versions([version], selectors.job_and_sample_images(lora_version_ids=[version.pk]),
+                           base_model=selectors.persona_base_model(persona=version.persona))
     return render_page(request, "generation/_lora_version.html", {"v": version})
 
 

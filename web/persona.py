@@ -20,6 +20,7 @@ from core.platforms import Platform
 from generation import base_models as base_model_services
 from generation import selectors as generation_selectors
 from generation import specs as generation_specs
+from generation.families import FAMILY_LABELS
 from generation.models import GeneratedImage
 from personas import selectors as persona_selectors
 from personas import services as persona_services
@@ -155,10 +156,15 @@ PERSONA_JOBS_LIMIT = 8
 
 
 def persona_jobs_context(persona: Persona) -> dict:
-    """LoRA versions and recent generation jobs with their images; each running one polls its own partial.
+    """The persona's base model, LoRA versions (those that do not fit the model marked) and recent generation jobs
+    with their images; each running one polls its own partial.
 
     The recent jobs' images and the versions' sample images come in one query.
     """
+    if hasattr(persona, "current_base_model"):  # loaded with the persona (generation.selectors)
+        base_model = persona.current_base_model
+    else:
+        base_model = generation_selectors.persona_base_model(persona=persona)
     lora_versions = generation_selectors.persona_lora_versions(persona=persona)
     jobs = generation_selectors.persona_recent_jobs(persona=persona, limit=PERSONA_JOBS_LIMIT)
     images = generation_selectors.job_and_sample_images(
@@ -175,14 +181,16 @@ def persona_jobs_context(persona: Persona) -> dict:
             generation_selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
             if job.target_post_id else []
         )
-    decorate_lora_versions(lora_versions, images)
-    return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs}
+    decorate_lora_versions(lora_versions, images, base_model=base_model)
+    family = FAMILY_LABELS.get(base_model.family, base_model.family) if base_model else ""
+    return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs, "base_model": base_model,
+            "base_model_family": family}
 
 
 @login_required
 @require_GET
 def persona_detail(request: HttpRequest, persona_id: int) -> HttpResponse:
-    persona = scoped_persona(request, persona_id)
+    persona = scoped_persona(request, persona_id, with_base_model=True)
     return persona_detail_render(request, persona)
 
 

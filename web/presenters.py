@@ -11,7 +11,9 @@ from django.urls import reverse
 
 from core import platforms
 from core.platforms import Platform
-from generation.models import GeneratedImage, LoraVersion
+from generation import selectors as generation_selectors
+from generation.families import FAMILY_LABELS
+from generation.models import BaseModel, GeneratedImage, LoraVersion
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import persona_zone
 
@@ -68,9 +70,11 @@ def loss_plot(curve) -> dict | None:
             "width": LOSS_PLOT_WIDTH, "height": LOSS_PLOT_HEIGHT}
 
 
-def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage]) -> None:
+def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage], *,
+                           base_model: BaseModel | None = None) -> None:
     """Final loss, loss plot and reviewer sample images of each version (`images` holds the samples, fetched
-    with generation.selectors.job_and_sample_images; other images are ignored)."""
+    with generation.selectors.job_and_sample_images; other images are ignored), and why a version does not fit
+    `base_model`, the persona's current model (versions come with their base_model_entry)."""
     samples: dict[int, list[GeneratedImage]] = {}
     for image in images:
         if image.job.is_sample:
@@ -79,6 +83,13 @@ def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedIm
         version.final_loss = final_loss(version.loss_curve)
         version.loss_plot = loss_plot(version.loss_curve)
         version.sample_images = samples.get(version.pk, [])
+        trained = generation_selectors.lora_version_family(version)
+        version.trained_family = FAMILY_LABELS.get(trained, trained)
+        version.incompatible_reason = "" if generation_selectors.lora_version_fits(
+            version=version, base_model=base_model) else (
+            f"Trained on a {version.trained_family} model; the persona now uses {base_model.name} "
+            f"({FAMILY_LABELS.get(base_model.family, base_model.family)}), which it does not fit. "
+            "Train a new version to use it.")
 
 
 def platform_limits() -> dict:

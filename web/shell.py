@@ -21,6 +21,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from config.exceptions import ApplicationError, NotFound
 from core.access import AUTHOR_ROLES, REVIEWER_ROLES, role_allows
 from core.platforms import Platform
+from generation import selectors as generation_selectors
 from personas.models import Membership, Persona
 from personas.selectors import memberships_for_user, persona_in_workspaces
 from scheduler.models import Post
@@ -126,9 +127,11 @@ def int_or_404(value) -> int:
         raise Http404("Not found.") from None
 
 
-def scoped_persona(request: HttpRequest, persona_id: int) -> Persona:
-    """A persona of one of the user's workspaces, else 404; the page then shows that workspace."""
-    persona = persona_in_workspaces(persona_id=persona_id, workspace_ids=workspace_context(request).workspace_ids)
+def scoped_persona(request: HttpRequest, persona_id: int, *, with_base_model: bool = False) -> Persona:
+    """A persona of one of the user's workspaces, else 404; the page then shows that workspace. `with_base_model`:
+    with its `current_base_model` loaded in the same query."""
+    find = generation_selectors.persona_with_base_model if with_base_model else persona_in_workspaces
+    persona = find(persona_id=persona_id, workspace_ids=workspace_context(request).workspace_ids)
     return _shown(request, persona, "Persona")
 
 

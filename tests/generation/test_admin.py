@@ -1,9 +1,14 @@
+import shutil
+from pathlib import Path
+
 import pytest
 from django.contrib.auth.models import Permission
 from django.test import Client
 
 from core.access import Role
-from generation.models import JobStatus
+from generation import tiny_model
+from generation.checkpoints import weights_sha256
+from generation.models import BaseModel, BaseModelLayout, JobStatus
 from tests.factories import GenerationJobFactory, LoraVersionFactory, MembershipFactory
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +90,37 @@ def test_runs_are_read_only_in_the_admin_field_by_field(model_name):
     model_admin = admin.site._registry[model]
     editable = {f.name for f in model._meta.concrete_fields if f.editable and not f.primary_key}
     assert editable - set(model_admin.readonly_fields) == set()
+
+
+def test_an_operator_registers_a_base_model_in_the_admin(superuser, tmp_path):
+    """The admin's add form checks and hashes the files through the registration service; a refused path re-renders
+    the form with the reason and registers nothing."""
+    folder = Path(shutil.copytree(tiny_model.ensure_tiny_model(), tmp_path / "my-model"))
+    client = Client()
+    client.force_login(superuser)
+    assert client.get("/admin/generation/basemodel/add/").status_code == 200
+    response = client.post("/admin/generation/basemodel/add/", {
+        "name": "Admin model", "location": str(folder), "config_dir": "", "description": "Registered in the admin",
+        "licence_note": "Apache-2.0 (random weights)"})
+    assert response.status_code == 302, [line for line in response.content.decode().splitlines() if "error" in line]
+    entry = BaseModel.objects.get(name="Admin model")
+    assert (entry.layout, entry.family, entry.native_size) == (BaseModelLayout.FOLDER, "tiny", 64)
+    assert entry.sha256 == weights_sha256(folder) and entry.location == str(folder.resolve())
+    assert entry.created_by == superuser and not entry.is_default
+    assert client.get(f"/admin/generation/basemodel/{entry.pk}/change/").status_code == 200
+
+    before = BaseModel.objects.count()
+    pickled = tmp_path / "model.ckpt"
+    pickled.write_bytes(b"x" * 64)
+    response = client.post("/admin/generation/basemodel/add/", {
+        "name": "Pickled", "location": str(pickled), "config_dir": str(folder)})
+    assert response.status_code == 200 and "arbitrary code" in response.content.decode()
+    assert BaseModel.objects.count() == before and not BaseModel.objects.filter(name="Pickled").exists()
+    response = client.post("/admin/generation/basemodel/add/", {"name": "Again", "location": str(folder)})
+    assert response.status_code == 200 and "already registered as &#x27;Admin model&#x27;" in response.content.decode()
+    assert BaseModel.objects.count() == before
+
+
+def test_only_operators_see_the_base_model_admin(persona):
+    client, _user = staff_client(persona.workspace, role=Role.ADMIN)
+    assert client.get("/admin/generation/basemodel/add/").status_code == 403

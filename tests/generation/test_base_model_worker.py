@@ -118,11 +118,11 @@ def test_registration_renders_the_sample_gallery_on_the_worker(db, after_commit,
 
 
 def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path, fresh_pool):
-    """The tiny SD model written as an A1111-layout single file, registered with its config folder, loads through
-    diffusers' from_single_file and renders exactly what its diffusers folder renders. (The tiny SDXL model's two
-    text encoders have the same width, which diffusers' single-file loader cannot tell apart, unlike real SDXL's
-    768 and 1280; its single file is registered and hashed by the fast tests.)"""
+    """The tiny SD and SDXL models written as A1111-layout single files, registered with their config folders, load
+    through diffusers' from_single_file with every weight where it belongs, and render exactly what their diffusers
+    folders render."""
     import numpy as np
+    import torch
 
     from generation import tiny_checkpoint
     from generation.models import BaseModelLayout
@@ -130,7 +130,7 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
 
     request = GenerationRequest(prompt="photo of sks person", negative_prompt="", seeds=[3], steps=2, guidance=5.0,
                                 scheduler="euler_a", width=64, height=64)
-    for sdxl, family in ((False, "tiny"),):
+    for sdxl, family in ((False, "tiny"), (True, "tiny-sdxl")):
         folder = tiny_model.ensure_tiny_model(sdxl=sdxl)
         single = tiny_checkpoint.write_single_file(folder, tmp_path / f"{family}.safetensors")
         entry = base_models.base_model_register(actor=None, path=str(single), config_dir=str(folder),
@@ -139,5 +139,51 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
         engine = engine_module.get_engine(selectors.base_model_ref(entry))
         assert engine.is_sdxl == sdxl and engine.base_model_hash == entry.sha256
         from_folder = engine_module.Engine(str(folder))
+        for name in ("unet", "vae", "text_encoder", *(("text_encoder_2",) if sdxl else ())):
+            loaded, expected = (getattr(e.pipe, name).state_dict() for e in (engine, from_folder))
+            assert loaded.keys() == expected.keys(), name
+            assert all(torch.equal(loaded[key], expected[key]) for key in expected), name
         assert np.array_equal(np.asarray(engine.generate(request)[0]), np.asarray(from_folder.generate(request)[0]))
         from_folder.close()
+
+
+def _single_file_entry(tmp_path, *, sdxl: bool):
+    from generation import tiny_checkpoint
+
+    folder = tiny_model.ensure_tiny_model(sdxl=sdxl)
+    single = tiny_checkpoint.write_single_file(folder, tmp_path / f"{'xl' if sdxl else 'sd'}.safetensors")
+    return base_models.base_model_register(actor=None, path=str(single), config_dir=str(folder),
+                                           name=f"{'XL' if sdxl else 'SD'} single file", render_samples=False)
+
+
+def test_the_lru_evicts_and_reloads_a_single_file_model(db, settings, tmp_path, fresh_pool):
+    settings.GENERATION_MAX_LOADED_MODELS = 1
+    entry = _single_file_entry(tmp_path, sdxl=False)
+    ref = selectors.base_model_ref(entry)
+    single = engine_module.get_engine(ref)
+    engine_module.get_engine(BaseModelRef(location="tiny"))
+    assert engine_module.loaded_base_models() == ["tiny"] and single.pipe is None  # evicted
+    again = engine_module.get_engine(ref)
+    assert again is not single and again.base_model_hash == single.base_model_hash == entry.sha256
+    assert engine_module.loaded_base_models() == [entry.location]
+
+
+def test_a_persona_on_the_sdxl_single_file_trains_and_generates(workspace, marketer, tmp_path, after_commit,
+                                                                fresh_pool, quick_samples):
+    entry = _single_file_entry(tmp_path, sdxl=True)
+    persona = _persona_with_refs(workspace, marketer)
+    base_models.persona_base_model_set(actor=marketer, persona=persona, base_model_id=entry.pk)
+    with after_commit():
+        version = services.lora_training_start(actor=marketer, persona=persona, steps=2)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED, version.error
+    assert (version.base_model_entry, version.base_model_family) == (entry, "tiny-sdxl")
+    assert version.base_model_sha256 == entry.sha256
+    with after_commit():
+        job = services.generation_job_create(actor=marketer, persona=persona, scene="at the beach",
+                                             platform="instagram", num_variants=1, steps=2, seed=5)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    image = GeneratedImage.objects.get(job=job)
+    assert (image.base_model_hash, image.lora_sha256) == (entry.sha256, version.sha256)
+    assert engine_module.loaded_base_models() == [entry.location]

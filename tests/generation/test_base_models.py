@@ -236,6 +236,26 @@ def test_the_default_moves_without_moving_personas_that_used_it(persona, markete
     assert selectors.persona_base_model(persona=PersonaFactory(workspace=workspace)) == xl
 
 
+def test_the_persona_page_loads_the_same_base_model_with_the_persona(persona, marketer, outsider, workspace):
+    mine = [workspace.pk]
+
+    def loaded(p, workspace_ids=mine):
+        row = selectors.persona_with_base_model(persona_id=p.pk, workspace_ids=workspace_ids)
+        return row and row.current_base_model
+
+    default = selectors.base_model_default()
+    assert loaded(persona) == default and loaded(persona).name == default.name  # no choice: the default
+    xl = sdxl_entry()
+    base_models.persona_base_model_set(actor=marketer, persona=persona, base_model_id=xl.pk)
+    found = loaded(persona)
+    assert found == xl and (found.name, found.family, found.native_size, found.is_default) == (
+        "Tiny XL", "tiny-sdxl", 64, False)
+    assert found.location == "tiny-sdxl"  # a field not loaded with the persona still reads from the row
+    assert loaded(persona, workspace_ids=[]) is None  # another workspace's persona is not found
+    BaseModel.objects.filter(pk=default.pk).update(is_default=False)
+    assert loaded(PersonaFactory(workspace=workspace)) is None  # no library yet
+
+
 # --- API ---------------------------------------------------------------------------------------------
 
 

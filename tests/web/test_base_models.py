@@ -1,14 +1,16 @@
 """The base-model gallery page: cards of the library, samples served to signed-in users, a persona moved onto a
-model, and a new persona started on one; scoped to the workspace."""
+model, and a new persona started on one; scoped to the workspace. The persona page shows its model and marks the
+LoRA versions trained on another family."""
 
 from __future__ import annotations
 
 import pytest
 from django.core.files.base import ContentFile
+from django.urls import reverse
 
 from generation import base_models, selectors
-from generation.models import BaseModelSample
-from tests.factories import PersonaFactory, png_bytes
+from generation.models import BaseModelSample, JobStatus
+from tests.factories import LoraVersionFactory, PersonaFactory, png_bytes
 
 
 @pytest.fixture
@@ -54,3 +56,33 @@ def test_a_new_persona_starts_on_the_chosen_model(client, marketer, workspace, x
     persona = workspace.personas.get(handle="nova")
     assert selectors.persona_base_model(persona=persona) == xl
     assert client.get("/personas/new/?base_model=999999").status_code == 404
+
+
+def _version_item(page: str, version) -> str:
+    """The persona page's list item of one LoRA version."""
+    start = page.index(f'id="lora-{version.pk}"')
+    return page[start:page.index("</li>", start)]
+
+
+def test_the_persona_page_shows_its_base_model_and_marks_versions_that_do_not_fit(client, marketer, persona, xl):
+    default = selectors.base_model_default()
+    on_sd = LoraVersionFactory(persona=persona, status=JobStatus.SUCCEEDED, base_model_entry=default,
+                               base_model_family="tiny")
+    client.force_login(marketer)
+    page = client.get(f"/personas/{persona.pk}/").content.decode()
+    assert f'<a href="/models/#model-{default.pk}">{default.name}</a> · Tiny SD (test)' in page
+    assert "data-incompatible" not in page and f"{default.name} (Tiny SD (test))" in _version_item(page, on_sd)
+
+    base_models.persona_base_model_set(actor=marketer, persona=persona, base_model_id=xl.pk)
+    on_xl = LoraVersionFactory(persona=persona, status=JobStatus.SUCCEEDED, base_model="tiny-sdxl",
+                               base_model_entry=xl, base_model_family="tiny-sdxl")
+    page = client.get(f"/personas/{persona.pk}/").content.decode()
+    assert f'<a href="/models/#model-{xl.pk}">Tiny XL</a> · Tiny SDXL (test)' in page
+    marked = _version_item(page, on_sd)
+    assert "Incompatible" in marked and ("Trained on a Tiny SD (test) model; the persona now uses Tiny XL "
+                                         "(Tiny SDXL (test)), which it does not fit") in marked
+    assert "Incompatible" not in _version_item(page, on_xl)
+    # The version's own partial (polled while training) marks it the same way.
+    partial = client.get(reverse("generation:lora_partial", args=[on_sd.pk])).content.decode()
+    assert "data-incompatible" in partial and "Tiny XL" in partial
+    assert "data-incompatible" not in client.get(reverse("generation:lora_partial", args=[on_xl.pk])).content.decode()

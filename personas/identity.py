@@ -7,7 +7,7 @@ The built-in backend is dlib (`dlib-bin`) with the model files of `face-recognit
 detector, the 5-point shape predictor (alignment) and the ResNet face-recognition model (128-d; two photos of
 one person sit closer than 0.6 in Euclidean distance). All three were released into the public domain by their
 author. The 68-point shape predictor in the same package (trained on iBUG 300-W, non-commercial) is never
-loaded. An ArcFace ONNX model at a local path can replace the recognition step (`ArcFaceOnnxBackend`).
+loaded. An ArcFace ONNX model at a local path can replace the recognition step (personas.arcface).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ MAX_PIXELS = 120_000_000  # beyond this a file is refused before decoding (decom
 CONFIDENT_SCORE = 0.3
 MIN_FACE_PX = 40  # below this (in the picture's own pixels) an embedding is unreliable
 SECOND_FACE_RATIO = 0.35  # another face at least this fraction of the largest's side makes "several faces"
+ARCFACE_DEFAULT_THRESHOLD = 0.6  # cosine distance; measure your ArcFace model's own (personas.arcface)
 
 
 class FaceStatus(StrEnum):
@@ -194,67 +195,22 @@ class DlibBackend(IdentityBackend):
             return np.asarray(self._recognition.compute_face_descriptor(chip), dtype=np.float64)
 
 
-class ArcFaceOnnxBackend(DlibBackend):
-    """An ArcFace-style ONNX recognition model at a local path (input 1x3x112x112 RGB scaled to [-1, 1], output one
-    embedding); dlib still detects and aligns. Cosine distance; `threshold` is a cosine distance (1 - similarity)
-    and depends on the model: measure it on your own same / different person pairs."""
-
-    name = "arcface-onnx"
-    default_threshold = 0.6
-    chip_size = 112
-    chip_padding = 0.0
-
-    def __init__(
-        self, model_path: str | Path, *, threshold: float = default_threshold, models_dir: str | Path | None = None
-    ):
-        self.model_path = Path(model_path)
-        if not self.model_path.is_file():
-            raise RuntimeError(f"The ArcFace model {self.model_path} does not exist.")
-        self.threshold = float(threshold)
-        self.score_scale = 2 * self.threshold
-        super().__init__(models_dir)
-
-    def _load_recognition(self, folder: Path):
-        import onnxruntime
-
-        session = onnxruntime.InferenceSession(str(self.model_path), providers=["CPUExecutionProvider"])
-        self._input_name = session.get_inputs()[0].name
-        return session
-
-    def embed(self, rgb: np.ndarray, detection: Detection) -> np.ndarray:
-        chip = self._chip(rgb, detection, size=self.chip_size, padding=self.chip_padding).astype(np.float32)
-        batch = ((chip - 127.5) / 127.5).transpose(2, 0, 1)[None]
-        with self._lock:
-            (output, *_) = self._recognition.run(None, {self._input_name: batch})
-        vector = np.asarray(output, dtype=np.float64).reshape(-1)
-        norm = np.linalg.norm(vector)
-        return vector / norm if norm else vector
-
-    def distance(self, a: Sequence[float], b: Sequence[float]) -> float:
-        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-        denominator = np.linalg.norm(a) * np.linalg.norm(b)
-        return float(1.0 - np.dot(a, b) / denominator) if denominator else 2.0
-
-    def centroid(self, vectors: Sequence[Sequence[float]]) -> np.ndarray:
-        mean = super().centroid(vectors)
-        norm = np.linalg.norm(mean)
-        return mean / norm if norm else mean
-
-
 def backend_from_spec(spec: str = "dlib", *, threshold: float | None = None) -> IdentityBackend:
     """`dlib` (the default), or `arcface:/path/model.onnx` with its cosine-distance `threshold`."""
     spec = (spec or "dlib").strip()
     if spec == "dlib":
         return DlibBackend()
     if spec.startswith("arcface:"):
-        threshold = ArcFaceOnnxBackend.default_threshold if threshold is None else threshold
+        from .arcface import ArcFaceOnnxBackend
+
+        threshold = ARCFACE_DEFAULT_THRESHOLD if threshold is None else threshold
         return ArcFaceOnnxBackend(spec.removeprefix("arcface:"), threshold=threshold)
     raise RuntimeError(f"Unknown likeness backend '{spec}'; use 'dlib' or 'arcface:/path/model.onnx'.")
 
 
 def backend_default_threshold(spec: str = "dlib") -> float:
     """The threshold a backend spec brings, without loading its models."""
-    return ArcFaceOnnxBackend.default_threshold if (spec or "").startswith("arcface:") else DlibBackend.threshold
+    return ARCFACE_DEFAULT_THRESHOLD if (spec or "").startswith("arcface:") else DlibBackend.threshold
 
 
 @functools.cache

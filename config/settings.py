@@ -338,6 +338,9 @@ WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cac
 # Base models a worker keeps loaded, least recently used out: a count and (0: none) a byte budget.
 GENERATION_MAX_LOADED_MODELS = int(os.environ.get("GENERATION_MAX_LOADED_MODELS", "1"))
 GENERATION_MAX_LOADED_BYTES = int(os.environ.get("GENERATION_MAX_LOADED_BYTES", "0"))
+# Persona LoRAs a worker keeps loaded on a base model (without hotswap), least recently used out; checked by
+# generation.perf (a whole number >= 1).
+GENERATION_MAX_LOADED_ADAPTERS = os.environ.get("GENERATION_MAX_LOADED_ADAPTERS", "8")
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.

@@ -32,7 +32,7 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         help_text="Whether it fits the persona's current base model (same family); an incompatible version needs "
         "a new training run on that model.")
     sample_job = serializers.SerializerMethodField(help_text="Generation job with the reviewer samples, if any.")
-    prior_preservation = serializers.SerializerMethodField(
+    prior_preservation_cost = serializers.SerializerMethodField(
         help_text="What prior preservation cost (null when trained without it): class images, whether the base "
         "model's cached set was reused, seconds spent rendering them (0 when reused), training seconds and the extra "
         "training seconds (each step also trains on class images; estimated as half the training time).")
@@ -43,7 +43,7 @@ class LoraVersionSerializer(serializers.ModelSerializer):
             "id", "persona", "version", "status", "is_active", "base_model", "base_model_entry", "base_model_family",
             "base_model_sha256", "compatible", "hyperparameters",
             "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
-            "sample_job", "likeness_report", "prior_preservation", "created_by", "created_at", "started_at",
+            "sample_job", "likeness_report", "prior_preservation_cost", "created_by", "created_at", "started_at",
             "finished_at",
         ]
         read_only_fields = fields
@@ -66,7 +66,7 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         return job.pk if job is not None else None
 
     @extend_schema_field(serializers.DictField(allow_null=True))
-    def get_prior_preservation(self, obj: LoraVersion) -> dict | None:
+    def get_prior_preservation_cost(self, obj: LoraVersion) -> dict | None:
         return lora_version_prior_cost(obj)
 
 

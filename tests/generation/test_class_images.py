@@ -188,8 +188,8 @@ def test_training_runs_reuse_the_base_models_set_and_record_the_cost(persona_wit
     assert len(fake_engine.batches) - renders == 1 and ClassImageSet.objects.count() == 1
 
     body = client_for(marketer).get(f"/api/v1/lora-versions/{second.pk}/").json()
-    assert body["prior_preservation"]["reused"] is True and body["prior_preservation"]["render_seconds"] == 0
-    assert body["prior_preservation"]["class_images"] == 3
+    cost = body["prior_preservation_cost"]
+    assert cost["reused"] is True and cost["render_seconds"] == 0 and cost["class_images"] == 3
 
 
 def test_training_without_prior_preservation_uses_no_class_images(persona_with_refs, marketer, fake_engine, tiny):
@@ -200,7 +200,7 @@ def test_training_without_prior_preservation_uses_no_class_images(persona_with_r
     assert fake_engine.class_images is None and not ClassImageSet.objects.exists()
     assert "class_image_set" not in version.hyperparameters
     body = client_for(marketer).get(f"/api/v1/lora-versions/{version.pk}/").json()
-    assert body["prior_preservation"] is None
+    assert body["prior_preservation_cost"] is None
 
 
 # --- before training: cached or not (API) ----------------------------------------------------------

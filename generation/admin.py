@@ -40,8 +40,9 @@ class JobTransitionInline(LoraTransitionInline):
 
 class GeneratedImageInline(ReadOnlyInline):
     model = GeneratedImage
-    fields = ("index", "image", "width", "height", "seed", "sha256", "lora_sha256", "base_model_hash",
-              "likeness_status", "likeness_score", "on_model", "likeness_reason")
+    fields = ("index", "variant", "candidate", "candidate_status", "image", "width", "height", "seed", "sha256",
+              "lora_sha256", "base_model_hash", "likeness_status", "likeness_score", "on_model", "likeness_reason",
+              "selection_reason")
     readonly_fields = fields
 
 
@@ -95,14 +96,14 @@ class LoraVersionAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
 class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     workspace_path = "persona__workspace"
     write_roles = (Role.MARKETER,)
-    list_display = ("id", "persona", "platform", "status", "drafting_status", "num_variants", "is_sample",
+    list_display = ("id", "persona", "platform", "status", "drafting_status", "num_variants", "best_of", "is_sample",
                     "created_by", "created_at")
     list_filter = ("status", "drafting_status", "platform", "is_sample")
     search_fields = ("scene", "prompt", "persona__name", "persona__handle")
     list_select_related = ("persona", "created_by")
     readonly_fields = (
         "persona", "lora_version", "base_model_entry", "platform", "scene", "prompt", "negative_prompt",
-        "num_variants", "seed",
+        "num_variants", "best_of", "seed",
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
         "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
         "drafting_error", "created_by", "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",

@@ -16,7 +16,15 @@ from personas.selectors import persona_get
 
 from . import selectors, services, specs
 from .class_image_selectors import lora_version_prior_cost
-from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
+from .models import (
+    CandidateStatus,
+    DraftingStatus,
+    GeneratedImage,
+    GenerationJob,
+    GenerationMode,
+    JobStatus,
+    LoraVersion,
+)
 
 # --- serializers -----------------------------------------------------------------------------------
 
@@ -127,13 +135,24 @@ class GeneratedImageSerializer(serializers.ModelSerializer):
     url = serializers.SerializerMethodField()
     post_ids = serializers.SerializerMethodField()
     reproduction = serializers.SerializerMethodField()
+    variant = serializers.IntegerField(read_only=True, help_text="The variant it renders (0-based).")
+    candidate = serializers.IntegerField(read_only=True, help_text="Its best-of-N candidate number (0-based).")
+    rejected = serializers.SerializerMethodField(help_text="A best-of-N candidate another one of its variant beat.")
+    rejection_reason = serializers.SerializerMethodField(help_text="Why it was rejected ('' unless rejected).")
 
     class Meta:
         model = GeneratedImage
-        fields = ["id", "index", "url", "width", "height", "sha256", "seed", "mode", "strength", "source_image",
+        fields = ["id", "index", "variant", "candidate", "candidate_status", "rejected", "rejection_reason",
+                  "selection_reason", "url", "width", "height", "sha256", "seed", "mode", "strength", "source_image",
                   "post_ids", "reproduction", "likeness_status", "likeness_score", "likeness_distance", "face_found",
                   "on_model", "likeness_threshold", "likeness_reason", "created_at"]
         read_only_fields = fields
+
+    def get_rejected(self, obj: GeneratedImage) -> bool:
+        return obj.candidate_status == CandidateStatus.REJECTED
+
+    def get_rejection_reason(self, obj: GeneratedImage) -> str:
+        return obj.selection_reason if obj.candidate_status == CandidateStatus.REJECTED else ""
 
     def get_url(self, obj: GeneratedImage) -> str:
         return obj.image.url
@@ -154,13 +173,14 @@ class GenerationJobSerializer(serializers.ModelSerializer):
     lora_version_number = serializers.IntegerField(source="lora_version.version", read_only=True, allow_null=True)
     progress = serializers.SerializerMethodField(help_text="Percent of denoising steps done.")
     images = GeneratedImageSerializer(many=True, read_only=True)
-    post_ids = serializers.SerializerMethodField(help_text="Draft posts made from the images (one per variant).")
+    post_ids = serializers.SerializerMethodField(help_text="Draft posts made from the images (one per variant: its "
+                                                 "kept candidate).")
 
     class Meta:
         model = GenerationJob
         fields = [
             "id", "persona", "lora_version", "lora_version_number", "base_model_entry", "platform", "scene", "prompt",
-            "negative_prompt", "num_variants", "seed", "steps", "guidance", "scheduler", "width", "height",
+            "negative_prompt", "num_variants", "best_of", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
             "created_at", "started_at", "finished_at", "is_sponsored", "caption_error", "mode", "strength",
@@ -182,6 +202,11 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     platform = serializers.ChoiceField(choices=Platform.choices)
     num_variants = serializers.IntegerField(default=4, min_value=1, max_value=specs.MAX_VARIANTS,
                                             help_text="Left out when inpainting a post's image: 1.")
+    best_of = serializers.IntegerField(
+        default=1, min_value=1, max_value=specs.MAX_BEST_OF,
+        help_text=f"Best-of-N: render N candidates of each variant (N times the render time) and draft the most "
+        f"on-model one; the others stay visible as rejected candidates. num_variants x best_of is at most "
+        f"{specs.MAX_JOB_IMAGES}; a persona that is not a human face takes 1 only.")
     seed = serializers.IntegerField(required=False, allow_null=True, min_value=0, max_value=specs.MAX_SEED)
     steps = serializers.IntegerField(default=25, min_value=1, max_value=specs.MAX_STEPS)
     guidance = serializers.FloatField(default=7.0, min_value=0, max_value=specs.MAX_GUIDANCE)

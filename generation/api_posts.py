@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -51,7 +51,74 @@ class PostImageLikenessSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+def _post_generated_images(post) -> list[GeneratedImage]:
+    return [pi.generated_image for pi in post.images.all() if pi.generated_image_id]
+
+
+class PostLikenessFields(serializers.Serializer):
+    """Read-only likeness of a post's generated images (the same as GET /posts/{id}/likeness/), and its summary as
+    the review queue shows it."""
+
+    likeness = serializers.SerializerMethodField(help_text="Likeness to the persona of each generated image.")
+    likeness_score = serializers.SerializerMethodField(
+        help_text="The lowest likeness score (0-1) of its generated images; null when none has one.")
+    on_model = serializers.SerializerMethodField(
+        help_text="false when an image is off-model, true when every scored image is on-model; null when none was "
+        "scored (no face found, pending, not applicable).")
+
+    @extend_schema_field(PostImageLikenessSerializer(many=True))
+    def get_likeness(self, obj) -> list[dict]:
+        return PostImageLikenessSerializer(_post_generated_images(obj), many=True).data
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_likeness_score(self, obj) -> float | None:
+        scores = [image.likeness_score for image in _post_generated_images(obj) if image.likeness_score is not None]
+        return min(scores) if scores else None
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_on_model(self, obj) -> bool | None:
+        judged = [image.on_model for image in _post_generated_images(obj) if image.on_model is not None]
+        return all(judged) if judged else None
+
+
+_LIKENESS_FIELDS = ("likeness", "likeness_score", "on_model")
+
+
+class PostSerializer(PostLikenessFields, scheduler_api.PostSerializer):
+    class Meta(scheduler_api.PostSerializer.Meta):
+        fields = (*scheduler_api.PostSerializer.Meta.fields, *_LIKENESS_FIELDS)
+        read_only_fields = fields
+
+
+class PostDetailSerializer(PostLikenessFields, scheduler_api.PostDetailSerializer):
+    class Meta(scheduler_api.PostDetailSerializer.Meta):
+        fields = (*scheduler_api.PostDetailSerializer.Meta.fields, *_LIKENESS_FIELDS)
+        read_only_fields = fields
+
+
+class PostActionResultSerializer(PostLikenessFields, scheduler_api.PostActionResultSerializer):
+    class Meta(scheduler_api.PostActionResultSerializer.Meta):
+        fields = (*scheduler_api.PostActionResultSerializer.Meta.fields, *_LIKENESS_FIELDS)
+        read_only_fields = fields
+
+
+_detail = extend_schema(responses=PostDetailSerializer)
+_action_result = extend_schema(responses=PostActionResultSerializer)
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: PostDetailSerializer}), retrieve=_detail, partial_update=_detail,
+    submit=_detail, approve=_detail, request_changes=_detail, reject=_detail, unschedule=_detail, publish=_detail,
+    schedule=_action_result, reschedule=_action_result,
+)
 class PostViewSet(scheduler_api.PostViewSet):
+    serializer_class = PostSerializer
+    detail_serializer_class = PostDetailSerializer
+    action_result_serializer_class = PostActionResultSerializer
+
+    def get_queryset(self):
+        return super().get_queryset().prefetch_related("images__generated_image")
+
     @extend_schema(summary="Likeness to the persona of the post's generated images",
                    responses=PostImageLikenessSerializer(many=True))
     @action(detail=True, methods=["get"], url_path="likeness", url_name="likeness")
@@ -89,7 +156,7 @@ class PostViewSet(scheduler_api.PostViewSet):
         return Response(CaptionAlternativeSerializer(alternative).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(summary="Use a caption alternative as the post's caption (marketer)", request=None,
-                   responses=scheduler_api.PostDetailSerializer)
+                   responses=PostDetailSerializer)
     @action(detail=True, methods=["post"], url_path=r"caption-alternatives/(?P<alternative_id>\d+)/use",
             url_name="caption-alternative-use")
     def caption_alternative_use(self, request: Request, pk: int, alternative_id: str) -> Response:

@@ -35,9 +35,9 @@ def _estimate(base_model: BaseModel, *, count: int, side: int) -> tuple[float | 
     job = (GenerationJob.objects.filter(base_model_entry=base_model, is_sample=True, status=JobStatus.SUCCEEDED,
                                         started_at__isnull=False, finished_at__isnull=False)
            .order_by("-finished_at", "-id").first())
-    if job is not None and job.num_variants and job.steps:
+    if job is not None and job.image_count and job.steps:
         seconds = (job.finished_at - job.started_at).total_seconds()
-        per_image_step = seconds / job.num_variants / job.steps * (side * side) / (job.width * job.height)
+        per_image_step = seconds / job.image_count / job.steps * (side * side) / (job.width * job.height)
         return round(per_image_step * specs.CLASS_IMAGE_STEPS * count, 1), "the reviewer samples of this model"
     return None, ""
 

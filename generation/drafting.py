@@ -24,10 +24,11 @@ from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
 from scheduler.post_versions import post_image_replace
 
+from .best_of import job_candidates_select
 from .captioning import caption_alternatives_save
 from .captions.writer import caption_backend, captions_write
 from .likeness import draft_hold_reason, job_likeness_score_safely
-from .models import ContentPlanItem, DraftingStatus, GenerationJob
+from .models import CandidateStatus, ContentPlanItem, DraftingStatus, GenerationJob
 from .runs import error_text
 from .selectors import generated_image_post_languages
 
@@ -55,14 +56,16 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
     job.drafting_error and keeps its image, and the other variants' posts stay. A persona with several caption
     languages gets one post per language, or one bilingual post (Persona.caption_language_mode). Each post keeps
     the writer's alternatives; a caption model that is down leaves the template captions and says so in
-    job.caption_error."""
+    job.caption_error. With best-of-N only each variant's kept candidate is drafted (generation.best_of)."""
+    job_candidates_select(job=job)
     languages = drafting_languages(job.persona)
     # An image has a post per caption language: only the missing ones are drafted (again).
     drafted = generated_image_post_languages(job=job)
+    kept = job.images.filter(candidate_status=CandidateStatus.KEPT)
     if job.target_post_id is not None:
-        images = list(job.images.filter(post_images__isnull=True).order_by("index"))
+        images = list(kept.filter(post_images__isnull=True).order_by("index"))
     else:
-        images = [image for image in job.images.order_by("index")
+        images = [image for image in kept.order_by("index")
                   if any((image.pk, language) not in drafted for language in languages)]
     backend = caption_backend()
     problems, service_error = [], ""
@@ -83,8 +86,10 @@ def drafts_create(*, job: GenerationJob, author: AbstractBaseUser, actor: Abstra
         for language in languages:
             if (image.pk, language) in drafted:
                 continue
-            where = f"Variant {image.index + 1}" + (f" ({language})" if len(languages) > 1 else "")
-            comment = f"Drafted from generation job {job.pk}, variant {image.index + 1} of {job.num_variants}."
+            where = f"Variant {image.variant + 1}" + (f" ({language})" if len(languages) > 1 else "")
+            comment = f"Drafted from generation job {job.pk}, variant {image.variant + 1} of {job.num_variants}."
+            if job.best_of > 1:
+                comment += f" Best of {job.best_of}: {image.selection_reason}."
             comment += planned
             try:
                 outcome = captions_write(
@@ -136,7 +141,8 @@ def _drafting_record(*, job: GenerationJob, error: str = "") -> None:
 def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
     """Task body (default queue): draft the posts of a succeeded job for its author. Idempotent: only a job whose
     drafting is pending is drafted, under its row lock. The images' likeness is scored first (outside the lock):
-    an off-model draft stays in drafts with its reason unless the persona opts out."""
+    best-of-N keeps each variant's most on-model candidate, and an off-model draft stays in drafts with its reason
+    unless the persona opts out."""
     job_likeness_score_safely(job_id=job_id)
     with transaction.atomic():
         job = (
@@ -145,6 +151,7 @@ def generation_job_posts_draft(*, job_id: int) -> GenerationJob | None:
         )
         if job is None or job.drafting_status != DraftingStatus.PENDING:
             return job
+        job_candidates_select(job=job)  # the choice is recorded even when the drafts cannot be made yet
         problem = _author_problem(job=job, author=job.created_by)
         if problem:
             _drafting_record(job=job, error=problem)

@@ -110,6 +110,10 @@ class GenerationJob(models.Model):
     prompt = models.TextField(blank=True, help_text="Full prompt, built from the persona and scene.")
     negative_prompt = models.TextField(blank=True)
     num_variants = models.PositiveSmallIntegerField(default=4)
+    best_of = models.PositiveSmallIntegerField(
+        default=1, help_text="Best-of-N: candidates rendered per variant; the most on-model one is kept and drafted, "
+        "the others stay as rejected candidates (generation/best_of.py).",
+    )
     seed = models.BigIntegerField(null=True, blank=True)
     steps = models.PositiveSmallIntegerField(default=25)
     guidance = models.FloatField(default=7.0)
@@ -204,7 +208,13 @@ class GenerationJob(models.Model):
                 condition=models.Q(drafting_status=DraftingStatus.NOT_NEEDED) | models.Q(status=JobStatus.SUCCEEDED),
                 name="generation_job_drafts_only_when_succeeded",
             ),
+            models.CheckConstraint(condition=models.Q(best_of__gte=1), name="generation_job_best_of_positive"),
         ]
+
+    @property
+    def image_count(self) -> int:
+        """Images the job renders: each variant's best-of candidates."""
+        return self.num_variants * self.best_of
 
 
 class LikenessStatus(models.TextChoices):
@@ -219,15 +229,29 @@ class LikenessStatus(models.TextChoices):
     NOT_APPLICABLE = "not_applicable", "Not applicable"
 
 
+class CandidateStatus(models.TextChoices):
+    """A generated image as a best-of-N candidate (generation/best_of.py)."""
+
+    KEPT = "kept", "Kept"  # the variant's image: the only candidate, or the most on-model one
+    PENDING = "pending", "Awaiting selection"
+    REJECTED = "rejected", "Rejected candidate"
+
+
 def generated_image_path(instance: GeneratedImage, filename: str) -> str:
     return f"workspaces/{instance.job.persona.workspace_id}/generated/{instance.job_id}/{filename}"
 
 
 class GeneratedImage(models.Model):
-    """One variant, with everything needed to reproduce it byte for byte."""
+    """One rendered image (a variant, or one of its best-of candidates), with everything needed to reproduce it
+    byte for byte."""
 
     job = models.ForeignKey(GenerationJob, on_delete=models.CASCADE, related_name="images")
-    index = models.PositiveSmallIntegerField()
+    index = models.PositiveSmallIntegerField(help_text="Position among the job's images (its seed: the job's + index).")
+    # Best-of-N: image `index` is candidate index // num_variants of variant index % num_variants.
+    variant = models.PositiveSmallIntegerField(default=0)
+    candidate = models.PositiveSmallIntegerField(default=0)
+    candidate_status = models.CharField(max_length=16, choices=CandidateStatus.choices, default=CandidateStatus.KEPT)
+    selection_reason = models.TextField(blank=True, help_text="Why best-of-N kept or rejected this candidate.")
     image = models.ImageField(upload_to=generated_image_path, width_field="width", height_field="height")
     width = models.PositiveIntegerField(default=0)
     height = models.PositiveIntegerField(default=0)
@@ -269,6 +293,9 @@ class GeneratedImage(models.Model):
             models.UniqueConstraint(fields=["job", "index"], name="generated_image_unique_index"),
             models.CheckConstraint(
                 condition=models.Q(likeness_status__in=LikenessStatus.values), name="generated_image_likeness_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(candidate_status__in=CandidateStatus.values), name="generated_image_candidate_valid"
             ),
         ]
 

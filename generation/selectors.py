@@ -174,7 +174,7 @@ def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
 def generation_job_render_batch(*, job: GenerationJob) -> list[GenerationJob]:
     """The jobs of the pipeline call that rendered `job`, in call order; [job] when it ran alone, or when that
     call can no longer be rebuilt (a job of it was deleted)."""
-    if job.batch_leader_id is None or job.batch_size <= job.num_variants:
+    if job.batch_leader_id is None or job.batch_size <= job.image_count:
         return [job]
     # Every job of the call counts, cancelled ones too: their prompts and seeds took their places in it.
     members = list(GenerationJob.objects.filter(batch_leader_id=job.batch_leader_id, batch_size=job.batch_size)
@@ -183,7 +183,7 @@ def generation_job_render_batch(*, job: GenerationJob) -> list[GenerationJob]:
     for member in members:
         if member.batch_offset != offset:
             return [job]
-        offset += member.num_variants
+        offset += member.image_count
     return members if offset == job.batch_size and job in members else [job]
 
 
@@ -228,7 +228,7 @@ def generated_image_record(
     # reproduce it exactly; rendered alone it differs by batched-matmul rounding.
     batch = list(batch) if batch is not None else generation_job_render_batch(job=job)
     record["batch_job_ids"] = [member.pk for member in batch]
-    record["batch_size"] = sum(member.num_variants for member in batch)
+    record["batch_size"] = sum(member.image_count for member in batch)
     record["batch_pos"] = (job.batch_offset if len(batch) > 1 else 0) + generated_image.index
     record["likeness"] = {
         "status": generated_image.likeness_status, "score": generated_image.likeness_score,
@@ -315,6 +315,32 @@ def job_and_sample_images(
         .select_related("job")
         .order_by("job__created_at", "index")
     ))
+
+
+def posts_best_of_candidates(*, posts: Iterable) -> dict[int, list[GeneratedImage]]:
+    """Each post's best-of-N candidates: every candidate of the variant its generated images were kept from, by
+    candidate (posts of best_of 1 jobs have none). Two queries for the whole page."""
+    posts = list(posts)
+    chosen = GeneratedImage.objects.filter(
+        pk__in=[pi.generated_image_id for post in posts for pi in post.images.all() if pi.generated_image_id],
+        job__best_of__gt=1,
+    ).values_list("pk", "job_id", "variant")
+    variant_of = {pk: (job_id, variant) for pk, job_id, variant in chosen}
+    if not variant_of:
+        return {}
+    wanted = Q()
+    for job_id, variant in set(variant_of.values()):
+        wanted |= Q(job_id=job_id, variant=variant)
+    by_variant: dict[tuple[int, int], list[GeneratedImage]] = {}
+    for image in GeneratedImage.objects.filter(wanted).select_related("job").order_by("job_id", "variant",
+                                                                                        "candidate"):
+        by_variant.setdefault((image.job_id, image.variant), []).append(image)
+    result: dict[int, list[GeneratedImage]] = {}
+    for post in posts:
+        for pi in post.images.all():
+            if pi.generated_image_id in variant_of:
+                result.setdefault(post.pk, []).extend(by_variant.get(variant_of[pi.generated_image_id], []))
+    return result
 
 
 def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = None) -> list[GeneratedImage]:

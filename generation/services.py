@@ -193,6 +193,7 @@ def generation_job_create(
     scene: str,
     platform: str,
     num_variants: int | None = None,
+    best_of: int = 1,
     seed: int | None = None,
     steps: int = 25,
     guidance: float = 7.0,
@@ -218,7 +219,8 @@ def generation_job_create(
     `init_image`, a generated image `source_image_id`, or the image of post `post_id` at `position`); inpaint (the
     `mask`'s white part of one of those repainted; from a post, the result becomes that post's image as a new
     version, the old one kept). `upscale` (hires to the platform's size) and `face_detail` default to the
-    GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings. Every input is checked before anything is
+    GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings. `best_of` N renders N candidates of each
+    variant and drafts only the most on-model one (generation.best_of). Every input is checked before anything is
     written or queued. The job renders on the persona's base model, or `base_model_id`; a LoRA trained on another
     model family is refused here, never on the worker.
     """
@@ -237,14 +239,15 @@ def generation_job_create(
     if inputs.target_post is not None and num_variants != 1:
         raise ValidationFailed("Inpainting a post's image makes one new version of it: num_variants must be 1.")
     _check_range("num_variants", num_variants, 1, specs.MAX_VARIANTS)
+    _best_of_check(persona=persona, num_variants=num_variants, best_of=best_of)
     _check_range("steps", steps, 1, specs.MAX_STEPS)
     _check_range("guidance", guidance, 0, specs.MAX_GUIDANCE)
     if scheduler not in specs.SCHEDULERS:
         names = ", ".join(specs.SCHEDULERS)
         raise ValidationFailed(f"Unknown scheduler '{scheduler}'; choose one of: {names}.")
     if seed is None:
-        seed = random.SystemRandom().randrange(0, specs.MAX_SEED - specs.MAX_VARIANTS)
-    _check_range("seed", seed, 0, specs.MAX_SEED - num_variants + 1)
+        seed = random.SystemRandom().randrange(0, specs.MAX_SEED - specs.MAX_JOB_IMAGES)
+    _check_range("seed", seed, 0, specs.MAX_SEED - num_variants * best_of + 1)
     if mode == GenerationMode.INPAINT and upscale:
         raise ValidationFailed("Inpainting keeps the image's size; upscale applies to txt2img and img2img.")
     upscale = settings.GENERATION_HIRES_DEFAULT if upscale is None else bool(upscale)
@@ -276,7 +279,7 @@ def generation_job_create(
         comment="generation requested" if mode == GenerationMode.TXT2IMG else f"{mode} requested",
         base_model_entry=base_model,
         negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
-        num_variants=num_variants, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
+        num_variants=num_variants, best_of=best_of, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
         is_sponsored=bool(is_sponsored),
         mode=mode, strength=inputs.strength, init_sha256=inputs.init.sha256 if inputs.init else "",
         source_image=inputs.source_image, mask_sha256=inputs.mask.sha256 if inputs.mask else "",
@@ -289,6 +292,23 @@ def generation_job_create(
 
     transaction.on_commit(lambda: gpu_task_send(generate_images, job.pk, family=base_model.family))
     return job
+
+
+def _best_of_check(*, persona: Persona, num_variants: int, best_of: int) -> None:
+    _check_range("best_of", best_of, 1, specs.MAX_BEST_OF)
+    if num_variants * best_of > specs.MAX_JOB_IMAGES:
+        raise ValidationFailed(
+            f"{num_variants} variants x best of {best_of} is {num_variants * best_of} images; a job renders at most "
+            f"{specs.MAX_JOB_IMAGES} in its pipeline call. Ask for fewer variants or a smaller best-of.",
+            code="too_many_images",
+        )
+    # Candidates are chosen by likeness: without a face to compare, N-1 of every N renders would be wasted.
+    if best_of > 1 and not persona.is_human_face:
+        raise ValidationFailed(
+            f"Best-of-N keeps the candidate that looks most like {persona.name}, and {persona.name} is marked as not "
+            "a human face: there is no likeness to choose by. Use best_of 1.",
+            code="best_of_not_applicable",
+        )
 
 
 def _job_base_model(*, persona: Persona, base_model_id: int | None) -> BaseModel:

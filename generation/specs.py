@@ -24,9 +24,13 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth")
 
 # Bounds of a generation request: the service enforces them; the API and the pages show the same ones.
 MAX_VARIANTS = 8
+# Best-of-N renders variants x best_of images in the job's one pipeline call (so each stays reproducible from its
+# record): a job renders at most MAX_JOB_IMAGES, the batch one CUDA call takes well (GENERATION_MAX_BATCH's default).
+MAX_BEST_OF = 8
+MAX_JOB_IMAGES = 8
 MAX_STEPS = 150
 MAX_GUIDANCE = 30
-# A job's variants use seed, seed + 1, ...: 32-bit, as A1111 and ComfyUI seeds are, so records stay portable.
+# A job's images use seed, seed + 1, ...: 32-bit, as A1111 and ComfyUI seeds are, so records stay portable.
 MAX_SEED = 2**32 - 1
 DEFAULT_NEGATIVE_PROMPT = (
     "lowres, blurry, bad anatomy, bad hands, extra fingers, deformed, watermark, text, logo, jpeg artifacts"

@@ -23,6 +23,7 @@ from config.exceptions import Conflict, ValidationFailed
 from core.storage import media_fetch
 
 from . import heartbeats, specs
+from .best_of import candidate_fields, candidate_filename
 from .engines import engine_for as _engine
 from .likeness import on_commit_score
 from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
@@ -91,7 +92,7 @@ def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.Genera
     from_init = job.mode != GenerationMode.TXT2IMG
     return specs.GenerationRequest(
         prompt=job.prompt, negative_prompt=job.negative_prompt,
-        seeds=[int(job.seed) + i for i in range(job.num_variants)], steps=job.steps, guidance=job.guidance,
+        seeds=[int(job.seed) + i for i in range(job.image_count)], steps=job.steps, guidance=job.guidance,
         scheduler=job.scheduler, width=job.width, height=job.height, lora=lora, mode=job.mode,
         init_image=_stored_image(job.init_image, "RGB") if from_init else None,
         mask=_stored_image(job.mask, "L") if job.mode == GenerationMode.INPAINT else None,
@@ -116,7 +117,7 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
     readopted = list(same_call.filter(batch_leader_id=leader.pk, status=JobStatus.RUNNING).order_by("batch_offset",
                                                                                                       "id"))
     members = [leader, *readopted]
-    images = sum(job.num_variants for job in members)
+    images = sum(job.image_count for job in members)
     # A job rendered from an init image renders alone; text-only jobs share a call with the same finishing stages.
     if images < max_images and leader.mode == GenerationMode.TXT2IMG:
         candidates = same_call.select_for_update(of=("self",), skip_locked=True).filter(
@@ -137,7 +138,7 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
             face_detail=leader.face_detail,
         ).order_by("created_at", "id")[: max_images - images]
         for job in candidates:
-            if images + job.num_variants > max_images:
+            if images + job.image_count > max_images:
                 continue  # first fit: a smaller job further back may still fit; this one keeps its own task
             job.progress_step = 0
             job.total_steps = job.steps
@@ -147,14 +148,14 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
             set_status(job, JobStatus.RUNNING, comment=f"generation started in one batch with job {leader.pk}",
                        fields=["progress_step", "total_steps", "error", "batch_leader", "worker"])
             members.append(job)
-            images += job.num_variants
+            images += job.image_count
     offset = 0
     for job in members:
         if job is not leader and job in readopted:
             _delete_images(job)  # never keep two sets (nothing should be there: images are saved with the status)
         job.batch_offset, job.batch_size, job.worker_id = offset, images, leader.worker_id
         job.save(update_fields=["batch_offset", "batch_size", "worker"])
-        offset += job.num_variants
+        offset += job.image_count
     return members
 
 
@@ -202,11 +203,11 @@ def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs
                     negative_prompt=job.negative_prompt, steps=job.steps, guidance=job.guidance,
                     scheduler=job.scheduler, mode=job.mode, strength=job.strength, init_sha256=job.init_sha256,
                     mask_sha256=job.mask_sha256, source_image_id=job.source_image_id, stages=rendered.stages,
-                    environment=environment,
+                    environment=environment, **candidate_fields(job=job, index=index),
                 )
                 data = specs.png_bytes_with_parameters(picture, record=_png_record(image, lora))
                 image.sha256 = hashlib.sha256(data).hexdigest()
-                image.image.save(f"v{index + 1}-seed{seed}.png", ContentFile(data), save=False)
+                image.image.save(candidate_filename(job=job, index=index, seed=seed), ContentFile(data), save=False)
                 image.width, image.height = picture.width, picture.height  # the file assignment resets them
                 saved_files.append(image.image.name)
                 image.save()
@@ -254,7 +255,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
         if job.status == JobStatus.RUNNING and job.batch_leader_id not in (None, job.pk):
             return job
         reset = {"progress_step": 0, "total_steps": job.steps, "error": "", "batch_leader": job, "batch_offset": 0,
-                 "batch_size": job.num_variants}
+                 "batch_size": job.image_count}
         if not _attempt_start(job, what="generation", cancelled="cancelled before it started", reset=reset):
             return job
 
@@ -318,7 +319,7 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
             raise Conflict(f"The LoRA weights of image {generated_image.pk} changed since it was rendered.")
     # Batched rendering is not bit-identical to rendering one seed alone (different kernel blocking), so the
     # whole pipeline call is rendered again, with every job that shared it, and this image's position is picked.
-    if job.seed is None or generated_image.index >= job.num_variants or \
+    if job.seed is None or generated_image.index >= job.image_count or \
             int(job.seed) + generated_image.index != generated_image.seed:
         # The render size: the job's when a stage resized the output (hires), else the image's own.
         resized = "hires" in (generated_image.stages or {})

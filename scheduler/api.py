@@ -268,6 +268,9 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     queryset = Post.objects.none()  # for schema introspection; reads go through selectors
     serializer_class = PostSerializer
+    # What a single post answers with: the routed subclass (generation.api_posts) adds its images' likeness.
+    detail_serializer_class: type[PostDetailSerializer] = PostDetailSerializer
+    action_result_serializer_class: type[PostActionResultSerializer] = PostActionResultSerializer
     filter_backends: list = []
     parser_classes = (JSONParser, MultiPartParser, FormParser)
     # Only numeric ids route here: the actions call int(pk), and "abc" would otherwise be a 500, not a 404.
@@ -300,9 +303,8 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "warnings": warnings or [],
             "importer_warnings": importer_warnings or [],
         }
-        serializer = (PostActionResultSerializer if warnings is not None else PostDetailSerializer)(
-            post, context=context
-        )
+        serializer_class = self.action_result_serializer_class if warnings is not None else self.detail_serializer_class
+        serializer = serializer_class(post, context=context)
         return Response(serializer.data, status=code)
 
     @extend_schema(parameters=_LIST_PARAMS)

@@ -172,6 +172,8 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
     try:
         num_variants = _parse_int(request.POST.get("num_variants", ""), name="Variants", default=4, low=1,
                                   high=specs.MAX_VARIANTS)
+        best_of = _parse_int(request.POST.get("best_of", ""), name="Best of", default=1, low=1,
+                             high=specs.MAX_BEST_OF)
         seed = _parse_int(request.POST.get("seed", ""), name="Seed", default=None, low=0, high=specs.MAX_SEED)
         job = services.generation_job_create(
             actor=request.user,
@@ -179,6 +181,7 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
             scene=request.POST.get("scene", ""),
             platform=request.POST.get("platform", ""),
             num_variants=num_variants,
+            best_of=best_of,
             seed=seed,
             allow_base_model=request.POST.get("allow_base_model") == "on",
             is_sponsored=request.POST.get("is_sponsored") == "on",
@@ -189,7 +192,8 @@ def generate(request: HttpRequest, persona_id: int) -> HttpResponse:
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, persona))
     label = dict(Platform.choices).get(job.platform, job.platform)
-    messages.success(request, f"Generating {job.num_variants} draft image(s) for {label}; progress shows below.")
+    best = f", best of {job.best_of} ({job.image_count} renders)" if job.best_of > 1 else ""
+    messages.success(request, f"Generating {job.num_variants} draft image(s){best} for {label}; progress shows below.")
     return redirect(persona_page(persona.pk, "generation"))
 
 

@@ -197,6 +197,8 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "posts": persona_recent_posts(persona=persona, limit=PERSONA_POSTS_LIMIT),
         "platform_choices": Platform.choices,
         "max_variants": generation_specs.MAX_VARIANTS,
+        "max_best_of": generation_specs.MAX_BEST_OF,
+        "max_job_images": generation_specs.MAX_JOB_IMAGES,
         "max_seed": generation_specs.MAX_SEED,
         "upload_max_bytes": settings.REFERENCE_IMAGE_MAX_BYTES,
         "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exceptions import ApplicationError
 from generation import captioning
 from generation.models import CaptionStatus
-from generation.selectors import LIKENESS_SORTS, posts_likeness_annotate
+from generation.selectors import LIKENESS_SORTS, posts_best_of_candidates, posts_likeness_annotate
 from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
@@ -61,7 +61,9 @@ def review_context(request: HttpRequest) -> dict:
                         refine=lambda queue: posts_likeness_annotate(queue, off_model_only=off_model, sort=sort))
     has_next = len(posts) > REVIEW_PAGE_SIZE
     posts = posts[:REVIEW_PAGE_SIZE]
+    candidates = posts_best_of_candidates(posts=posts)
     for post in posts:
+        post.candidates = candidates.get(post.pk, [])
         post.problems = selectors.validate_post_for_platform(post=post)
         post.local_target = selectors.local_time(post.scheduled_at, post.persona)
         caption_stats(post)

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generation', '0012_base_model_entries'),
+        ('generation', '0013_best_of'),
     ]
 
     operations = [

@@ -351,6 +351,8 @@ GENERATION_GENERATE_TIME_LIMIT = int(os.environ.get("GENERATION_GENERATE_TIME_LI
 GENERATION_HIRES_DEFAULT = os.environ.get("GENERATION_HIRES_DEFAULT", "1").strip().lower() in ("1", "true", "on", "yes")
 GENERATION_FACE_DETAIL_DEFAULT = os.environ.get("GENERATION_FACE_DETAIL_DEFAULT", "1").strip().lower() in (
     "1", "true", "on", "yes")
+# Prior preservation: class images per base model (rendered once, then reused by every training run on it).
+GENERATION_CLASS_IMAGES = int(os.environ.get("GENERATION_CLASS_IMAGES", "100"))
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
 

@@ -310,15 +310,12 @@ class Engine:
         output_dir: Path,
         config: TrainingConfig,
         on_step: Callable[[int, int, float], bool] | None = None,
+        class_images: list[Image.Image] | None = None,
     ) -> TrainingResult:
+        """class_images: prior preservation's (the caller's cached set, training.generate_class_images)."""
         from generation import training
 
         with self._lock:
-            class_images = None
-            if config.prior_preservation:
-                # Prior images come from the base model alone, never from a persona's adapter.
-                self._activate_lora(None)
-                class_images = training.generate_class_images(self, count=max(4, len(images)), config=config)
             trained = training.train_unet_lora(
                 self.pipe, images=images, captions=captions, config=config, device=self.device,
                 dtype=self.dtype, on_step=on_step, class_images=class_images,

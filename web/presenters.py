@@ -11,6 +11,7 @@ from django.urls import reverse
 
 from core import platforms
 from core.platforms import Platform
+from generation.class_image_selectors import lora_version_prior_cost
 from generation.models import GeneratedImage, LoraVersion
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import persona_zone
@@ -69,8 +70,8 @@ def loss_plot(curve) -> dict | None:
 
 
 def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage]) -> None:
-    """Final loss, loss plot and reviewer sample images of each version (`images` holds the samples, fetched
-    with generation.selectors.job_and_sample_images; other images are ignored)."""
+    """Final loss, loss plot, reviewer sample images and prior preservation's cost of each version (`images` holds
+    the samples, fetched with generation.selectors.job_and_sample_images; other images are ignored)."""
     samples: dict[int, list[GeneratedImage]] = {}
     for image in images:
         if image.job.is_sample:
@@ -79,6 +80,7 @@ def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedIm
         version.final_loss = final_loss(version.loss_curve)
         version.loss_plot = loss_plot(version.loss_curve)
         version.sample_images = samples.get(version.pk, [])
+        version.prior_cost = lora_version_prior_cost(version)
 
 
 def platform_limits() -> dict:

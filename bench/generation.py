@@ -5,7 +5,8 @@ configs below (the speed of a UNet does not depend on its weights), or a real lo
 Measured, for both sides: single-image latency, batched throughput, the worker's queue throughput (two queued jobs of
 one persona: plain renders one job per call, the engine fills one call with both), persona switch time, LoRA training
 steps/s and the time to a trained persona (1,000 steps, extrapolated from the measured step time plus the measured
-warm-up).
+warm-up). Then, on the engine: the finishing stages at one output size (bench/images.py: txt2img rendered directly,
+hires, img2img; seconds per image and the ratio to txt2img, the device labelled).
 FLOPs of one UNet step (with CFG) and of one VAE decode are counted with torch.utils.flop_counter, so the table can
 say how close each side gets to the compute floor (image FLOPs / peak matmul FLOP/s).
 
@@ -33,19 +34,19 @@ import argparse
 import copy
 import json
 import math
-import os
 import platform
-import statistics
 import sys
 import tempfile
 import time
-import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+from bench import images as stage_bench  # noqa: E402
+from bench.common import setup_django, timed  # noqa: E402
 
 PROMPT = "photo of sks person, portrait, natural light, 35mm film"
 NEGATIVE = "blurry, lowres"
@@ -91,25 +92,6 @@ CLIP_BIGG = {  # laion/CLIP-ViT-bigG-14 text tower (SDXL's second encoder, with 
 }
 SCHEDULER = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
              "num_train_timesteps": 1000, "prediction_type": "epsilon", "steps_offset": 1}
-
-
-def _setup_django() -> None:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("DJANGO_SECRET_KEY", "bench-only-secret-key")
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    import django
-
-    django.setup()
-    # Library chatter (progress bars, fp32-cast notes, "no text-encoder LoRA keys") would bury the table.
-    import diffusers
-    import transformers
-
-    diffusers.utils.logging.set_verbosity_error()
-    diffusers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-    transformers.utils.logging.disable_progress_bar()
-    warnings.filterwarnings("ignore", category=UserWarning)
-    warnings.filterwarnings("ignore", category=FutureWarning)
 
 
 # -- pipelines ---------------------------------------------------------------------------------------------------
@@ -158,29 +140,6 @@ def load_model(path: Path, device, dtype):
 
 
 # -- timing helpers ----------------------------------------------------------------------------------------------
-
-
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def timed(fn, device, *, repeats: int) -> tuple[float, float]:
-    """(first call seconds, median of `repeats` later calls in seconds)."""
-    _sync(device)
-    start = time.perf_counter()
-    fn()
-    _sync(device)
-    first = time.perf_counter() - start
-    runs = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        runs.append(time.perf_counter() - start)
-    return first, statistics.median(runs)
 
 
 def count_flops(pipe, *, width: int, height: int, device) -> dict:
@@ -415,6 +374,9 @@ def run(args) -> dict:
         "plain_single": floor_ms / p["single_ms"], "engine_single": floor_ms / e["single_ms"],
         "plain_batch": floor_ms / p["batch_ms_per_image"], "engine_batch": floor_ms / e["batch_ms_per_image"],
     }
+    # The finishing stages at one output size, on the engine serving persona A (bench/images.py).
+    out["stages"] = stage_bench.measure(engine, steps=steps, repeats=repeats, lora=lora_a, prompt=PROMPT,
+                                        negative=NEGATIVE, guidance=GUIDANCE)
     # Same weights, sampler and seed, base model on both sides: how far apart the images are (on CUDA: fp16 vs
     # bf16 rounding; random weights amplify it, a real model's images differ far less).
     out["base_image_max_abs_diff"] = int(np.abs(plain_image - base_image).max())
@@ -467,6 +429,7 @@ def table(result: dict) -> str:
                  f"{str(result['engine']['train_compiled']).lower():>12}")
     lines.append(f"{'engine first call incl. compile (ms)':44} {'':>12} {fmt(result['engine']['single_first_ms']):>12}")
     lines.append(f"base image max |plain - engine| (0-255): {result['base_image_max_abs_diff']}")
+    lines += ["", stage_bench.table(result["stages"])]
     return "\n".join(lines)
 
 
@@ -485,13 +448,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="few steps and repeats (a smoke run)")
     parser.add_argument("--json", default="", help="also write the results as JSON to this path")
     args = parser.parse_args(argv)
-    _setup_django()
+    setup_django()
     result = run(args)
     print(table(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2, default=str))
     bad = [k for section in ("plain", "engine", "ratios") for k, v in result[section].items()
            if isinstance(v, float) and not math.isfinite(v)]
+    bad += [row["case"] for row in result["stages"]["rows"] if not math.isfinite(row["s_per_image"])]
     return 1 if bad else 0
 
 

@@ -338,6 +338,9 @@ WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cac
 # Base models a worker keeps loaded, least recently used out: a count and (0: none) a byte budget.
 GENERATION_MAX_LOADED_MODELS = int(os.environ.get("GENERATION_MAX_LOADED_MODELS", "1"))
 GENERATION_MAX_LOADED_BYTES = int(os.environ.get("GENERATION_MAX_LOADED_BYTES", "0"))
+# Persona LoRAs a worker keeps loaded on a base model (without hotswap), least recently used out; checked by
+# generation.perf (a whole number >= 1).
+GENERATION_MAX_LOADED_ADAPTERS = os.environ.get("GENERATION_MAX_LOADED_ADAPTERS", "8")
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.
 # Celery stamps the sending process's limits on each message: set the same values for web and worker.
@@ -348,6 +351,8 @@ GENERATION_GENERATE_TIME_LIMIT = int(os.environ.get("GENERATION_GENERATE_TIME_LI
 GENERATION_HIRES_DEFAULT = os.environ.get("GENERATION_HIRES_DEFAULT", "1").strip().lower() in ("1", "true", "on", "yes")
 GENERATION_FACE_DETAIL_DEFAULT = os.environ.get("GENERATION_FACE_DETAIL_DEFAULT", "1").strip().lower() in (
     "1", "true", "on", "yes")
+# Prior preservation: class images per base model (rendered once, then reused by every training run on it).
+GENERATION_CLASS_IMAGES = int(os.environ.get("GENERATION_CLASS_IMAGES", "100"))
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
 

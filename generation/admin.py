@@ -16,7 +16,15 @@ from core.access import Role, is_operator
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 
 from . import base_models, services
-from .models import BaseModel, BaseModelSample, GeneratedImage, GenerationJob, JobTransition, LoraVersion
+from .models import (
+    BaseModel,
+    BaseModelSample,
+    ClassImageSet,
+    GeneratedImage,
+    GenerationJob,
+    JobTransition,
+    LoraVersion,
+)
 
 
 class LoraTransitionInline(ReadOnlyInline):
@@ -120,6 +128,14 @@ class BaseModelSampleInline(ReadOnlyInline):
     readonly_fields = fields
 
 
+class ClassImageSetInline(ReadOnlyInline):
+    """Prior preservation's class image sets of the model (rendered once by a training run, then reused)."""
+
+    model = ClassImageSet
+    fields = ("resolution", "count", "seed", "steps", "status", "render_seconds", "error", "finished_at")
+    readonly_fields = fields
+
+
 class BaseModelAddForm(forms.ModelForm):
     """Registration: the files are checked (and hashed) by the service when the form is cleaned."""
 
@@ -162,7 +178,7 @@ class BaseModelAdmin(admin.ModelAdmin):
                        "status", "is_default", "samples_status", "samples_error", "created_by", "created_at",
                        "archived_at")
     fields = ("name", "description", "licence_note", *readonly_fields)
-    inlines = (BaseModelSampleInline,)
+    inlines = (BaseModelSampleInline, ClassImageSetInline)
     actions = ("archive_models", "render_samples", "make_default")
 
     def has_module_permission(self, request: HttpRequest) -> bool:

@@ -15,6 +15,7 @@ from core.platforms import Platform
 from personas.selectors import persona_get
 
 from . import selectors, services, specs
+from .class_image_selectors import lora_version_prior_cost
 from .models import (
     CandidateStatus,
     DraftingStatus,
@@ -39,6 +40,10 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         help_text="Whether it fits the persona's current base model (same family); an incompatible version needs "
         "a new training run on that model.")
     sample_job = serializers.SerializerMethodField(help_text="Generation job with the reviewer samples, if any.")
+    prior_preservation_cost = serializers.SerializerMethodField(
+        help_text="What prior preservation cost (null when trained without it): class images, whether the base "
+        "model's cached set was reused, seconds spent rendering them (0 when reused), training seconds and the extra "
+        "training seconds (each step also trains on class images; estimated as half the training time).")
 
     class Meta:
         model = LoraVersion
@@ -46,7 +51,8 @@ class LoraVersionSerializer(serializers.ModelSerializer):
             "id", "persona", "version", "status", "is_active", "base_model", "base_model_entry", "base_model_family",
             "base_model_sha256", "compatible", "hyperparameters",
             "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
-            "sample_job", "likeness_report", "created_by", "created_at", "started_at", "finished_at",
+            "sample_job", "likeness_report", "prior_preservation_cost", "created_by", "created_at", "started_at",
+            "finished_at",
         ]
         read_only_fields = fields
 
@@ -67,6 +73,10 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         job = selectors.lora_version_sample_job(lora_version=obj)
         return job.pk if job is not None else None
 
+    @extend_schema_field(serializers.DictField(allow_null=True))
+    def get_prior_preservation_cost(self, obj: LoraVersion) -> dict | None:
+        return lora_version_prior_cost(obj)
+
 
 def _limits(name: str) -> dict:
     low, high = specs.TRAINING_LIMITS[name]
@@ -78,6 +88,12 @@ class LoraTrainingStartSerializer(serializers.Serializer):
     rank = serializers.IntegerField(**_limits("rank"))
     learning_rate = serializers.FloatField(**_limits("learning_rate"))
     resolution = serializers.IntegerField(**_limits("resolution"))
+    prior_preservation = serializers.BooleanField(
+        required=False, help_text="Also train on the base model's class images so the LoRA keeps the model's idea of "
+        "a person (less drift and overfitting). The first run on a base model renders them (GET "
+        "personas/{id}/class-images/ says whether they are cached); later runs reuse them.")
+    prior_loss_weight = serializers.FloatField(**_limits("prior_loss_weight"),
+                                               help_text="Weight of the class images' loss (default 1).")
 
 
 class ReproductionRecordSerializer(serializers.Serializer):

@@ -4,7 +4,7 @@ operators (superusers) register, archive and delete models."""
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -13,7 +13,8 @@ from rest_framework.views import APIView
 
 from personas.selectors import persona_get
 
-from . import base_models, selectors
+from . import base_models, selectors, specs
+from .class_image_selectors import persona_class_images_plan
 from .families import FAMILY_LABELS
 from .models import BaseModel, BaseModelSample
 
@@ -118,3 +119,38 @@ class PersonaBaseModelView(APIView):
         choice = base_models.persona_base_model_set(actor=request.user, persona=persona,
                                                     base_model_id=data.validated_data["base_model"])
         return Response(BaseModelSerializer(choice.base_model, context={"request": request}).data)
+
+
+class ClassImagesPlanSerializer(serializers.Serializer):
+    base_model = serializers.IntegerField(allow_null=True)
+    base_model_name = serializers.CharField()
+    class_prompt = serializers.CharField()
+    count = serializers.IntegerField(help_text="Class images a run with prior preservation trains with.")
+    resolution = serializers.IntegerField()
+    cached = serializers.BooleanField(help_text="Rendered already: the run reuses them and renders nothing.")
+    class_image_set = serializers.IntegerField(allow_null=True)
+    render_seconds = serializers.FloatField(allow_null=True, help_text="What rendering the cached set took.")
+    estimated_seconds = serializers.FloatField(
+        allow_null=True, help_text="What the run spends rendering them first (0 when cached; null: not known yet).")
+    estimated_from = serializers.CharField()
+
+
+class PersonaClassImagesView(APIView):
+    @extend_schema(
+        summary="Prior preservation's class images for the persona's base model: cached, or rendered first by the "
+        "next training run that asks for prior preservation, with the measured or estimated seconds",
+        parameters=[OpenApiParameter("resolution", int, required=False,
+                                     description="The training resolution (default: the model family's).")],
+        responses=ClassImagesPlanSerializer,
+    )
+    def get(self, request: Request, persona_id: int) -> Response:
+        persona = persona_get(user=request.user, persona_id=persona_id)
+        field = serializers.IntegerField(min_value=specs.TRAINING_LIMITS["resolution"][0],
+                                         max_value=specs.TRAINING_LIMITS["resolution"][1])
+        raw = request.query_params.get("resolution")
+        try:
+            resolution = field.run_validation(raw) if raw not in (None, "") else None
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({"resolution": exc.detail}) from exc
+        plan = persona_class_images_plan(persona=persona, resolution=resolution)
+        return Response(ClassImagesPlanSerializer(plan).data)

@@ -20,4 +20,6 @@ urlpatterns = router.urls + [
     ),
     path("personas/<int:persona_id>/base-model/", api_base_models.PersonaBaseModelView.as_view(),
          name="persona-base-model"),
+    path("personas/<int:persona_id>/class-images/", api_base_models.PersonaClassImagesView.as_view(),
+         name="persona-class-images"),
 ]

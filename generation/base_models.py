@@ -16,7 +16,15 @@ from personas.services import persona_create
 
 from .checkpoints import model_files_check
 from .families import FAMILY_LABELS, model_family
-from .models import BaseModel, BaseModelLayout, BaseModelSample, BaseModelStatus, PersonaBaseModel, SamplesStatus
+from .models import (
+    BaseModel,
+    BaseModelLayout,
+    BaseModelSample,
+    BaseModelStatus,
+    ClassImage,
+    PersonaBaseModel,
+    SamplesStatus,
+)
 from .runs import gpu_task_send
 from .selectors import base_model_default
 from .specs import BUILTIN_MODEL_IDS
@@ -173,13 +181,16 @@ def base_model_delete(*, actor: AbstractBaseUser | None, base_model_id: int) -> 
         if entry.lora_versions.exists() or entry.generation_jobs.exists():
             raise Conflict(f"LoRA versions or images were made with {entry.name}; archive it instead of deleting it.",
                            code="base_model_in_use")
-        names = [sample.image.name for sample in entry.samples.all()]
+        samples = [sample.image.name for sample in entry.samples.all()]
+        # Its class image sets go with it (cascade), and their files after the commit.
+        class_images = list(ClassImage.objects.filter(image_set__base_model=entry).values_list("image", flat=True))
         entry.delete()
-        storage = BaseModelSample._meta.get_field("image").storage
 
         def _delete_files() -> None:
-            for file_name in names:
-                storage.delete(file_name)
+            for field, names in ((BaseModelSample._meta.get_field("image"), samples),
+                                 (ClassImage._meta.get_field("image"), class_images)):
+                for file_name in names:
+                    field.storage.delete(file_name)
 
         transaction.on_commit(_delete_files)
 

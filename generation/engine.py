@@ -1,10 +1,11 @@
 """The ML engine: the one module that owns the diffusers pipeline's lifecycle.
 
 Each base model is loaded once per process and kept warm while it fits the worker's budget (get_engine(ref),
-least recently used out); persona LoRAs are loaded once per adapter and switched
-with set_adapters (or copied into one hotswap slot), so a worker serving many personas never reloads the base
-weights. Pure ML, no Django models: the worker passes plain dataclasses (generation.specs) in and gets PIL images
-and file paths back. Speed settings: generation.perf; loading and hashing weights: generation.loading.
+least recently used out); persona LoRAs are loaded once per adapter and switched with set_adapters, a limited
+number kept loaded, least recently used out (or copied into one hotswap slot; see generation.adapters), so a worker
+serving many personas never reloads the base weights. Pure ML, no Django models: the worker passes plain
+dataclasses (generation.specs) in and gets PIL images and file paths back. Speed settings: generation.perf; loading
+and hashing weights: generation.loading.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from django.conf import settings
 from PIL import Image
 
 from . import refine
+from .adapters import HOTSWAP_SLOT, PersonaAdapters  # noqa: F401  (HOTSWAP_SLOT: part of the engine's surface)
 from .families import family_of_pipeline, single_file_config_dir
 from .loading import load_base_pipeline, weights_sha256
 from .perf import PerfOptions, select_device_and_dtype
@@ -141,9 +143,6 @@ def batch_key(request: GenerationRequest) -> tuple:
 # Engine
 
 
-HOTSWAP_SLOT = "persona"  # the one adapter name persona weights are swapped into when hotswap is on
-
-
 class Engine:
     def __init__(self, base_model_id: str | None = None, *, config_dir: str = "", device: torch.device | None = None,
                  dtype: torch.dtype | None = None, perf: PerfOptions | None = None, pipe=None):
@@ -157,12 +156,6 @@ class Engine:
         self.perf = perf if perf is not None else PerfOptions.for_device(self.device)
         self.base_load_count = 0
         self._lock = threading.RLock()
-        self._adapters: dict[str, str] = {}  # adapter name -> sha256 of the loaded file
-        self._lora_hashes: dict[str, tuple[tuple[int, ...], str]] = {}  # resolved path -> (stat stamp, sha256)
-        # Hotswap mode: which persona (adapter name, sha256) sits in the slot, and its per-layer base scalings.
-        self._slot: tuple[str, str] | None = None
-        self._slot_loaded = False
-        self._slot_scalings: list[tuple[torch.nn.Module, float]] = []
         self._compiled = False
         if pipe is None:
             self.pipe, self.weights_path = load_base_pipeline(self.base_model_id, device=self.device, dtype=self.dtype,
@@ -177,13 +170,14 @@ class Engine:
             sum(t.numel() * t.element_size() for t in module.parameters())
             for module in self.pipe.components.values() if isinstance(module, torch.nn.Module))
         self._apply_perf()
+        self.adapters = PersonaAdapters(self.pipe, self.perf)
         logger.info("Loaded base model %s on %s (%s), %s", self.base_model_id, self.device, self.dtype, self.perf)
 
     def close(self) -> None:
         """Release the pipeline's memory (an evicted model); the engine is unusable afterwards."""
         with self._lock:
             self.pipe = None
-            self._adapters.clear()
+            self.adapters.release()
         gc.collect()
         if self.device.type == "cuda":
             torch.cuda.empty_cache()
@@ -220,127 +214,17 @@ class Engine:
             self.pipe.unet.compile(mode=self.perf.compile_mode, fullgraph=False)
             self._compiled = True
 
-    # -- adapters ------------------------------------------------------------------------------------------------
+    # -- adapters (generation.adapters) ------------------------------------------------------------------------
     def loaded_adapters(self) -> list[str]:
-        if self.perf.lora_hotswap:
-            return [self._slot[0]] if self._slot else []
-        return list(self._adapters)
-
-    def _checked_lora_file(self, lora: LoraRef) -> tuple[Path, str]:
-        """The LoRA file and its sha256, checked against the recorded one. Hashing an SDXL LoRA takes ~80 ms, more
-        than a whole persona switch may: a file is hashed again only when its size, mtime or inode changed."""
-        path = Path(lora.path)
-        try:
-            info = path.stat()
-        except OSError:
-            info = None
-        if info is None or not path.is_file():
-            raise EngineError(f"LoRA weights file {path} does not exist.")
-        stamp = (info.st_size, info.st_mtime_ns, info.st_ino, info.st_ctime_ns)
-        key = str(path.resolve())
-        cached = self._lora_hashes.get(key)
-        if cached is not None and cached[0] == stamp:
-            actual = cached[1]
-        else:
-            actual = file_sha256(path)
-            self._lora_hashes[key] = (stamp, actual)
-        if lora.sha256 and actual != lora.sha256:
-            raise EngineError(f"LoRA weights {path} do not match their recorded sha256 (file changed?).")
-        return path, lora.sha256 or actual
+        """The personas whose LoRAs are loaded, least recently used first."""
+        return self.adapters.loaded()
 
     def _activate_lora(self, lora: LoraRef | None) -> None:
-        if self.perf.lora_hotswap:
-            self._activate_lora_hotswap(lora)
-            return
-        if lora is None:
-            if self._adapters:
-                self.pipe.disable_lora()
-            return
-        name = lora.adapter_name
-        if self._adapters.get(name) not in (None, lora.sha256):
-            # Same name, different file (a retrained version reusing the name): replace it.
-            self.pipe.delete_adapters([name])
-            del self._adapters[name]
-        if name not in self._adapters:
-            path, sha = self._checked_lora_file(lora)
-            self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=name)
-            self._adapters[name] = sha
-        self.pipe.enable_lora()
-        self.pipe.set_adapters([name], adapter_weights=[float(lora.scale)])
-
-    def _activate_lora_hotswap(self, lora: LoraRef | None) -> None:
-        """Copy the persona's weights into the single slot in place: the compiled graph never changes."""
-        if lora is None:
-            self._set_slot_scale(0.0)  # exactly the base model: the slot adds lora(x) * 0
-            return
-        # Without a recorded sha256 the file is hashed on every request (as the set_adapters path reloads it).
-        if not lora.sha256 or self._slot != (lora.adapter_name, lora.sha256):
-            path, sha = self._checked_lora_file(lora)
-            if self._slot != (lora.adapter_name, sha):
-                self._check_hotswappable(path)
-                self._slot = None  # unknown contents until the load succeeds
-                try:
-                    self.pipe.load_lora_weights(str(path.parent), weight_name=path.name, adapter_name=HOTSWAP_SLOT,
-                                                hotswap=self._slot_loaded)
-                except (ValueError, RuntimeError, KeyError) as exc:
-                    raise EngineError(
-                        f"Could not swap LoRA {path.name} into the engine's adapter slot (with hotswap on, LoRAs "
-                        f"must be UNet-only, target the same layers, and have rank <= GENERATION_MAX_LORA_RANK="
-                        f"{self.perf.max_lora_rank}): {exc}"
-                    ) from exc
-                self._slot_loaded = True
-                self._slot = (lora.adapter_name, sha)
-                self._slot_scalings = [
-                    (module, float(module.scaling[HOTSWAP_SLOT])) for module in self.pipe.unet.modules()
-                    if isinstance(getattr(module, "scaling", None), dict) and HOTSWAP_SLOT in module.scaling
-                ]
-        self._set_slot_scale(float(lora.scale))
-
-    def _check_hotswappable(self, path: Path) -> None:
-        """Refuse, from the file header alone, what the slot cannot take. (peft would swap a larger-rank tensor in
-        by rebinding its storage, which silently breaks the compiled graph, and hotswap has no text encoder.)"""
-        from safetensors import safe_open
-
-        problem = ""
-        try:
-            with safe_open(str(path), framework="pt") as fh:
-                for key in fh.keys():  # noqa: SIM118 (safe_open is not a mapping)
-                    if key.startswith(("text_encoder", "lora_te")):
-                        problem = "it has text-encoder weights"
-                        break
-                    if ".lora_A." in key or ".lora.down." in key or ".lora_down." in key:
-                        rank = fh.get_slice(key).get_shape()[0]
-                        if rank > self.perf.max_lora_rank:
-                            problem = f"its rank is {rank}"
-                            break
-        except (OSError, ValueError, RuntimeError) as exc:  # not a safetensors file: let the loader decide
-            logger.debug("Could not read LoRA header of %s: %s", path, exc)
-        if problem:
-            raise EngineError(
-                f"LoRA {path.name} cannot be swapped into the engine's adapter slot: {problem} (with hotswap on, "
-                f"LoRAs must be UNet-only with rank <= GENERATION_MAX_LORA_RANK={self.perf.max_lora_rank})."
-            )
-
-    def _set_slot_scale(self, scale: float) -> None:
-        # Fill the scaling tensors in place (set_adapters would replace them with floats: a recompile).
-        for module, base in self._slot_scalings:
-            current = module.scaling[HOTSWAP_SLOT]
-            if isinstance(current, torch.Tensor):
-                current.fill_(base * scale)
-            else:
-                module.scaling[HOTSWAP_SLOT] = base * scale
+        self.adapters.activate(lora)
 
     def unload_adapter(self, adapter_name: str) -> None:
         with self._lock:
-            if self.perf.lora_hotswap:
-                # The slot stays (removing it would change the graph); it just no longer counts as that persona.
-                if self._slot and self._slot[0] == adapter_name:
-                    self._slot = None
-                    self._set_slot_scale(0.0)
-                return
-            if adapter_name in self._adapters:
-                self.pipe.delete_adapters([adapter_name])
-                del self._adapters[adapter_name]
+            self.adapters.unload(adapter_name)
 
     # -- generation ----------------------------------------------------------------------------------------------
     def generate(
@@ -426,15 +310,12 @@ class Engine:
         output_dir: Path,
         config: TrainingConfig,
         on_step: Callable[[int, int, float], bool] | None = None,
+        class_images: list[Image.Image] | None = None,
     ) -> TrainingResult:
+        """class_images: prior preservation's (the caller's cached set, training.generate_class_images)."""
         from generation import training
 
         with self._lock:
-            class_images = None
-            if config.prior_preservation:
-                # Prior images come from the base model alone, never from a persona's adapter.
-                self._activate_lora(None)
-                class_images = training.generate_class_images(self, count=max(4, len(images)), config=config)
             trained = training.train_unet_lora(
                 self.pipe, images=images, captions=captions, config=config, device=self.device,
                 dtype=self.dtype, on_step=on_step, class_images=class_images,

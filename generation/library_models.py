@@ -111,3 +111,62 @@ class PersonaBaseModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.persona} on {self.base_model}"
+
+
+class ClassImagesStatus(models.TextChoices):
+    RENDERING = "rendering", "Rendering"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class ClassImageSet(models.Model):
+    """Prior-preservation class images of one base model: rendered once by a GPU worker from the base model alone
+    (no persona adapter) and reused by every later training run on that model with the same prompt, resolution,
+    count and seeds (generation.class_images). Deleted with the model."""
+
+    base_model = models.ForeignKey(BaseModel, on_delete=models.CASCADE, related_name="class_image_sets")
+    base_model_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the weights that rendered it.")
+    class_prompt = models.TextField()
+    resolution = models.PositiveIntegerField()
+    count = models.PositiveIntegerField()
+    seed = models.BigIntegerField(help_text="Image i has seed seed + i.")
+    steps = models.PositiveSmallIntegerField()
+    status = models.CharField(max_length=16, choices=ClassImagesStatus.choices, default=ClassImagesStatus.RENDERING)
+    error = models.TextField(blank=True)
+    render_seconds = models.FloatField(default=0, help_text="What rendering the set took on the worker.")
+    # The rendering attempt that holds the set, and its last sign of life: a claim silent past the lease is taken
+    # over (its worker died); a live one is waited for, so a set is never rendered twice at once.
+    claim = models.CharField(max_length=32, blank=True)
+    touched_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["base_model", "base_model_sha256", "class_prompt", "resolution", "count", "seed", "steps"],
+                name="class_image_set_unique_key"),
+            models.CheckConstraint(condition=models.Q(status__in=ClassImagesStatus.values),
+                                   name="class_image_set_status_valid"),
+            models.CheckConstraint(condition=models.Q(count__gte=1), name="class_image_set_count_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.count} class images of {self.base_model} at {self.resolution} px ({self.status})"
+
+
+def class_image_path(instance: ClassImage, filename: str) -> str:
+    return f"base_models/{instance.image_set.base_model_id}/class_images/{instance.image_set_id}/{filename}"
+
+
+class ClassImage(models.Model):
+    image_set = models.ForeignKey(ClassImageSet, on_delete=models.CASCADE, related_name="images")
+    index = models.PositiveIntegerField()
+    seed = models.BigIntegerField()
+    image = models.FileField(upload_to=class_image_path)
+    sha256 = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["image_set", "index"]
+        constraints = [models.UniqueConstraint(fields=["image_set", "index"], name="class_image_unique_index")]

@@ -38,6 +38,9 @@ class PerfOptions:
     vae_tiling_area: int = 0
     # GENERATION_MAX_BATCH (honoured on every device): the most images one pipeline call renders.
     max_batch: int = 1
+    # GENERATION_MAX_LOADED_ADAPTERS (every device, without hotswap): persona LoRAs kept loaded, least recently used
+    # out. Each costs memory and slows set_adapters; an evicted one reloads on its next request, drawing the same.
+    max_loaded_adapters: int = 8
     # GENERATION_TRAIN_COMPILE: compiled training UNet, kept only while its first step's gradients match eager
     # ones (torch 2.13's CPU compiler gets LoRA gradients wrong at batch 1).
     train_compile: bool = False
@@ -49,7 +52,8 @@ class PerfOptions:
         """All off on CPU/MPS; on CUDA the fast defaults, each overridable by its setting."""
         if torch.device(device).type != "cuda":
             # Batching changes no per-image output and is recorded for reproduction, so it is allowed anywhere.
-            return cls(max_batch=_max_batch_setting(default=1))
+            return cls(max_batch=_count_setting("GENERATION_MAX_BATCH", default=1, unit="images"),
+                       max_loaded_adapters=_max_loaded_adapters())
         compile_on = _flag("GENERATION_COMPILE", True)
         return cls(
             sdpa=_flag("GENERATION_SDPA", True),
@@ -61,7 +65,8 @@ class PerfOptions:
             lora_hotswap=compile_on or _flag("GENERATION_LORA_HOTSWAP", False),
             max_lora_rank=int(_setting("GENERATION_MAX_LORA_RANK", "64")),
             vae_tiling_area=int(_setting("GENERATION_VAE_TILING_AREA", str(1024 * 1024))),
-            max_batch=_max_batch_setting(default=8),
+            max_batch=_count_setting("GENERATION_MAX_BATCH", default=8, unit="images"),
+            max_loaded_adapters=_max_loaded_adapters(),
             train_compile=_flag("GENERATION_TRAIN_COMPILE", True),
             train_sync_every=10,  # the GPU queues ten steps ahead instead of waiting for each loss
         )
@@ -87,15 +92,20 @@ def _flag(name: str, default: bool) -> bool:
     raise EngineError(f"{name} must be 1/0 (true/false, on/off), got {raw!r}.")
 
 
-def _max_batch_setting(*, default: int) -> int:
-    raw = _setting("GENERATION_MAX_BATCH", str(default))
+def _count_setting(name: str, *, default: int, unit: str) -> int:
+    raw = _setting(name, str(default))
     try:
         value = int(raw)
     except ValueError:
-        raise EngineError(f"GENERATION_MAX_BATCH must be a whole number of images, got {raw!r}.") from None
+        raise EngineError(f"{name} must be a whole number of {unit}, got {raw!r}.") from None
     if value < 1:
-        raise EngineError(f"GENERATION_MAX_BATCH must be at least 1, got {value}.")
+        raise EngineError(f"{name} must be at least 1, got {value}.")
     return value
+
+
+def _max_loaded_adapters() -> int:
+    return _count_setting("GENERATION_MAX_LOADED_ADAPTERS", default=PerfOptions.max_loaded_adapters,
+                          unit="adapters")
 
 
 def select_device_and_dtype() -> tuple[torch.device, torch.dtype]:

@@ -1,5 +1,6 @@
 """User-facing writes for LoRA training and image generation: start, cancel and activate training runs; create
-and cancel generation jobs; draft a job's posts again. What the GPU worker runs lives in generation.worker."""
+and cancel generation jobs; draft a job's posts again. What the GPU worker runs lives in generation.training_runs
+and generation.worker."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from personas.selectors import role_require
 
 from . import specs
 from .base_models import persona_base_model_pin
+from .class_image_selectors import class_image_count
 from .drafting import drafts_create
 from .families import FAMILY_LABELS
 from .inputs import job_inputs_check, job_inputs_save
@@ -63,8 +65,12 @@ def lora_training_start(
     learning_rate: float | None = None,
     resolution: int | None = None,
     seed: int | None = None,
+    prior_preservation: bool | None = None,
+    prior_loss_weight: float | None = None,
 ) -> LoraVersion:
-    """Queue a training run of the persona's LoRA on its reference images; the gpu worker runs it."""
+    """Queue a training run of the persona's LoRA on its reference images; the gpu worker runs it. With
+    prior_preservation, each step also trains on the base model's class images (rendered once per base model,
+    then cached: generation.class_images), weighted by prior_loss_weight."""
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     # Lock the persona: two clicks at once must not both pick the same version number.
     persona = Persona.objects.select_for_update().get(pk=persona.pk)
@@ -88,7 +94,8 @@ def lora_training_start(
         raise ValidationFailed(f"{persona.name}'s base model {base_model.name} is archived; choose another one first.",
                                code="base_model_archived")
     defaults = specs.TrainingConfig(**base_model_family(base_model).training_defaults)
-    overrides = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "resolution": resolution}
+    overrides = {"steps": steps, "rank": rank, "learning_rate": learning_rate, "resolution": resolution,
+                 "prior_loss_weight": prior_loss_weight}
     values = {}
     for name, value in overrides.items():
         if value is None:
@@ -100,6 +107,8 @@ def lora_training_start(
     if seed is not None:
         _check_range("seed", seed, 0, specs.MAX_SEED)
         values["seed"] = seed
+    if prior_preservation is not None:
+        values["prior_preservation"] = bool(prior_preservation)
     config = specs.TrainingConfig(**{**asdict(defaults), **values})
     # A human-face persona trains only on reference photos with one clear face of the same person (reference QA).
     training_faces_require(persona=persona)
@@ -113,7 +122,7 @@ def lora_training_start(
         base_model_entry=base_model,
         base_model_family=base_model.family,
         base_model_sha256=base_model.sha256,
-        hyperparameters=asdict(config),
+        hyperparameters={**asdict(config), "num_class_images": class_image_count() if config.prior_preservation else 0},
         total_steps=config.steps,
         created_by=actor,
     )

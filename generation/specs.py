@@ -42,8 +42,16 @@ TRAINING_LIMITS = {
     "rank": (1, 256),
     "learning_rate": (1e-7, 1e-2),
     "resolution": (64, 2048),
+    "prior_loss_weight": (0.05, 10.0),
 }
 MIN_REFERENCE_IMAGES = 3
+# Prior preservation: class images of the base model alone (this prompt, seeds CLASS_IMAGE_SEED + i, these steps),
+# rendered once per base model and reused by every training run on it (generation.class_images).
+CLASS_PROMPT = "photo of a person"
+CLASS_IMAGE_SEED = 1000
+CLASS_IMAGE_STEPS = 25
+CLASS_IMAGE_GUIDANCE = 7.0
+CLASS_IMAGE_SCHEDULER = "dpmpp_2m_karras"
 
 
 @dataclass(frozen=True)

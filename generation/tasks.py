@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import captioning, drafting, gallery, heartbeats, likeness, reproduction, sweeps, worker
+from . import captioning, drafting, gallery, heartbeats, likeness, reproduction, sweeps, training_runs, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
     time_limit=TRAIN_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE,
 )
 def train_lora(self, lora_version_id: int) -> str | None:
-    version = worker.lora_training_run(lora_version_id=lora_version_id)
+    version = training_runs.lora_training_run(lora_version_id=lora_version_id)
     return version.status if version is not None else None
 
 

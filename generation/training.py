@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F  # noqa: N812
 from PIL import Image, ImageOps
 
-from generation.engine import EngineCancelled, EngineError, GenerationRequest, TrainingConfig, run_pipeline
+from generation.engine import EngineCancelled, EngineError, GenerationRequest, TrainingConfig
 from generation.families import family_of_pipeline
+from generation.specs import CLASS_IMAGE_GUIDANCE, CLASS_IMAGE_SCHEDULER, CLASS_IMAGE_STEPS, CLASS_PROMPT
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,6 @@ COMPILED_GRAD_TOLERANCE = 0.1
 
 TARGET_MODULES = ["to_q", "to_k", "to_v", "to_out.0"]
 LORA_WEIGHT_NAME = "pytorch_lora_weights.safetensors"
-CLASS_PROMPT = "photo of a person"
 TRAIN_ADAPTER = "persona_training"
 
 
@@ -82,14 +82,16 @@ def _encode_prompts(pipe, captions: list[str], *, device, resolution: int, is_sd
         return embeds, None
 
 
-def generate_class_images(engine, *, count: int, config: TrainingConfig) -> list[Image.Image]:
-    """Prior-preservation class images from the base model (no adapter active)."""
-    side = config.resolution - config.resolution % 8
+def generate_class_images(engine, *, seeds: list[int], resolution: int, steps: int = CLASS_IMAGE_STEPS
+                          ) -> list[Image.Image]:
+    """Prior-preservation class images of the base model alone (no persona adapter), one per seed, in one pipeline
+    call (callers keep len(seeds) within engine.max_batch)."""
+    side = resolution - resolution % 8
     request = GenerationRequest(
-        prompt=CLASS_PROMPT, negative_prompt="", seeds=[config.seed + 1000 + i for i in range(count)],
-        steps=25, guidance=7.0, scheduler="dpmpp_2m_karras", width=side, height=side,
+        prompt=CLASS_PROMPT, negative_prompt="", seeds=list(seeds), steps=steps, guidance=CLASS_IMAGE_GUIDANCE,
+        scheduler=CLASS_IMAGE_SCHEDULER, width=side, height=side,
     )
-    return run_pipeline(engine.pipe, request)
+    return engine.generate_batch([request])[0]
 
 
 def train_unet_lora(
@@ -262,7 +264,7 @@ def train_unet_lora(
         "seed": config.seed,
         "prior_preservation": config.prior_preservation,
         "prior_loss_weight": config.prior_loss_weight,
-        "num_class_images": len(class_images) if class_images else 0,
+        "num_class_images": len(class_images) if config.prior_preservation else 0,
         "num_images": len(images),
         "target_modules": list(TARGET_MODULES),
         "init_lora_weights": "gaussian",

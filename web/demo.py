@@ -21,7 +21,8 @@ from generation.drafting import generation_job_posts_draft
 from generation.gallery import base_model_samples_render
 from generation.models import BaseModel, BaseModelStatus, GenerationJob, JobStatus, LoraVersion, SamplesStatus
 from generation.services import generation_job_create, lora_training_start
-from generation.worker import generation_job_run, lora_training_run
+from generation.training_runs import lora_training_run
+from generation.worker import generation_job_run
 from personas.models import Persona, Workspace
 from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
 from scheduler.models import Post, PostStatus

@@ -14,7 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from config.exceptions import ApplicationError, ValidationFailed
 from core.platforms import Platform
-from generation import selectors, services, specs
+from generation import class_image_selectors, selectors, services, specs
 from generation.models import GenerationJob, LoraVersion
 from scheduler import services as post_services
 
@@ -91,15 +91,44 @@ def lora_partial(request: HttpRequest, version_id: int) -> HttpResponse:
 
 
 @login_required
+@require_GET
+def class_images_partial(request: HttpRequest, persona_id: int) -> HttpResponse:
+    """Prior preservation's cost on the training form: the persona's base model's class images cached, or rendered
+    first by the next run (loaded after the page, which keeps its own query budget)."""
+    persona = scoped_persona(request, persona_id)
+    plan = class_image_selectors.persona_class_images_plan(persona=persona)
+    return render_page(request, "generation/_class_images.html", {"plan": plan})
+
+
+@login_required
 @require_POST
 def lora_train(request: HttpRequest, persona_id: int) -> HttpResponse:
     persona = scoped_persona(request, persona_id)
+    prior = request.POST.get("prior_preservation") == "on"
     try:
-        version = services.lora_training_start(actor=request.user, persona=persona)
+        low, high = specs.TRAINING_LIMITS["prior_loss_weight"]
+        weight = _parse_float(request.POST.get("prior_loss_weight", ""), name="Prior loss weight", low=low,
+                              high=high) if prior else None
+        version = services.lora_training_start(actor=request.user, persona=persona, prior_preservation=prior,
+                                               prior_loss_weight=weight)
     except ApplicationError as exc:
         return error_response(request, exc, _rerender(request, persona))
-    messages.success(request, f"LoRA v{version.version} queued for training.")
+    extra = " with prior preservation" if prior else ""
+    messages.success(request, f"LoRA v{version.version} queued for training{extra}.")
     return redirect(persona_page(persona.pk, "training"))
+
+
+def _parse_float(value: str, *, name: str, low: float, high: float) -> float | None:
+    value = (value or "").strip()
+    if not value:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ValidationFailed(f"{name} must be a number.") from None
+    if not low <= number <= high:  # also refuses nan
+        raise ValidationFailed(f"{name} must be between {low:g} and {high:g}.")
+    return number
 
 
 def _scoped_lora(request: HttpRequest, version_id: int) -> LoraVersion:

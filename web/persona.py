@@ -212,6 +212,7 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "upload_min_side": settings.REFERENCE_IMAGE_MIN_SIDE,
         "hires_default": settings.GENERATION_HIRES_DEFAULT,
         "face_detail_default": settings.GENERATION_FACE_DETAIL_DEFAULT and persona.is_human_face,
+        "prior_loss_weight_limits": generation_specs.TRAINING_LIMITS["prior_loss_weight"],
         **persona_jobs_context(persona),
     }
     return render_page(request, "personas/persona_detail.html", context, status=status)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from core import platforms
 from core.platforms import Platform
 from generation import selectors as generation_selectors
+from generation.class_image_selectors import lora_version_prior_cost
 from generation.families import FAMILY_LABELS
 from generation.models import BaseModel, GeneratedImage, LoraVersion
 from scheduler.models import Post, PostStatus
@@ -72,9 +73,9 @@ def loss_plot(curve) -> dict | None:
 
 def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedImage], *,
                            base_model: BaseModel | None = None) -> None:
-    """Final loss, loss plot and reviewer sample images of each version (`images` holds the samples, fetched
-    with generation.selectors.job_and_sample_images; other images are ignored), and why a version does not fit
-    `base_model`, the persona's current model (versions come with their base_model_entry)."""
+    """Final loss, loss plot, reviewer sample images and prior preservation's cost of each version (`images` holds
+    the samples, fetched with generation.selectors.job_and_sample_images; other images are ignored), and why a
+    version does not fit `base_model`, the persona's current model (versions come with their base_model_entry)."""
     samples: dict[int, list[GeneratedImage]] = {}
     for image in images:
         if image.job.is_sample:
@@ -83,6 +84,7 @@ def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedIm
         version.final_loss = final_loss(version.loss_curve)
         version.loss_plot = loss_plot(version.loss_curve)
         version.sample_images = samples.get(version.pk, [])
+        version.prior_cost = lora_version_prior_cost(version)
         trained = generation_selectors.lora_version_family(version)
         version.trained_family = FAMILY_LABELS.get(trained, trained)
         version.incompatible_reason = "" if generation_selectors.lora_version_fits(

@@ -36,6 +36,7 @@ persona_patterns = [
 
 generation_patterns = [
     path("personas/<int:persona_id>/train/", generation.lora_train, name="lora_train"),
+    path("personas/<int:persona_id>/class-images/", generation.class_images_partial, name="class_images_partial"),
     path("personas/<int:persona_id>/generate/", generation.generate, name="generate"),
     path("lora/<int:version_id>/cancel/", generation.lora_cancel, name="lora_cancel"),
     path("lora/<int:version_id>/activate/", generation.lora_activate, name="lora_activate"),

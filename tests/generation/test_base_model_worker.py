@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from generation import base_models, gallery, selectors, services, tiny_model, worker
+from generation import base_models, gallery, selectors, services, tiny_model, training_runs
 from generation import engine as engine_module
 from generation.models import GeneratedImage, JobStatus, SamplesStatus
 from generation.specs import BaseModelRef
@@ -31,8 +31,8 @@ def fresh_pool():
 @pytest.fixture
 def quick_samples(monkeypatch):
     """Reviewer samples and galleries with few steps: these tests are about which model renders them."""
-    monkeypatch.setattr(worker, "SAMPLE_STEPS", 2)
-    monkeypatch.setattr(worker, "SAMPLE_COUNT", 1)
+    monkeypatch.setattr(training_runs, "SAMPLE_STEPS", 2)
+    monkeypatch.setattr(training_runs, "SAMPLE_COUNT", 1)
     monkeypatch.setattr(gallery, "SAMPLE_STEPS", 2)
 
 

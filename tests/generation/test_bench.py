@@ -21,7 +21,7 @@ def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, setting
     env = {**os.environ, "PERSONA_STUDIO_VAR_DIR": str(settings.VAR_DIR), "GENERATION_MODEL_CACHE": str(tmp_path)}
     proc = subprocess.run(
         [sys.executable, "bench/generation.py", "--arch", arch, "--device", "cpu", "--quick", "--json", str(out)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=420,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "single image latency (ms)" in proc.stdout and "floor reached" in proc.stdout
@@ -63,3 +63,13 @@ def test_generation_bench_runs_on_cpu_and_reports_every_metric(tmp_path, setting
         result["plain"]["single_ms"] / result["engine"]["single_ms"])
     # Same weights, sampler and seed in fp32 on both sides: the same base image.
     assert result["base_image_max_abs_diff"] <= 2
+
+    # The finishing stages at one output size (the tiny models refine 160 px at most: 128x160 for instagram).
+    stages = result["stages"]
+    assert stages["device"] == "CPU" and stages["output_size"] == [128, 160]
+    assert [row["case"].split(":")[0].split(" ")[0] for row in stages["rows"]] == ["txt2img", "hires", "img2img"]
+    assert all(math.isfinite(row["s_per_image"]) and row["s_per_image"] > 0 for row in stages["rows"])
+    assert stages["rows"][0]["vs_txt2img"] == 1.0
+    assert stages["rows"][1]["vs_txt2img"] == pytest.approx(stages["rows"][1]["s_per_image"]
+                                                            / stages["rows"][0]["s_per_image"])
+    assert "| case (CPU) | s/image | vs txt2img |" in proc.stdout and "at 128x160" in proc.stdout

@@ -270,15 +270,15 @@ def test_persona_switches_hash_a_lora_file_once_and_again_only_when_it_changes(t
     import os
     import shutil
 
-    from generation import engine as engine_module
+    from generation import adapters
 
     lora_a, lora_b = two_personas
     copy_a = tmp_path / "a.safetensors"
     shutil.copyfile(lora_a.path, copy_a)
     lora_a = LoraRef(path=copy_a, sha256=lora_a.sha256, adapter_name="persona_a")
     hashed = []
-    real_hash = engine_module.file_sha256
-    monkeypatch.setattr(engine_module, "file_sha256", lambda path: hashed.append(path.name) or real_hash(path))
+    real_hash = adapters.file_sha256
+    monkeypatch.setattr(adapters, "file_sha256", lambda path: hashed.append(path.name) or real_hash(path))
     hot = Engine("tiny", perf=PerfOptions(lora_hotswap=True, max_lora_rank=8))
     with hot._lock:
         for lora in (lora_a, lora_b, lora_a, lora_b, lora_a):

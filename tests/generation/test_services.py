@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from generation import services, specs, worker
+from generation import services, specs, training_runs, worker
 from generation.models import GenerationJob, JobStatus, JobTransition, LoraVersion
 from scheduler.models import Post
 from tests.factories import LoraVersionFactory
@@ -51,7 +51,7 @@ def test_training_start_needs_enough_usable_faces_for_a_human_face_persona(perso
     usable = set(persona.reference_images.filter(face_finding=FaceFinding.USABLE).values_list("original_filename",
                                                                                               flat=True))
     assert usable == {"front.jpg", "flip.jpg", "dark.jpg"}
-    images, _ = worker._training_inputs(persona)
+    images, _ = training_runs._training_inputs(persona)
     assert len(images) == 3
 
 
@@ -105,10 +105,10 @@ def test_training_start_rejects_bad_hyperparameters(persona_with_refs, marketer,
 
 def test_second_success_does_not_replace_active_version_until_activated(persona_with_refs, marketer, fake_engine):
     first = _queued_version(persona_with_refs, marketer)
-    worker.lora_training_run(lora_version_id=first.pk)
+    training_runs.lora_training_run(lora_version_id=first.pk)
     second = LoraVersionFactory(persona=persona_with_refs, version=2, status=JobStatus.QUEUED, created_by=marketer,
                                 hyperparameters={"steps": 2}, total_steps=2)
-    worker.lora_training_run(lora_version_id=second.pk)
+    training_runs.lora_training_run(lora_version_id=second.pk)
     first.refresh_from_db()
     second.refresh_from_db()
     assert first.is_active and not second.is_active
@@ -136,7 +136,7 @@ def test_training_cancel_queued_is_immediate(persona_with_refs, marketer, fake_e
     services.lora_training_cancel(actor=marketer, lora_version_id=version.pk)
     version.refresh_from_db()
     assert version.status == JobStatus.CANCELLED
-    worker.lora_training_run(lora_version_id=version.pk)  # the queued message arrives later: no-op
+    training_runs.lora_training_run(lora_version_id=version.pk)  # the queued message arrives later: no-op
     assert fake_engine.train_calls == 0
     with pytest.raises(Conflict, match="already cancelled"):
         services.lora_training_cancel(actor=marketer, lora_version_id=version.pk)
@@ -150,13 +150,13 @@ def test_training_cancel_while_running_stops_at_next_step(persona_with_refs, mar
             services.lora_training_cancel(actor=marketer, lora_version_id=version.pk)
 
     fake_engine.steps_hook = hook
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
     version.refresh_from_db()
     assert version.status == JobStatus.CANCELLED
     assert version.progress_step == 2  # step 2 finished, then the cancel was seen
     assert len(version.loss_curve) == 2
     assert not version.weights_path and not version.is_active
-    assert not (Path(settings.MEDIA_ROOT) / worker.lora_weights_dir(version)).exists()
+    assert not (Path(settings.MEDIA_ROOT) / training_runs.lora_weights_dir(version)).exists()
 
 
 # --- generation job create -------------------------------------------------------------------------

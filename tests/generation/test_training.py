@@ -197,11 +197,17 @@ def test_saved_lora_reloads_with_alpha_metadata(engine, tmp_path):
 
 def test_prior_preservation_trains_with_class_images(engine, tmp_path):
     config = TrainingConfig(rank=2, steps=3, resolution=64, prior_preservation=True, prior_loss_weight=0.5)
+    class_images = training.generate_class_images(engine, seeds=[1000, 1001, 1002, 1003], resolution=64, steps=2)
+    assert [image.size for image in class_images] == [(64, 64)] * 4
     result = engine.train_lora(images=persona_images((10, 120, 240), (0, 0, 0), n=2), captions=[CAPTION],
-                               output_dir=tmp_path, config=config)
+                               output_dir=tmp_path, config=config, class_images=class_images)
     assert result.hyperparameters["prior_preservation"] is True
     assert result.hyperparameters["num_class_images"] == 4
     assert len(result.loss_curve) == 3
+    # Without its class images the engine refuses rather than train something else.
+    with pytest.raises(EngineError, match="needs class images"):
+        engine.train_lora(images=persona_images((10, 120, 240), (0, 0, 0), n=2), captions=[CAPTION],
+                          output_dir=tmp_path, config=config)
 
 
 def test_epsilon_prediction_models_train_too(engine):

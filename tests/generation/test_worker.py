@@ -9,7 +9,7 @@ from django.conf import settings
 from PIL import Image
 
 from core.platforms import PLATFORM_RULES, Platform, hashtags_in, text_as_posted
-from generation import selectors, services, worker
+from generation import selectors, services, training_runs, worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
 from scheduler.models import Post, PostStatus
 from tests.factories import GeneratedImageFactory
@@ -26,7 +26,7 @@ def test_training_run_writes_progress_and_loss_curve(persona_with_refs, marketer
         LoraVersion.objects.values_list("status", "progress_step", "loss_curve").get(pk=version.pk)
     )
     with after_commit():  # the posts are drafted after the job's commit
-        worker.lora_training_run(lora_version_id=version.pk)
+        training_runs.lora_training_run(lora_version_id=version.pk)
 
     # Inside step 3 the DB already shows the two steps before it.
     assert seen[2] == (JobStatus.RUNNING, 2, [1.0, 0.5])
@@ -45,27 +45,27 @@ def test_training_run_writes_progress_and_loss_curve(persona_with_refs, marketer
     # Reviewer samples, rendered with this version, no posts.
     sample = GenerationJob.objects.get(lora_version=version, is_sample=True)
     assert sample.status == JobStatus.SUCCEEDED
-    assert sample.images.count() == worker.SAMPLE_COUNT
+    assert sample.images.count() == training_runs.SAMPLE_COUNT
     assert not Post.objects.exists()
 
 
 def test_training_run_is_a_no_op_once_finished(persona_with_refs, marketer, fake_engine):
     version = _queued_version(persona_with_refs, marketer)
-    worker.lora_training_run(lora_version_id=version.pk)
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
     assert fake_engine.train_calls == 1
     assert GenerationJob.objects.filter(is_sample=True).count() == 1
-    assert GeneratedImage.objects.count() == worker.SAMPLE_COUNT
+    assert GeneratedImage.objects.count() == training_runs.SAMPLE_COUNT
 
 
 def test_training_redelivered_while_running_restarts_cleanly(persona_with_refs, marketer, fake_engine):
     version = _queued_version(persona_with_refs, marketer)
-    stale_dir = Path(settings.MEDIA_ROOT) / worker.lora_weights_dir(version)
+    stale_dir = Path(settings.MEDIA_ROOT) / training_runs.lora_weights_dir(version)
     stale_dir.mkdir(parents=True)
     (stale_dir / "half-written.tmp").write_bytes(b"x")
     LoraVersion.objects.filter(pk=version.pk).update(status=JobStatus.RUNNING, progress_step=3, loss_curve=[9.0])
 
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
 
     version.refresh_from_db()
     assert version.status == JobStatus.SUCCEEDED
@@ -77,7 +77,7 @@ def test_training_redelivered_while_running_restarts_cleanly(persona_with_refs, 
 def test_training_failure_stores_a_clear_error(persona_with_refs, marketer, fake_engine):
     fake_engine.fail_with = RuntimeError("CUDA out of memory")
     version = _queued_version(persona_with_refs, marketer)
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
     version.refresh_from_db()
     assert version.status == JobStatus.FAILED
     assert version.error == "RuntimeError: CUDA out of memory"
@@ -87,7 +87,7 @@ def test_training_failure_stores_a_clear_error(persona_with_refs, marketer, fake
 def test_training_fails_clearly_when_reference_images_were_deleted(persona_with_refs, marketer, fake_engine):
     version = _queued_version(persona_with_refs, marketer)
     persona_with_refs.reference_images.first().delete()
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
     version.refresh_from_db()
     assert version.status == JobStatus.FAILED
     assert "at least 3 reference images; 2 are left" in version.error
@@ -214,7 +214,7 @@ def test_generation_with_a_corrupt_lora_file_fails_with_the_engine_error(persona
 @pytest.mark.slow
 def test_training_end_to_end_with_the_tiny_model(persona_with_refs, marketer, django_capture_on_commit_callbacks,
                                                  monkeypatch):
-    monkeypatch.setattr(worker, "SAMPLE_STEPS", 2)
+    monkeypatch.setattr(training_runs, "SAMPLE_STEPS", 2)
     with django_capture_on_commit_callbacks(execute=True):
         version = services.lora_training_start(actor=marketer, persona=persona_with_refs, steps=3, rank=4)
     version.refresh_from_db()
@@ -227,7 +227,7 @@ def test_training_end_to_end_with_the_tiny_model(persona_with_refs, marketer, dj
     assert version.hyperparameters["rank"] == 4 and version.hyperparameters["base_model"] == "tiny"
     sample = GenerationJob.objects.get(lora_version=version, is_sample=True)
     assert sample.status == JobStatus.SUCCEEDED, sample.error
-    assert [img.lora_sha256 for img in sample.images.all()] == [version.sha256] * worker.SAMPLE_COUNT
+    assert [img.lora_sha256 for img in sample.images.all()] == [version.sha256] * training_runs.SAMPLE_COUNT
 
 
 def test_fake_engine_is_what_the_fast_tests_use(fake_engine):
@@ -299,9 +299,9 @@ def test_generation_cancel_after_the_last_step_drafts_nothing(persona, marketer,
 def test_training_failed_stale_attempt_keeps_the_other_attempts_weights(persona_with_refs, marketer, fake_engine):
     version = _queued_version(persona_with_refs, marketer)
     fake_engine.steps_hook = _nested_attempt_then(
-        lambda: worker.lora_training_run(lora_version_id=version.pk), RuntimeError("worker lost the GPU")
+        lambda: training_runs.lora_training_run(lora_version_id=version.pk), RuntimeError("worker lost the GPU")
     )
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
     version.refresh_from_db()
     assert version.status == JobStatus.SUCCEEDED and version.is_active and not version.error
     assert (Path(settings.MEDIA_ROOT) / version.weights_path).is_file()
@@ -317,21 +317,21 @@ def test_training_slower_attempt_never_overwrites_the_recorded_weights(persona_w
         calls["n"] += 1
         attempt = calls["n"]
         if attempt == 1:
-            worker.lora_training_run(lora_version_id=version.pk)  # the redelivered attempt wins the race
+            training_runs.lora_training_run(lora_version_id=version.pk)  # the redelivered attempt wins the race
         result = train(**kwargs)
         result.weights_path.write_bytes(f"weights of attempt {attempt}".encode())
         result.sha256 = hashlib.sha256(result.weights_path.read_bytes()).hexdigest()
         return result
 
     fake_engine.train_lora = train_differently
-    worker.lora_training_run(lora_version_id=version.pk)
+    training_runs.lora_training_run(lora_version_id=version.pk)
     version.refresh_from_db()
     assert version.status == JobStatus.SUCCEEDED
     weights = Path(settings.MEDIA_ROOT) / version.weights_path
     assert hashlib.sha256(weights.read_bytes()).hexdigest() == version.sha256
     # The reviewer samples were rendered with the weights the version still records.
     samples = GeneratedImage.objects.filter(job__lora_version=version)
-    assert samples.count() == worker.SAMPLE_COUNT
+    assert samples.count() == training_runs.SAMPLE_COUNT
     assert set(samples.values_list("lora_sha256", flat=True)) == {version.sha256}
     succeeded = JobTransition.objects.filter(lora_version=version, to_status=JobStatus.SUCCEEDED)
     assert succeeded.count() == 1

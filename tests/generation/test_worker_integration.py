@@ -24,8 +24,7 @@ from django.db import connections
 
 from config.celery import app
 from core.access import Role
-from generation import services
-from generation import worker as generation_worker
+from generation import services, training_runs
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory
@@ -183,7 +182,7 @@ def test_real_worker_trains_then_generates_posts(worker):
     sample = _wait_created(GenerationJob.objects.filter(lora_version=version, is_sample=True), process, log_path)
     sample = _wait_finished(GenerationJob, sample.pk, process, log_path)
     assert sample.status == JobStatus.SUCCEEDED, f"{sample.error}\n{_log_tail(log_path)}"
-    assert sample.images.count() == generation_worker.SAMPLE_COUNT
+    assert sample.images.count() == training_runs.SAMPLE_COUNT
 
     job = services.generation_job_create(
         actor=marketer, persona=persona, scene="coffee at a cafe terrace", platform="instagram",

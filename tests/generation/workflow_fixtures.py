@@ -117,8 +117,9 @@ class FakeEngine:
     def environment(self) -> dict:
         return {"device": "cpu", "dtype": "float32"}
 
-    def train_lora(self, *, images, captions, output_dir, config, on_step=None):
+    def train_lora(self, *, images, captions, output_dir, config, on_step=None, class_images=None):
         self.train_calls += 1
+        self.class_images = class_images
         losses = []
         for step in range(1, config.steps + 1):
             if self.steps_hook:
@@ -133,7 +134,8 @@ class FakeEngine:
         path.write_bytes(b"fake-weights")
         return engine_module.TrainingResult(
             weights_path=path, sha256=engine_module.file_sha256(path), loss_curve=losses,
-            hyperparameters={"rank": config.rank, "steps": config.steps},
+            hyperparameters={"rank": config.rank, "steps": config.steps,
+                             "num_class_images": len(class_images) if config.prior_preservation else 0},
         )
 
 

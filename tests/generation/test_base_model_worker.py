@@ -16,19 +16,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-def fresh_pool():
-    """An empty engine pool, restored afterwards, so other tests find the engines they expect."""
-    saved = dict(engine_module._engines)
-    engine_module._engines.clear()
-    yield engine_module._engines
-    for engine in engine_module._engines.values():
-        if engine not in saved.values():
-            engine.close()
-    engine_module._engines.clear()
-    engine_module._engines.update(saved)
-
-
-@pytest.fixture
 def quick_samples(monkeypatch):
     """Reviewer samples and galleries with few steps: these tests are about which model renders them."""
     monkeypatch.setattr(training_runs, "SAMPLE_STEPS", 2)

@@ -9,25 +9,11 @@ import hashlib
 import pytest
 
 from generation import base_models, selectors, services, specs, training, training_runs
-from generation import engine as engine_module
 from generation.models import ClassImageSet, ClassImagesStatus, JobStatus
 from tests.factories import PersonaFactory, ReferenceImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def fresh_pool():
-    """An empty engine pool, restored afterwards, so other tests find the engines they expect."""
-    saved = dict(engine_module._engines)
-    engine_module._engines.clear()
-    yield engine_module._engines
-    for engine in engine_module._engines.values():
-        if engine not in saved.values():
-            engine.close()
-    engine_module._engines.clear()
-    engine_module._engines.update(saved)
 
 
 @pytest.fixture

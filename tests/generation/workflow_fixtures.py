@@ -15,7 +15,7 @@ from generation.specs import Rendered
 from tests.factories import GenerationJobFactory, LoraVersionFactory, ReferenceImageFactory
 
 __all__ = [
-    "FakeEngine", "active_lora", "after_commit", "fake_engine", "install_lora", "lora_weights_file",
+    "FakeEngine", "active_lora", "after_commit", "fake_engine", "fresh_pool", "install_lora", "lora_weights_file",
     "persona_with_refs",
 ]
 
@@ -148,3 +148,16 @@ def fake_engine(monkeypatch):
     # The fake's steps take microseconds: report every one of them (the throttle has its own test).
     monkeypatch.setattr(worker, "GENERATION_PROGRESS_INTERVAL_S", 0.0)
     return fake
+
+
+@pytest.fixture
+def fresh_pool():
+    """An empty engine pool, restored afterwards, so other tests find the engines they expect."""
+    saved = dict(engine_module._engines)
+    engine_module._engines.clear()
+    yield engine_module._engines
+    for engine in engine_module._engines.values():
+        if engine not in saved.values():
+            engine.close()
+    engine_module._engines.clear()
+    engine_module._engines.update(saved)

@@ -69,8 +69,8 @@ class LoraVersionAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
     readonly_fields = (
         "persona", "version", "status", "is_active", "base_model", "base_model_entry", "base_model_family",
         "base_model_sha256", "hyperparameters", "loss_curve",
-        "progress_step", "total_steps", "weights_path", "sha256", "error", "cancel_requested", "created_by",
-        "created_at", "started_at", "finished_at", "worker", "likeness_report",
+        "progress_stage", "progress_step", "total_steps", "weights_path", "sha256", "error", "cancel_requested",
+        "created_by", "created_at", "started_at", "finished_at", "worker", "likeness_report",
     )
     inlines = (LoraTransitionInline,)
     actions = ("cancel_training", "activate_version")

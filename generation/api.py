@@ -34,7 +34,8 @@ def _percent(step: int, total: int) -> float:
 
 
 class LoraVersionSerializer(serializers.ModelSerializer):
-    progress = serializers.SerializerMethodField(help_text="Percent of training steps done.")
+    progress = serializers.SerializerMethodField(help_text="Percent of training steps done (of class images "
+                                                 "rendered while progress_stage is class_images).")
     base_model_family = serializers.SerializerMethodField(help_text="Family of the model it was trained on.")
     compatible = serializers.SerializerMethodField(
         help_text="Whether it fits the persona's current base model (same family); an incompatible version needs "
@@ -50,9 +51,9 @@ class LoraVersionSerializer(serializers.ModelSerializer):
         fields = [
             "id", "persona", "version", "status", "is_active", "base_model", "base_model_entry", "base_model_family",
             "base_model_sha256", "compatible", "hyperparameters",
-            "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error", "cancel_requested",
-            "sample_job", "likeness_report", "prior_preservation_cost", "created_by", "created_at", "started_at",
-            "finished_at",
+            "progress_stage", "progress_step", "total_steps", "progress", "loss_curve", "sha256", "error",
+            "cancel_requested", "sample_job", "likeness_report", "prior_preservation_cost", "created_by", "created_at",
+            "started_at", "finished_at",
         ]
         read_only_fields = fields
 

@@ -26,7 +26,7 @@ from config.exceptions import ValidationFailed
 
 from . import specs
 from .class_image_selectors import class_set_key
-from .models import BaseModel, ClassImage, ClassImageSet, ClassImagesStatus
+from .models import BaseModel, ClassImage, ClassImageSet, ClassImagesStatus, TrainingStage
 from .runs import error_text
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,14 @@ class ClassImages:
     images: list[Image.Image]
     rendered: bool  # by this attempt (False: the cached set was reused)
     render_seconds: float  # this attempt's (0 when reused)
+
+
+# on_progress(stage, done, total): what the run does now, for its progress display.
+ProgressCallback = Callable[[TrainingStage, int, int], None]
+
+
+def _no_progress(stage: TrainingStage, done: int, total: int) -> None:
+    pass
 
 
 def _claim(key: dict) -> tuple[ClassImageSet, str | None]:
@@ -88,14 +96,16 @@ def _fail(image_set_id: int, token: str, error: str) -> None:
                                                                       claim="")
 
 
-def class_images_ensure(*, base_model: BaseModel | None, engine, resolution: int,
-                        should_stop: Callable[[], bool]) -> ClassImages:
+def class_images_ensure(*, base_model: BaseModel | None, engine, resolution: int, should_stop: Callable[[], bool],
+                        on_progress: ProgressCallback = _no_progress) -> ClassImages:
     """The base model's class images for a training run at `resolution`: the cached set, or rendered now (once)
     and stored. `should_stop()` is asked between pipeline calls and while waiting for another attempt's render;
-    True raises EngineCancelled."""
+    True raises EngineCancelled. `on_progress` hears once when the wait for another attempt's render begins and
+    before each of this attempt's pipeline calls (images rendered so far, of the set's count)."""
     if base_model is None:
         raise ValidationFailed("Prior preservation needs the version's base model from the library.")
     key = class_set_key(base_model=base_model, resolution=resolution)
+    waiting = False
     while True:
         image_set, token = _claim(key)
         if image_set.status == ClassImagesStatus.READY:
@@ -107,13 +117,17 @@ def class_images_ensure(*, base_model: BaseModel | None, engine, resolution: int
                     status=ClassImagesStatus.FAILED, error=error_text(exc))
                 continue
         if token is not None:
-            return _render(image_set, token=token, engine=engine, should_stop=should_stop)
+            return _render(image_set, token=token, engine=engine, should_stop=should_stop, on_progress=on_progress)
         if should_stop():
             raise specs.EngineCancelled("Training cancelled while waiting for the class images.")
+        if not waiting:
+            waiting = True
+            on_progress(TrainingStage.WAITING_FOR_CLASS_IMAGES, 0, image_set.count)
         _sleep(CLASS_WAIT_POLL_S)  # another attempt renders this set now: wait for it rather than render it twice
 
 
-def _render(image_set: ClassImageSet, *, token: str, engine, should_stop: Callable[[], bool]) -> ClassImages:
+def _render(image_set: ClassImageSet, *, token: str, engine, should_stop: Callable[[], bool],
+            on_progress: ProgressCallback) -> ClassImages:
     from . import training  # torch: worker side only
 
     seeds = [image_set.seed + i for i in range(image_set.count)]
@@ -124,6 +138,7 @@ def _render(image_set: ClassImageSet, *, token: str, engine, should_stop: Callab
         for offset in range(0, len(seeds), chunk):
             if should_stop():
                 raise specs.EngineCancelled("Training cancelled while rendering the class images.")
+            on_progress(TrainingStage.CLASS_IMAGES, offset, len(seeds))
             pictures += training.generate_class_images(engine, seeds=seeds[offset: offset + chunk],
                                                        resolution=image_set.resolution, steps=image_set.steps)
             ClassImageSet.objects.filter(pk=image_set.pk, claim=token).update(touched_at=timezone.now())

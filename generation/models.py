@@ -36,6 +36,16 @@ class DraftingStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class TrainingStage(models.TextChoices):
+    """What a running training attempt does now; while it renders class images, progress_step / total_steps count
+    them (like kohya's "generating class images" bar), otherwise training steps."""
+
+    NONE = "", "Not running"
+    CLASS_IMAGES = "class_images", "Generating class images"
+    WAITING_FOR_CLASS_IMAGES = "waiting_for_class_images", "Waiting for another run's class images"
+    TRAINING = "training", "Training"
+
+
 class GenerationMode(models.TextChoices):
     TXT2IMG = "txt2img", "Text to image"
     IMG2IMG = "img2img", "Variations of an image"
@@ -67,6 +77,9 @@ class LoraVersion(models.Model):
         help_text="Validation renders with this version and with the base model: mean / min likeness, face-found "
         "rate (generation/likeness.py).",
     )
+    progress_stage = models.CharField(
+        max_length=32, choices=TrainingStage.choices, default=TrainingStage.NONE, blank=True,
+        help_text="What the running attempt does now; during class_images the progress counts class images.")
     progress_step = models.PositiveIntegerField(default=0)
     total_steps = models.PositiveIntegerField(default=0)
     weights_path = models.CharField(max_length=500, blank=True)
@@ -94,6 +107,8 @@ class LoraVersion(models.Model):
                 fields=["persona"], condition=models.Q(is_active=True), name="lora_version_one_active_per_persona"
             ),
             models.CheckConstraint(condition=models.Q(status__in=JobStatus.values), name="lora_version_status_valid"),
+            models.CheckConstraint(condition=models.Q(progress_stage__in=TrainingStage.values),
+                                   name="lora_version_progress_stage_valid"),
         ]
 
     def __str__(self) -> str:

@@ -27,7 +27,7 @@ from personas.models import FaceFinding, Persona
 from . import specs
 from .class_images import class_images_ensure
 from .engines import engine_for as _engine
-from .models import GenerationJob, JobStatus, LoraVersion
+from .models import GenerationJob, JobStatus, LoraVersion, TrainingStage
 from .reports import version_report_ensure
 from .runs import FINISHED, error_text, job_queue, lock_lora_version, set_status
 from .selectors import lora_version_sample_job
@@ -94,6 +94,12 @@ def _cancel_asked(version_id: int) -> bool:
     return bool(LoraVersion.objects.filter(pk=version_id).values_list("cancel_requested", flat=True).first())
 
 
+def _stage_set(version_id: int, stage: TrainingStage, done: int, total: int) -> None:
+    """What the running attempt does now (class images rendered so far, or the start of training)."""
+    LoraVersion.objects.filter(pk=version_id, status=JobStatus.RUNNING).update(
+        progress_stage=stage, progress_step=done, total_steps=total)
+
+
 def _train(version: LoraVersion, *, config: specs.TrainingConfig, work_dir: Path, on_step) -> tuple:
     """Train on the references (and the base model's class images when prior preservation is on); returns the
     engine's result and what the run cost: class-image render seconds (0 when the cached set was reused) and the
@@ -108,10 +114,12 @@ def _train(version: LoraVersion, *, config: specs.TrainingConfig, work_dir: Path
     class_images = None
     if config.prior_preservation:
         found = class_images_ensure(base_model=version.base_model_entry, engine=engine, resolution=config.resolution,
-                                    should_stop=lambda: _cancel_asked(version.pk))
+                                    should_stop=lambda: _cancel_asked(version.pk),
+                                    on_progress=lambda stage, done, total: _stage_set(version.pk, stage, done, total))
         class_images = found.images
         cost = {"class_image_set": found.image_set.pk, "class_images_reused": not found.rendered,
                 "class_render_seconds": round(found.render_seconds, 2)}
+    _stage_set(version.pk, TrainingStage.TRAINING, 0, config.steps)
     started = time.monotonic()
     result = engine.train_lora(images=images, captions=captions, output_dir=work_dir, config=config, on_step=on_step,
                                class_images=class_images)
@@ -135,7 +143,8 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             return None
         finished = version.status in FINISHED
         if not finished and not _attempt_start(version, what="training", cancelled="cancelled before training started",
-                                               reset={"progress_step": 0, "loss_curve": [], "error": ""}):
+                                               reset={"progress_step": 0, "progress_stage": TrainingStage.NONE,
+                                                      "loss_curve": [], "error": ""}):
             return version
     if finished:
         if version.status == JobStatus.SUCCEEDED:
@@ -171,18 +180,22 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             media_delete_tree(prefix)
             if result is None:  # cancelled or failed: no weights are kept
                 to_status, comment, values = ending
-                for name, value in {**values, "loss_curve": list(losses)}.items():
+                values = {**values, "loss_curve": list(losses), "progress_stage": TrainingStage.NONE}
+                if not losses:  # it ended before training: the progress may count class images
+                    values |= {"progress_step": 0, "total_steps": config.steps}
+                for name, value in values.items():
                     setattr(version, name, value)
-                set_status(version, to_status, comment=comment, fields=[*values, "loss_curve"])
+                set_status(version, to_status, comment=comment, fields=list(values))
                 return version
             version.weights_path = media_save_file(f"{prefix}/{weights.name}", weights)
             version.sha256 = result.sha256
             version.loss_curve = [round(float(x), 6) for x in result.loss_curve]
             version.hyperparameters = {**hyper, **result.hyperparameters, **cost}
             version.progress_step = version.total_steps = config.steps
+            version.progress_stage = TrainingStage.NONE
             version.base_model_sha256 = result.hyperparameters.get("base_model_hash") or version.base_model_sha256
             fields = ["weights_path", "sha256", "loss_curve", "hyperparameters", "progress_step", "total_steps",
-                      "base_model_sha256"]
+                      "progress_stage", "base_model_sha256"]
             # Activation rule: the first successful version becomes active; later ones wait for a human.
             if not LoraVersion.objects.filter(persona_id=version.persona_id, is_active=True).exists():
                 version.is_active = True

@@ -10,10 +10,11 @@ import hashlib
 import pytest
 from django.db import IntegrityError
 from django.utils import timezone
+from PIL import Image
 
 from generation import base_models, class_images, specs, training_runs
 from generation.class_image_selectors import class_images_plan, class_set_key
-from generation.models import ClassImage, ClassImageSet, ClassImagesStatus, JobStatus
+from generation.models import ClassImage, ClassImageSet, ClassImagesStatus, JobStatus, LoraVersion, TrainingStage
 from tests.conftest import client_for
 from tests.factories import GenerationJobFactory, PersonaFactory, ReferenceImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
@@ -201,6 +202,98 @@ def test_training_without_prior_preservation_uses_no_class_images(persona_with_r
     assert "class_image_set" not in version.hyperparameters
     body = client_for(marketer).get(f"/api/v1/lora-versions/{version.pk}/").json()
     assert body["prior_preservation_cost"] is None
+
+
+def _prior_version(persona, marketer, base_model):
+    version = _queued_version(persona, marketer)
+    version.hyperparameters = {**version.hyperparameters, "prior_preservation": True}
+    version.base_model_entry = base_model
+    version.save(update_fields=["hyperparameters", "base_model_entry"])
+    return version
+
+
+def _progress(version) -> tuple[str, int, int]:
+    return tuple(LoraVersion.objects.filter(pk=version.pk).values_list(
+        "progress_stage", "progress_step", "total_steps").get())
+
+
+def test_a_run_shows_its_class_images_being_rendered_then_its_training(persona_with_refs, marketer, fake_engine,
+                                                                      few_class_images, tiny, monkeypatch):
+    version = _prior_version(persona_with_refs, marketer, tiny)
+    seen_rendering, seen_training = [], []
+    render = fake_engine.generate_batch
+
+    def renders_and_looks(requests, **kwargs):  # what the page reads while each pipeline call runs
+        seen_rendering.append(_progress(version))
+        return render(requests, **kwargs)
+
+    train = fake_engine.train_lora
+
+    def trains_and_looks(*, on_step, **kwargs):
+        def step_and_look(step, total, loss):
+            seen_training.append(_progress(version)[0])
+            return on_step(step, total, loss)
+        return train(on_step=step_and_look, **kwargs)
+
+    monkeypatch.setattr(fake_engine, "generate_batch", renders_and_looks)
+    monkeypatch.setattr(fake_engine, "train_lora", trains_and_looks)
+    training_runs.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED, version.error
+    # One pipeline call per class image (max_batch 1), then the reviewer samples once the run has ended.
+    assert seen_rendering[:3] == [("class_images", 0, 3), ("class_images", 1, 3), ("class_images", 2, 3)]
+    assert seen_rendering[3:] == [("", 5, 5)]
+    assert seen_training == ["training"] * 5
+    assert version.progress_stage == TrainingStage.NONE and version.progress_step == version.total_steps == 5
+
+
+def test_a_run_reusing_the_cached_set_never_shows_the_rendering_stage(persona_with_refs, marketer, fake_engine,
+                                                                     few_class_images, tiny, monkeypatch):
+    tiny.sha256 = fake_engine.base_model_hash  # the set key names the weights the worker loads
+    tiny.save(update_fields=["sha256"])
+    class_images.class_images_ensure(base_model=tiny, engine=fake_engine, resolution=64, should_stop=lambda: False)
+    version = _prior_version(persona_with_refs, marketer, tiny)
+    stages = []
+    stage_set = training_runs._stage_set
+    monkeypatch.setattr(training_runs, "_stage_set", lambda pk, stage, done, total: (
+        stages.append((stage, done, total)), stage_set(pk, stage, done, total)))
+    training_runs.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED and version.hyperparameters["class_images_reused"] is True
+    assert stages == [(TrainingStage.TRAINING, 0, 5)]
+
+
+def test_a_run_waiting_for_another_runs_set_says_so(persona_with_refs, marketer, fake_engine, few_class_images, tiny,
+                                                   monkeypatch):
+    tiny.sha256 = fake_engine.base_model_hash
+    tiny.save(update_fields=["sha256"])
+    other = ClassImageSet.objects.create(**class_set_key(base_model=tiny, resolution=64), claim="other-attempt",
+                                         touched_at=timezone.now())
+    version = _prior_version(persona_with_refs, marketer, tiny)
+    seen = []
+
+    def other_attempt_finishes_on_the_second_poll(seconds):
+        seen.append(_progress(version))
+        if len(seen) == 2:
+            pictures = [Image.new("RGB", (64, 64)) for _ in range(3)]
+            class_images._store(other, token="other-attempt", pictures=pictures, seconds=1.0, engine=fake_engine)
+
+    monkeypatch.setattr(class_images, "_sleep", other_attempt_finishes_on_the_second_poll)
+    training_runs.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.SUCCEEDED, version.error
+    assert seen == [("waiting_for_class_images", 0, 3)] * 2
+    assert version.hyperparameters["class_images_reused"] is True
+
+
+def test_a_cancel_while_rendering_class_images_leaves_no_class_image_progress(persona_with_refs, marketer,
+                                                                              fake_engine, few_class_images, tiny):
+    version = _prior_version(persona_with_refs, marketer, tiny)
+    fake_engine.steps_hook = lambda step: LoraVersion.objects.filter(pk=version.pk).update(cancel_requested=True)
+    training_runs.lora_training_run(lora_version_id=version.pk)
+    version.refresh_from_db()
+    assert version.status == JobStatus.CANCELLED and len(fake_engine.batches) == 1
+    assert (version.progress_stage, version.progress_step, version.total_steps) == ("", 0, 5)
 
 
 # --- before training: cached or not (API) ----------------------------------------------------------

@@ -91,3 +91,24 @@ def test_each_version_shows_what_prior_preservation_cost(client, marketer, perso
     assert content.count("data-prior-cost") == 2
     assert "rendered in 31.5 s" in content and "cached set reused (0 s rendering)" in content
     assert "about 20.0 s extra training (of 40.0 s)" in content
+
+
+def test_a_running_version_says_it_renders_or_waits_for_class_images(client, marketer, persona):
+    rendering = LoraVersionFactory(persona=persona, version=1, status=JobStatus.RUNNING,
+                                   progress_stage="class_images", progress_step=4, total_steps=12)
+    waiting = LoraVersionFactory(persona=persona, version=2, status=JobStatus.RUNNING,
+                                 progress_stage="waiting_for_class_images", progress_step=0, total_steps=12)
+    training = LoraVersionFactory(persona=persona, version=3, status=JobStatus.RUNNING,
+                                  progress_stage="training", progress_step=7, total_steps=50)
+    client.force_login(marketer)
+
+    def partial(version) -> str:
+        response = client.get(reverse("generation:lora_partial", args=[version.pk]))
+        assert response.status_code == 200
+        return response.content.decode()
+
+    assert "generating class images: 4 / 12 rendered" in partial(rendering)
+    assert "waiting for another run's class images (12)" in partial(waiting)
+    assert "step 7 / 50" in partial(training) and "class images:" not in partial(training)
+    content = _page(client, marketer, persona)
+    assert "generating class images: 4 / 12 rendered" in content and "step 7 / 50" in content

@@ -17,7 +17,7 @@ from personas.models import Persona
 
 from . import specs
 from .families import Family, render_size
-from .models import BaseModel, GenerationJob, JobStatus, JobTransition, LoraVersion
+from .models import BaseModel, GenerationJob, JobStatus, JobTransition, LoraVersion, TrainingStage
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 
@@ -52,7 +52,12 @@ def set_status(
         obj.started_at = timezone.now()
     if to_status in FINISHED:
         obj.finished_at = timezone.now()
-    obj.save(update_fields=["status", "started_at", "finished_at", *fields])
+    stage = []
+    if isinstance(obj, LoraVersion) and to_status != JobStatus.RUNNING and obj.progress_stage:
+        # A stage describes a running attempt: a sweep that fails or requeues the run must not leave it behind.
+        obj.progress_stage = TrainingStage.NONE
+        stage = ["progress_stage"]
+    obj.save(update_fields=["status", "started_at", "finished_at", *fields, *stage])
     audit(obj=obj, actor=actor, from_status=from_status, to_status=to_status, comment=comment)
 
 

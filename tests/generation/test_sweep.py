@@ -5,7 +5,15 @@ from django.utils import timezone
 
 from config.celery import app
 from generation import heartbeats, tasks, worker
-from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion, WorkerHeartbeat
+from generation.models import (
+    GeneratedImage,
+    GenerationJob,
+    JobStatus,
+    JobTransition,
+    LoraVersion,
+    TrainingStage,
+    WorkerHeartbeat,
+)
 from generation.sweeps import (
     DRAFTING_RESEND_AFTER_S,
     MAX_REQUEUES,
@@ -35,7 +43,8 @@ def test_sweep_fails_runs_stuck_past_their_limit_and_leaves_fresh_ones(settings)
     done_job = GenerationJobFactory(status=JobStatus.SUCCEEDED, started_at=_started(10_000))
     # Past the generation limit but inside the (longer) training limit: still running.
     training = LoraVersionFactory(status=JobStatus.RUNNING, started_at=_started(past_generate))
-    stuck_training = LoraVersionFactory(status=JobStatus.RUNNING, started_at=_started(600 + STALE_GRACE_SECONDS + 5))
+    stuck_training = LoraVersionFactory(status=JobStatus.RUNNING, started_at=_started(600 + STALE_GRACE_SECONDS + 5),
+                                        progress_stage=TrainingStage.CLASS_IMAGES)
 
     assert generation_runs_fail_stale() == 2
 
@@ -46,7 +55,8 @@ def test_sweep_fails_runs_stuck_past_their_limit_and_leaves_fresh_ones(settings)
     assert JobTransition.objects.filter(
         generation_job=stuck_job, from_status=JobStatus.RUNNING, to_status=JobStatus.FAILED
     ).count() == 1
-    assert LoraVersion.objects.get(pk=stuck_training.pk).status == JobStatus.FAILED
+    assert LoraVersion.objects.values_list("status", "progress_stage").get(pk=stuck_training.pk) == (
+        JobStatus.FAILED, TrainingStage.NONE)
     assert GenerationJob.objects.get(pk=fresh_job.pk).status == JobStatus.RUNNING
     assert GenerationJob.objects.get(pk=done_job.pk).status == JobStatus.SUCCEEDED
     assert LoraVersion.objects.get(pk=training.pk).status == JobStatus.RUNNING
@@ -139,7 +149,8 @@ def test_runs_of_a_worker_silent_past_the_timeout_are_queued_again(persona_with_
     silent = in_worker("gpu@a")
     alive = in_worker("gpu@b")
     orphan = _queued_version(persona_with_refs, marketer)
-    LoraVersion.objects.filter(pk=orphan.pk).update(status=JobStatus.RUNNING, worker=silent, progress_step=3)
+    LoraVersion.objects.filter(pk=orphan.pk).update(status=JobStatus.RUNNING, worker=silent, progress_step=3,
+                                                      progress_stage=TrainingStage.TRAINING)
     held = _job(persona_with_refs, marketer, status=JobStatus.RUNNING, worker=alive)
     WorkerHeartbeat.objects.filter(pk=silent.pk).update(last_seen=timezone.now() - dt.timedelta(seconds=61))
     sent = []
@@ -149,7 +160,8 @@ def test_runs_of_a_worker_silent_past_the_timeout_are_queued_again(persona_with_
     with after_commit():
         assert generation_runs_requeue_orphaned() == 1
     orphan.refresh_from_db()
-    assert (orphan.status, orphan.progress_step, orphan.worker) == (JobStatus.QUEUED, 0, None)
+    assert (orphan.status, orphan.progress_step, orphan.progress_stage, orphan.worker) == (
+        JobStatus.QUEUED, 0, TrainingStage.NONE, None)
     assert sent == [("train", orphan.pk)]
     assert GenerationJob.objects.get(pk=held.pk).status == JobStatus.RUNNING
 

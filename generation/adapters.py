@@ -15,8 +15,8 @@ from pathlib import Path
 
 import torch
 
-from .perf import PerfOptions
-from .specs import EngineError, LoraRef, file_sha256
+from generation.perf import PerfOptions
+from generation.specs import EngineError, LoraRef, file_sha256
 
 logger = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from config.exceptions import ApplicationError
 from core.access import Role, is_operator
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 
-from . import base_models, services
-from .models import (
+from generation import base_models, services
+from generation.models import (
     BaseModel,
     BaseModelSample,
     ClassImageSet,

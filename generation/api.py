@@ -14,9 +14,9 @@ from core.filters import IdFilter
 from core.platforms import Platform
 from personas.selectors import persona_get
 
-from . import selectors, services, specs
-from .class_image_selectors import lora_version_prior_cost
-from .models import (
+from generation import selectors, services, specs
+from generation.class_image_selectors import lora_version_prior_cost
+from generation.models import (
     CandidateStatus,
     DraftingStatus,
     GeneratedImage,

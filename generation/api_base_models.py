@@ -13,10 +13,10 @@ from rest_framework.views import APIView
 
 from personas.selectors import persona_get
 
-from . import base_models, selectors, specs
-from .class_image_selectors import persona_class_images_plan
-from .families import FAMILY_LABELS
-from .models import BaseModel, BaseModelSample
+from generation import base_models, selectors, specs
+from generation.class_image_selectors import persona_class_images_plan
+from generation.families import FAMILY_LABELS
+from generation.models import BaseModel, BaseModelSample
 
 
 class BaseModelSampleSerializer(serializers.ModelSerializer):

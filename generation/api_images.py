@@ -10,9 +10,9 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from . import reproduction, selectors
-from .api import GeneratedImageSerializer
-from .models import GeneratedImage, ReproductionCheck
+from generation import reproduction, selectors
+from generation.api import GeneratedImageSerializer
+from generation.models import GeneratedImage, ReproductionCheck
 
 
 class ReproductionCheckSerializer(serializers.ModelSerializer):

@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from config.exceptions import ValidationFailed
 from core.constants import MAX_DB_ID
 
-from . import plan_selectors, plans, specs
-from .models import ContentPlan
+from generation import plan_selectors, plans, specs
+from generation.models import ContentPlan
 
 
 class PlanRowErrorSerializer(serializers.Serializer):

@@ -19,10 +19,10 @@ from personas.models import Persona
 from scheduler import api as scheduler_api
 from scheduler.selectors import post_get
 
-from . import captioning
-from .captions.prompts import REWRITES
-from .models import CaptionAlternative, GeneratedImage
-from .selectors import caption_alternatives_for_post, generated_images_for_persona
+from generation import captioning
+from generation.captions.prompts import REWRITES
+from generation.models import CaptionAlternative, GeneratedImage
+from generation.selectors import caption_alternatives_for_post, generated_images_for_persona
 
 
 class CaptionAlternativeSerializer(serializers.ModelSerializer):

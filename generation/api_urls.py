@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import SimpleRouter
 
-from . import api, api_base_models, api_images, api_plans
+from generation import api, api_base_models, api_images, api_plans
 
 # SimpleRouter: the API root view already comes from the personas router.
 router = SimpleRouter()

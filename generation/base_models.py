@@ -14,9 +14,9 @@ from personas.models import Persona
 from personas.selectors import role_require
 from personas.services import persona_create
 
-from .checkpoints import model_files_check
-from .families import FAMILY_LABELS, model_family
-from .models import (
+from generation.checkpoints import model_files_check
+from generation.families import FAMILY_LABELS, model_family
+from generation.models import (
     BaseModel,
     BaseModelLayout,
     BaseModelSample,
@@ -25,9 +25,9 @@ from .models import (
     PersonaBaseModel,
     SamplesStatus,
 )
-from .runs import gpu_task_send
-from .selectors import base_model_default
-from .specs import BUILTIN_MODEL_IDS
+from generation.runs import gpu_task_send
+from generation.selectors import base_model_default
+from generation.specs import BUILTIN_MODEL_IDS
 
 BUILTIN_NAMES = {"tiny": "Tiny SD (built-in)", "tiny-sdxl": "Tiny SDXL (built-in)"}
 
@@ -46,7 +46,7 @@ def _lock(base_model_id: int) -> BaseModel:
 
 
 def _samples_enqueue(entry: BaseModel) -> None:
-    from .tasks import render_base_model_samples
+    from generation.tasks import render_base_model_samples
 
     transaction.on_commit(lambda: gpu_task_send(render_base_model_samples, entry.pk, family=entry.family))
 

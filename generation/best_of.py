@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from .models import CandidateStatus, GeneratedImage, GenerationJob, LikenessStatus
+from generation.models import CandidateStatus, GeneratedImage, GenerationJob, LikenessStatus
 
 
 def candidate_fields(*, job: GenerationJob, index: int) -> dict:

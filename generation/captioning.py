@@ -21,10 +21,10 @@ from scheduler.models import Post, PostStatus
 from scheduler.post_captions import post_caption_replace
 from scheduler.selectors import post_get
 
-from .captions.prompts import REWRITES
-from .captions.writer import WrittenCaption, captions_write
-from .models import CaptionAlternative, CaptionStatus, GeneratedImage
-from .runs import error_text
+from generation.captions.prompts import REWRITES
+from generation.captions.writer import WrittenCaption, captions_write
+from generation.models import CaptionAlternative, CaptionStatus, GeneratedImage
+from generation.runs import error_text
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def caption_rewrite_request(*, actor: AbstractBaseUser, post_id: int, instructio
     alternative = CaptionAlternative.objects.create(
         post=post, language=target, instruction=instruction, status=CaptionStatus.PENDING, requested_by=actor,
     )
-    from .tasks import write_caption
+    from generation.tasks import write_caption
 
     transaction.on_commit(lambda: write_caption.delay(alternative.pk))
     return alternative

@@ -20,8 +20,8 @@ from django.conf import settings
 
 from config.exceptions import ValidationFailed
 
-from .families import PIPELINE_IS_SDXL, Family, model_family
-from .specs import WEIGHT_SUFFIXES, EngineError, file_sha256
+from generation.families import PIPELINE_IS_SDXL, Family, model_family
+from generation.specs import WEIGHT_SUFFIXES, EngineError, file_sha256
 
 logger = logging.getLogger(__name__)
 

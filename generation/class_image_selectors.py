@@ -7,9 +7,9 @@ from django.conf import settings
 
 from personas.models import Persona
 
-from . import specs
-from .models import BaseModel, ClassImageSet, ClassImagesStatus, GenerationJob, JobStatus, LoraVersion
-from .selectors import base_model_family, persona_base_model
+from generation import specs
+from generation.models import BaseModel, ClassImageSet, ClassImagesStatus, GenerationJob, JobStatus, LoraVersion
+from generation.selectors import base_model_family, persona_base_model
 
 
 def class_image_count() -> int:

@@ -24,10 +24,10 @@ from PIL import Image
 
 from config.exceptions import ValidationFailed
 
-from . import specs
-from .class_image_selectors import class_set_key
-from .models import BaseModel, ClassImage, ClassImageSet, ClassImagesStatus, TrainingStage
-from .runs import error_text
+from generation import specs
+from generation.class_image_selectors import class_set_key
+from generation.models import BaseModel, ClassImage, ClassImageSet, ClassImagesStatus, TrainingStage
+from generation.runs import error_text
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,7 @@ def class_images_ensure(*, base_model: BaseModel | None, engine, resolution: int
 
 def _render(image_set: ClassImageSet, *, token: str, engine, should_stop: Callable[[], bool],
             on_progress: ProgressCallback) -> ClassImages:
-    from . import training  # torch: worker side only
+    from generation import training  # torch: worker side only
 
     seeds = [image_set.seed + i for i in range(image_set.count)]
     chunk = max(1, int(getattr(engine, "max_batch", 1) or 1))

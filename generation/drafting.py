@@ -24,13 +24,13 @@ from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
 from scheduler.post_versions import post_image_replace
 
-from .best_of import job_candidates_select
-from .captioning import caption_alternatives_save
-from .captions.writer import caption_backend, captions_write
-from .likeness import draft_hold_reason, job_likeness_score_safely
-from .models import CandidateStatus, ContentPlanItem, DraftingStatus, GenerationJob
-from .runs import error_text
-from .selectors import generated_image_post_languages
+from generation.best_of import job_candidates_select
+from generation.captioning import caption_alternatives_save
+from generation.captions.writer import caption_backend, captions_write
+from generation.likeness import draft_hold_reason, job_likeness_score_safely
+from generation.models import CandidateStatus, ContentPlanItem, DraftingStatus, GenerationJob
+from generation.runs import error_text
+from generation.selectors import generated_image_post_languages
 
 logger = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ import torch
 from django.conf import settings
 from PIL import Image
 
-from . import refine
-from .adapters import HOTSWAP_SLOT, PersonaAdapters  # noqa: F401  (HOTSWAP_SLOT: part of the engine's surface)
-from .families import family_of_pipeline, single_file_config_dir
-from .loading import load_base_pipeline, weights_sha256
-from .perf import PerfOptions, select_device_and_dtype
-from .specs import (  # noqa: F401  (re-exported: engine_module.X is the engine's public surface)
+from generation import refine
+from generation.adapters import HOTSWAP_SLOT, PersonaAdapters  # noqa: F401  (HOTSWAP_SLOT: part of the engine's surface)
+from generation.families import family_of_pipeline, single_file_config_dir
+from generation.loading import load_base_pipeline, weights_sha256
+from generation.perf import PerfOptions, select_device_and_dtype
+from generation.specs import (  # noqa: F401  (re-exported: engine_module.X is the engine's public surface)
     MODES,
     SAMPLER_LABELS,
     SCHEDULERS,

@@ -3,14 +3,14 @@ inside the function, so the web process (which imports the worker's task modules
 
 from __future__ import annotations
 
-from .models import BaseModel
-from .selectors import base_model_ref
+from generation.models import BaseModel
+from generation.selectors import base_model_ref
 
 
 def engine_for(base_model: BaseModel | None = None):
     """The process's engine for a library entry (None: GENERATION_BASE_MODEL). A built-in model's hash is recorded
     the first time a worker loads it."""
-    from . import engine as engine_module
+    from generation import engine as engine_module
 
     engine = engine_module.get_engine(base_model_ref(base_model))
     if base_model is not None and not base_model.sha256 and engine.base_model_hash:

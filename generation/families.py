@@ -17,7 +17,7 @@ from django.conf import settings
 from config.exceptions import ValidationFailed
 from core.platforms import Platform, platform_target_size
 
-from .specs import TINY_MODEL_ID, TINY_SDXL_MODEL_ID, EngineError
+from generation.specs import TINY_MODEL_ID, TINY_SDXL_MODEL_ID, EngineError
 
 # The diffusers pipeline classes the engine runs, and whether each is SDXL-shaped (two text encoders, pooled text
 # and size conditioning).

@@ -9,10 +9,10 @@ import logging
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from . import specs
-from .engines import engine_for
-from .models import BaseModel, BaseModelSample, SamplesStatus
-from .runs import error_text
+from generation import specs
+from generation.engines import engine_for
+from generation.models import BaseModel, BaseModelSample, SamplesStatus
+from generation.runs import error_text
 
 logger = logging.getLogger(__name__)
 

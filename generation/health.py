@@ -19,8 +19,8 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Histo
 from core.health import CheckResult, broker_probe, check_run, database_probe, queue_depths
 from core.storage import storage_probe
 
-from . import heartbeats
-from .models import GenerationJob, JobStatus, LoraVersion, WorkerHeartbeat
+from generation import heartbeats
+from generation.models import GenerationJob, JobStatus, LoraVersion, WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from .models import WorkerHeartbeat
+from generation.models import WorkerHeartbeat
 
 logger = logging.getLogger(__name__)
 

@@ -22,9 +22,9 @@ from scheduler.models import Post
 from scheduler.post_versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 
-from . import specs
-from .models import GeneratedImage, GenerationJob, GenerationMode
-from .selectors import generated_image_get
+from generation import specs
+from generation.models import GeneratedImage, GenerationJob, GenerationMode
+from generation.selectors import generated_image_get
 
 # An init image smaller than this carries too little to vary; masks may be as small as the image they cover.
 INIT_MIN_SIDE = 64

@@ -21,7 +21,7 @@ from personas.faces import likeness_backend
 from personas.models import FaceFinding, Persona
 from personas.reference_qa import NOT_A_FACE_REASON, persona_threshold, reference_faces_refresh
 
-from .models import GeneratedImage, GenerationJob, LikenessStatus
+from generation.models import GeneratedImage, GenerationJob, LikenessStatus
 
 logger = logging.getLogger(__name__)
 
@@ -185,7 +185,7 @@ def on_commit_score(job_id: int) -> None:
     """Enqueue the likeness task after the current transaction commits (robust: a broker that is down never fails
     what was saved; the images stay pending and drafting scores them)."""
     def send() -> None:
-        from .tasks import score_likeness
+        from generation.tasks import score_likeness
 
         score_likeness.delay(job_id)
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoints import weights_files, weights_sha256  # noqa: F401  (re-exported: the engine hashes with them)
-from .families import config_family, single_file_config_dir
-from .specs import TINY_MODEL_ID, TINY_SDXL_MODEL_ID, EngineError
+from generation.checkpoints import weights_files, weights_sha256  # noqa: F401  (re-exported: the engine hashes with them)
+from generation.families import config_family, single_file_config_dir
+from generation.specs import TINY_MODEL_ID, TINY_SDXL_MODEL_ID, EngineError
 
 logger = logging.getLogger(__name__)
 

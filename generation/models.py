@@ -5,7 +5,7 @@ from django.db import models
 
 from personas.models import Persona
 
-from .library_models import (  # noqa: F401  (re-exported: the app's models live in generation.models)
+from generation.library_models import (  # noqa: F401  (re-exported: the app's models live in generation.models)
     BaseModel,
     BaseModelLayout,
     BaseModelSample,

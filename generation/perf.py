@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from django.conf import settings
 
-from .specs import EngineError
+from generation.specs import EngineError
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from config.exceptions import NotFound
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import Post
 
-from .models import ContentPlan, DraftingStatus, JobStatus
+from generation.models import ContentPlan, DraftingStatus, JobStatus
 
 PLAN_NOT_FOUND = "Content plan not found."
 

@@ -31,10 +31,10 @@ from scheduler.models import SlotSeries
 from scheduler.selectors import localize, next_free_slot, persona_zone
 from scheduler.series_selectors import series_next_free, slot_series_by_name
 
-from . import specs
-from .models import ContentPlan, ContentPlanItem
-from .selectors import lora_version_active
-from .services import generation_job_create
+from generation import specs
+from generation.models import ContentPlan, ContentPlanItem
+from generation.selectors import lora_version_active
+from generation.services import generation_job_create
 
 COLUMNS = ("persona", "date", "time", "platform", "scene", "caption_brief", "sponsored")
 HEADER_NAMES = {

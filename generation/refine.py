@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from .specs import EngineCancelled, EngineError, GenerationRequest, Rendered
+from generation.specs import EngineCancelled, EngineError, GenerationRequest, Rendered
 
 LANCZOS = Image.Resampling.LANCZOS
 # Pixels of feathering where a re-rendered region meets the untouched image (none outside the mask itself).
@@ -283,7 +283,7 @@ def face_detail(
 ) -> Rendered:
     """Re-render each detected face (with its margin) at the family's size with image-to-image and the persona
     LoRA, and blend it back. An image without a face comes back untouched (the same object)."""
-    from .faces import DETECTOR_NAME, face_boxes
+    from generation.faces import DETECTOR_NAME, face_boxes
 
     faces = face_boxes(image)[:max_faces]
     stage: dict = {"detector": DETECTOR_NAME, "faces": len(faces), "boxes": [],

@@ -9,10 +9,10 @@ from collections.abc import Callable
 
 from core.platforms import Platform
 
-from . import likeness, specs
-from .families import render_size
-from .models import LoraVersion
-from .runs import error_text, persona_prompt
+from generation import likeness, specs
+from generation.families import render_size
+from generation.models import LoraVersion
+from generation.runs import error_text, persona_prompt
 
 logger = logging.getLogger(__name__)
 

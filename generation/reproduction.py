@@ -20,9 +20,9 @@ from PIL import Image
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
 
-from .models import GeneratedImage, JobStatus, ReproductionCheck
-from .runs import FINISHED, error_text
-from .selectors import generated_image_get
+from generation.models import GeneratedImage, JobStatus, ReproductionCheck
+from generation.runs import FINISHED, error_text
+from generation.selectors import generated_image_get
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +34,7 @@ def reproduction_check_request(*, actor: AbstractBaseUser, image_id: int) -> Rep
                  not_found="Generated image not found.")
     with transaction.atomic():
         check = ReproductionCheck.objects.create(image=image, requested_by=actor)
-        from .tasks import reproduce_image
+        from generation.tasks import reproduce_image
 
         transaction.on_commit(lambda: reproduce_image.delay(check.pk))
     return check
@@ -55,7 +55,7 @@ def pixel_comparison(stored: bytes, rendered: bytes) -> tuple[bool, int, int]:
 
 def reproduction_check_run(*, check_id: int) -> ReproductionCheck | None:
     """Task body (gpu queue): re-render and compare. Idempotent: a finished check is left alone."""
-    from .worker import _engine, generated_image_reproduce
+    from generation.worker import _engine, generated_image_reproduce
 
     with transaction.atomic():
         check = ReproductionCheck.objects.select_for_update().filter(pk=check_id).first()

@@ -15,9 +15,9 @@ from config.exceptions import NotFound
 from core.storage import local_paths_hidden
 from personas.models import Persona
 
-from . import specs
-from .families import Family, render_size
-from .models import BaseModel, GenerationJob, JobStatus, JobTransition, LoraVersion, TrainingStage
+from generation import specs
+from generation.families import Family, render_size
+from generation.models import BaseModel, GenerationJob, JobStatus, JobTransition, LoraVersion, TrainingStage
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
 

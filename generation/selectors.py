@@ -15,8 +15,8 @@ from scheduler.models import PostImage, PostImageVersion
 from scheduler.post_versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 
-from .families import Family, model_family
-from .models import (
+from generation.families import Family, model_family
+from generation.models import (
     BaseModel,
     BaseModelLayout,
     BaseModelStatus,
@@ -28,7 +28,7 @@ from .models import (
     PersonaBaseModel,
     ReproductionCheck,
 )
-from .specs import BaseModelRef
+from generation.specs import BaseModelRef
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:

@@ -18,16 +18,16 @@ from personas.models import Persona
 from personas.reference_qa import training_faces_require
 from personas.selectors import role_require
 
-from . import specs
-from .base_models import persona_base_model_pin
-from .class_image_selectors import class_image_count
-from .drafting import drafts_create
-from .families import FAMILY_LABELS
-from .inputs import job_inputs_check, job_inputs_save
-from .likeness import version_report_worse
-from .models import BaseModel, BaseModelStatus, DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
-from .runs import audit, gpu_task_send, job_queue, lock_job, lock_lora_version, set_status
-from .selectors import base_model_family, lora_version_active, lora_version_family, lora_version_fits
+from generation import specs
+from generation.base_models import persona_base_model_pin
+from generation.class_image_selectors import class_image_count
+from generation.drafting import drafts_create
+from generation.families import FAMILY_LABELS
+from generation.inputs import job_inputs_check, job_inputs_save
+from generation.likeness import version_report_worse
+from generation.models import BaseModel, BaseModelStatus, DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
+from generation.runs import audit, gpu_task_send, job_queue, lock_job, lock_lora_version, set_status
+from generation.selectors import base_model_family, lora_version_active, lora_version_family, lora_version_fits
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -128,7 +128,7 @@ def lora_training_start(
     )
     audit(obj=version, actor=actor, from_status="", to_status=JobStatus.QUEUED, comment="training requested")
 
-    from .tasks import train_lora
+    from generation.tasks import train_lora
 
     transaction.on_commit(lambda: gpu_task_send(train_lora, version.pk, family=base_model.family))
     return version
@@ -288,7 +288,7 @@ def generation_job_create(
     )
     job_inputs_save(job=job, inputs=inputs)
 
-    from .tasks import generate_images
+    from generation.tasks import generate_images
 
     transaction.on_commit(lambda: gpu_task_send(generate_images, job.pk, family=base_model.family))
     return job

@@ -10,9 +10,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from . import heartbeats
-from .models import DraftingStatus, GenerationJob, JobStatus, JobTransition, LoraVersion
-from .runs import gpu_task_send, set_status
+from generation import heartbeats
+from generation.models import DraftingStatus, GenerationJob, JobStatus, JobTransition, LoraVersion
+from generation.runs import gpu_task_send, set_status
 
 # How long past its soft time limit a run may stay "running" before the sweep fails it.
 STALE_GRACE_SECONDS = 300
@@ -24,7 +24,7 @@ REQUEUE_COMMENT = "queued again: its worker {worker} stopped while it ran"
 
 
 def _run_enqueue(model: type[LoraVersion] | type[GenerationJob], pk: int) -> None:
-    from .tasks import generate_images, train_lora
+    from generation.tasks import generate_images, train_lora
 
     family = model.objects.filter(pk=pk).values_list("base_model_entry__family", flat=True).first()
     gpu_task_send(train_lora if model is LoraVersion else generate_images, pk, family=family)
@@ -109,7 +109,7 @@ def generation_runs_fail_stale(*, now: dt.datetime | None = None) -> int:
 
 def generation_drafts_resend(*, now: dt.datetime | None = None) -> int:
     """Send the drafting task again for jobs whose message was lost (e.g. the broker was down at commit)."""
-    from .tasks import draft_posts
+    from generation.tasks import draft_posts
 
     cutoff = (now or timezone.now()) - dt.timedelta(seconds=DRAFTING_RESEND_AFTER_S)
     job_ids = list(GenerationJob.objects.filter(

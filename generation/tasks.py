@@ -15,7 +15,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_ready, worker_shutdown
 from django.conf import settings
 
-from . import captioning, drafting, gallery, heartbeats, likeness, reproduction, sweeps, training_runs, worker
+from generation import captioning, drafting, gallery, heartbeats, likeness, reproduction, sweeps, training_runs, worker
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))

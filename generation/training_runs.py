@@ -24,14 +24,14 @@ from core.platforms import Platform
 from core.storage import media_delete_tree, media_save_file
 from personas.models import FaceFinding, Persona
 
-from . import specs
-from .class_images import class_images_ensure
-from .engines import engine_for as _engine
-from .models import GenerationJob, JobStatus, LoraVersion, TrainingStage
-from .reports import version_report_ensure
-from .runs import FINISHED, error_text, job_queue, lock_lora_version, set_status
-from .selectors import lora_version_sample_job
-from .worker import _attempt_start, _lora_ref, generation_job_run
+from generation import specs
+from generation.class_images import class_images_ensure
+from generation.engines import engine_for as _engine
+from generation.models import GenerationJob, JobStatus, LoraVersion, TrainingStage
+from generation.reports import version_report_ensure
+from generation.runs import FINISHED, error_text, job_queue, lock_lora_version, set_status
+from generation.selectors import lora_version_sample_job
+from generation.worker import _attempt_start, _lora_ref, generation_job_run
 
 logger = logging.getLogger(__name__)
 

@@ -22,13 +22,13 @@ from PIL import Image
 from config.exceptions import Conflict, ValidationFailed
 from core.storage import media_fetch
 
-from . import heartbeats, specs
-from .best_of import candidate_fields, candidate_filename
-from .engines import engine_for as _engine
-from .likeness import on_commit_score
-from .models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
-from .runs import FINISHED, error_text, lock_job, set_status
-from .selectors import generation_job_render_batch, lora_adapter_name, reproduction_record
+from generation import heartbeats, specs
+from generation.best_of import candidate_fields, candidate_filename
+from generation.engines import engine_for as _engine
+from generation.likeness import on_commit_score
+from generation.models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
+from generation.runs import FINISHED, error_text, lock_job, set_status
+from generation.selectors import generation_job_render_batch, lora_adapter_name, reproduction_record
 
 logger = logging.getLogger(__name__)
 
@@ -171,7 +171,7 @@ def _batch_end(*, job_ids: Sequence[int], leader_id: int, to_status: str, commen
 
 
 def _drafting_enqueue(job_id: int) -> None:
-    from .tasks import draft_posts
+    from generation.tasks import draft_posts
 
     draft_posts.delay(job_id)
 

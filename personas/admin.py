@@ -21,8 +21,8 @@ from django.http import Http404, HttpRequest
 from config.exceptions import ApplicationError
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, allowed_roles, is_operator
 
-from . import caption_settings, services
-from .models import Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
+from personas import caption_settings, services
+from personas.models import Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
 
 
 class WorkspaceScopedAdminMixin:

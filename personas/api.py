@@ -17,8 +17,8 @@ from core.filters import IdFilter
 from core.languages import LANGUAGES
 from core.platforms import Platform
 
-from . import caption_settings, selectors, services
-from .models import (
+from personas import caption_settings, selectors, services
+from personas.models import (
     CONSENT_CONFIRMATION,
     RIGHTS_CONFIRMATION,
     CaptionLanguageMode,

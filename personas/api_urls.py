@@ -1,6 +1,6 @@
 from rest_framework.routers import DefaultRouter
 
-from .api import PersonaViewSet, ReferenceImageViewSet, WorkspaceViewSet
+from personas.api import PersonaViewSet, ReferenceImageViewSet, WorkspaceViewSet
 
 router = DefaultRouter()
 router.register("workspaces", WorkspaceViewSet, basename="workspace")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .identity import ARCFACE_DEFAULT_THRESHOLD, Detection, DlibBackend
+from personas.identity import ARCFACE_DEFAULT_THRESHOLD, Detection, DlibBackend
 
 ARCFACE_INPUT = (3, 112, 112)  # one aligned RGB face, channels first
 

@@ -13,8 +13,8 @@ from config.exceptions import ValidationFailed
 from core.access import ADMIN_ROLES
 from core.languages import DEFAULT_LANGUAGE, LANGUAGES, language_clean
 
-from .models import CaptionLanguageMode, Workspace
-from .selectors import role_require
+from personas.models import CaptionLanguageMode, Workspace
+from personas.selectors import role_require
 
 CAPTION_FIELDS = frozenset({"banned_words", "must_include", "caption_examples", "caption_languages",
                             "caption_language_mode", "caption_urls_allowed"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from . import identity
+from personas import identity
 
 
 def likeness_backend() -> identity.IdentityBackend:

@@ -201,7 +201,7 @@ def backend_from_spec(spec: str = "dlib", *, threshold: float | None = None) -> 
     if spec == "dlib":
         return DlibBackend()
     if spec.startswith("arcface:"):
-        from .arcface import ArcFaceOnnxBackend
+        from personas.arcface import ArcFaceOnnxBackend
 
         threshold = ARCFACE_DEFAULT_THRESHOLD if threshold is None else threshold
         return ArcFaceOnnxBackend(spec.removeprefix("arcface:"), threshold=threshold)

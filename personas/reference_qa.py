@@ -14,9 +14,9 @@ from django.db import transaction
 
 from config.exceptions import ValidationFailed
 
-from . import identity
-from .faces import default_threshold, likeness_backend
-from .models import FaceFinding, Persona, ReferenceImage
+from personas import identity
+from personas.faces import default_threshold, likeness_backend
+from personas.models import FaceFinding, Persona, ReferenceImage
 
 logger = logging.getLogger(__name__)
 

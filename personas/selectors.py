@@ -12,8 +12,8 @@ from config.exceptions import NotFound, PermissionDenied
 from core.access import allowed_roles, role_allows
 from core.languages import DEFAULT_LANGUAGE, LANGUAGES, label_table, language_clean
 
-from .faces import default_threshold
-from .models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace
+from personas.faces import default_threshold
+from personas.models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace
 
 # Between the labels of a bilingual caption: "KI-generiert · AI-generated".
 BILINGUAL_LABEL_SEPARATOR = " · "

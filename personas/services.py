@@ -22,10 +22,10 @@ from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
 from core.platforms import Platform, hashtag_clean
 
-from .caption_settings import CAPTION_FIELDS, caption_field_clean
-from .caption_settings import str_list as _str_list
-from .image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
-from .models import (
+from personas.caption_settings import CAPTION_FIELDS, caption_field_clean
+from personas.caption_settings import str_list as _str_list
+from personas.image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
+from personas.models import (
     CONSENT_CONFIRMATION,
     DEFAULT_DISCLOSURE_LABEL,
     RIGHTS_CONFIRMATION,
@@ -36,8 +36,8 @@ from .models import (
     ReferenceUpload,
     Workspace,
 )
-from .reference_qa import reference_faces_refresh
-from .selectors import role_require
+from personas.reference_qa import reference_faces_refresh
+from personas.selectors import role_require
 
 logger = logging.getLogger(__name__)
 

@@ -16,8 +16,8 @@ from config.exceptions import ApplicationError
 from core.access import ADMIN_ROLES, AUTHOR_ROLES
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 
-from . import services
-from .models import ExportBundle, ExportedImage, ExportSettings, Post, PostImage, PostTransition
+from scheduler import services
+from scheduler.models import ExportBundle, ExportedImage, ExportSettings, Post, PostImage, PostTransition
 
 EDITABLE_FIELDS = ("platform", "caption", "hashtags", "is_sponsored", "scheduled_at")
 

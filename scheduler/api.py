@@ -23,10 +23,10 @@ from core.platforms import Platform, text_as_posted
 from personas.models import Persona
 from personas.selectors import persona_get
 
-from . import selectors, services
-from .comments import MAX_COMMENT_CHARS, comment_author_name, post_comment_add
-from .models import Post, PostComment, PostImage, PostImageVersion, PostStatus, PostTransition
-from .selectors import validate_post_for_platform
+from scheduler import selectors, services
+from scheduler.comments import MAX_COMMENT_CHARS, comment_author_name, post_comment_add
+from scheduler.models import Post, PostComment, PostImage, PostImageVersion, PostStatus, PostTransition
+from scheduler.selectors import validate_post_for_platform
 
 # --- Time input ------------------------------------------------------------------------------------
 

@@ -20,9 +20,9 @@ from config.exceptions import ValidationFailed
 from core.platforms import Platform
 from personas.selectors import persona_get
 
-from . import selectors
-from .api import LocalTimeMixin
-from .models import Post
+from scheduler import selectors
+from scheduler.api import LocalTimeMixin
+from scheduler.models import Post
 
 MAX_CALENDAR_DAYS = 400
 

@@ -19,10 +19,10 @@ from core.constants import MAX_DB_ID
 from core.storage import media_attachment
 from personas.models import Workspace
 
-from .export_selectors import export_bundle_get, export_bundle_list
-from .exports import MAX_PERSONAS, export_bundle_create
-from .models import ExportBundle, ExportStatus
-from .verify import bundle_verify
+from scheduler.export_selectors import export_bundle_get, export_bundle_list
+from scheduler.exports import MAX_PERSONAS, export_bundle_create
+from scheduler.models import ExportBundle, ExportStatus
+from scheduler.verify import bundle_verify
 
 # An uploaded bundle larger than this is refused before it is opened (our own bundles are far smaller).
 MAX_VERIFY_UPLOAD_BYTES = 500 * 1024 * 1024

@@ -28,11 +28,11 @@ from core.platforms import text_as_posted
 from personas.auth import client_ip
 from personas.selectors import persona_get
 
-from . import link_selectors, links, selectors
-from .api import CommentCreateSerializer, PostCommentSerializer, TransitionSerializer
-from .comments import post_comment_add_for_link
-from .link_access import review_link_for_request
-from .models import Post, PostImage, PostStatus, ReviewLink
+from scheduler import link_selectors, links, selectors
+from scheduler.api import CommentCreateSerializer, PostCommentSerializer, TransitionSerializer
+from scheduler.comments import post_comment_add_for_link
+from scheduler.link_access import review_link_for_request
+from scheduler.models import Post, PostImage, PostStatus, ReviewLink
 
 # --- Members ---------------------------------------------------------------------------------------
 

@@ -12,8 +12,8 @@ from rest_framework.response import Response
 from rest_framework.throttling import SimpleRateThrottle
 from rest_framework.views import APIView
 
-from .origin import upload_size_check
-from .origin_selectors import origin_check
+from scheduler.origin import upload_size_check
+from scheduler.origin_selectors import origin_check
 
 
 class OriginCheckThrottle(SimpleRateThrottle):

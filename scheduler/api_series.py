@@ -14,8 +14,8 @@ from rest_framework.response import Response
 from core.constants import MAX_DB_ID
 from personas.selectors import persona_get
 
-from . import series, series_selectors
-from .models import SlotSeries
+from scheduler import series, series_selectors
+from scheduler.models import SlotSeries
 
 NEXT_SHOWN = 4
 

@@ -1,7 +1,7 @@
 from django.urls import path
 from rest_framework.routers import DefaultRouter
 
-from . import api_calendar, api_exports, api_links, api_origin, api_series
+from scheduler import api_calendar, api_exports, api_links, api_origin, api_series
 
 # Posts are routed in config/urls.py: generation serves them, to look up generated images.
 router = DefaultRouter()

@@ -23,8 +23,8 @@ from core.access import Role
 from personas.models import Membership
 from personas.selectors import role_require
 
-from .link_selectors import POST_NOT_FOUND, review_link_from_token, review_link_posts
-from .models import Post, PostComment
+from scheduler.link_selectors import POST_NOT_FOUND, review_link_from_token, review_link_posts
+from scheduler.models import Post, PostComment
 
 logger = logging.getLogger(__name__)
 
@@ -69,7 +69,7 @@ def _comment_insert(*, post: Post, body: str, author=None, link=None) -> PostCom
                                   exclude_user_id=author.pk if author is not None else None)
     if mentioned:
         comment.mentioned.set(mentioned)
-        from .tasks import notify_comment_mentions
+        from scheduler.tasks import notify_comment_mentions
 
         transaction.on_commit(lambda: notify_comment_mentions.delay(comment.pk))
     return comment

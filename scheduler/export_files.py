@@ -14,7 +14,7 @@ import icalendar
 
 from core.platforms import Platform, text_as_posted
 
-from .importer_rules import (
+from scheduler.importer_rules import (
     HOOTSUITE_MAX_ROWS,
     HOOTSUITE_ROUND,
     SPROUT_MAX_ROWS,
@@ -25,8 +25,8 @@ from .importer_rules import (
     split_rows,
     sprout_too_close,
 )
-from .models import Post
-from .provenance import caption_with_disclosure
+from scheduler.models import Post
+from scheduler.provenance import caption_with_disclosure
 
 # 1.1: images are the labeled JPEGs (sha256 of those bytes, watermark payload), captions carry the
 # disclosure label and "#ad", and each post lists its platform's AI-content flag.

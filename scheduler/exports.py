@@ -41,7 +41,7 @@ from core.access import SCHEDULER_ROLES
 from personas.models import Persona, Workspace
 from personas.selectors import role_require
 
-from .export_files import (
+from scheduler.export_files import (
     SCHEMA_VERSION,
     ImporterPlan,
     _bulk_csvs,
@@ -53,15 +53,15 @@ from .export_files import (
     post_message,
     utc_iso,
 )
-from .export_selectors import export_settings_get
-from .fingerprint import fingerprints
-from .models import ExportBundle, ExportedImage, ExportSettings, ExportStatus, Post, PostImage, PostStatus
-from .provenance import GENERATOR_NAME, PLATFORM_AI_FLAGS, badge_for_persona, post_image_label
-from .rivagan import payload_random
-from .services import post_mark_exported
-from .signing import SigningCredentials, signing_credentials_get
-from .verify import VerificationReport, bundle_verify
-from .xmp import Tc260Label
+from scheduler.export_selectors import export_settings_get
+from scheduler.fingerprint import fingerprints
+from scheduler.models import ExportBundle, ExportedImage, ExportSettings, ExportStatus, Post, PostImage, PostStatus
+from scheduler.provenance import GENERATOR_NAME, PLATFORM_AI_FLAGS, badge_for_persona, post_image_label
+from scheduler.rivagan import payload_random
+from scheduler.services import post_mark_exported
+from scheduler.signing import SigningCredentials, signing_credentials_get
+from scheduler.verify import VerificationReport, bundle_verify
+from scheduler.xmp import Tc260Label
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def export_bundle_create(
 
 
 def _enqueue_build(bundle_id: int) -> None:
-    from . import tasks  # tasks import this module
+    from scheduler import tasks  # tasks import this module
 
     transaction.on_commit(lambda: tasks.export_bundle_build.delay(bundle_id))
 

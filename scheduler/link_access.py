@@ -17,8 +17,8 @@ from django.core.cache import cache
 from config.exceptions import NotFound, TooManyRequests
 from core.counters import cache_count
 
-from .link_selectors import review_link_from_token
-from .models import ReviewLink
+from scheduler.link_selectors import review_link_from_token
+from scheduler.models import ReviewLink
 
 
 def _setting(name: str, default: int) -> int:

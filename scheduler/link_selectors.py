@@ -20,7 +20,7 @@ from config.exceptions import Gone, NotFound, PermissionDenied
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require, workspace_ids_for_user
 
-from .models import Post, PostComment, PostImage, PostStatus, ReviewLink, ReviewLinkScope
+from scheduler.models import Post, PostComment, PostImage, PostStatus, ReviewLink, ReviewLinkScope
 
 LINK_SALT = "scheduler.review-link"
 LINK_NOT_FOUND = "This review link does not exist. Check that you copied the whole address."

@@ -25,7 +25,7 @@ from core.access import AUTHOR_ROLES
 from personas.models import Persona
 from personas.selectors import role_require
 
-from .link_selectors import (
+from scheduler.link_selectors import (
     LINK_MISSING,
     link_token,
     review_link_from_token,
@@ -34,9 +34,9 @@ from .link_selectors import (
     review_link_require_open,
     secret_digest,
 )
-from .models import Post, PostStatus, ReviewLink, ReviewLinkScope
-from .post_rules import check_compliance, check_platform_rules, post_authorship
-from .services import _require_comment, _transition
+from scheduler.models import Post, PostStatus, ReviewLink, ReviewLinkScope
+from scheduler.post_rules import check_compliance, check_platform_rules, post_authorship
+from scheduler.services import _require_comment, _transition
 
 MAX_LINK_POSTS = 200
 

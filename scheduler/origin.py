@@ -25,11 +25,11 @@ from PIL import Image
 from config.exceptions import ApplicationError
 from personas.image_validation import ImageRejected, human_size, validate_reference_image
 
-from .fingerprint import MATCH_MAX_DISTANCE, fingerprint, nearest
-from .provenance import watermark_decode
-from .rivagan import MIN_SIDE, rivagan_read
-from .verify import image_verify
-from .xmp import XmpError, xmp_labels, xmp_packet_from_image
+from scheduler.fingerprint import MATCH_MAX_DISTANCE, fingerprint, nearest
+from scheduler.provenance import watermark_decode
+from scheduler.rivagan import MIN_SIDE, rivagan_read
+from scheduler.verify import image_verify
+from scheduler.xmp import XmpError, xmp_labels, xmp_packet_from_image
 
 Key = TypeVar("Key")
 

@@ -15,8 +15,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from personas.selectors import workspace_ids_for_user
 
-from .models import ExportedImage
-from .origin import origin_detect
+from scheduler.models import ExportedImage
+from scheduler.origin import origin_detect
 
 
 class ExportRegistry:

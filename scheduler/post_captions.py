@@ -11,9 +11,9 @@ from django.db import transaction
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
 
-from .models import Post, PostStatus
-from .post_rules import caption_with_label, hashtags_normalise, persona_label
-from .services import EDITABLE_STATUSES, POST_NOT_FOUND, _lock, _transition
+from scheduler.models import Post, PostStatus
+from scheduler.post_rules import caption_with_label, hashtags_normalise, persona_label
+from scheduler.services import EDITABLE_STATUSES, POST_NOT_FOUND, _lock, _transition
 
 
 def post_caption_replace(

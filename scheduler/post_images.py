@@ -19,7 +19,7 @@ from config.exceptions import ValidationFailed
 from personas.image_validation import ImageRejected, validate_reference_image
 from personas.models import Persona
 
-from .models import Post, PostImage
+from scheduler.models import Post, PostImage
 
 ALLOWED_IMAGE_FORMATS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}  # exports re-encode to JPEG
 # Post images go to platforms as they are: small ones are allowed, platform rules judge their size.

@@ -18,8 +18,8 @@ from core.platforms import Platform, hashtag_clean, mentions_ad, validate_conten
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 
-from .models import Post, PostStatus
-from .selectors import validate_post_for_platform
+from scheduler.models import Post, PostStatus
+from scheduler.selectors import validate_post_for_platform
 
 # Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
 # limit while being edited, but megabytes of text are refused outright.

@@ -12,8 +12,8 @@ from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
 
-from .models import Post, PostImage, PostImageVersion, PostStatus, PostTransition
-from .post_images import post_images_decode
+from scheduler.models import Post, PostImage, PostImageVersion, PostStatus, PostTransition
+from scheduler.post_images import post_images_decode
 
 # A post whose image may still change: before approval. Approved, scheduled or exported posts keep what was approved.
 REPLACEABLE_STATUSES = (PostStatus.DRAFT, PostStatus.IN_REVIEW, PostStatus.CHANGES_REQUESTED)

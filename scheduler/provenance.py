@@ -41,16 +41,16 @@ from config.exceptions import ApplicationError
 from core.constants import BadgePosition
 from core.platforms import mentions_ad, platform_target_size
 
-from .rivagan import GIVE_UP_WRONG_BITS, bits_wrong, payload_random, rivagan_embed, rivagan_readings
-from .signing import SigningCredentials, signing_credentials_get
-from .visible_labels import eu_icon_draw, explicit_label_draw
-from .watermark import WATERMARK_BYTES, WATERMARK_TOO_SMALL, watermark_decode, watermark_embed, watermark_fits
-from .xmp import Tc260Label, tc260_element, tc260_xmlns
+from scheduler.rivagan import GIVE_UP_WRONG_BITS, bits_wrong, payload_random, rivagan_embed, rivagan_readings
+from scheduler.signing import SigningCredentials, signing_credentials_get
+from scheduler.visible_labels import eu_icon_draw, explicit_label_draw
+from scheduler.watermark import WATERMARK_BYTES, WATERMARK_TOO_SMALL, watermark_decode, watermark_embed, watermark_fits
+from scheduler.xmp import Tc260Label, tc260_element, tc260_xmlns
 
 if TYPE_CHECKING:
     from personas.models import Persona
 
-    from .models import PostImage
+    from scheduler.models import PostImage
 
 GENERATOR_NAME = "Persona Studio"
 IPTC_TRAINED_ALGORITHMIC_MEDIA = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"

@@ -17,9 +17,9 @@ from core.platforms import validate_content
 from personas.models import Persona
 from personas.selectors import workspace_ids_query
 
-from .export_selectors import export_settings_get
-from .importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
-from .models import Post, PostComment, PostImage, PostStatus, PostTransition
+from scheduler.export_selectors import export_settings_get
+from scheduler.importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
+from scheduler.models import Post, PostComment, PostImage, PostStatus, PostTransition
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.
 BUSY_STATUSES = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)

@@ -13,8 +13,8 @@ from core.access import AUTHOR_ROLES
 from personas.models import Persona
 from personas.selectors import role_require
 
-from .models import SlotSeries
-from .series_selectors import SERIES_NOT_FOUND, WEEKDAYS
+from scheduler.models import SlotSeries
+from scheduler.series_selectors import SERIES_NOT_FOUND, WEEKDAYS
 
 NAME_RE = re.compile(r"^[\w][\w .-]{0,63}$")
 

@@ -11,8 +11,8 @@ from django.db.models import QuerySet
 from config.exceptions import NotFound, ValidationFailed
 from personas.selectors import workspace_ids_for_user
 
-from .models import Post, PostStatus, SlotSeries
-from .selectors import persona_zone, wall_time_exists
+from scheduler.models import Post, PostStatus, SlotSeries
+from scheduler.selectors import persona_zone, wall_time_exists
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 HORIZON_WEEKS = 104

@@ -21,9 +21,9 @@ from core.access import AUTHOR_ROLES, REVIEWER_ROLES, SCHEDULER_ROLES
 from personas.models import Persona
 from personas.selectors import role_require
 
-from .models import Post, PostStatus, PostTransition
-from .post_images import DecodedImage, post_images_decode, post_images_save
-from .post_rules import (
+from scheduler.models import Post, PostStatus, PostTransition
+from scheduler.post_images import DecodedImage, post_images_decode, post_images_save
+from scheduler.post_rules import (
     caption_with_label,
     check_compliance,
     check_content_rules,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import comments, exports, services
+from scheduler import comments, exports, services
 
 
 @shared_task(name="scheduler.tasks.export_bundle_build", acks_late=True)

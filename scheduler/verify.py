@@ -30,12 +30,12 @@ from typing import IO, Any
 import c2pa
 from PIL import Image, UnidentifiedImageError
 
-from .provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA
-from .rivagan import MIN_SIDE as RIVAGAN_MIN_SIDE
-from .rivagan import rivagan_readings
-from .signing import DEV_ORGANIZATION, verification_trust_anchors_pem
-from .watermark import watermark_decode, watermark_fits
-from .xmp import TC260_AI_GENERATED, XmpError, xmp_labels, xmp_packet_from_image
+from scheduler.provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA
+from scheduler.rivagan import MIN_SIDE as RIVAGAN_MIN_SIDE
+from scheduler.rivagan import rivagan_readings
+from scheduler.signing import DEV_ORGANIZATION, verification_trust_anchors_pem
+from scheduler.watermark import watermark_decode, watermark_fits
+from scheduler.xmp import TC260_AI_GENERATED, XmpError, xmp_labels, xmp_packet_from_image
 
 MANIFEST_NAME = "manifest.json"
 MAX_IMAGE_BYTES = 100 * 1024 * 1024  # a bundle entry larger than this is refused, not decompressed

@@ -11,8 +11,8 @@ from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 
 from personas.models import Persona
 
-from .models import Post, PostStatus, PostTransition
-from .selectors import review_queue, validate_post_for_platform
+from scheduler.models import Post, PostStatus, PostTransition
+from scheduler.selectors import review_queue, validate_post_for_platform
 
 DRAFT_STATUSES = (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED)
 

@@ -16,7 +16,7 @@ from generation import selectors as generation_selectors
 from generation.families import FAMILY_LABELS
 from personas.selectors import workspace_personas
 
-from .shell import int_or_404, render_page, scoped_persona, workspace_context
+from web.shell import int_or_404, render_page, scoped_persona, workspace_context
 
 
 def _cards(request: HttpRequest) -> list[dict]:

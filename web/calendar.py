@@ -20,8 +20,8 @@ from scheduler import selectors
 from scheduler import services as post_services
 from scheduler.workspace_selectors import approved_posts
 
-from .presenters import CalendarPost, calendar_days, calendar_range, parse_date
-from .shell import (
+from web.presenters import CalendarPost, calendar_days, calendar_range, parse_date
+from web.shell import (
     error_response,
     page_url,
     persona_tz,

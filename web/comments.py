@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from config.exceptions import ApplicationError
 from scheduler import comments, selectors
 
-from .shell import error_response, render_page, use_workspace
+from web.shell import error_response, render_page, use_workspace
 
 
 def _render(request: HttpRequest, post_id: int, *, status: int = 200, body: str = "") -> HttpResponse:

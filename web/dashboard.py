@@ -13,8 +13,8 @@ from generation.selectors import runs_active
 from scheduler.selectors import calendar_entries
 from scheduler.workspace_selectors import persona_post_counts
 
-from .presenters import persona_week_rows
-from .shell import current_workspace, render_page, workspace_context
+from web.presenters import persona_week_rows
+from web.shell import current_workspace, render_page, workspace_context
 
 DASHBOARD_PERSONAS_LIMIT = 50
 

@@ -20,7 +20,7 @@ from scheduler import export_selectors, exports
 from scheduler.models import ExportStatus
 from scheduler.verify import bundle_verify
 
-from .shell import current_workspace, error_response, int_or_404, render_page, use_workspace, workspace_context
+from web.shell import current_workspace, error_response, int_or_404, render_page, use_workspace, workspace_context
 
 EXPORTS_LIMIT = 20
 

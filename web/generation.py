@@ -18,9 +18,9 @@ from generation import class_image_selectors, selectors, services, specs
 from generation.models import GenerationJob, LoraVersion
 from scheduler import services as post_services
 
-from .persona import persona_detail_render
-from .presenters import decorate_lora_versions
-from .shell import error_response, render_page, scoped_persona, workspace_context
+from web.persona import persona_detail_render
+from web.presenters import decorate_lora_versions
+from web.shell import error_response, render_page, scoped_persona, workspace_context
 
 
 def persona_page(persona_id: int, anchor: str = "") -> str:

@@ -18,8 +18,8 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from config.exceptions import ApplicationError, NotFound, ValidationFailed
 from generation import reproduction, selectors, services, specs
 
-from .generation import persona_page
-from .shell import error_response, render_page, scoped_persona
+from web.generation import persona_page
+from web.shell import error_response, render_page, scoped_persona
 
 MASK_DATA_PREFIX = "data:image/png;base64,"
 

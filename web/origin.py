@@ -11,7 +11,7 @@ from scheduler.api_origin import OriginCheckThrottle
 from scheduler.origin import upload_size_check
 from scheduler.origin_selectors import origin_check
 
-from .shell import render_page
+from web.shell import render_page
 
 TEMPLATE = "scheduler/origin_check.html"
 

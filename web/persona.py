@@ -27,8 +27,8 @@ from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
 from scheduler.workspace_selectors import persona_recent_posts
 
-from .presenters import decorate_lora_versions
-from .shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
+from web.presenters import decorate_lora_versions
+from web.shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
 
 
 def split_list(value: str) -> list[str]:

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from config.exceptions import ApplicationError, ValidationFailed
 from generation import plan_selectors, plans
 
-from .shell import error_response, render_page, use_workspace, workspace_context
+from web.shell import error_response, render_page, use_workspace, workspace_context
 
 PLANS_LIMIT = 30
 

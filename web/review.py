@@ -24,9 +24,9 @@ from scheduler.workspace_selectors import (
     review_page,
 )
 
-from .captions import REWRITE_CHOICES, REWRITE_LABELS, caption_alternatives_attach
-from .presenters import caption_stats, platform_limits
-from .shell import (
+from web.captions import REWRITE_CHOICES, REWRITE_LABELS, caption_alternatives_attach
+from web.presenters import caption_stats, platform_limits
+from web.shell import (
     error_response,
     page_url,
     run_action,

@@ -18,7 +18,7 @@ from personas.selectors import persona_get, persona_list
 from scheduler import link_selectors, links
 from scheduler.selectors import localize
 
-from .shell import error_response, int_or_404, render_page, workspace_context
+from web.shell import error_response, int_or_404, render_page, workspace_context
 
 LINKS_LIMIT = 50
 

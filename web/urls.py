@@ -4,7 +4,7 @@ pages keep the "personas" namespace and the training and generation actions the 
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from . import (
+from web import (
     auth,
     base_models,
     calendar,

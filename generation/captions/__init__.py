@@ -2,6 +2,6 @@
 local transformers model (backends.py), the prompt (prompts.py) and the rules every caption is held to
 (rules.py). writer.captions_write is the entry point; it runs on the default-queue worker, never in a request."""
 
-from .templates import CaptionDraft, caption_draft, tone_for_voice, topic_for_scene
+from generation.captions.templates import CaptionDraft, caption_draft, tone_for_voice, topic_for_scene
 
 __all__ = ["CaptionDraft", "caption_draft", "tone_for_voice", "topic_for_scene"]

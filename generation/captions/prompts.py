@@ -9,7 +9,7 @@ from __future__ import annotations
 from core.languages import language_name
 from core.platforms import rule_for
 
-from .rules import CaptionBrief
+from generation.captions.rules import CaptionBrief
 
 # Rewrite actions: the instruction the model gets for each.
 REWRITES: dict[str, str] = {

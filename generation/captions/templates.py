@@ -16,7 +16,7 @@ from core.platforms import caption_length, hashtags_in, rule_for, text_as_posted
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 
-from .localized import localized_templates, localized_topic_lines
+from generation.captions.localized import localized_templates, localized_topic_lines
 
 # Tone families and the voice words that select them, most specific first.
 TONE_KEYWORDS: dict[str, tuple[str, ...]] = {

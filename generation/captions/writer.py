@@ -18,11 +18,11 @@ from personas.models import Persona
 from personas.selectors import disclosure_label_for
 from scheduler.selectors import persona_approved_captions
 
-from .backends import CaptionReplyError, CaptionServiceError, OpenAIChatBackend, TransformersBackend
-from .localized import PLAYFUL_OPENERS, QUESTIONS
-from .prompts import REWRITES, caption_messages
-from .rules import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce
-from .templates import caption_draft
+from generation.captions.backends import CaptionReplyError, CaptionServiceError, OpenAIChatBackend, TransformersBackend
+from generation.captions.localized import PLAYFUL_OPENERS, QUESTIONS
+from generation.captions.prompts import REWRITES, caption_messages
+from generation.captions.rules import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce
+from generation.captions.templates import caption_draft
 
 logger = logging.getLogger(__name__)
 

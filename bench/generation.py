@@ -21,8 +21,8 @@ say how close each side gets to the compute floor (image FLOPs / peak matmul FLO
 "plain" is what a straightforward worker does: StableDiffusionPipeline(XL) in fp16 (fp32 on CPU), eager, default
 attention, one pipeline call per request (batch 1) or a batch of --batch prompts; a persona switch reloads the base
 model and its LoRA, or calls set_adapters when both adapters are already loaded; training is the engine's own
-DreamBooth-LoRA loop run eagerly (rank 16, batch 4, cached latents). "engine" is generation.engine.Engine with the
-PerfOptions it uses on that device (on CPU: the plain path, plus LoRA hotswap so the switch path is exercised),
+DreamBooth-LoRA loop run eagerly (rank 16, batch 4, cached latents). "engine" is generation.engine.pipelines.Engine with
+the PerfOptions it uses on that device (on CPU: the plain path, plus LoRA hotswap so the switch path is exercised),
 serving a persona LoRA (the plain single/batch runs use the bare base model), batching with generate_batch().
 Every timing excludes a warm-up call (which, for the engine on CUDA, includes torch.compile; reported separately).
 The random-weight pipelines need the CLIP vocabulary (var/vendor/open_clip_torch-*.whl, see `make install`).
@@ -109,7 +109,7 @@ def build_random_pipeline(arch: str, device):
     )
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
-    from generation.tiny_model import build_clip_tokenizer, build_tiny_pipeline, build_tiny_sdxl_pipeline
+    from generation.engine.tiny_model import build_clip_tokenizer, build_tiny_pipeline, build_tiny_sdxl_pipeline
 
     torch.manual_seed(0)
     if arch == "tiny":
@@ -133,7 +133,7 @@ def build_random_pipeline(arch: str, device):
 
 
 def load_model(path: Path, device, dtype):
-    from generation.loading import load_base_pipeline
+    from generation.engine.loading import load_base_pipeline
 
     pipe, _ = load_base_pipeline(str(path), device=device, dtype=dtype)
     return pipe
@@ -186,11 +186,18 @@ def run(args) -> dict:
     import torch
     from PIL import Image
 
-    from generation import training
-    from generation.engine import Engine, GenerationRequest, LoraRef, TrainingConfig, file_sha256, make_scheduler
-    from generation.families import family_of_pipeline
-    from generation.loading import pipeline_kwargs
-    from generation.perf import PerfOptions
+    from generation.engine.families import family_of_pipeline
+    from generation.engine.loading import pipeline_kwargs
+    from generation.engine.perf import PerfOptions
+    from generation.engine.pipelines import (
+        Engine,
+        GenerationRequest,
+        LoraRef,
+        TrainingConfig,
+        file_sha256,
+        make_scheduler,
+    )
+    from generation.training import trainer as training
 
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():

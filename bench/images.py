@@ -36,7 +36,7 @@ def device_label(device) -> str:
 def output_size(engine, platform: str) -> tuple[tuple[int, int], str]:
     """The size all rows render, and how it relates to the platform's size."""
     from core.platforms import platform_target_size
-    from generation.refine import refine_size
+    from generation.engine.refine import refine_size
 
     target = platform_target_size(platform)
     size = refine_size(target, long_side_max=engine.family.refine_long_side_max)
@@ -52,8 +52,8 @@ def cases(engine, *, platform: str, steps: int, lora=None, prompt: str = PROMPT,
           guidance: float = 7.0) -> list[tuple[str, object]]:
     """(label, request) per row; every request's image comes out at output_size()."""
     from bench.samples import sample_photo
-    from generation.families import render_size
-    from generation.specs import GenerationRequest
+    from generation.engine.families import render_size
+    from generation.engine.specs import GenerationRequest
 
     (width, height), _note = output_size(engine, platform)
     render = render_size(platform=platform, family=engine.family)
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
     setup_django()
     import torch
 
-    from generation.engine import Engine
+    from generation.engine.pipelines import Engine
 
     device = torch.device(args.device)
     engine = Engine(device=device, dtype=torch.float32 if device.type == "cpu" else torch.float16)

@@ -75,8 +75,8 @@ def _source_image(seed: int) -> bytes:
 def run(n: int) -> dict:
     from PIL import Image
 
-    from scheduler.provenance import JPEG_QUALITY, BadgeOptions, image_label, watermark_payload
-    from scheduler.signing import signing_credentials_get
+    from provenance.labeling import JPEG_QUALITY, BadgeOptions, image_label, watermark_payload
+    from provenance.signing import signing_credentials_get
 
     credentials = signing_credentials_get()
     per_step: dict[str, list[float]] = {step: [] for step in STEPS + RIVAGAN_ROWS}
@@ -149,7 +149,7 @@ def run(n: int) -> dict:
 def _time_rivagan(image, index: int, wall: dict[str, list[float]], cpu: dict[str, list[float]]) -> None:
     from PIL import ImageOps
 
-    from scheduler.rivagan import DECODE_SCALES, payload_random, rivagan_embed, rivagan_read
+    from provenance.marks.rivagan import DECODE_SCALES, payload_random, rivagan_embed, rivagan_read
 
     fitted = ImageOps.fit(image, SIZE)
     payload = payload_random()
@@ -172,7 +172,7 @@ def _rivagan_full_frame(image) -> dict[str, float]:
     import numpy as np
     from PIL import ImageOps
 
-    from scheduler.rivagan import _ENCODER_FILE, _session
+    from provenance.marks.rivagan import _ENCODER_FILE, _session
 
     frame = np.asarray(ImageOps.fit(image, SIZE), dtype=np.float32).transpose(2, 0, 1)[None, :, None] / 127.5 - 1
     bits = np.tile(np.array([1, 0], dtype=np.float32), 16)[None]

@@ -52,7 +52,7 @@ def _time(fn, n: int) -> tuple[float, float]:
 
 
 def bench_scoring(n: int) -> list[dict]:
-    from personas import identity
+    from personas.identity import faces as identity
 
     backend = identity.backend_get()
     centroid = identity.face_analyse(_pictures(512)["face"], backend=backend).embedding
@@ -75,8 +75,8 @@ def bench_render(n: int) -> dict | None:
     django.setup()
     from django.conf import settings
 
-    from generation.engine import GenerationRequest, get_engine
-    from generation.families import render_size
+    from generation.engine.families import render_size
+    from generation.engine.pipelines import GenerationRequest, get_engine
 
     engine = get_engine()
     width, height = render_size(platform="instagram", base_model=settings.GENERATION_BASE_MODEL)

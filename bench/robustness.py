@@ -107,7 +107,7 @@ def generated_images(count: int) -> dict[str, Image.Image]:
         return {}
     import torch
 
-    from generation.tiny_model import build_tiny_pipeline
+    from generation.engine.tiny_model import build_tiny_pipeline
 
     pipe = build_tiny_pipeline()
     pipe.set_progress_bar_config(disable=True)
@@ -124,7 +124,7 @@ class Registered:
     name: str
     dwt_payload: bytes
     rivagan_payload: bytes
-    fingerprints: list[str]  # whole picture first, then the centred crops (scheduler.fingerprint.CROP_SCALES)
+    fingerprints: list[str]  # whole picture first, then the centred crops (provenance.marks.fingerprint.CROP_SCALES)
     labeled: bytes  # the published file
     seconds: float  # labeling time, wall
     attempts: int  # RivaGAN payloads tried
@@ -143,7 +143,7 @@ class Registry:
         return next((r for r in self.images if r.dwt_payload == payload), None)
 
     def by_fingerprint(self, fp: str):
-        from scheduler.fingerprint import nearest
+        from provenance.marks.fingerprint import nearest
 
         return nearest(fp, [(r.name, variant) for r in self.images for variant in r.fingerprints])
 
@@ -154,7 +154,7 @@ def label(image: Image.Image, size: tuple[int, int], *, dwt_payload: bytes, cred
     As the product does, the RivaGAN payload is read back from the encoded file and a fresh payload is
     tried when it does not match (RIVAGAN_ATTEMPTS in all); the last try is kept either way.
     """
-    from scheduler.provenance import (
+    from provenance.labeling import (
         MIME_TYPES,
         c2pa_manifest_definition,
         c2pa_sign,
@@ -163,7 +163,7 @@ def label(image: Image.Image, size: tuple[int, int], *, dwt_payload: bytes, cred
         watermark_embed,
         xmp_packet,
     )
-    from scheduler.rivagan import payload_random, rivagan_embed, rivagan_readings
+    from provenance.marks.rivagan import payload_random, rivagan_embed, rivagan_readings
 
     fitted = image_fit(image, size)
     attempts = 0
@@ -187,10 +187,10 @@ def read_layers(data: bytes, registry: Registry, context) -> tuple[dict[str, str
     """Which registered image each layer names in `data` (None: nothing found), and its fingerprint."""
     import c2pa
 
-    from scheduler.fingerprint import fingerprint
-    from scheduler.provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, watermark_decode
-    from scheduler.rivagan import MIN_SIDE, rivagan_read
-    from scheduler.xmp import XmpError, xmp_labels, xmp_packet_from_image
+    from provenance.labeling import IPTC_TRAINED_ALGORITHMIC_MEDIA, watermark_decode
+    from provenance.marks.fingerprint import fingerprint
+    from provenance.marks.rivagan import MIN_SIDE, rivagan_read
+    from provenance.marks.xmp import XmpError, xmp_labels, xmp_packet_from_image
 
     with Image.open(io.BytesIO(data)) as opened:
         opened.load()
@@ -222,10 +222,10 @@ def read_layers(data: bytes, registry: Registry, context) -> tuple[dict[str, str
 
 
 def run(*, quick: bool, generated: int) -> dict:
-    from scheduler.fingerprint import MATCH_MAX_DISTANCE, distances, fingerprint, fingerprints
-    from scheduler.provenance import watermark_payload
-    from scheduler.signing import signing_credentials_get
-    from scheduler.verify import c2pa_read_context
+    from provenance.checks.verify import c2pa_read_context
+    from provenance.labeling import watermark_payload
+    from provenance.marks.fingerprint import MATCH_MAX_DISTANCE, distances, fingerprint, fingerprints
+    from provenance.signing import signing_credentials_get
 
     names = QUICK_PHOTOS if quick else COLOUR_PHOTOS + GREY_PHOTOS
     sources = {**sample_photos(names), **generated_images(0 if quick else generated)}
@@ -316,7 +316,7 @@ def run(*, quick: bool, generated: int) -> dict:
 
 def _strangers(sources: dict[str, Image.Image], *, quick: bool) -> dict[str, Image.Image]:
     """Images we never labeled, at export sizes: the same photos unlabeled and mirrored, and LFW faces."""
-    from scheduler.provenance import image_fit
+    from provenance.labeling import image_fit
 
     out = {}
     for index, (name, image) in enumerate(sources.items()):

@@ -44,10 +44,11 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served from our static files: the API docs work offline
-    "django_prometheus",  # /metrics: request and database metrics, plus generation.health's collector
+    "django_prometheus",  # /metrics: request and database metrics, plus generation.runtime.health's collector
     "personas",
     "generation",
     "scheduler",
+    "provenance",
     "web",
 ]
 
@@ -252,7 +253,7 @@ REST_FRAMEWORK = {
         "rest_framework.filters.OrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "EXCEPTION_HANDLER": "config.exceptions.api_exception_handler",
+    "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Persona Studio API",
@@ -309,11 +310,11 @@ GENERATION_FAMILY_QUEUES = dict(
 )
 CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
-    "generation.tasks.fail_stale_runs": {"queue": "default"},
-    "generation.tasks.draft_posts": {"queue": "default"},
-    "generation.tasks.write_caption": {"queue": "default"},
-    "generation.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
-    "generation.tasks.*": {"queue": GENERATION_QUEUE},
+    "generation.runtime.tasks.fail_stale_runs": {"queue": "default"},
+    "generation.runtime.tasks.draft_posts": {"queue": "default"},
+    "generation.runtime.tasks.write_caption": {"queue": "default"},
+    "generation.runtime.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
+    "generation.runtime.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},
 }
 # Every worker beats this often (generation/heartbeats.py); one silent for the timeout is dead, and the runs it
@@ -327,7 +328,7 @@ CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unapproved-posts": {"task": "scheduler.tasks.expire_overdue_posts", "schedule": 300.0},
     "requeue-stale-exports": {"task": "scheduler.tasks.export_sweep", "schedule": 300.0},
-    "fail-stale-generation-runs": {"task": "generation.tasks.fail_stale_runs", "schedule": 300.0},
+    "fail-stale-generation-runs": {"task": "generation.runtime.tasks.fail_stale_runs", "schedule": 300.0},
 }
 
 # Generation engine (see generation/engine.py).
@@ -339,7 +340,7 @@ WORKER_CACHE_DIR = Path(os.environ.get("WORKER_CACHE_DIR", VAR_DIR / "worker-cac
 GENERATION_MAX_LOADED_MODELS = int(os.environ.get("GENERATION_MAX_LOADED_MODELS", "1"))
 GENERATION_MAX_LOADED_BYTES = int(os.environ.get("GENERATION_MAX_LOADED_BYTES", "0"))
 # Persona LoRAs a worker keeps loaded on a base model (without hotswap), least recently used out; checked by
-# generation.perf (a whole number >= 1).
+# generation.engine.perf (a whole number >= 1).
 GENERATION_MAX_LOADED_ADAPTERS = os.environ.get("GENERATION_MAX_LOADED_ADAPTERS", "8")
 GENERATION_DEVICE = os.environ.get("GENERATION_DEVICE", "")  # "" = cuda if available else cpu
 # Soft time limits (seconds) of the training and generation tasks; a run past them is marked failed.

@@ -3,8 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import DefaultRouter
 
-from generation import api_health
-from generation.api_posts import PostViewSet
+from generation.api import health as api_health
+from scheduler.api.generated import PostViewSet
 
 # Posts belong to scheduler, but creating one from generated images needs generation's rows, and scheduler
 # sits below generation: generation serves the posts API (scheduler's viewset plus that lookup).
@@ -22,7 +22,7 @@ urlpatterns = [
     path("api/v1/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("personas.api_urls")),
     path("api/v1/", include(posts_router.urls)),
-    path("api/v1/", include("scheduler.api_urls")),
-    path("api/v1/", include("generation.api_urls")),
+    path("api/v1/", include("scheduler.api.urls")),
+    path("api/v1/", include("generation.api.urls")),
     path("", include("web.urls")),  # the pages: sign-in, dashboard, personas, review, calendar, exports, media
 ]

@@ -11,11 +11,10 @@ from django.contrib import admin, messages
 from django.db.models import Model, QuerySet
 from django.http import HttpRequest
 
-from config.exceptions import ApplicationError
 from core.access import Role, is_operator
-from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
-
-from generation import base_models, services
+from core.errors import ApplicationError
+from generation import services
+from generation.library import services as base_models
 from generation.models import (
     BaseModel,
     BaseModelSample,
@@ -25,6 +24,7 @@ from generation.models import (
     JobTransition,
     LoraVersion,
 )
+from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 
 
 class LoraTransitionInline(ReadOnlyInline):

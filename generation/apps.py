@@ -6,6 +6,6 @@ class GenerationConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from generation.health import collector_register
+        from generation.runtime.health import collector_register
 
         collector_register()  # queue depths, job outcomes and GPU seconds on /metrics

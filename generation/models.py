@@ -3,20 +3,10 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from personas.models import Persona
-
-from generation.library_models import (  # noqa: F401  (re-exported: the app's models live in generation.models)
+from generation.library.models import (
     BaseModel,
-    BaseModelLayout,
-    BaseModelSample,
-    BaseModelStatus,
-    ClassImage,
-    ClassImageSet,
-    ClassImagesStatus,
-    PersonaBaseModel,
-    SamplesStatus,
-    base_model_sample_path,
 )
+from personas.models import Persona
 
 
 class JobStatus(models.TextChoices):

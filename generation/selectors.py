@@ -8,14 +8,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import OuterRef, Prefetch, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from config.exceptions import NotFound, ValidationFailed
-from personas.models import Persona
-from personas.selectors import workspace_ids_for_user
-from scheduler.models import PostImage, PostImageVersion
-from scheduler.post_versions import REPLACEABLE_STATUSES
-from scheduler.selectors import post_get
-
-from generation.families import Family, model_family
+from core.errors import NotFound, ValidationFailed
+from generation.engine.families import Family, model_family
+from generation.engine.specs import BaseModelRef
 from generation.models import (
     BaseModel,
     BaseModelLayout,
@@ -28,7 +23,11 @@ from generation.models import (
     PersonaBaseModel,
     ReproductionCheck,
 )
-from generation.specs import BaseModelRef
+from personas.models import Persona
+from personas.selectors import workspace_ids_for_user
+from scheduler.models import PostImage, PostImageVersion
+from scheduler.posts.versions import REPLACEABLE_STATUSES
+from scheduler.selectors import post_get
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:

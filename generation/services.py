@@ -1,6 +1,6 @@
 """User-facing writes for LoRA training and image generation: start, cancel and activate training runs; create
-and cancel generation jobs; draft a job's posts again. What the GPU worker runs lives in generation.training_runs
-and generation.worker."""
+and cancel generation jobs; draft a job's posts again. What the GPU worker runs lives in generation.training.runs
+and generation.jobs.render."""
 
 from __future__ import annotations
 
@@ -11,23 +11,30 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
-from config.exceptions import Conflict, ValidationFailed
 from core.access import AUTHOR_ROLES
+from core.errors import Conflict, ValidationFailed
 from core.platforms import Platform, platform_target_size
-from personas.models import Persona
-from personas.reference_qa import training_faces_require
-from personas.selectors import role_require
-
-from generation import specs
-from generation.base_models import persona_base_model_pin
-from generation.class_image_selectors import class_image_count
-from generation.drafting import drafts_create
-from generation.families import FAMILY_LABELS
-from generation.inputs import job_inputs_check, job_inputs_save
-from generation.likeness import version_report_worse
-from generation.models import BaseModel, BaseModelStatus, DraftingStatus, GenerationJob, GenerationMode, JobStatus, LoraVersion
-from generation.runs import audit, gpu_task_send, job_queue, lock_job, lock_lora_version, set_status
+from generation.engine import specs
+from generation.engine.families import FAMILY_LABELS
+from generation.jobs.inputs import job_inputs_check, job_inputs_save
+from generation.jobs.likeness import version_report_worse
+from generation.library.services import persona_base_model_pin
+from generation.models import (
+    BaseModel,
+    BaseModelStatus,
+    DraftingStatus,
+    GenerationJob,
+    GenerationMode,
+    JobStatus,
+    LoraVersion,
+)
 from generation.selectors import base_model_family, lora_version_active, lora_version_family, lora_version_fits
+from generation.training.class_image_selectors import class_image_count
+from generation.transitions import audit, gpu_task_send, job_queue, lock_job, lock_lora_version, set_status
+from personas.identity.reference_qa import training_faces_require
+from personas.models import Persona
+from personas.selectors import role_require
+from scheduler.drafting.services import drafts_create
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -128,7 +135,7 @@ def lora_training_start(
     )
     audit(obj=version, actor=actor, from_status="", to_status=JobStatus.QUEUED, comment="training requested")
 
-    from generation.tasks import train_lora
+    from generation.runtime.tasks import train_lora
 
     transaction.on_commit(lambda: gpu_task_send(train_lora, version.pk, family=base_model.family))
     return version
@@ -288,7 +295,7 @@ def generation_job_create(
     )
     job_inputs_save(job=job, inputs=inputs)
 
-    from generation.tasks import generate_images
+    from generation.runtime.tasks import generate_images
 
     transaction.on_commit(lambda: gpu_task_send(generate_images, job.pk, family=base_model.family))
     return job

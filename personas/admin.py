@@ -18,9 +18,8 @@ from django.contrib.admin.utils import get_fields_from_path, unquote
 from django.db.models import Model, QuerySet
 from django.http import Http404, HttpRequest
 
-from config.exceptions import ApplicationError
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, allowed_roles, is_operator
-
+from core.errors import ApplicationError
 from personas import caption_settings, services
 from personas.models import Membership, Persona, PersonaAgeChange, ReferenceImage, Workspace
 

@@ -16,7 +16,6 @@ from core.constants import BadgePosition
 from core.filters import IdFilter
 from core.languages import LANGUAGES
 from core.platforms import Platform
-
 from personas import caption_settings, selectors, services
 from personas.models import (
     CONSENT_CONFIRMATION,

@@ -9,10 +9,9 @@ from typing import Any
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
-from config.exceptions import ValidationFailed
 from core.access import ADMIN_ROLES
+from core.errors import ValidationFailed
 from core.languages import DEFAULT_LANGUAGE, LANGUAGES, language_clean
-
 from personas.models import CaptionLanguageMode, Workspace
 from personas.selectors import role_require
 

@@ -200,7 +200,7 @@ class ReferenceUpload(models.Model):
 
 
 class FaceFinding(models.TextChoices):
-    """Reference QA of one photo (personas.identity.ReferenceFinding, plus the states before and without it)."""
+    """Reference QA of one photo (personas.identity.faces.ReferenceFinding, plus the states before and without it)."""
 
     PENDING = "pending", "Not checked yet"
     USABLE = "usable", "Usable"

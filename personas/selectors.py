@@ -8,11 +8,10 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
-from config.exceptions import NotFound, PermissionDenied
 from core.access import allowed_roles, role_allows
+from core.errors import NotFound, PermissionDenied
 from core.languages import DEFAULT_LANGUAGE, LANGUAGES, label_table, language_clean
-
-from personas.faces import default_threshold
+from personas.identity.backend import default_threshold
 from personas.models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace
 
 # Between the labels of a bilingual caption: "KI-generiert · AI-generated".

@@ -17,13 +17,13 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
-from config.exceptions import Conflict, NotFound, ValidationFailed
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
+from core.errors import Conflict, NotFound, ValidationFailed
 from core.platforms import Platform, hashtag_clean
-
 from personas.caption_settings import CAPTION_FIELDS, caption_field_clean
 from personas.caption_settings import str_list as _str_list
+from personas.identity.reference_qa import reference_faces_refresh
 from personas.image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
 from personas.models import (
     CONSENT_CONFIRMATION,
@@ -36,7 +36,6 @@ from personas.models import (
     ReferenceUpload,
     Workspace,
 )
-from personas.reference_qa import reference_faces_refresh
 from personas.selectors import role_require
 
 logger = logging.getLogger(__name__)

@@ -12,10 +12,9 @@ from django.contrib import admin, messages
 from django.db.models import Model
 from django.http import HttpRequest
 
-from config.exceptions import ApplicationError
 from core.access import ADMIN_ROLES, AUTHOR_ROLES
+from core.errors import ApplicationError
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
-
 from scheduler import services
 from scheduler.models import ExportBundle, ExportedImage, ExportSettings, Post, PostImage, PostTransition
 

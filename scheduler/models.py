@@ -148,7 +148,7 @@ class ExportBundle(models.Model):
     sha256 = models.CharField(max_length=64, blank=True)
     post_count = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
-    # scheduler.verify.bundle_verify's report on the built ZIP (VerificationReport.as_dict()).
+    # provenance.checks.verify.bundle_verify's report on the built ZIP (VerificationReport.as_dict()).
     verification = models.JSONField(default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
@@ -326,7 +326,7 @@ class ExportedImage(models.Model):
     (scheduler.origin_selectors). Rows outlive their post and bundle: the image is out in the world.
     """
 
-    # The same for every export of one post image (scheduler.exports.produce_id).
+    # The same for every export of one post image (provenance.bundles.build.produce_id).
     public_id = models.UUIDField(db_index=True, editable=False, help_text="TC260 ProduceID of the image.")
     workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="exported_images")
     persona = models.ForeignKey(Persona, null=True, on_delete=models.SET_NULL, related_name="exported_images")

@@ -12,13 +12,12 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Substr
 
-from config.exceptions import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.platforms import validate_content
 from personas.models import Persona
 from personas.selectors import workspace_ids_query
-
-from scheduler.export_selectors import export_settings_get
-from scheduler.importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
+from provenance.bundles.importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
+from provenance.bundles.selectors import export_settings_get
 from scheduler.models import Post, PostComment, PostImage, PostStatus, PostTransition
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.

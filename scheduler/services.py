@@ -16,14 +16,13 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
-from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.access import AUTHOR_ROLES, REVIEWER_ROLES, SCHEDULER_ROLES
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from personas.models import Persona
 from personas.selectors import role_require
-
 from scheduler.models import Post, PostStatus, PostTransition
-from scheduler.post_images import DecodedImage, post_images_decode, post_images_save
-from scheduler.post_rules import (
+from scheduler.posts.images import DecodedImage, post_images_decode, post_images_save
+from scheduler.posts.rules import (
     caption_with_label,
     check_compliance,
     check_content_rules,

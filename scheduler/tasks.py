@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from scheduler import comments, exports, services
+from provenance.bundles import build as exports
+from scheduler import services
+from scheduler.review import comments
 
 
 @shared_task(name="scheduler.tasks.export_bundle_build", acks_late=True)

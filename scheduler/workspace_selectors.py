@@ -10,7 +10,6 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, OuterRef, Prefetch, Q, Subquery
 
 from personas.models import Persona
-
 from scheduler.models import Post, PostStatus, PostTransition
 from scheduler.selectors import review_queue, validate_post_for_platform
 

@@ -878,7 +878,7 @@ def test_loss_plot_handles_odd_curves():
 
 def test_export_verify_page_shows_the_report(client, marketer, admin_member, persona,
                                              django_capture_on_commit_callbacks):
-    from scheduler import exports
+    from provenance.bundles import build as exports
 
     post = PostFactory(persona=persona, created_by=marketer, status=PostStatus.SCHEDULED, scheduled_at=future(2))
     PostImageFactory(post=post, position=0)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from generation import heartbeats
 from generation.models import JobStatus
+from generation.runtime import heartbeats
 from tests.factories import GenerationJobFactory, LoraVersionFactory
 
 pytestmark = pytest.mark.django_db

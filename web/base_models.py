@@ -10,12 +10,11 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError
-from generation import base_models as base_model_services
+from core.errors import ApplicationError
 from generation import selectors as generation_selectors
-from generation.families import FAMILY_LABELS
+from generation.engine.families import FAMILY_LABELS
+from generation.library import services as base_model_services
 from personas.selectors import workspace_personas
-
 from web.shell import int_or_404, render_page, scoped_persona, workspace_context
 
 

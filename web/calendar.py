@@ -13,13 +13,12 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, ValidationFailed
+from core.errors import ApplicationError, ValidationFailed
 from core.platforms import Platform
 from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
 from scheduler.workspace_selectors import approved_posts
-
 from web.presenters import CalendarPost, calendar_days, calendar_range, parse_date
 from web.shell import (
     error_response,

@@ -12,11 +12,12 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, Gone, NotFound, TooManyRequests
+from core.errors import ApplicationError, Gone, NotFound, TooManyRequests
 from personas.auth import client_ip
-from scheduler import comments, link_selectors, links, selectors
-from scheduler.link_access import review_link_for_request
+from scheduler import selectors
 from scheduler.models import PostStatus, ReviewLink
+from scheduler.review import comments, link_selectors, links
+from scheduler.review.link_access import review_link_for_request
 
 TEMPLATE = "web/client_review.html"
 

@@ -8,9 +8,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_http_methods
 
-from config.exceptions import ApplicationError
-from scheduler import comments, selectors
-
+from core.errors import ApplicationError
+from scheduler import selectors
+from scheduler.review import comments
 from web.shell import error_response, render_page, use_workspace
 
 

@@ -12,7 +12,6 @@ from django.views.decorators.http import require_GET
 from generation.selectors import runs_active
 from scheduler.selectors import calendar_entries
 from scheduler.workspace_selectors import persona_post_counts
-
 from web.presenters import persona_week_rows
 from web.shell import current_workspace, render_page, workspace_context
 

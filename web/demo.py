@@ -16,15 +16,15 @@ from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.access import Role
-from generation.base_models import base_model_default_ensure, base_model_register, base_model_samples_request
-from generation.drafting import generation_job_posts_draft
-from generation.gallery import base_model_samples_render
+from generation.jobs.render import generation_job_run
+from generation.library.gallery import base_model_samples_render
+from generation.library.services import base_model_default_ensure, base_model_register, base_model_samples_request
 from generation.models import BaseModel, BaseModelStatus, GenerationJob, JobStatus, LoraVersion, SamplesStatus
 from generation.services import generation_job_create, lora_training_start
-from generation.training_runs import lora_training_run
-from generation.worker import generation_job_run
+from generation.training.runs import lora_training_run
 from personas.models import Persona, Workspace
 from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
+from scheduler.drafting.services import generation_job_posts_draft
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import next_free_slot
 from scheduler.services import post_approve, post_schedule

@@ -13,13 +13,13 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError
+from core.errors import ApplicationError
 from core.storage import media_attachment
 from personas.selectors import workspace_personas
-from scheduler import export_selectors, exports
+from provenance.bundles import build as exports
+from provenance.bundles import selectors as export_selectors
+from provenance.checks.verify import bundle_verify
 from scheduler.models import ExportStatus
-from scheduler.verify import bundle_verify
-
 from web.shell import current_workspace, error_response, int_or_404, render_page, use_workspace, workspace_context
 
 EXPORTS_LIMIT = 20

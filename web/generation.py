@@ -12,12 +12,13 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, ValidationFailed
+from core.errors import ApplicationError, ValidationFailed
 from core.platforms import Platform
-from generation import class_image_selectors, selectors, services, specs
+from generation import selectors, services
+from generation.engine import specs
 from generation.models import GenerationJob, LoraVersion
+from generation.training import class_image_selectors
 from scheduler import services as post_services
-
 from web.persona import persona_detail_render
 from web.presenters import decorate_lora_versions
 from web.shell import error_response, render_page, scoped_persona, workspace_context

@@ -15,9 +15,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.exceptions import ApplicationError, NotFound, ValidationFailed
-from generation import reproduction, selectors, services, specs
-
+from core.errors import ApplicationError, NotFound, ValidationFailed
+from generation import selectors, services
+from generation.engine import specs
+from generation.jobs import reproduction
 from web.generation import persona_page
 from web.shell import error_response, render_page, scoped_persona
 

@@ -6,11 +6,10 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_http_methods
 
-from config.exceptions import ApplicationError
-from scheduler.api_origin import OriginCheckThrottle
-from scheduler.origin import upload_size_check
-from scheduler.origin_selectors import origin_check
-
+from core.errors import ApplicationError
+from provenance.api.origin import OriginCheckThrottle
+from provenance.checks.origin import upload_size_check
+from provenance.checks.origin_selectors import origin_check
 from web.shell import render_page
 
 TEMPLATE = "scheduler/origin_check.html"

@@ -14,19 +14,18 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from config.exceptions import ApplicationError, NotFound
 from core.constants import BadgePosition
+from core.errors import ApplicationError, NotFound
 from core.platforms import Platform
-from generation import base_models as base_model_services
 from generation import selectors as generation_selectors
-from generation import specs as generation_specs
-from generation.families import FAMILY_LABELS
+from generation.engine import specs as generation_specs
+from generation.engine.families import FAMILY_LABELS
+from generation.library import services as base_model_services
 from generation.models import GeneratedImage
 from personas import selectors as persona_selectors
 from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
 from scheduler.workspace_selectors import persona_recent_posts
-
 from web.presenters import decorate_lora_versions
 from web.shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
 

@@ -9,9 +9,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError, ValidationFailed
-from generation import plan_selectors, plans
-
+from core.errors import ApplicationError, ValidationFailed
+from scheduler.drafting import plan_selectors, plans
 from web.shell import error_response, render_page, use_workspace, workspace_context
 
 PLANS_LIMIT = 30

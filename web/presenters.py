@@ -12,9 +12,9 @@ from django.urls import reverse
 from core import platforms
 from core.platforms import Platform
 from generation import selectors as generation_selectors
-from generation.class_image_selectors import lora_version_prior_cost
-from generation.families import FAMILY_LABELS
+from generation.engine.families import FAMILY_LABELS
 from generation.models import BaseModel, GeneratedImage, LoraVersion
+from generation.training.class_image_selectors import lora_version_prior_cost
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import persona_zone
 

@@ -9,13 +9,13 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError
-from generation import captioning
+from core.errors import ApplicationError
 from generation.models import CaptionStatus
 from generation.selectors import LIKENESS_SORTS, posts_best_of_candidates, posts_likeness_annotate
 from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
+from scheduler.captions import alternatives as captioning
 from scheduler.models import Post, PostStatus
 from scheduler.workspace_selectors import (
     drafts_with_change_requests,
@@ -23,7 +23,6 @@ from scheduler.workspace_selectors import (
     post_platform_problems,
     review_page,
 )
-
 from web.captions import REWRITE_CHOICES, REWRITE_LABELS, caption_alternatives_attach
 from web.presenters import caption_stats, platform_limits
 from web.shell import (

@@ -13,11 +13,10 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from config.exceptions import ApplicationError
+from core.errors import ApplicationError
 from personas.selectors import persona_get, persona_list
-from scheduler import link_selectors, links
+from scheduler.review import link_selectors, links
 from scheduler.selectors import localize
-
 from web.shell import error_response, int_or_404, render_page, workspace_context
 
 LINKS_LIMIT = 50

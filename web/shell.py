@@ -18,8 +18,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from config.exceptions import ApplicationError, NotFound
 from core.access import AUTHOR_ROLES, REVIEWER_ROLES, role_allows
+from core.errors import ApplicationError, NotFound
 from core.platforms import Platform
 from generation import selectors as generation_selectors
 from personas.models import Membership, Persona

@@ -10,7 +10,7 @@ BUILTIN = ("tiny", "tiny-sdxl")
 
 
 def _entry(BaseModel, location: str, *, is_default: bool):
-    from generation.families import model_family
+    from generation.engine.families import model_family
 
     existing = BaseModel.objects.filter(location=location).first()
     if existing is not None:

@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from core.access import Role
-from generation import base_models, gallery, selectors
+from generation import selectors
+from generation.library import gallery
+from generation.library import services as base_models
 from generation.models import SamplesStatus
 from personas.models import Persona
 from tests.browser.test_journey import check_page, log_in

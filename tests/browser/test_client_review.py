@@ -10,8 +10,8 @@ from django.core.cache import cache
 from django.utils import timezone
 
 from core.access import Role
-from scheduler import links
 from scheduler.models import Post, PostStatus
+from scheduler.review import links
 from tests.browser.test_journey import check_page, messages_text
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory, aware
 

@@ -15,9 +15,9 @@ from django.db import models
 
 from core.access import Role
 from generation import services as generation_services
-from generation import worker
+from generation.jobs import render as worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
-from scheduler.exports import export_bundle_create
+from provenance.bundles.build import export_bundle_create
 from scheduler.models import ExportStatus, Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory, WorkspaceFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures

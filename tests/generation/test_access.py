@@ -2,7 +2,7 @@
 
 import pytest
 
-from config.exceptions import NotFound
+from core.errors import NotFound
 from generation import services
 from generation.models import JobStatus
 from tests.factories import GenerationJobFactory, LoraVersionFactory

@@ -8,8 +8,16 @@ import pytest
 import torch
 from PIL import Image
 
-from generation.engine import Engine, EngineError, GenerationRequest, LoraRef, PerfOptions, TrainingConfig, get_engine
-from generation.specs import file_sha256
+from generation.engine.pipelines import (
+    Engine,
+    EngineError,
+    GenerationRequest,
+    LoraRef,
+    PerfOptions,
+    TrainingConfig,
+    get_engine,
+)
+from generation.engine.specs import file_sha256
 
 CAPTION = "photo of sks person"
 

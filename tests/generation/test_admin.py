@@ -6,8 +6,8 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from core.access import Role
-from generation import tiny_model
-from generation.checkpoints import weights_sha256
+from generation.engine import tiny_model
+from generation.library.checkpoints import weights_sha256
 from generation.models import BaseModel, BaseModelLayout, JobStatus
 from tests.factories import GenerationJobFactory, LoraVersionFactory, MembershipFactory
 

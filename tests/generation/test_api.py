@@ -19,7 +19,7 @@ from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 @pytest.fixture
 def no_enqueue(monkeypatch):
     """Record what would be sent to the gpu queue instead of running it."""
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent = []
     monkeypatch.setattr(tasks.train_lora, "delay", lambda *a: sent.append(("train", *a)))
@@ -274,7 +274,7 @@ def test_openapi_schema_for_generation_views_has_no_warnings():
     from drf_spectacular.validation import validate_schema
 
     GENERATOR_STATS.reset()
-    generator = SchemaGenerator(patterns=[path("api/v1/", include("generation.api_urls"))])
+    generator = SchemaGenerator(patterns=[path("api/v1/", include("generation.api.urls"))])
     schema = generator.get_schema(request=None, public=True)
     validate_schema(schema)
     assert not GENERATOR_STATS._warn_cache and not GENERATOR_STATS._error_cache

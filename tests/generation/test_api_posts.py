@@ -3,8 +3,9 @@
 import pytest
 from django.urls import resolve
 
-from config.exceptions import ValidationFailed
-from generation import api_posts, selectors
+from core.errors import ValidationFailed
+from generation import selectors
+from scheduler.api import generated as api_posts
 from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory, GenerationJobFactory
 

@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from generation import base_models, gallery, selectors, services, tiny_model, training_runs
-from generation import engine as engine_module
+from generation import selectors, services
+from generation.engine import pipelines as engine_module
+from generation.engine import tiny_model
+from generation.engine.specs import BaseModelRef
+from generation.library import gallery
+from generation.library import services as base_models
 from generation.models import GeneratedImage, JobStatus, SamplesStatus
-from generation.specs import BaseModelRef
+from generation.training import runs as training_runs
 from tests.factories import PersonaFactory, ReferenceImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 
@@ -111,9 +115,9 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
     import numpy as np
     import torch
 
-    from generation import tiny_checkpoint
+    from generation.engine import tiny_checkpoint
+    from generation.engine.specs import GenerationRequest
     from generation.models import BaseModelLayout
-    from generation.specs import GenerationRequest
 
     request = GenerationRequest(prompt="photo of sks person", negative_prompt="", seeds=[3], steps=2, guidance=5.0,
                                 scheduler="euler_a", width=64, height=64)
@@ -135,7 +139,7 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
 
 
 def _single_file_entry(tmp_path, *, sdxl: bool):
-    from generation import tiny_checkpoint
+    from generation.engine import tiny_checkpoint
 
     folder = tiny_model.ensure_tiny_model(sdxl=sdxl)
     single = tiny_checkpoint.write_single_file(folder, tmp_path / f"{'xl' if sdxl else 'sd'}.safetensors")

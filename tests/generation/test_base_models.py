@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from safetensors.torch import save_file
 
-from config.exceptions import Conflict, PermissionDenied, ValidationFailed
-from generation import base_models, selectors, services, tiny_model
-from generation.checkpoints import weights_sha256
+from core.errors import Conflict, PermissionDenied, ValidationFailed
+from generation import selectors, services
+from generation.engine import tiny_model
+from generation.library import services as base_models
+from generation.library.checkpoints import weights_sha256
 from generation.models import BaseModel, BaseModelLayout, BaseModelStatus, GenerationJob, JobStatus, SamplesStatus
 from tests.conftest import client_for
 from tests.factories import LoraVersionFactory, PersonaFactory
@@ -44,7 +46,7 @@ def single_file(tmp_path) -> Path:
 @pytest.fixture
 def no_samples(db, monkeypatch):
     """Registration enqueues the gallery after commit; here nothing is sent."""
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent: list[int] = []
     monkeypatch.setattr(tasks.render_base_model_samples, "delay", lambda pk: sent.append(pk))
@@ -54,7 +56,7 @@ def no_samples(db, monkeypatch):
 @pytest.fixture
 def no_enqueue(monkeypatch):
     """Record what would be sent to the gpu queue instead of running it."""
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent: list[tuple] = []
     monkeypatch.setattr(tasks.train_lora, "delay", lambda *a: sent.append(("train", *a)))
@@ -283,7 +285,7 @@ def test_api_lists_the_library_and_moves_a_persona(persona, marketer, superuser,
 
 def test_jobs_of_a_routed_family_go_to_its_queue(persona, marketer, settings, monkeypatch,
                                                  django_capture_on_commit_callbacks):
-    from generation import tasks
+    from generation.runtime import tasks
 
     settings.GENERATION_FAMILY_QUEUES = {"tiny-sdxl": "gpu-xl"}
     sent: list[tuple] = []

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import pytest
 
-from config.exceptions import ValidationFailed
-from generation import best_of, likeness, services, tasks, worker
+from core.errors import ValidationFailed
+from generation import services
+from generation.jobs import best_of, likeness
+from generation.jobs import render as worker
 from generation.models import CandidateStatus, GeneratedImage, GenerationJob, JobStatus, LikenessStatus
+from generation.runtime import tasks
 from scheduler.models import Post, PostTransition
 from tests import faces
 from tests.conftest import client_for

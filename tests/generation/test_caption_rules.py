@@ -7,8 +7,8 @@ import pytest
 
 from core.languages import LANGUAGES, label_count, label_remove, label_table
 from core.platforms import caption_length, hashtags_in, text_as_posted
-from generation.captions.localized import LOCALIZED, PLAYFUL_OPENERS, QUESTIONS
-from generation.captions.rules import CaptionBrief, CaptionRefused, caption_enforce
+from scheduler.captions.localized import LOCALIZED, PLAYFUL_OPENERS, QUESTIONS
+from scheduler.captions.rules import CaptionBrief, CaptionRefused, caption_enforce
 
 LABEL = "AI-generated virtual influencer"
 

@@ -7,9 +7,9 @@ import pytest
 
 from core.languages import label_count
 from core.platforms import validate_content
-from generation.captions import backends
-from generation.captions.writer import captions_write
-from generation.tiny_text_model import build_tiny_causal_lm
+from generation.engine.tiny_text_model import build_tiny_causal_lm
+from scheduler.captions import backends
+from scheduler.captions.writer import captions_write
 from tests.factories import PersonaFactory
 
 LABEL = "AI-generated virtual influencer"

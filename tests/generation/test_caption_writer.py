@@ -10,7 +10,7 @@ import pytest
 
 from core.languages import label_count
 from core.platforms import caption_length, hashtags_in, text_as_posted, urls_in, validate_content
-from generation.captions.writer import captions_write
+from scheduler.captions.writer import captions_write
 from tests.factories import PersonaFactory
 from tests.generation.chat_server import ChatServer
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from config.exceptions import PermissionDenied
 from core.access import Role
+from core.errors import PermissionDenied
 from core.languages import label_count
-from generation import captioning, worker
+from generation.jobs import render as worker
 from generation.models import CaptionAlternative, CaptionStatus, DraftingStatus, GenerationJob
 from personas.models import CaptionLanguageMode
 from scheduler import services as scheduler_services
+from scheduler.captions import alternatives as captioning
 from scheduler.models import Post, PostStatus, PostTransition
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PostFactory, PostImageFactory

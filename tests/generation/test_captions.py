@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from core.platforms import PLATFORM_RULES, caption_length, hashtags_in, text_as_posted, validate_content
-from generation.captions import caption_draft, tone_for_voice, topic_for_scene
+from scheduler.captions import caption_draft, tone_for_voice, topic_for_scene
 from tests.factories import PersonaFactory
 
 

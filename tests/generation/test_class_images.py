@@ -12,9 +12,12 @@ from django.db import IntegrityError
 from django.utils import timezone
 from PIL import Image
 
-from generation import base_models, class_images, specs, training_runs
-from generation.class_image_selectors import class_images_plan, class_set_key
+from generation.engine import specs
+from generation.library import services as base_models
 from generation.models import ClassImage, ClassImageSet, ClassImagesStatus, JobStatus, LoraVersion, TrainingStage
+from generation.training import class_images
+from generation.training import runs as training_runs
+from generation.training.class_image_selectors import class_images_plan, class_set_key
 from tests.conftest import client_for
 from tests.factories import GenerationJobFactory, PersonaFactory, ReferenceImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
@@ -348,7 +351,7 @@ def test_prior_preservation_is_a_training_option_of_the_api(persona_with_refs, m
 
 
 def test_the_service_refuses_a_prior_loss_weight_out_of_range(persona_with_refs, marketer):
-    from config.exceptions import ValidationFailed
+    from core.errors import ValidationFailed
     from generation import services
 
     with pytest.raises(ValidationFailed, match="prior_loss_weight must be between"):

@@ -8,11 +8,14 @@ from pathlib import Path
 import pytest
 from django.urls import reverse
 
-from config.exceptions import Conflict, NotFound, PermissionDenied
 from core.access import Role
-from generation import drafting, services, tasks, worker
+from core.errors import Conflict, NotFound, PermissionDenied
+from generation import services
+from generation.jobs import render as worker
 from generation.models import DraftingStatus, GenerationJob, JobStatus, JobTransition
+from generation.runtime import tasks
 from personas.models import Membership
+from scheduler.drafting import services as drafting
 from scheduler.models import Post, PostStatus, PostTransition
 from tests.conftest import client_for
 from tests.factories import MembershipFactory

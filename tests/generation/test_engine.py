@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generation import engine as engine_module
-from generation import tiny_model
-from generation.engine import (
+from generation.engine import pipelines as engine_module
+from generation.engine import tiny_model
+from generation.engine.pipelines import (
     Engine,
     EngineCancelled,
     EngineError,

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from generation.engine import (
+from generation.engine.pipelines import (
     HOTSWAP_SLOT,
     Engine,
     EngineCancelled,
@@ -270,7 +270,7 @@ def test_persona_switches_hash_a_lora_file_once_and_again_only_when_it_changes(t
     import os
     import shutil
 
-    from generation import adapters
+    from generation.engine import adapters
 
     lora_a, lora_b = two_personas
     copy_a = tmp_path / "a.safetensors"

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from safetensors import safe_open
 
-from generation.engine import Engine, GenerationRequest, LoraRef, PerfOptions, TrainingConfig
-from generation.tiny_model import build_tiny_sdxl_pipeline
+from generation.engine.pipelines import Engine, GenerationRequest, LoraRef, PerfOptions, TrainingConfig
+from generation.engine.tiny_model import build_tiny_sdxl_pipeline
 
 pytestmark = pytest.mark.slow
 

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import pytest
 
-from config.exceptions import ValidationFailed
+from core.errors import ValidationFailed
 from core.platforms import ASPECT_TOLERANCE, PLATFORM_RULES
-from generation import families
+from generation.engine import families
 
 # --- sizing ----------------------------------------------------------------------------------------
 
@@ -98,7 +98,7 @@ def test_a_family_decides_render_size_and_training_defaults(tmp_path):
 
 
 def test_the_engine_and_a_loaded_pipeline_agree_with_the_files(tmp_path):
-    from generation.tiny_model import build_tiny_pipeline
+    from generation.engine.tiny_model import build_tiny_pipeline
 
     pipe = build_tiny_pipeline()
     folder = tmp_path / "tiny-folder"
@@ -107,7 +107,7 @@ def test_the_engine_and_a_loaded_pipeline_agree_with_the_files(tmp_path):
 
 
 def test_unsupported_pipelines_are_named(tmp_path):
-    from generation.specs import EngineError
+    from generation.engine.specs import EngineError
 
     flux = _diffusers_folder(tmp_path / "flux", "FluxPipeline")
     with pytest.raises(EngineError, match="Unsupported pipeline 'FluxPipeline'"):

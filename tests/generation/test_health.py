@@ -10,8 +10,8 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app
-from generation import heartbeats
 from generation.models import JobStatus, WorkerHeartbeat
+from generation.runtime import heartbeats
 from tests.core.test_health import _send, broker  # noqa: F401 - the private-broker fixture
 from tests.factories import GenerationJobFactory, LoraVersionFactory, PersonaFactory
 from tests.services import broker_pools_reset

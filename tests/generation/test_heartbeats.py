@@ -8,8 +8,8 @@ import time
 import pytest
 from django.utils import timezone
 
-from generation import heartbeats
 from generation.models import WorkerHeartbeat
+from generation.runtime import heartbeats
 
 
 @pytest.fixture(autouse=True)

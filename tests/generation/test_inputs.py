@@ -17,7 +17,7 @@ from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 
 @pytest.fixture
 def no_enqueue(monkeypatch):
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent = []
     monkeypatch.setattr(tasks.generate_images, "delay", lambda *a: sent.append(a))

@@ -7,9 +7,12 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.exceptions import Conflict
-from generation import likeness, services, tasks, worker
+from core.errors import Conflict
+from generation import services
+from generation.jobs import likeness
+from generation.jobs import render as worker
 from generation.models import GeneratedImage, JobStatus, LikenessStatus
+from generation.runtime import tasks
 from personas.services import persona_update, reference_images_upload
 from scheduler.models import Post, PostStatus, PostTransition
 from tests import faces

@@ -8,11 +8,12 @@ import datetime as dt
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.exceptions import NotFound, PermissionDenied, ValidationFailed
-from generation import drafting, plan_selectors, plans
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from generation.models import ContentPlan, ContentPlanItem, DraftingStatus, GenerationJob, JobStatus
-from scheduler import series
+from scheduler.drafting import plan_selectors, plans
+from scheduler.drafting import services as drafting
 from scheduler.models import Post, PostStatus
+from scheduler.slots import series
 from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory, LoraVersionFactory, PersonaFactory, PostFactory, aware
 

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from core.access import Role
-from generation import plan_selectors, plans
 from generation.models import DraftingStatus, GenerationJob
+from scheduler.drafting import plan_selectors, plans
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory
 from tests.generation.test_plans import plan_of_50

@@ -8,8 +8,12 @@ import hashlib
 
 import pytest
 
-from generation import base_models, selectors, services, specs, training, training_runs
+from generation import selectors, services
+from generation.engine import specs
+from generation.library import services as base_models
 from generation.models import ClassImageSet, ClassImagesStatus, JobStatus
+from generation.training import runs as training_runs
+from generation.training import trainer as training
 from tests.factories import PersonaFactory, ReferenceImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 

@@ -9,10 +9,10 @@ from PIL import Image, ImageDraw
 from skimage import data as skdata
 
 from core.platforms import platform_target_size
-from generation import refine
-from generation.engine import EngineError, GenerationRequest, get_engine
-from generation.faces import face_boxes
-from generation.specs import png_bytes_with_parameters
+from generation.engine import refine
+from generation.engine.faces import face_boxes
+from generation.engine.pipelines import EngineError, GenerationRequest, get_engine
+from generation.engine.specs import png_bytes_with_parameters
 
 
 def request(**overrides) -> GenerationRequest:
@@ -158,6 +158,6 @@ def test_face_detail_re_renders_the_face_and_nothing_else():
 
 
 def _scheduler(engine):
-    from generation.engine import make_scheduler
+    from generation.engine.pipelines import make_scheduler
 
     return make_scheduler("dpmpp_2m_karras", engine.pipe.scheduler.config)

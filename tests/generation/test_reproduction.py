@@ -6,8 +6,8 @@ import io
 
 from PIL import Image
 
+from generation.jobs.reproduction import pixel_comparison
 from generation.models import JobStatus, ReproductionCheck
-from generation.reproduction import pixel_comparison
 from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory, GenerationJobFactory
 
@@ -37,7 +37,7 @@ def test_verdict_says_identical_or_how_it_differs():
 def test_reproduce_is_queued_for_a_marketer_and_404_for_another_workspace(persona, marketer, outsider, reviewer,
                                                                           monkeypatch,
                                                                           django_capture_on_commit_callbacks):
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent = []
     monkeypatch.setattr(tasks.reproduce_image, "delay", lambda *a: sent.append(a))

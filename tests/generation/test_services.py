@@ -5,9 +5,12 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from generation import services, specs, training_runs, worker
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
+from generation import services
+from generation.engine import specs
+from generation.jobs import render as worker
 from generation.models import GenerationJob, JobStatus, JobTransition, LoraVersion
+from generation.training import runs as training_runs
 from scheduler.models import Post
 from tests.factories import LoraVersionFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
@@ -66,7 +69,7 @@ def test_training_start_roles(persona_with_refs, reviewer, outsider):
 def test_training_start_queues_version_and_enqueues_on_commit(
     persona_with_refs, marketer, monkeypatch, django_capture_on_commit_callbacks
 ):
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent = []
     monkeypatch.setattr(tasks.train_lora, "delay", lambda *args: sent.append(args))
@@ -174,7 +177,7 @@ def test_generation_needs_an_active_lora_unless_base_model_allowed(persona, mark
 
 def test_generation_create_records_everything(persona, marketer, active_lora, monkeypatch,
                                               django_capture_on_commit_callbacks):
-    from generation import tasks
+    from generation.runtime import tasks
 
     sent = []
     monkeypatch.setattr(tasks.generate_images, "delay", lambda *args: sent.append(args))

@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from config.celery import app
-from generation import heartbeats, tasks, worker
+from generation.jobs import render as worker
 from generation.models import (
     GeneratedImage,
     GenerationJob,
@@ -14,7 +14,8 @@ from generation.models import (
     TrainingStage,
     WorkerHeartbeat,
 )
-from generation.sweeps import (
+from generation.runtime import heartbeats, tasks
+from generation.runtime.sweeps import (
     DRAFTING_RESEND_AFTER_S,
     MAX_REQUEUES,
     STALE_GRACE_SECONDS,
@@ -65,11 +66,11 @@ def test_sweep_fails_runs_stuck_past_their_limit_and_leaves_fresh_ones(settings)
 
 
 def test_sweep_runs_on_the_default_queue_from_beat(settings):
-    route = app.amqp.router.route({}, "generation.tasks.fail_stale_runs")
+    route = app.amqp.router.route({}, "generation.runtime.tasks.fail_stale_runs")
     assert route["queue"].name == "default"
-    assert app.amqp.router.route({}, "generation.tasks.generate_images")["queue"].name == "gpu"
+    assert app.amqp.router.route({}, "generation.runtime.tasks.generate_images")["queue"].name == "gpu"
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
-    assert "generation.tasks.fail_stale_runs" in tasks
+    assert "generation.runtime.tasks.fail_stale_runs" in tasks
 
 
 def test_lost_drafting_messages_are_sent_again_by_the_sweep(persona, marketer, fake_engine, monkeypatch):

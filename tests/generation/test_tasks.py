@@ -4,8 +4,8 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 
 from config.celery import app
-from generation import tasks
 from generation.models import JobStatus
+from generation.runtime import tasks
 from tests.factories import GenerationJobFactory, LoraVersionFactory, ReferenceImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 

@@ -11,8 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from generation import training
-from generation.engine import (
+from generation.engine.pipelines import (
     EngineCancelled,
     EngineError,
     GenerationRequest,
@@ -21,6 +20,7 @@ from generation.engine import (
     get_engine,
     run_pipeline,
 )
+from generation.training import trainer as training
 
 pytestmark = pytest.mark.slow
 
@@ -270,7 +270,7 @@ def test_a_miscompiled_training_unet_is_caught_on_the_first_step_and_the_run_goe
 
     eager = _train(engine, compile_unet=False, config=SHORT)
     monkeypatch.setattr(torch.nn.Module, "compile", miscompile)
-    with caplog.at_level("WARNING", logger="generation.training"):
+    with caplog.at_level("WARNING", logger="generation.training.trainer"):
         checked = _train(engine, compile_unet=True, config=SHORT)
     assert checked.hyperparameters["compiled_unet"] is False
     assert "disagree with eager" in caplog.text

@@ -9,8 +9,10 @@ from django.conf import settings
 from PIL import Image
 
 from core.platforms import PLATFORM_RULES, Platform, hashtags_in, text_as_posted
-from generation import selectors, services, training_runs, worker
+from generation import selectors, services
+from generation.jobs import render as worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
+from generation.training import runs as training_runs
 from scheduler.models import Post, PostStatus
 from tests.factories import GeneratedImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
@@ -232,7 +234,7 @@ def test_training_end_to_end_with_the_tiny_model(persona_with_refs, marketer, dj
 
 def test_fake_engine_is_what_the_fast_tests_use(fake_engine):
     # Guard: the fast tests above must never silently load the real model.
-    from generation import engine
+    from generation.engine import pipelines as engine
 
     assert isinstance(engine.get_engine(), FakeEngine)
 
@@ -267,7 +269,7 @@ def test_generation_failed_stale_attempt_keeps_the_other_attempts_success(person
 
 
 def test_generation_cancelled_stale_attempt_keeps_the_other_attempts_success(persona, marketer, fake_engine):
-    from generation import engine as engine_module
+    from generation.engine import pipelines as engine_module
 
     job = _job(persona, marketer)
     fake_engine.steps_hook = _nested_attempt_then(
@@ -498,7 +500,7 @@ def test_jobs_rendered_in_one_call_reproduce_byte_for_byte(persona, marketer, ac
 
     import numpy as np
 
-    from generation import engine as engine_module
+    from generation.engine import pipelines as engine_module
 
     engine = engine_module.get_engine()
     monkeypatch.setattr(engine, "perf", replace(engine.perf, max_batch=8))

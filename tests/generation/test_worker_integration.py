@@ -24,8 +24,9 @@ from django.db import connections
 
 from config.celery import app
 from core.access import Role
-from generation import services, training_runs
+from generation import services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
+from generation.training import runs as training_runs
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory
 
@@ -209,7 +210,7 @@ def test_real_worker_reports_the_likeness_of_a_new_version(worker):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     from generation.models import LikenessStatus
-    from generation.reports import REPORT_SCENES
+    from generation.training.reports import REPORT_SCENES
     from personas.services import reference_images_upload
     from tests import faces
 

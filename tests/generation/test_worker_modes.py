@@ -12,10 +12,11 @@ import pytest
 from PIL import Image, ImageDraw
 
 from core.platforms import platform_target_size
-from generation import services, worker
+from generation import services
+from generation.jobs import render as worker
 from generation.models import GenerationJob, JobStatus
+from provenance.labeling import image_fit
 from scheduler.models import Post, PostImageVersion
-from scheduler.provenance import image_fit
 from tests.conftest import client_for
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 

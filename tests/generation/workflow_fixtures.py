@@ -9,9 +9,9 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from generation import engine as engine_module
+from generation.engine import pipelines as engine_module
+from generation.engine.specs import Rendered
 from generation.models import JobStatus, LoraVersion
-from generation.specs import Rendered
 from tests.factories import GenerationJobFactory, LoraVersionFactory, ReferenceImageFactory
 
 __all__ = [
@@ -141,7 +141,7 @@ class FakeEngine:
 
 @pytest.fixture
 def fake_engine(monkeypatch):
-    from generation import worker
+    from generation.jobs import render as worker
 
     fake = FakeEngine()
     monkeypatch.setattr(engine_module, "get_engine", lambda base_model=None: fake)

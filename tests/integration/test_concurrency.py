@@ -7,8 +7,8 @@ import threading
 import pytest
 from django.db import connection
 
-from config.exceptions import Conflict
 from core.access import Role
+from core.errors import Conflict
 from scheduler import services
 from scheduler.models import PostStatus, PostTransition
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory

@@ -14,7 +14,8 @@ from django.utils import timezone
 from core.access import Role
 from generation import services as generation_services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition
-from scheduler import exports, tasks
+from provenance.bundles import build as exports
+from scheduler import tasks
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
 from tests.integration.conftest import reachable
@@ -104,7 +105,7 @@ def test_killed_worker_mid_batch_renders_every_job_of_the_batch_once(studio, wor
 
 
 def test_job_past_its_time_limit_is_failed_with_a_reason(studio, workers, monkeypatch):
-    from generation import tasks as generation_tasks
+    from generation.runtime import tasks as generation_tasks
 
     _workspace, marketer, persona = studio
     workers("strict", GENERATION_GENERATE_TIME_LIMIT="3")

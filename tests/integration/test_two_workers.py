@@ -15,7 +15,7 @@ from django.utils import timezone
 from core.access import Role
 from generation import services as generation_services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
-from scheduler import exports
+from provenance.bundles import build as exports
 from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory, WorkspaceFactory

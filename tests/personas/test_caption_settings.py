@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from config.exceptions import PermissionDenied, ValidationFailed
+from core.errors import PermissionDenied, ValidationFailed
 from personas import caption_settings, services
 from personas.selectors import disclosure_label_for, persona_caption_languages
 from tests.conftest import client_for

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from personas import identity
-from personas.identity import FaceStatus, face_analyse, likeness, profile_build
+from personas.identity import faces as identity
+from personas.identity.faces import FaceStatus, face_analyse, likeness, profile_build
 from tests import faces
 
 
@@ -64,7 +64,7 @@ def test_noise_has_no_face_and_no_likeness(backend, astronaut_profile):
 
 @pytest.mark.slow
 def test_the_tiny_models_output_has_no_face(backend):
-    from generation.engine import GenerationRequest, get_engine
+    from generation.engine.pipelines import GenerationRequest, get_engine
 
     request = GenerationRequest(prompt="photo of sks person, portrait", negative_prompt="", seeds=[1], steps=4,
                                 guidance=7.0, scheduler="dpmpp_2m_karras", width=256, height=256)

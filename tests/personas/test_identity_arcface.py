@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from onnx import TensorProto, checker, helper, numpy_helper, save
 
-from personas import faces as configured
-from personas import identity
-from personas.arcface import ArcFaceOnnxBackend
-from personas.identity import FaceStatus, face_analyse, likeness, profile_build
+from personas.identity import backend as configured
+from personas.identity import faces as identity
+from personas.identity.arcface import ArcFaceOnnxBackend
+from personas.identity.faces import FaceStatus, face_analyse, likeness, profile_build
 from tests import faces
 
 EMBEDDING = 512

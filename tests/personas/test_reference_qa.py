@@ -7,8 +7,9 @@ from __future__ import annotations
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from config.exceptions import ValidationFailed
-from personas import reference_qa, services
+from core.errors import ValidationFailed
+from personas import services
+from personas.identity import reference_qa
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, FaceFinding, ReferenceImage, ReferenceUpload
 from personas.selectors import reference_profile_summary
 from tests import faces

@@ -1,7 +1,7 @@
 import pytest
 
-from config.exceptions import NotFound, PermissionDenied
 from core.access import Role
+from core.errors import NotFound, PermissionDenied
 from personas.selectors import persona_get, persona_list, role_require
 from tests.factories import PersonaFactory
 

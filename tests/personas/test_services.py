@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from config.exceptions import NotFound, PermissionDenied, ValidationFailed
 from core.access import Role
+from core.errors import NotFound, PermissionDenied, ValidationFailed
 from personas import services
 from personas.models import DEFAULT_DISCLOSURE_LABEL, Membership, Persona, PersonaAgeChange, ReferenceImage
 from tests.factories import PersonaFactory, UserFactory

@@ -10,8 +10,8 @@ from drf_spectacular.generators import SchemaGenerator
 from drf_spectacular.validation import validate_schema
 from rest_framework.routers import DefaultRouter
 
-from scheduler.api_exports import ExportBundleViewSet
-from scheduler.exports import export_bundle_create
+from provenance.api.exports import ExportBundleViewSet
+from provenance.bundles.build import export_bundle_create
 from scheduler.models import ExportBundle, ExportStatus, PostStatus
 from tests.conftest import client_for
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware

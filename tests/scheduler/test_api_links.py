@@ -12,8 +12,8 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from scheduler import links
 from scheduler.models import Post, PostComment, PostStatus, PostTransition, ReviewLink
+from scheduler.review import links
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, aware
 

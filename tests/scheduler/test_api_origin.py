@@ -15,10 +15,10 @@ from django.core.management import CommandError, call_command
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from scheduler.fingerprint import fingerprints
+from provenance.labeling import image_label
+from provenance.marks.fingerprint import fingerprints
+from provenance.marks.xmp import Tc260Label
 from scheduler.models import ExportBundle, ExportedImage
-from scheduler.provenance import image_label
-from scheduler.xmp import Tc260Label
 from tests.conftest import client_for
 from tests.factories import PostFactory, aware
 from tests.scheduler.test_provenance import dev_credentials

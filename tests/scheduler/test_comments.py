@@ -9,10 +9,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from config.exceptions import Gone, NotFound, ValidationFailed
 from core.access import Role
-from scheduler import comments, links
+from core.errors import Gone, NotFound, ValidationFailed
 from scheduler.models import PostComment, PostStatus
+from scheduler.review import comments, links
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PostFactory, PostImageFactory, UserFactory, aware
 from tests.smtp import LoopbackSMTPServer

@@ -12,9 +12,9 @@ import zipfile
 import pytest
 from django.utils import timezone
 
-from scheduler import exports
-from scheduler.export_files import importer_plan
-from scheduler.exports import export_bundle_build, export_bundle_create
+from provenance.bundles import build as exports
+from provenance.bundles.build import export_bundle_build, export_bundle_create
+from provenance.bundles.files import importer_plan
 from scheduler.models import ExportSettings, ExportStatus, HootsuiteTimeRule, Post, PostStatus
 from tests.conftest import client_for
 from tests.factories import PostFactory, PostImageFactory, aware

@@ -9,11 +9,11 @@ import icalendar
 import pytest
 from django.core.files.base import ContentFile
 
-from config.exceptions import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.platforms import Platform
-from scheduler import exports
-from scheduler.export_selectors import export_bundle_get, export_bundle_list
-from scheduler.exports import export_bundle_build, export_bundle_create
+from provenance.bundles import build as exports
+from provenance.bundles.build import export_bundle_build, export_bundle_create
+from provenance.bundles.selectors import export_bundle_get, export_bundle_list
 from scheduler.models import ExportBundle, ExportStatus, PostStatus, PostTransition
 from tests.factories import (
     PersonaFactory,

@@ -12,15 +12,16 @@ from django.core.management import call_command
 from django.db import IntegrityError
 from PIL import Image
 
-from config.exceptions import Conflict, ValidationFailed
 from core.constants import BadgePosition
+from core.errors import Conflict, ValidationFailed
 from core.platforms import Platform
 from personas import services as persona_services
-from scheduler import provenance, services
-from scheduler.exports import export_bundle_build, export_bundle_create, post_caption
+from provenance import labeling as provenance
+from provenance.bundles.build import export_bundle_build, export_bundle_create, post_caption
+from provenance.checks.verify import C2PA_INVALID, C2PA_MISSING, bundle_verify
+from provenance.labeling import BadgeOptions, watermark_payload
+from scheduler import services
 from scheduler.models import ExportStatus, PostStatus, PostTransition
-from scheduler.provenance import BadgeOptions, watermark_payload
-from scheduler.verify import C2PA_INVALID, C2PA_MISSING, bundle_verify
 from tests.conftest import client_for
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware, png_bytes
 

@@ -12,12 +12,12 @@ from django.core.files.base import ContentFile
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from scheduler.exports import export_bundle_build, export_bundle_create
-from scheduler.fingerprint import CROP_SCALES, fingerprint
+from provenance.bundles.build import export_bundle_build, export_bundle_create
+from provenance.checks.verify import bundle_verify
+from provenance.marks.fingerprint import CROP_SCALES, fingerprint
+from provenance.marks.rivagan import rivagan_read
+from provenance.marks.xmp import TC260_AI_GENERATED, xmp_labels, xmp_packet_from_image
 from scheduler.models import ExportedImage, ExportSettings, ExportStatus, PostStatus, VisibleLabelStyle
-from scheduler.rivagan import rivagan_read
-from scheduler.verify import bundle_verify
-from scheduler.xmp import TC260_AI_GENERATED, xmp_labels, xmp_packet_from_image
 from tests.factories import PostFactory, PostImageFactory, aware, png_bytes
 from tests.scheduler.test_exports_provenance import rewrite
 

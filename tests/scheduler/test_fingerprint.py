@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageEnhance, ImageOps
 
 from bench.samples import sample_photo, stranger_photos
-from scheduler.fingerprint import (
+from provenance.marks.fingerprint import (
     CROP_SCALES,
     HASH_HEX_LENGTH,
     MATCH_MAX_DISTANCE,

@@ -7,7 +7,7 @@ import zoneinfo
 
 import pytest
 
-from scheduler.importer_rules import (
+from provenance.bundles.importer_rules import (
     HOOTSUITE_MAX_ROWS,
     HOOTSUITE_REFUSE,
     HOOTSUITE_ROUND,

@@ -7,11 +7,11 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from config.exceptions import Gone, NotFound, PermissionDenied, ValidationFailed
 from core.access import Role
+from core.errors import Gone, NotFound, PermissionDenied, ValidationFailed
 from personas.models import Membership
-from scheduler import link_selectors, links
 from scheduler.models import PostStatus, PostTransition, ReviewLink, ReviewLinkScope
+from scheduler.review import link_selectors, links
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, aware
 
 pytestmark = pytest.mark.django_db

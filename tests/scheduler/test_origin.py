@@ -9,8 +9,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from scheduler.fingerprint import fingerprint, fingerprints
-from scheduler.origin import (
+from provenance.checks.origin import (
     LABELED_ELSEWHERE,
     MADE_HERE,
     NOTHING_FOUND,
@@ -18,8 +17,9 @@ from scheduler.origin import (
     UploadTooLarge,
     origin_detect,
 )
-from scheduler.provenance import image_label
-from scheduler.rivagan import rivagan_embed
+from provenance.labeling import image_label
+from provenance.marks.fingerprint import fingerprint, fingerprints
+from provenance.marks.rivagan import rivagan_embed
 from tests.scheduler.test_provenance import dev_credentials
 
 SIZE = (1080, 1350)
@@ -140,7 +140,7 @@ def test_image_we_never_made_is_nothing_found(registry):
 
 
 def test_ai_labels_without_our_marks_are_reported_as_labeled_elsewhere(registry):
-    from scheduler.provenance import image_encode, xmp_packet
+    from provenance.labeling import image_encode, xmp_packet
 
     other_tool = image_encode(ImageOps.fit(sample_photo("coffee"), (900, 600)), xmp=xmp_packet())
     report = origin_detect(other_tool, registry)

@@ -19,8 +19,8 @@ from imwatermark import WatermarkDecoder, WatermarkEncoder
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.platforms import Platform
-from scheduler import provenance
-from scheduler.provenance import (
+from provenance import labeling as provenance
+from provenance.labeling import (
     IPTC_TRAINED_ALGORITHMIC_MEDIA,
     PLATFORM_AI_FLAGS,
     BadgeOptions,
@@ -32,13 +32,8 @@ from scheduler.provenance import (
     post_image_label,
     watermark_payload,
 )
-from scheduler.signing import (
-    SigningCredentials,
-    SigningNotConfigured,
-    dev_ca_ensure,
-    signing_credentials_get,
-)
-from scheduler.watermark import watermark_decode, watermark_embed
+from provenance.marks.watermark import watermark_decode, watermark_embed
+from provenance.signing import SigningCredentials, SigningNotConfigured, dev_ca_ensure, signing_credentials_get
 from tests.factories import GeneratedImageFactory, PostImageFactory
 
 PAYLOAD = bytes.fromhex("a55ac33c")

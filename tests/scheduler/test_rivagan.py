@@ -12,8 +12,8 @@ import pytest
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from scheduler import rivagan
-from scheduler.rivagan import (
+from provenance.marks import rivagan
+from provenance.marks.rivagan import (
     DECODE_SCALES,
     RivaganReading,
     payload_is_valid,
@@ -136,7 +136,7 @@ def test_sessions_prefer_cuda_where_onnxruntime_has_it(monkeypatch):
 
 def test_web_process_reads_marks_without_importing_torch():
     code = (
-        "import sys; from PIL import Image; from scheduler.rivagan import models_load, rivagan_read; "
+        "import sys; from PIL import Image; from provenance.marks.rivagan import models_load, rivagan_read; "
         "models_load(); rivagan_read(Image.new('RGB', (128, 128)), scales=(1.0,)); "
         "assert 'torch' not in sys.modules, 'torch was imported'"
     )

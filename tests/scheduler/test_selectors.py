@@ -4,7 +4,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from config.exceptions import NotFound, ValidationFailed
+from core.errors import NotFound, ValidationFailed
 from core.platforms import Platform
 from scheduler import selectors, services
 from scheduler.models import PostStatus

@@ -6,10 +6,10 @@ import datetime as dt
 
 import pytest
 
-from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
-from scheduler import series
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from scheduler.models import PostStatus
-from scheduler.series_selectors import series_next_free, series_occurrences
+from scheduler.slots import series
+from scheduler.slots.series_selectors import series_next_free, series_occurrences
 from tests.conftest import client_for
 from tests.factories import PostFactory, aware
 

@@ -7,8 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from PIL import Image
 
-from config.exceptions import Conflict, NotFound, PermissionDenied, ValidationFailed
 from core.access import Role
+from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from scheduler import services
 from scheduler.models import Post, PostImage, PostStatus, PostTransition
 from tests.factories import (
@@ -405,7 +405,7 @@ def test_post_expire_is_a_system_transition_that_rechecks_the_locked_post(person
 
 
 def test_post_update_records_the_label_the_edited_caption_carries(persona, marketer):
-    from scheduler.exports import post_caption
+    from provenance.bundles.build import post_caption
 
     post = make_post(persona, marketer, caption=f"Sunset. {LABEL}", disclosure_label=LABEL)
     persona.disclosure_label = "Virtual creator (AI)"

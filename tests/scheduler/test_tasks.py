@@ -5,8 +5,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.celery import app
+from provenance.bundles.build import export_bundle_create
 from scheduler import tasks
-from scheduler.exports import export_bundle_create
 from scheduler.models import ExportBundle, ExportStatus, PostStatus, PostTransition
 from tests.factories import PostFactory, PostImageFactory, aware
 

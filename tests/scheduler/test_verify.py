@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from PIL import Image
 
-from scheduler.verify import (
+from provenance.checks.verify import (
     C2PA_INVALID,
     C2PA_MISSING,
     C2PA_TRUSTED,

@@ -10,8 +10,14 @@ import c2pa
 import pytest
 from PIL import Image
 
-from scheduler.provenance import C2PA_SIGN_SETTINGS, c2pa_manifest_definition, image_encode, xmp_packet
-from scheduler.verify import C2PA_INVALID, C2PA_TRUSTED, C2PA_UNTRUSTED_SIGNER, c2pa_read_context, image_verify
+from provenance.checks.verify import (
+    C2PA_INVALID,
+    C2PA_TRUSTED,
+    C2PA_UNTRUSTED_SIGNER,
+    c2pa_read_context,
+    image_verify,
+)
+from provenance.labeling import C2PA_SIGN_SETTINGS, c2pa_manifest_definition, image_encode, xmp_packet
 from tests.scheduler.test_provenance import dev_credentials, photo_bytes
 
 

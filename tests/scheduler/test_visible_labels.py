@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from scheduler.visible_labels import (
+from provenance.marks.visible_labels import (
     LabelDoesNotFit,
     cap_height,
     eu_icon_draw,

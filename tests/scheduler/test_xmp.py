@@ -11,8 +11,8 @@ from defusedxml import EntitiesForbidden
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from scheduler.provenance import IPTC_TRAINED_ALGORITHMIC_MEDIA, xmp_packet
-from scheduler.xmp import (
+from provenance.labeling import IPTC_TRAINED_ALGORITHMIC_MEDIA, xmp_packet
+from provenance.marks.xmp import (
     TC260_FIELDS,
     TC260_NAMESPACE,
     Tc260Label,

@@ -19,7 +19,7 @@ from django.db import models
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from core.access import Role
-from generation.library_models import BaseModel, BaseModelLayout
+from generation.library.models import BaseModel, BaseModelLayout
 from generation.models import (
     CaptionAlternative,
     ContentPlan,
@@ -30,7 +30,6 @@ from generation.models import (
     ReproductionCheck,
 )
 from personas.models import Membership, Persona, ReferenceImage, Workspace
-from scheduler import links
 from scheduler.models import (
     ExportBundle,
     ExportedImage,
@@ -42,6 +41,7 @@ from scheduler.models import (
     ReviewLink,
     SlotSeries,
 )
+from scheduler.review import links
 from tests.conftest import client_for
 from tests.factories import (
     GeneratedImageFactory,

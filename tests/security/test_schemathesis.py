@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from rest_framework.authtoken.models import Token
 
 from core.access import Role
-from generation import tasks as generation_tasks
+from generation.runtime import tasks as generation_tasks
 from scheduler import tasks as scheduler_tasks
 from scheduler.models import PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory

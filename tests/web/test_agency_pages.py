@@ -13,8 +13,9 @@ from django.utils import timezone
 
 from core.access import Role
 from generation.models import ContentPlan, JobStatus
-from scheduler import links, services
+from scheduler import services
 from scheduler.models import PostComment, PostStatus, ReviewLink
+from scheduler.review import links
 from tests.factories import LoraVersionFactory, MembershipFactory, PostFactory, PostImageFactory, aware
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,8 @@ import pytest
 from django.core.files.base import ContentFile
 from django.urls import reverse
 
-from generation import base_models, selectors
+from generation import selectors
+from generation.library import services as base_models
 from generation.models import BaseModelSample, JobStatus
 from tests.factories import LoraVersionFactory, PersonaFactory, png_bytes
 

@@ -6,7 +6,7 @@ import pytest
 from django.urls import reverse
 
 from core.access import Role
-from generation import worker
+from generation.jobs import render as worker
 from generation.models import CaptionAlternative, CaptionStatus
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory

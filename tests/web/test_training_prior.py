@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from generation import base_models
-from generation.class_image_selectors import class_set_key
+from generation.library import services as base_models
 from generation.models import ClassImageSet, ClassImagesStatus, JobStatus
+from generation.training.class_image_selectors import class_set_key
 from tests.factories import LoraVersionFactory, ReferenceImageFactory
 
 

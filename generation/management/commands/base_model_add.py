@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from config.exceptions import ApplicationError
-from generation.base_models import base_model_register
-from generation.families import FAMILY_LABELS
+from core.errors import ApplicationError
+from generation.engine.families import FAMILY_LABELS
+from generation.library.services import base_model_register
 
 
 class Command(BaseCommand):

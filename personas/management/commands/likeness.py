@@ -9,8 +9,8 @@ from pathlib import Path
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from personas import identity
-from personas.faces import default_threshold, likeness_backend
+from personas.identity import faces as identity
+from personas.identity.backend import default_threshold, likeness_backend
 
 
 class Command(BaseCommand):

@@ -22,7 +22,7 @@ class Command(BaseCommand):
 
     def _signing_report(self) -> None:
         # Exports sign every image (C2PA); without a configured certificate they use a local dev CA.
-        from scheduler.signing import dev_ca_ensure_unless_configured
+        from provenance.signing import dev_ca_ensure_unless_configured
 
         paths = dev_ca_ensure_unless_configured()
         if paths is None:

@@ -1,0 +1,176 @@
+"""Init images and masks of image-to-image and inpaint jobs: checked before anything is written or queued.
+
+Uploads pass the reference-photo checks (type by content, pixel limit against decompression bombs, truncation,
+polyglots) and are kept as their sanitised re-encode; a mask must also match its image's size and mark something
+to repaint without marking everything. Torch-free: the web process runs these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from dataclasses import dataclass
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.core.files.base import ContentFile
+from PIL import Image
+
+from core.errors import ValidationFailed
+from generation.engine import specs
+from generation.models import GeneratedImage, GenerationJob, GenerationMode
+from generation.selectors import generated_image_get
+from personas.image_validation import ImageRejected, validate_reference_image
+from personas.models import Persona
+from scheduler.models import Post
+from scheduler.posts.versions import REPLACEABLE_STATUSES
+from scheduler.selectors import post_get
+
+# An init image smaller than this carries too little to vary; masks may be as small as the image they cover.
+INIT_MIN_SIDE = 64
+MASK_MIN_SIDE = 8
+
+
+@dataclass(frozen=True)
+class CheckedImage:
+    content: bytes  # what is stored and rendered from
+    sha256: str  # of `content`: the record names exactly these bytes
+    width: int
+    height: int
+    extension: str
+
+
+def _read(upload) -> bytes:
+    if upload is None:
+        return b""
+    if isinstance(upload, bytes | bytearray):
+        return bytes(upload)
+    if hasattr(upload, "seek"):
+        upload.seek(0)
+    return upload.read()
+
+
+def init_image_check(upload, *, what: str = "init image") -> CheckedImage:
+    """An uploaded photo to render variations of, sanitised; raises ValidationFailed (400) saying why not."""
+    try:
+        clean = validate_reference_image(_read(upload), min_side=INIT_MIN_SIDE)
+    except ImageRejected as exc:
+        raise ValidationFailed(f"The {what} was refused: {exc.message}.", code="invalid_image") from None
+    return CheckedImage(content=clean.content, sha256=hashlib.sha256(clean.content).hexdigest(), width=clean.width,
+                        height=clean.height, extension=clean.extension)
+
+
+def stored_image_check(data: bytes) -> CheckedImage:
+    """A generated image (or a post's current image) used as an init image, byte for byte."""
+    with Image.open(io.BytesIO(data)) as img:
+        width, height = img.size
+        extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(img.format or "", "png")
+    return CheckedImage(content=data, sha256=hashlib.sha256(data).hexdigest(), width=width, height=height,
+                        extension=extension)
+
+
+def mask_check(upload, *, size: tuple[int, int]) -> CheckedImage:
+    """A mask for an image of `size`: white (>= 128) repaints, black keeps. Refused when it is not an image, is
+    another size, or is all black (nothing to repaint) or all white (use a variation instead)."""
+    try:
+        clean = validate_reference_image(_read(upload), min_side=MASK_MIN_SIDE)
+    except ImageRejected as exc:
+        raise ValidationFailed(f"The mask was refused: {exc.message}.", code="invalid_mask") from None
+    if (clean.width, clean.height) != tuple(size):
+        raise ValidationFailed(f"The mask is {clean.width}x{clean.height}; it must match the image, "
+                               f"{size[0]}x{size[1]}.", code="invalid_mask")
+    with Image.open(io.BytesIO(clean.content)) as img:
+        if "A" in img.getbands():
+            # A drawn mask may paint opaque strokes on a transparent canvas: transparent counts as black.
+            grey = Image.new("L", img.size, 0)
+            grey.paste(img.convert("L"), mask=img.getchannel("A"))
+        else:
+            grey = img.convert("L")
+    low, high = grey.point(lambda v: 255 if v >= 128 else 0).getextrema()
+    if high == 0:
+        raise ValidationFailed("The mask is all black: it marks nothing to repaint.", code="invalid_mask")
+    if low == 255:
+        raise ValidationFailed("The mask is all white: it repaints the whole image; ask for variations instead.",
+                               code="invalid_mask")
+    buffer = io.BytesIO()
+    grey.save(buffer, format="PNG")
+    content = buffer.getvalue()
+    return CheckedImage(content=content, sha256=hashlib.sha256(content).hexdigest(), width=grey.width,
+                        height=grey.height, extension="png")
+
+
+@dataclass(frozen=True)
+class JobInputs:
+    strength: float | None
+    init: CheckedImage | None = None
+    mask: CheckedImage | None = None
+    source_image: GeneratedImage | None = None
+    target_post: Post | None = None
+
+
+def _stored_bytes(field) -> bytes:
+    with field.open("rb") as fh:
+        return fh.read()
+
+
+def job_inputs_check(
+    *, actor: AbstractBaseUser, persona: Persona, mode: str, strength: float | None, init_image=None,
+    source_image_id: int | None = None, post_id: int | None = None, position: int = 0, mask=None,
+) -> JobInputs:
+    """What an img2img or inpaint job renders from, checked: one source (an upload, a generated image, or a post's
+    image, each of the caller's workspace and this persona), a strength in (0, 1], and for inpaint a mask."""
+    if mode not in GenerationMode.values:
+        raise ValidationFailed(f"Unknown mode '{mode}'; choose one of: {', '.join(GenerationMode.values)}.")
+    given = [name for name, value in (("init_image", init_image), ("source_image", source_image_id),
+                                      ("post", post_id)) if value not in (None, b"", "")]
+    if mode == GenerationMode.TXT2IMG:
+        extra = given + [name for name, value in (("mask", mask), ("strength", strength)) if value is not None]
+        if extra:
+            raise ValidationFailed(f"{', '.join(extra)} apply to img2img and inpaint, not txt2img.")
+        return JobInputs(strength=None)
+    if len(given) != 1:
+        raise ValidationFailed(f"{mode} needs exactly one source: an uploaded init_image, a source_image (a generated "
+                               f"image) or a post; got {', '.join(given) or 'none'}.", code="invalid_source")
+    strength = specs.DEFAULT_STRENGTH if strength is None else float(strength)
+    if not 0 < strength <= 1:
+        raise ValidationFailed(f"strength must be in (0, 1]; got {strength:g}.", code="invalid_value")
+    if mode == GenerationMode.IMG2IMG and mask not in (None, b"", ""):
+        raise ValidationFailed("A mask applies to inpaint only.")
+    source, target = None, None
+    if init_image not in (None, b"", ""):
+        init = init_image_check(init_image)
+    elif source_image_id is not None:
+        source = generated_image_get(user=actor, image_id=source_image_id)  # another workspace's: 404
+        if source.job.persona_id != persona.pk:
+            raise ValidationFailed(f"Generated image {source.pk} is of another persona.", code="invalid_source")
+        init = stored_image_check(_stored_bytes(source.image))
+    else:
+        post = post_get(user=actor, post_id=post_id)  # another workspace's: 404
+        if post.persona_id != persona.pk:
+            raise ValidationFailed(f"Post {post.pk} is of another persona.", code="invalid_source")
+        current = next((image for image in post.images.all() if image.position == position), None)
+        if current is None:
+            raise ValidationFailed(f"Post {post.pk} has no image at position {position}.", code="invalid_source")
+        if mode == GenerationMode.INPAINT:
+            if post.status not in REPLACEABLE_STATUSES:
+                raise ValidationFailed(f"Post {post.pk} is {post.get_status_display().lower()}: only a draft, a post "
+                                       "in review or one with changes requested gets a new version.",
+                                       code="invalid_state")
+            target = post
+        source = current.generated_image
+        init = stored_image_check(_stored_bytes(current.image))
+    checked_mask = None
+    if mode == GenerationMode.INPAINT:
+        if mask in (None, b"", ""):
+            raise ValidationFailed("inpaint needs a mask (white repaints, black keeps).", code="invalid_mask")
+        checked_mask = mask_check(mask, size=(init.width, init.height))
+    return JobInputs(strength=strength, init=init, mask=checked_mask, source_image=source, target_post=target)
+
+
+def job_inputs_save(*, job: GenerationJob, inputs: JobInputs) -> None:
+    """Store the checked init image and mask with the job (its row already records their sha256)."""
+    if inputs.init is not None:
+        job.init_image.save(f"job{job.pk}-init.{inputs.init.extension}", ContentFile(inputs.init.content), save=False)
+    if inputs.mask is not None:
+        job.mask.save(f"job{job.pk}-mask.png", ContentFile(inputs.mask.content), save=False)
+    if inputs.init is not None or inputs.mask is not None:
+        job.save(update_fields=["init_image", "mask"])

@@ -1,0 +1,34 @@
+from django.urls import path
+from rest_framework.routers import DefaultRouter
+
+from provenance.api import exports as api_exports
+from provenance.api import origin as api_origin
+from scheduler.api import calendar as api_calendar
+from scheduler.api import links as api_links
+from scheduler.api import series as api_series
+
+# Posts are routed in config/urls.py: generation serves them, to look up generated images.
+router = DefaultRouter()
+router.register("exports", api_exports.ExportBundleViewSet, basename="export")
+router.register("review-links", api_links.ReviewLinkViewSet, basename="review-link")
+router.register("slot-series", api_series.SlotSeriesViewSet, basename="slot-series")
+
+urlpatterns = router.urls + [
+    path("origin-check/", api_origin.OriginCheckView.as_view(), name="origin-check"),
+    path("calendar/", api_calendar.CalendarView.as_view(), name="calendar"),
+    path(
+        "personas/<int:persona_id>/next-free-slot/",
+        api_calendar.NextFreeSlotView.as_view(),
+        name="persona-next-free-slot",
+    ),
+    # A client review link's routes: the token is the credential (no account).
+    path("client-review/<str:token>/", api_links.ClientReviewView.as_view(), name="client-review"),
+    path("client-review/<str:token>/posts/<int:post_id>/approve/", api_links.ClientApproveView.as_view(),
+         name="client-review-approve"),
+    path("client-review/<str:token>/posts/<int:post_id>/request-changes/",
+         api_links.ClientRequestChangesView.as_view(), name="client-review-request-changes"),
+    path("client-review/<str:token>/posts/<int:post_id>/comments/", api_links.ClientCommentsView.as_view(),
+         name="client-review-comments"),
+    path("client-review/<str:token>/images/<int:post_image_id>/", api_links.ClientImageView.as_view(),
+         name="client-review-image"),
+]

@@ -3,8 +3,17 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from generation.library.models import (
+from generation.library.models import (  # noqa: F401  (re-exported: the app's models live in generation.models)
     BaseModel,
+    BaseModelLayout,
+    BaseModelSample,
+    BaseModelStatus,
+    ClassImage,
+    ClassImageSet,
+    ClassImagesStatus,
+    PersonaBaseModel,
+    SamplesStatus,
+    base_model_sample_path,
 )
 from personas.models import Persona
 

@@ -4,14 +4,12 @@ from rest_framework.routers import SimpleRouter
 from generation.api import base_models as api_base_models
 from generation.api import images as api_images
 from generation.api import jobs as api
-from scheduler.api import plans as api_plans
 
 # SimpleRouter: the API root view already comes from the personas router.
 router = SimpleRouter()
 router.register("lora-versions", api.LoraVersionViewSet, basename="lora-version")
 router.register("generation-jobs", api.GenerationJobViewSet, basename="generation-job")
 router.register("base-models", api_base_models.BaseModelViewSet, basename="base-model")
-router.register("content-plans", api_plans.ContentPlanViewSet, basename="content-plan")
 router.register("generated-images", api_images.GeneratedImageViewSet, basename="generated-image")
 router.register("reproduction-checks", api_images.ReproductionCheckViewSet, basename="reproduction-check")
 

@@ -1,5 +1,6 @@
 """Worker side: the engine of a library entry, loaded by the pool in generation.engine.pipelines. The engine
-module is imported inside the function, so the web process (which imports the worker's task modules) never loads torch."""
+module is imported inside the function, so the web process (which imports the worker's task modules) never
+loads torch."""
 
 from __future__ import annotations
 

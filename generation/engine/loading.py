@@ -10,6 +10,7 @@ import torch
 
 from generation.engine.families import config_family, single_file_config_dir
 from generation.engine.specs import TINY_MODEL_ID, TINY_SDXL_MODEL_ID, EngineError
+from generation.library.checkpoints import weights_files, weights_sha256  # noqa: F401  (re-exported: the engine hashes with them)
 
 logger = logging.getLogger(__name__)
 

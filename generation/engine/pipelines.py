@@ -23,13 +23,16 @@ from django.conf import settings
 from PIL import Image
 
 from generation.engine import refine
-from generation.engine.adapters import PersonaAdapters
+from generation.engine.adapters import HOTSWAP_SLOT, PersonaAdapters  # noqa: F401  (HOTSWAP_SLOT: part of the engine's surface)
 from generation.engine.families import family_of_pipeline, single_file_config_dir
 from generation.engine.loading import load_base_pipeline, weights_sha256
 from generation.engine.perf import PerfOptions, select_device_and_dtype
-from generation.engine.specs import (
+from generation.engine.specs import (  # noqa: F401  (re-exported: engine_module.X is the engine's public surface)
     MODES,
+    SAMPLER_LABELS,
     SCHEDULERS,
+    TINY_MODEL_ID,
+    WEIGHT_SUFFIXES,
     BaseModelRef,
     EngineCancelled,
     EngineError,
@@ -38,6 +41,9 @@ from generation.engine.specs import (
     TrainingConfig,
     TrainingResult,
     file_sha256,
+    parameters_text,
+    png_bytes_with_parameters,
+    prompt_for_persona,
 )
 
 logger = logging.getLogger(__name__)

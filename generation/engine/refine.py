@@ -1,6 +1,7 @@
 """The engine's image-to-image stages: variations of an init image, inpainting, the hires upscale and the face detail
 pass. Worker-side only (torch, diffusers); generation.engine.pipelines calls these with its loaded pipeline, whose
-components (and persona LoRA) every stage shares: a stage builds a view of another pipeline class over them, never a copy.
+components (and persona LoRA) every stage shares: a stage builds a view of another pipeline class over them, never a
+copy.
 
 Every stage is deterministic for a given seed (CPU generators, as the txt2img render), so its output reproduces.
 """

@@ -1,20 +1,20 @@
 from django.urls import path
-from rest_framework.routers import DefaultRouter
+from rest_framework.routers import SimpleRouter
 
-from provenance.api import exports as api_exports
-from provenance.api import origin as api_origin
 from scheduler.api import calendar as api_calendar
 from scheduler.api import links as api_links
+from scheduler.api import plans as api_plans
 from scheduler.api import series as api_series
+from scheduler.api.generated import PostViewSet
 
-# Posts are routed in config/urls.py: generation serves them, to look up generated images.
-router = DefaultRouter()
-router.register("exports", api_exports.ExportBundleViewSet, basename="export")
+# SimpleRouter: the API root view already comes from the personas router.
+router = SimpleRouter()
+router.register("posts", PostViewSet, basename="post")
+router.register("content-plans", api_plans.ContentPlanViewSet, basename="content-plan")
 router.register("review-links", api_links.ReviewLinkViewSet, basename="review-link")
 router.register("slot-series", api_series.SlotSeriesViewSet, basename="slot-series")
 
 urlpatterns = router.urls + [
-    path("origin-check/", api_origin.OriginCheckView.as_view(), name="origin-check"),
     path("calendar/", api_calendar.CalendarView.as_view(), name="calendar"),
     path(
         "personas/<int:persona_id>/next-free-slot/",

@@ -267,7 +267,7 @@ SPECTACULAR_SETTINGS = {
     # Posts, exports and jobs all have a `status` field: name each enum after its model's choices.
     "ENUM_NAME_OVERRIDES": {
         "PostStatusEnum": "scheduler.models.PostStatus",
-        "ExportStatusEnum": "scheduler.models.ExportStatus",
+        "ExportStatusEnum": "provenance.models.ExportStatus",
         "JobStatusEnum": "generation.models.JobStatus",
         "PlatformEnum": "core.platforms.Platform",
         "RoleEnum": "core.access.Role",

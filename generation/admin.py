@@ -108,7 +108,7 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
         "drafting_error", "created_by", "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
         "worker", "mode", "strength", "init_image", "init_sha256", "source_image", "mask", "mask_sha256",
-        "target_post", "target_position", "upscale", "output_width", "output_height", "face_detail",
+        "upscale", "output_width", "output_height", "face_detail",
     )
     inlines = (GeneratedImageInline, JobTransitionInline)
     actions = ("cancel_jobs",)

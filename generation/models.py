@@ -169,11 +169,6 @@ class GenerationJob(models.Model):
     )
     mask = models.FileField(upload_to=generation_input_path, blank=True, help_text="inpaint: white repaints.")
     mask_sha256 = models.CharField(max_length=64, blank=True)
-    target_post = models.ForeignKey(
-        "scheduler.Post", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="inpaint: the draft whose image the result replaces, as a new version (the old one is kept).",
-    )
-    target_position = models.PositiveSmallIntegerField(default=0)
     upscale = models.BooleanField(default=False, help_text="Hires: upscale and refine to the platform's size.")
     output_width = models.PositiveIntegerField(default=0, help_text="Hires output size (0: the render size).")
     output_height = models.PositiveIntegerField(default=0)
@@ -400,81 +395,3 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} (pid {self.pid})"
-
-
-class CaptionStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    READY = "ready", "Ready"
-    FAILED = "failed", "Failed"
-
-
-class CaptionAlternative(models.Model):
-    """A caption a writer offered for a post: one of the n alternatives drafted with it, or a rewrite asked for
-    later ("shorter", "playful", ...). Using one copies it into the post."""
-
-    post = models.ForeignKey("scheduler.Post", on_delete=models.CASCADE, related_name="caption_alternatives")
-    language = models.CharField(max_length=32, default="en")
-    instruction = models.CharField(max_length=32, blank=True, help_text="The rewrite asked for; blank: a draft.")
-    status = models.CharField(max_length=16, choices=CaptionStatus.choices, default=CaptionStatus.READY)
-    caption = models.TextField(blank=True)
-    hashtags = models.JSONField(default=list, blank=True)
-    paid_partnership = models.BooleanField(default=False)
-    writer = models.CharField(max_length=200, blank=True, help_text="template, openai:<model> or transformers:<dir>")
-    fallback_reason = models.TextField(blank=True, help_text="Why the template caption stands in for the model's.")
-    repairs = models.JSONField(default=list, blank=True, help_text="What enforcement changed in the model's caption.")
-    error = models.TextField(blank=True)
-    requested_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["created_at", "id"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=CaptionStatus.values), name="caption_status_valid"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Caption {self.pk} for post {self.post_id} ({self.status})"
-
-
-class ContentPlan(models.Model):
-    """An imported content plan: each valid row became a generation job whose drafts land in review slotted at the
-    row's planned time; the invalid rows are kept here with their errors."""
-
-    workspace = models.ForeignKey("personas.Workspace", on_delete=models.CASCADE, related_name="content_plans")
-    name = models.CharField(max_length=200, blank=True)
-    rows_total = models.PositiveIntegerField(default=0)
-    # [{"row": 7, "errors": ["..."], "values": {"persona": "...", ...}}] for every row that did not import.
-    errors = models.JSONField(default=list, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self) -> str:
-        return f"Content plan {self.pk} ({self.name or 'pasted rows'})"
-
-
-class ContentPlanItem(models.Model):
-    """One imported row: what it asked for, when its post goes out, and the job that makes its drafts."""
-
-    plan = models.ForeignKey(ContentPlan, on_delete=models.CASCADE, related_name="items")
-    row_number = models.PositiveIntegerField(help_text="Line in the imported text (the header is line 1).")
-    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+")
-    platform = models.CharField(max_length=16)
-    scene = models.TextField()
-    caption_brief = models.TextField(blank=True)
-    is_sponsored = models.BooleanField(default=False)
-    planned_at = models.DateTimeField(help_text="Stored in UTC; the drafts are slotted here.")
-    slot_series = models.ForeignKey(
-        "scheduler.SlotSeries", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="plan_item")
-
-    class Meta:
-        ordering = ["plan", "row_number"]
-        constraints = [models.UniqueConstraint(fields=["plan", "row_number"], name="content_plan_item_unique_row")]

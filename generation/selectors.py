@@ -11,18 +11,8 @@ from django.db.models.functions import Coalesce
 from core.errors import NotFound, ValidationFailed
 from generation.engine.families import Family, model_family
 from generation.engine.specs import BaseModelRef
-from generation.models import (
-    BaseModel,
-    BaseModelLayout,
-    BaseModelStatus,
-    CaptionAlternative,
-    GeneratedImage,
-    GenerationJob,
-    JobStatus,
-    LoraVersion,
-    PersonaBaseModel,
-    ReproductionCheck,
-)
+from generation.models import BaseModel, BaseModelLayout, BaseModelStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion, PersonaBaseModel, ReproductionCheck
+from scheduler.models import CaptionAlternative
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import PostImage, PostImageVersion

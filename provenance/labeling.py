@@ -63,7 +63,7 @@ DEFAULT_BADGE_TEXT = "AI-generated"
 
 JPEG_QUALITY = 92
 RIVAGAN_ATTEMPTS = 3  # payloads tried per image; photos that take none are rare (noise, saturated colour)
-BADGE_STYLES = ("pill", "explicit", "eu_icon")  # scheduler.models.VisibleLabelStyle
+BADGE_STYLES = ("pill", "explicit", "eu_icon")  # provenance.models.VisibleLabelStyle
 MIME_TYPES = {"jpeg": "image/jpeg", "png": "image/png"}
 EXTENSIONS = {"jpeg": ".jpg", "png": ".png"}
 

@@ -1,4 +1,4 @@
-"""Admin for posts and export bundles, scoped to the staff user's workspaces.
+"""Admin for posts, scoped to the staff user's workspaces.
 
 Status is never edited here: transitions happen only through scheduler.services. Content edits of
 drafts go through post_update so the same rules apply as in the API.
@@ -9,14 +9,13 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
-from django.db.models import Model
 from django.http import HttpRequest
 
-from core.access import ADMIN_ROLES, AUTHOR_ROLES
+from core.access import AUTHOR_ROLES
 from core.errors import ApplicationError
 from personas.admin import ReadOnlyInline, WorkspaceScopedAdminMixin
 from scheduler import services
-from scheduler.models import ExportBundle, ExportedImage, ExportSettings, Post, PostImage, PostTransition
+from scheduler.models import Post, PostImage, PostTransition
 
 EDITABLE_FIELDS = ("platform", "caption", "hashtags", "is_sponsored", "scheduled_at")
 
@@ -73,61 +72,3 @@ class PostAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         except ApplicationError as exc:
             obj.refresh_from_db()
             self.message_user(request, f"Not saved: {exc.message}", level=messages.ERROR)
-
-
-@admin.register(ExportBundle)
-class ExportBundleAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
-    """Bundles are built by the export worker; the admin shows them and lets admins delete old ones."""
-
-    workspace_path = "workspace"
-    write_roles = ADMIN_ROLES
-    list_display = ("id", "workspace", "status", "progress", "post_count", "start", "end", "created_at")
-    list_filter = ("status",)
-    readonly_fields = (
-        "workspace",
-        "personas",
-        "start",
-        "end",
-        "status",
-        "progress",
-        "file",
-        "sha256",
-        "post_count",
-        "error",
-        "created_by",
-        "created_at",
-        "finished_at",
-    )
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False
-
-
-@admin.register(ExportSettings)
-class ExportSettingsAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
-    """A workspace's TC260 producer id, Hootsuite time rule and visible label style (workspace admins)."""
-
-    workspace_path = "workspace"
-    write_roles = ADMIN_ROLES
-    list_display = ("workspace", "content_producer", "hootsuite_time_rule", "visible_label_style")
-
-
-@admin.register(ExportedImage)
-class ExportedImageAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
-    """The provenance registry: written only when a bundle is kept; read-only here."""
-
-    workspace_path = "workspace"
-    write_roles = ADMIN_ROLES
-    list_display = ("public_id", "persona", "post", "bundle", "platform", "rivagan_payload", "created_at")
-    list_filter = ("platform",)
-    search_fields = ("=public_id", "=rivagan_payload", "=dwt_payload", "=sha256")
-    list_select_related = ("persona",)
-
-    def has_add_permission(self, request: HttpRequest, *args: Any) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Model | None = None) -> bool:
-        return False

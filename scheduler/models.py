@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from core.platforms import Platform
+from generation.models import GenerationJob
 from personas.models import Persona, Workspace
 
 
@@ -124,50 +125,6 @@ class PostTransition(models.Model):
         ordering = ["created_at", "id"]
 
 
-class ExportStatus(models.TextChoices):
-    PENDING = "pending", "Pending"
-    RUNNING = "running", "Running"
-    SUCCEEDED = "succeeded", "Succeeded"
-    FAILED = "failed", "Failed"
-
-
-def export_bundle_path(instance: ExportBundle, filename: str) -> str:
-    return f"workspaces/{instance.workspace_id}/exports/{filename}"
-
-
-class ExportBundle(models.Model):
-    """A ZIP of scheduled posts for a date range: images, manifest.json, bulk CSVs and an .ics."""
-
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="export_bundles")
-    personas = models.ManyToManyField(Persona, related_name="export_bundles")
-    start = models.DateTimeField()
-    end = models.DateTimeField()
-    status = models.CharField(max_length=16, choices=ExportStatus.choices, default=ExportStatus.PENDING)
-    progress = models.PositiveSmallIntegerField(default=0, help_text="0-100")
-    file = models.FileField(upload_to=export_bundle_path, blank=True)
-    sha256 = models.CharField(max_length=64, blank=True)
-    post_count = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    # provenance.checks.verify.bundle_verify's report on the built ZIP (VerificationReport.as_dict()).
-    verification = models.JSONField(default=dict, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-        constraints = [
-            models.CheckConstraint(condition=models.Q(status__in=ExportStatus.values), name="export_status_valid"),
-            models.CheckConstraint(condition=models.Q(end__gt=models.F("start")), name="export_range_valid"),
-            models.CheckConstraint(condition=models.Q(progress__lte=100), name="export_progress_max_100"),
-        ]
-
-    def __str__(self) -> str:
-        return f"Export {self.pk} ({self.status})"
-
-
 class ReviewLinkScope(models.TextChoices):
     RANGE = "range", "A persona's posts in a date range"
     POSTS = "posts", "Chosen posts"
@@ -272,83 +229,96 @@ class SlotSeries(models.Model):
         return f"{self.name} ({self.persona})"
 
 
-class HootsuiteTimeRule(models.TextChoices):
-    """What an export does with a post time Hootsuite's importer refuses (minutes not ending in 0 or 5)."""
+class PostImageJob(models.Model):
+    """A generation job made from a post's image: inpainting it gives the post a new version of that image (the old
+    one is kept), img2img from it only borrows the picture. The job knows nothing of posts; this row does."""
 
-    ROUND = "round", "Move to the nearest free 5-minute slot (changes listed)"
-    REFUSE = "refuse", "Stop the export and list the posts"
-
-
-class VisibleLabelStyle(models.TextChoices):
-    """How a persona's visible AI label is drawn (scheduler.visible_labels)."""
-
-    PILL = "pill", "Small 'AI-generated' pill"
-    EXPLICIT = "explicit", "Explicit label, letters >= 5% of the shortest side (GB 45438-2025)"
-    EU_ICON = "eu_icon", "EU 'AI' icon (Code of Practice)"
-
-
-class ExportSettings(models.Model):
-    """A workspace's provenance and importer choices for its exports; absent: the defaults."""
-
-    workspace = models.OneToOneField(Workspace, on_delete=models.CASCADE, related_name="export_settings")
-    content_producer = models.CharField(
-        max_length=100,
-        blank=True,
-        help_text="ContentProducer of the TC260:AIGC label (the service's registered name or code); "
-        "blank: the product name.",
-    )
-    hootsuite_time_rule = models.CharField(
-        max_length=16, choices=HootsuiteTimeRule.choices, default=HootsuiteTimeRule.ROUND
-    )
-    visible_label_style = models.CharField(
-        max_length=16, choices=VisibleLabelStyle.choices, default=VisibleLabelStyle.PILL
-    )
-
-    class Meta:
-        verbose_name_plural = "export settings"
-        constraints = [
-            models.CheckConstraint(
-                condition=models.Q(hootsuite_time_rule__in=HootsuiteTimeRule.values), name="export_hootsuite_rule_valid"
-            ),
-            models.CheckConstraint(
-                condition=models.Q(visible_label_style__in=VisibleLabelStyle.values), name="export_label_style_valid"
-            ),
-        ]
+    job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="post_target")
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="image_jobs")
+    position = models.PositiveSmallIntegerField(default=0)
+    replaces = models.BooleanField(
+        default=False, help_text="inpaint: the result becomes the post's image at position, as a new version.")
 
     def __str__(self) -> str:
-        return f"Export settings of {self.workspace}"
+        return f"Job {self.job_id} on post {self.post_id} image {self.position}"
 
 
-class ExportedImage(models.Model):
-    """The provenance registry: one row per image a kept bundle shipped, and what identifies it again.
+class CaptionStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
 
-    Written when the bundle is kept (scheduler.exports); read by the "Was this made here?" check
-    (scheduler.origin_selectors). Rows outlive their post and bundle: the image is out in the world.
-    """
 
-    # The same for every export of one post image (provenance.bundles.build.produce_id).
-    public_id = models.UUIDField(db_index=True, editable=False, help_text="TC260 ProduceID of the image.")
-    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="exported_images")
-    persona = models.ForeignKey(Persona, null=True, on_delete=models.SET_NULL, related_name="exported_images")
-    post = models.ForeignKey(Post, null=True, on_delete=models.SET_NULL, related_name="exported_images")
-    post_image = models.ForeignKey(PostImage, null=True, on_delete=models.SET_NULL, related_name="exports")
-    bundle = models.ForeignKey(ExportBundle, null=True, on_delete=models.SET_NULL, related_name="images")
-    platform = models.CharField(max_length=16, choices=Platform.choices)
-    position = models.PositiveSmallIntegerField(default=0)
-    path = models.CharField(max_length=200, help_text="Path inside the bundle.")
-    sha256 = models.CharField(max_length=64)
-    dwt_payload = models.CharField(max_length=8, db_index=True, help_text="dwtDctSvd payload, hex.")
-    # A re-export of a post image carries its earlier payload again; no other image ever gets it.
-    rivagan_payload = models.CharField(
-        max_length=8, blank=True, db_index=True, help_text="RivaGAN payload, hex; blank where it did not embed."
-    )
-    fingerprints = models.JSONField(
-        default=list, help_text="256-bit perceptual hashes, hex: the whole image, then centred crops."
+class CaptionAlternative(models.Model):
+    """A caption a writer offered for a post: one of the n alternatives drafted with it, or a rewrite asked for
+    later ("shorter", "playful", ...). Using one copies it into the post."""
+
+    post = models.ForeignKey(Post, on_delete=models.CASCADE, related_name="caption_alternatives")
+    language = models.CharField(max_length=32, default="en")
+    instruction = models.CharField(max_length=32, blank=True, help_text="The rewrite asked for; blank: a draft.")
+    status = models.CharField(max_length=16, choices=CaptionStatus.choices, default=CaptionStatus.READY)
+    caption = models.TextField(blank=True)
+    hashtags = models.JSONField(default=list, blank=True)
+    paid_partnership = models.BooleanField(default=False)
+    writer = models.CharField(max_length=200, blank=True, help_text="template, openai:<model> or transformers:<dir>")
+    fallback_reason = models.TextField(blank=True, help_text="Why the template caption stands in for the model's.")
+    repairs = models.JSONField(default=list, blank=True, help_text="What enforcement changed in the model's caption.")
+    error = models.TextField(blank=True)
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
+        db_table = "generation_captionalternative"
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.CheckConstraint(condition=models.Q(status__in=CaptionStatus.values), name="caption_status_valid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Caption {self.pk} for post {self.post_id} ({self.status})"
+
+
+class ContentPlan(models.Model):
+    """An imported content plan: each valid row became a generation job whose drafts land in review slotted at the
+    row's planned time; the invalid rows are kept here with their errors."""
+
+    workspace = models.ForeignKey(Workspace, on_delete=models.CASCADE, related_name="content_plans")
+    name = models.CharField(max_length=200, blank=True)
+    rows_total = models.PositiveIntegerField(default=0)
+    # [{"row": 7, "errors": ["..."], "values": {"persona": "...", ...}}] for every row that did not import.
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        db_table = "generation_contentplan"
         ordering = ["-created_at", "-id"]
 
     def __str__(self) -> str:
-        return f"Exported image {self.public_id}"
+        return f"Content plan {self.pk} ({self.name or 'pasted rows'})"
+
+
+class ContentPlanItem(models.Model):
+    """One imported row: what it asked for, when its post goes out, and the job that makes its drafts."""
+
+    plan = models.ForeignKey(ContentPlan, on_delete=models.CASCADE, related_name="items")
+    row_number = models.PositiveIntegerField(help_text="Line in the imported text (the header is line 1).")
+    persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="+")
+    platform = models.CharField(max_length=16)
+    scene = models.TextField()
+    caption_brief = models.TextField(blank=True)
+    is_sponsored = models.BooleanField(default=False)
+    planned_at = models.DateTimeField(help_text="Stored in UTC; the drafts are slotted here.")
+    slot_series = models.ForeignKey(
+        SlotSeries, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    job = models.OneToOneField(GenerationJob, on_delete=models.CASCADE, related_name="plan_item")
+
+    class Meta:
+        db_table = "generation_contentplanitem"
+        ordering = ["plan", "row_number"]
+        constraints = [models.UniqueConstraint(fields=["plan", "row_number"], name="content_plan_item_unique_row")]

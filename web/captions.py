@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.languages import language_name
-from generation.models import CaptionStatus
+from scheduler.models import CaptionStatus
 from generation.selectors import caption_alternatives_by_post
 from personas.selectors import persona_caption_languages
 from scheduler.captions.prompts import REWRITES

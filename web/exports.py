@@ -19,7 +19,7 @@ from personas.selectors import workspace_personas
 from provenance.bundles import build as exports
 from provenance.bundles import selectors as export_selectors
 from provenance.checks.verify import bundle_verify
-from scheduler.models import ExportStatus
+from provenance.models import ExportStatus
 from web.shell import current_workspace, error_response, int_or_404, render_page, use_workspace, workspace_context
 
 EXPORTS_LIMIT = 20

@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError
-from generation.models import CaptionStatus
+from scheduler.models import CaptionStatus
 from generation.selectors import LIKENESS_SORTS, posts_best_of_candidates, posts_likeness_annotate
 from personas.selectors import workspace_personas
 from scheduler import selectors

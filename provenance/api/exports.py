@@ -21,7 +21,7 @@ from personas.models import Workspace
 from provenance.bundles.build import MAX_PERSONAS, export_bundle_create
 from provenance.bundles.selectors import export_bundle_get, export_bundle_list
 from provenance.checks.verify import bundle_verify
-from scheduler.models import ExportBundle, ExportStatus
+from provenance.models import ExportBundle, ExportStatus
 
 # An uploaded bundle larger than this is refused before it is opened (our own bundles are far smaller).
 MAX_VERIFY_UPLOAD_BYTES = 500 * 1024 * 1024

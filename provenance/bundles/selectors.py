@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 
 from core.errors import NotFound
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import ExportBundle, ExportSettings, ExportStatus
+from provenance.models import ExportBundle, ExportSettings, ExportStatus
 
 
 def export_bundle_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[ExportBundle]:

@@ -15,7 +15,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 
 from personas.selectors import workspace_ids_for_user
 from provenance.checks.origin import origin_detect
-from scheduler.models import ExportedImage
+from provenance.models import ExportedImage
 
 
 class ExportRegistry:

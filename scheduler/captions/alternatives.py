@@ -16,7 +16,8 @@ from django.db import transaction
 from core.access import AUTHOR_ROLES
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.languages import LANGUAGES, label_remove, language_clean
-from generation.models import CaptionAlternative, CaptionStatus, GeneratedImage
+from generation.models import GeneratedImage
+from scheduler.models import CaptionAlternative, CaptionStatus
 from generation.transitions import error_text
 from personas.selectors import BILINGUAL_LABEL_SEPARATOR, disclosure_label_for, role_require
 from scheduler.captions.prompts import REWRITES

@@ -10,7 +10,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, QuerySet
 
 from core.errors import NotFound
-from generation.models import ContentPlan, DraftingStatus, JobStatus
+from generation.models import DraftingStatus, JobStatus
+from scheduler.models import ContentPlan
 from personas.selectors import workspace_ids_for_user
 from scheduler.models import Post
 

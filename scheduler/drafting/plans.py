@@ -26,7 +26,7 @@ from core.access import AUTHOR_ROLES
 from core.errors import ApplicationError, ValidationFailed
 from core.platforms import Platform
 from generation.engine import specs
-from generation.models import ContentPlan, ContentPlanItem
+from scheduler.models import ContentPlan, ContentPlanItem
 from generation.selectors import lora_version_active
 from generation.services import generation_job_create
 from personas.models import Persona

@@ -21,7 +21,8 @@ from core.access import AUTHOR_ROLES
 from core.errors import ApplicationError, NotFound, PermissionDenied
 from generation.jobs.best_of import job_candidates_select
 from generation.jobs.likeness import draft_hold_reason, job_likeness_score_safely
-from generation.models import CandidateStatus, ContentPlanItem, DraftingStatus, GenerationJob
+from generation.models import CandidateStatus, DraftingStatus, GenerationJob
+from scheduler.models import ContentPlanItem
 from generation.selectors import generated_image_post_languages
 from generation.transitions import error_text
 from personas.models import CaptionLanguageMode, Persona

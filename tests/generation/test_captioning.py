@@ -10,7 +10,8 @@ from core.access import Role
 from core.errors import PermissionDenied
 from core.languages import label_count
 from generation.jobs import render as worker
-from generation.models import CaptionAlternative, CaptionStatus, DraftingStatus, GenerationJob
+from generation.models import DraftingStatus, GenerationJob
+from scheduler.models import CaptionAlternative, CaptionStatus
 from personas.models import CaptionLanguageMode
 from scheduler import services as scheduler_services
 from scheduler.captions import alternatives as captioning

@@ -9,7 +9,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.errors import NotFound, PermissionDenied, ValidationFailed
-from generation.models import ContentPlan, ContentPlanItem, DraftingStatus, GenerationJob, JobStatus
+from generation.models import DraftingStatus, GenerationJob, JobStatus
+from scheduler.models import ContentPlan, ContentPlanItem
 from scheduler.drafting import plan_selectors, plans
 from scheduler.drafting import services as drafting
 from scheduler.models import Post, PostStatus

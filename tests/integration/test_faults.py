@@ -16,7 +16,8 @@ from generation import services as generation_services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition
 from provenance.bundles import build as exports
 from scheduler import tasks
-from scheduler.models import ExportBundle, ExportStatus, Post, PostStatus
+from scheduler.models import Post, PostStatus
+from provenance.models import ExportBundle, ExportStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
 from tests.integration.conftest import reachable
 from tests.integration.workers import wait_for

@@ -18,7 +18,7 @@ from bench.samples import sample_photo
 from provenance.labeling import image_label
 from provenance.marks.fingerprint import fingerprints
 from provenance.marks.xmp import Tc260Label
-from scheduler.models import ExportBundle, ExportedImage
+from provenance.models import ExportBundle, ExportedImage
 from tests.conftest import client_for
 from tests.factories import PostFactory, aware
 from tests.scheduler.test_provenance import dev_credentials

@@ -21,7 +21,8 @@ from provenance.bundles.build import export_bundle_build, export_bundle_create, 
 from provenance.checks.verify import C2PA_INVALID, C2PA_MISSING, bundle_verify
 from provenance.labeling import BadgeOptions, watermark_payload
 from scheduler import services
-from scheduler.models import ExportStatus, PostStatus, PostTransition
+from scheduler.models import PostStatus, PostTransition
+from provenance.models import ExportStatus
 from tests.conftest import client_for
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware, png_bytes
 

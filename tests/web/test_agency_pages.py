@@ -12,7 +12,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from core.access import Role
-from generation.models import ContentPlan, JobStatus
+from generation.models import JobStatus
+from scheduler.models import ContentPlan
 from scheduler import services
 from scheduler.models import PostComment, PostStatus, ReviewLink
 from scheduler.review import links

@@ -11,11 +11,20 @@ from django.db.models.functions import Coalesce
 from core.errors import NotFound, ValidationFailed
 from generation.engine.families import Family, model_family
 from generation.engine.specs import BaseModelRef
-from generation.models import BaseModel, BaseModelLayout, BaseModelStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion, PersonaBaseModel, ReproductionCheck
-from scheduler.models import CaptionAlternative
+from generation.models import (
+    BaseModel,
+    BaseModelLayout,
+    BaseModelStatus,
+    GeneratedImage,
+    GenerationJob,
+    JobStatus,
+    LoraVersion,
+    PersonaBaseModel,
+    ReproductionCheck,
+)
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import PostImage, PostImageVersion
+from scheduler.models import CaptionAlternative, PostImage, PostImageVersion
 from scheduler.posts.versions import REPLACEABLE_STATUSES
 from scheduler.selectors import post_get
 

@@ -14,8 +14,8 @@ from django.utils import timezone
 from core.access import Role
 from core.platforms import Platform
 from generation.models import JobStatus
-from scheduler.models import Post, PostStatus, PostTransition
 from provenance.models import ExportBundle, ExportStatus
+from scheduler.models import Post, PostStatus, PostTransition
 from tests.factories import (
     GeneratedImageFactory,
     GenerationJobFactory,

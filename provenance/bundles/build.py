@@ -58,9 +58,9 @@ from provenance.labeling import GENERATOR_NAME, PLATFORM_AI_FLAGS, badge_for_per
 from provenance.marks.fingerprint import fingerprints
 from provenance.marks.rivagan import payload_random
 from provenance.marks.xmp import Tc260Label
+from provenance.models import ExportBundle, ExportedImage, ExportSettings, ExportStatus
 from provenance.signing import SigningCredentials, signing_credentials_get
 from scheduler.models import Post, PostImage, PostStatus
-from provenance.models import ExportBundle, ExportedImage, ExportSettings, ExportStatus
 from scheduler.services import post_mark_exported
 
 logger = logging.getLogger(__name__)

@@ -16,12 +16,12 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from generation.models import GeneratedImage
-from scheduler.models import CaptionAlternative
 from generation.selectors import caption_alternatives_for_post, generated_images_for_persona
 from personas.models import Persona
 from scheduler.api import posts as scheduler_api
 from scheduler.captions import alternatives as captioning
 from scheduler.captions.prompts import REWRITES
+from scheduler.models import CaptionAlternative
 from scheduler.selectors import post_get
 
 

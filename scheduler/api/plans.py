@@ -13,8 +13,8 @@ from rest_framework.response import Response
 from core.constants import MAX_DB_ID
 from core.errors import ValidationFailed
 from generation.engine import specs
-from scheduler.models import ContentPlan
 from scheduler.drafting import plan_selectors, plans
+from scheduler.models import ContentPlan
 
 
 class PlanRowErrorSerializer(serializers.Serializer):

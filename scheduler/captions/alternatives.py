@@ -17,12 +17,11 @@ from core.access import AUTHOR_ROLES
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.languages import LANGUAGES, label_remove, language_clean
 from generation.models import GeneratedImage
-from scheduler.models import CaptionAlternative, CaptionStatus
 from generation.transitions import error_text
 from personas.selectors import BILINGUAL_LABEL_SEPARATOR, disclosure_label_for, role_require
 from scheduler.captions.prompts import REWRITES
 from scheduler.captions.writer import WrittenCaption, captions_write
-from scheduler.models import Post, PostStatus
+from scheduler.models import CaptionAlternative, CaptionStatus, Post, PostStatus
 from scheduler.posts.captions import post_caption_replace
 from scheduler.selectors import post_get
 

@@ -11,9 +11,8 @@ from django.db.models import Count, QuerySet
 
 from core.errors import NotFound
 from generation.models import DraftingStatus, JobStatus
-from scheduler.models import ContentPlan
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import Post
+from scheduler.models import ContentPlan, Post
 
 PLAN_NOT_FOUND = "Content plan not found."
 

@@ -26,12 +26,11 @@ from core.access import AUTHOR_ROLES
 from core.errors import ApplicationError, ValidationFailed
 from core.platforms import Platform
 from generation.engine import specs
-from scheduler.models import ContentPlan, ContentPlanItem
 from generation.selectors import lora_version_active
 from generation.services import generation_job_create
 from personas.models import Persona
 from personas.selectors import role_require
-from scheduler.models import SlotSeries
+from scheduler.models import ContentPlan, ContentPlanItem, SlotSeries
 from scheduler.selectors import localize, next_free_slot, persona_zone
 from scheduler.slots.series_selectors import series_next_free, slot_series_by_name
 

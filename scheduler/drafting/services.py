@@ -22,7 +22,6 @@ from core.errors import ApplicationError, NotFound, PermissionDenied
 from generation.jobs.best_of import job_candidates_select
 from generation.jobs.likeness import draft_hold_reason, job_likeness_score_safely
 from generation.models import CandidateStatus, DraftingStatus, GenerationJob
-from scheduler.models import ContentPlanItem
 from generation.selectors import generated_image_post_languages
 from generation.transitions import error_text
 from personas.models import CaptionLanguageMode, Persona
@@ -30,6 +29,7 @@ from personas.selectors import persona_caption_languages, role_require
 from scheduler import services as scheduler_services
 from scheduler.captions.alternatives import caption_alternatives_save
 from scheduler.captions.writer import caption_backend, captions_write
+from scheduler.models import ContentPlanItem
 from scheduler.posts.versions import post_image_replace
 
 logger = logging.getLogger(__name__)

@@ -6,8 +6,7 @@ from __future__ import annotations
 import pytest
 
 from core.access import Role
-from scheduler.models import CaptionAlternative
-from scheduler.models import Post, PostStatus
+from scheduler.models import CaptionAlternative, Post, PostStatus
 from tests.browser.test_journey import check_page, log_in, log_out, messages_text
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
 

@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from core.access import Role
 from generation.models import GenerationJob, JobStatus
-from scheduler.models import Post, PostStatus, PostTransition
 from provenance.models import ExportBundle, ExportStatus
+from scheduler.models import Post, PostStatus, PostTransition
 from scheduler.selectors import persona_zone
 from tests.browser.conftest import SCREENSHOTS
 from tests.factories import LoraVersionFactory, MembershipFactory, PersonaFactory, WorkspaceFactory, png_bytes

@@ -18,8 +18,8 @@ from generation import services as generation_services
 from generation.jobs import render as worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from provenance.bundles.build import export_bundle_create
-from scheduler.models import Post, PostStatus
 from provenance.models import ExportStatus
+from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory, WorkspaceFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 

@@ -11,11 +11,10 @@ from core.errors import PermissionDenied
 from core.languages import label_count
 from generation.jobs import render as worker
 from generation.models import DraftingStatus, GenerationJob
-from scheduler.models import CaptionAlternative, CaptionStatus
 from personas.models import CaptionLanguageMode
 from scheduler import services as scheduler_services
 from scheduler.captions import alternatives as captioning
-from scheduler.models import Post, PostStatus, PostTransition
+from scheduler.models import CaptionAlternative, CaptionStatus, Post, PostStatus, PostTransition
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PostFactory, PostImageFactory
 from tests.generation.chat_server import ChatServer

@@ -10,10 +10,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from core.errors import NotFound, PermissionDenied, ValidationFailed
 from generation.models import DraftingStatus, GenerationJob, JobStatus
-from scheduler.models import ContentPlan, ContentPlanItem
 from scheduler.drafting import plan_selectors, plans
 from scheduler.drafting import services as drafting
-from scheduler.models import Post, PostStatus
+from scheduler.models import ContentPlan, ContentPlanItem, Post, PostStatus
 from scheduler.slots import series
 from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory, LoraVersionFactory, PersonaFactory, PostFactory, aware

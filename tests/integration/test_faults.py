@@ -15,9 +15,9 @@ from core.access import Role
 from generation import services as generation_services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition
 from provenance.bundles import build as exports
+from provenance.models import ExportBundle, ExportStatus
 from scheduler import tasks
 from scheduler.models import Post, PostStatus
-from provenance.models import ExportBundle, ExportStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
 from tests.integration.conftest import reachable
 from tests.integration.workers import wait_for

@@ -13,8 +13,8 @@ from core.access import Role
 from generation import services as generation_services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, LoraVersion
 from provenance.bundles import build as exports
-from scheduler.models import Post, PostStatus
 from provenance.models import ExportBundle, ExportStatus
+from scheduler.models import Post, PostStatus
 from tests.factories import (
     MembershipFactory,
     PersonaFactory,

@@ -12,8 +12,8 @@ from rest_framework.routers import DefaultRouter
 
 from provenance.api.exports import ExportBundleViewSet
 from provenance.bundles.build import export_bundle_create
-from scheduler.models import PostStatus
 from provenance.models import ExportBundle, ExportStatus
+from scheduler.models import PostStatus
 from tests.conftest import client_for
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware
 

@@ -15,8 +15,8 @@ from django.utils import timezone
 from provenance.bundles import build as exports
 from provenance.bundles.build import export_bundle_build, export_bundle_create
 from provenance.bundles.files import importer_plan
-from scheduler.models import Post, PostStatus
 from provenance.models import ExportSettings, ExportStatus, HootsuiteTimeRule
+from scheduler.models import Post, PostStatus
 from tests.conftest import client_for
 from tests.factories import PostFactory, PostImageFactory, aware
 

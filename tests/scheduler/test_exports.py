@@ -14,8 +14,8 @@ from core.platforms import Platform
 from provenance.bundles import build as exports
 from provenance.bundles.build import export_bundle_build, export_bundle_create
 from provenance.bundles.selectors import export_bundle_get, export_bundle_list
-from scheduler.models import PostStatus, PostTransition
 from provenance.models import ExportBundle, ExportStatus
+from scheduler.models import PostStatus, PostTransition
 from tests.factories import (
     PersonaFactory,
     PostFactory,

@@ -20,9 +20,9 @@ from provenance import labeling as provenance
 from provenance.bundles.build import export_bundle_build, export_bundle_create, post_caption
 from provenance.checks.verify import C2PA_INVALID, C2PA_MISSING, bundle_verify
 from provenance.labeling import BadgeOptions, watermark_payload
+from provenance.models import ExportStatus
 from scheduler import services
 from scheduler.models import PostStatus, PostTransition
-from provenance.models import ExportStatus
 from tests.conftest import client_for
 from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware, png_bytes
 

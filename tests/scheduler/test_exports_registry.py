@@ -17,8 +17,8 @@ from provenance.checks.verify import bundle_verify
 from provenance.marks.fingerprint import CROP_SCALES, fingerprint
 from provenance.marks.rivagan import rivagan_read
 from provenance.marks.xmp import TC260_AI_GENERATED, xmp_labels, xmp_packet_from_image
-from scheduler.models import PostStatus
 from provenance.models import ExportedImage, ExportSettings, ExportStatus, VisibleLabelStyle
+from scheduler.models import PostStatus
 from tests.factories import PostFactory, PostImageFactory, aware, png_bytes
 from tests.scheduler.test_exports_provenance import rewrite
 

@@ -6,9 +6,9 @@ from django.utils import timezone
 
 from config.celery import app
 from provenance.bundles.build import export_bundle_create
+from provenance.models import ExportBundle, ExportStatus
 from scheduler import tasks
 from scheduler.models import PostStatus, PostTransition
-from provenance.models import ExportBundle, ExportStatus
 from tests.factories import PostFactory, PostImageFactory, aware
 
 pytestmark = pytest.mark.django_db

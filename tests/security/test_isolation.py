@@ -21,10 +21,18 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from core.access import Role
 from generation.library.models import BaseModel, BaseModelLayout
 from generation.models import GeneratedImage, GenerationJob, JobStatus, LoraVersion, ReproductionCheck
-from scheduler.models import CaptionAlternative, ContentPlan
 from personas.models import Membership, Persona, ReferenceImage, Workspace
-from scheduler.models import Post, PostImage, PostStatus, PostTransition, ReviewLink, SlotSeries
 from provenance.models import ExportBundle, ExportedImage, ExportSettings
+from scheduler.models import (
+    CaptionAlternative,
+    ContentPlan,
+    Post,
+    PostImage,
+    PostStatus,
+    PostTransition,
+    ReviewLink,
+    SlotSeries,
+)
 from scheduler.review import links
 from tests.conftest import client_for
 from tests.factories import (

@@ -13,9 +13,8 @@ from django.utils import timezone
 
 from core.access import Role
 from generation.models import JobStatus
-from scheduler.models import ContentPlan
 from scheduler import services
-from scheduler.models import PostComment, PostStatus, ReviewLink
+from scheduler.models import ContentPlan, PostComment, PostStatus, ReviewLink
 from scheduler.review import links
 from tests.factories import LoraVersionFactory, MembershipFactory, PostFactory, PostImageFactory, aware
 

@@ -7,8 +7,7 @@ from django.urls import reverse
 
 from core.access import Role
 from generation.jobs import render as worker
-from scheduler.models import CaptionAlternative, CaptionStatus
-from scheduler.models import Post, PostStatus
+from scheduler.models import CaptionAlternative, CaptionStatus, Post, PostStatus
 from tests.factories import MembershipFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 from tests.generation.workflow_fixtures import _job

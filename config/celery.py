@@ -9,4 +9,5 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
 app = Celery("persona_studio")
 app.config_from_object("django.conf:settings", namespace="CELERY")
-app.autodiscover_tasks()
+app.autodiscover_tasks()  # <app>.tasks of each installed app
+app.autodiscover_tasks(["generation.runtime"])  # generation's tasks live with its worker runtime

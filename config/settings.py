@@ -72,8 +72,8 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
-        "APP_DIRS": True,
+        "DIRS": [],
+        "APP_DIRS": True,  # templates live with the app that renders them: web/templates/ holds the pages
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
@@ -252,7 +252,8 @@ REST_FRAMEWORK = {
         "django_filters.rest_framework.DjangoFilterBackend",
         "rest_framework.filters.OrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Documents each operation's error answers ({detail, code, extra}), which the one handler below gives.
+    "DEFAULT_SCHEMA_CLASS": "core.api.ApiAutoSchema",
     "EXCEPTION_HANDLER": "core.errors.api_exception_handler",
 }
 SPECTACULAR_SETTINGS = {
@@ -264,6 +265,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # core.api.IdConverter: `<id:pk>` in paths is a positive 64-bit integer.
+    "PATH_CONVERTER_OVERRIDES": {"id": {"type": "integer", "format": "int64", "minimum": 1, "maximum": 2**63 - 1}},
     # Posts, exports and jobs all have a `status` field: name each enum after its model's choices.
     "ENUM_NAME_OVERRIDES": {
         "PostStatusEnum": "scheduler.models.PostStatus",
@@ -311,11 +314,10 @@ GENERATION_FAMILY_QUEUES = dict(
 CELERY_TASK_ROUTES = {
     # Sweeps and drafting must not wait behind a long training run on a busy GPU queue.
     "generation.runtime.tasks.fail_stale_runs": {"queue": "default"},
-    "generation.runtime.tasks.draft_posts": {"queue": "default"},
-    "generation.runtime.tasks.write_caption": {"queue": "default"},
     "generation.runtime.tasks.score_likeness": {"queue": "default"},  # CPU: the GPU queue never waits on face models
     "generation.runtime.tasks.*": {"queue": GENERATION_QUEUE},
-    "scheduler.tasks.*": {"queue": "default"},
+    "scheduler.tasks.*": {"queue": "default"},  # drafting and caption writing among them
+    "provenance.tasks.*": {"queue": "default"},
 }
 # Every worker beats this often (generation/heartbeats.py); one silent for the timeout is dead, and the runs it
 # held are queued again by the next worker start or recovery sweep.
@@ -327,7 +329,8 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
     "expire-unapproved-posts": {"task": "scheduler.tasks.expire_overdue_posts", "schedule": 300.0},
-    "requeue-stale-exports": {"task": "scheduler.tasks.export_sweep", "schedule": 300.0},
+    "requeue-stale-exports": {"task": "provenance.tasks.export_sweep", "schedule": 300.0},
+    "resend-lost-drafting": {"task": "scheduler.tasks.drafting_sweep", "schedule": 300.0},
     "fail-stale-generation-runs": {"task": "generation.runtime.tasks.fail_stale_runs", "schedule": 300.0},
 }
 

@@ -55,12 +55,37 @@ def generation_input_path(instance: GenerationJob, filename: str) -> str:
     return f"workspaces/{instance.persona.workspace_id}/generation-inputs/{filename}"
 
 
-class LoraVersion(models.Model):
+class RunFields(models.Model):
+    """What a training run (LoraVersion) and a generation job (GenerationJob) both record about running on a GPU
+    worker: status, progress, error, cancel request, the worker holding it, who asked and when."""
+
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress_step = models.PositiveIntegerField(default=0)
+    total_steps = models.PositiveIntegerField(default=0)
+    error = models.TextField(blank=True)
+    cancel_requested = models.BooleanField(default=False)
+    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
+    # again (generation/runtime/sweeps.py), and the running-jobs page names it.
+    worker = models.ForeignKey(
+        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text="The worker process that runs (or last ran) this attempt.",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        abstract = True
+
+
+class LoraVersion(RunFields):
     """One training run of a persona's LoRA and, when it succeeds, its weights. One is active."""
 
     persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="lora_versions")
     version = models.PositiveIntegerField()
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
     is_active = models.BooleanField(default=False)
     base_model = models.CharField(max_length=255)
     # The library entry it was trained on, and that model's family and weights hash at the time: a LoRA only fits
@@ -79,24 +104,8 @@ class LoraVersion(models.Model):
     progress_stage = models.CharField(
         max_length=32, choices=TrainingStage.choices, default=TrainingStage.NONE, blank=True,
         help_text="What the running attempt does now; during class_images the progress counts class images.")
-    progress_step = models.PositiveIntegerField(default=0)
-    total_steps = models.PositiveIntegerField(default=0)
     weights_path = models.CharField(max_length=500, blank=True)
     sha256 = models.CharField(max_length=64, blank=True)
-    error = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
-    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
-    # again (generation/recovery.py), and the running-jobs page names it.
-    worker = models.ForeignKey(
-        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The worker process that runs (or last ran) this attempt.",
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-version"]
@@ -114,7 +123,7 @@ class LoraVersion(models.Model):
         return f"{self.persona} LoRA v{self.version} ({self.status})"
 
 
-class GenerationJob(models.Model):
+class GenerationJob(RunFields):
     persona = models.ForeignKey(Persona, on_delete=models.CASCADE, related_name="generation_jobs")
     lora_version = models.ForeignKey(LoraVersion, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     base_model_entry = models.ForeignKey(BaseModel, null=True, blank=True, on_delete=models.PROTECT,
@@ -134,11 +143,6 @@ class GenerationJob(models.Model):
     scheduler = models.CharField(max_length=32, default="dpmpp_2m_karras")
     width = models.PositiveIntegerField(default=512)
     height = models.PositiveIntegerField(default=512)
-    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
-    progress_step = models.PositiveIntegerField(default=0)
-    total_steps = models.PositiveIntegerField(default=0)
-    error = models.TextField(blank=True)
-    cancel_requested = models.BooleanField(default=False)
     is_sample = models.BooleanField(
         default=False, help_text="Reviewer samples rendered right after a LoRA training run; they make no posts."
     )
@@ -177,18 +181,6 @@ class GenerationJob(models.Model):
     caption_error = models.TextField(
         blank=True, help_text="Why the caption model could not write the captions (the posts keep template captions)."
     )
-    # The worker process holding the run (its last attempt's): a run left running by a worker that died is queued
-    # again (generation/recovery.py), and the running-jobs page names it.
-    worker = models.ForeignKey(
-        "WorkerHeartbeat", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
-        help_text="The worker process that runs (or last ran) this attempt.",
-    )
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -24,9 +24,6 @@ from generation.models import (
 )
 from personas.models import Persona
 from personas.selectors import workspace_ids_for_user
-from scheduler.models import CaptionAlternative, PostImage, PostImageVersion
-from scheduler.posts.versions import REPLACEABLE_STATUSES
-from scheduler.selectors import post_get
 
 
 def lora_version_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[LoraVersion]:
@@ -58,7 +55,9 @@ def lora_version_sample_job(*, lora_version: LoraVersion) -> GenerationJob | Non
 
 
 def _with_images(qs: QuerySet[GenerationJob]) -> QuerySet[GenerationJob]:
-    post_images = PostImage.objects.only("id", "post_id", "generated_image_id").order_by("post_id")
+    # The rows that show an image (its posts' images) are another app's: reached through the reverse relation.
+    shown_in = GeneratedImage.post_images.rel.related_model
+    post_images = shown_in.objects.only("id", "post_id", "generated_image_id").order_by("post_id")
     return qs.select_related("persona", "lora_version").prefetch_related(
         Prefetch("images", queryset=GeneratedImage.objects.prefetch_related(Prefetch("post_images", post_images)))
     )
@@ -139,25 +138,6 @@ def generated_image_last_checks(*, image_ids: Iterable[int]) -> dict[int, Reprod
     for check in ReproductionCheck.objects.filter(image_id__in=list(image_ids)).order_by("created_at", "id"):
         latest[check.image_id] = check
     return latest
-
-
-def generated_image_editable_post(*, generated_image: GeneratedImage):
-    """The post (not yet approved) whose current image `generated_image` is, with `position_of_image` set; None
-    when it is in none. Internal: the caller scoped the image."""
-    post_image = (
-        PostImage.objects.filter(generated_image=generated_image, post__status__in=REPLACEABLE_STATUSES)
-        .select_related("post").order_by("post_id").first()
-    )
-    if post_image is None:
-        return None
-    post = post_image.post
-    post.position_of_image = post_image.position
-    return post
-
-
-def post_image_history(*, post_id: int, position: int) -> list:
-    """Earlier versions of a post's image at `position`, oldest first (internal: the caller scoped the post)."""
-    return list(PostImageVersion.objects.filter(post_id=post_id, position=position).order_by("replaced_at", "id"))
 
 
 def generation_job_post_ids(*, job: GenerationJob) -> list[int]:
@@ -319,32 +299,6 @@ def job_and_sample_images(
     ))
 
 
-def posts_best_of_candidates(*, posts: Iterable) -> dict[int, list[GeneratedImage]]:
-    """Each post's best-of-N candidates: every candidate of the variant its generated images were kept from, by
-    candidate (posts of best_of 1 jobs have none). Two queries for the whole page."""
-    posts = list(posts)
-    chosen = GeneratedImage.objects.filter(
-        pk__in=[pi.generated_image_id for post in posts for pi in post.images.all() if pi.generated_image_id],
-        job__best_of__gt=1,
-    ).values_list("pk", "job_id", "variant")
-    variant_of = {pk: (job_id, variant) for pk, job_id, variant in chosen}
-    if not variant_of:
-        return {}
-    wanted = Q()
-    for job_id, variant in set(variant_of.values()):
-        wanted |= Q(job_id=job_id, variant=variant)
-    by_variant: dict[tuple[int, int], list[GeneratedImage]] = {}
-    for image in GeneratedImage.objects.filter(wanted).select_related("job").order_by("job_id", "variant",
-                                                                                        "candidate"):
-        by_variant.setdefault((image.job_id, image.variant), []).append(image)
-    result: dict[int, list[GeneratedImage]] = {}
-    for post in posts:
-        for pi in post.images.all():
-            if pi.generated_image_id in variant_of:
-                result.setdefault(post.pk, []).extend(by_variant.get(variant_of[pi.generated_image_id], []))
-    return result
-
-
 def generation_job_images(*, job: GenerationJob, ids: Iterable[int] | None = None) -> list[GeneratedImage]:
     """The job's images by index (only those with these ids, when given), with their last reproduce check."""
     qs = generated_images_with_last_check(GeneratedImage.objects.filter(job=job).select_related("job"))
@@ -443,48 +397,3 @@ def lora_version_fits(*, version: LoraVersion, base_model: BaseModel | None) -> 
     """Whether a LoRA applies to a base model: trained on the same family (a LoRA of one SD 1.5 checkpoint fits
     another SD 1.5 checkpoint; never an SDXL one)."""
     return base_model is None or lora_version_family(version) == base_model.family
-
-
-def caption_alternatives_for_post(*, user: AbstractBaseUser, post_id: int) -> QuerySet[CaptionAlternative]:
-    """The captions offered for a post the user can see, oldest first (404 for anyone else's)."""
-    post = post_get(user=user, post_id=post_id)
-    return CaptionAlternative.objects.filter(post=post).order_by("created_at", "id")
-
-
-def caption_alternatives_by_post(*, post_ids: Iterable[int]) -> dict[int, list[CaptionAlternative]]:
-    """The captions offered for each of these (already scoped) posts, oldest first, in one query."""
-    by_post: dict[int, list[CaptionAlternative]] = {}
-    for alternative in CaptionAlternative.objects.filter(post_id__in=list(post_ids)).order_by("created_at", "id"):
-        by_post.setdefault(alternative.post_id, []).append(alternative)
-    return by_post
-
-
-def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:
-    """(image id, caption language) of the posts already made from the job's images."""
-    return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))
-
-
-# --- likeness of posts (review queue) ---------------------------------------------------------------
-
-LIKENESS_SORTS = {"likeness": "lowest likeness first", "-likeness": "highest likeness first"}
-
-
-def posts_likeness_annotate(queryset, *, off_model_only: bool = False, sort: str = ""):
-    """Posts annotated with their generated images' likeness: `likeness_score` (the lowest of its images),
-    `likeness_off_model` (an image is off-model) and `likeness_status` (its first image's). `off_model_only` keeps
-    the off-model ones; `sort` "likeness" / "-likeness" orders by the score, posts without one last."""
-    from django.db.models import Exists, F, Min, OuterRef, Subquery
-
-    images = PostImage.objects.filter(post=OuterRef("pk"), generated_image__isnull=False)
-    queryset = queryset.annotate(
-        likeness_score=Min("images__generated_image__likeness_score"),
-        likeness_off_model=Exists(images.filter(generated_image__on_model=False)),
-        likeness_status=Subquery(images.order_by("position", "id").values("generated_image__likeness_status")[:1]),
-    )
-    if off_model_only:
-        queryset = queryset.filter(likeness_off_model=True)
-    if sort == "likeness":
-        queryset = queryset.order_by(F("likeness_score").asc(nulls_last=True), "id")
-    elif sort == "-likeness":
-        queryset = queryset.order_by(F("likeness_score").desc(nulls_last=True), "id")
-    return queryset

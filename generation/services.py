@@ -1,6 +1,6 @@
 """User-facing writes for LoRA training and image generation: start, cancel and activate training runs; create
-and cancel generation jobs; draft a job's posts again. What the GPU worker runs lives in generation.training.runs
-and generation.jobs.render."""
+and cancel generation jobs. What the GPU worker runs lives in generation.training.runs and generation.jobs.render;
+drafting a job's posts (and "draft again") is scheduler's (scheduler.drafting.services)."""
 
 from __future__ import annotations
 
@@ -16,13 +16,12 @@ from core.errors import Conflict, ValidationFailed
 from core.platforms import Platform, platform_target_size
 from generation.engine import specs
 from generation.engine.families import FAMILY_LABELS
-from generation.jobs.inputs import job_inputs_check, job_inputs_save
+from generation.jobs.inputs import StoredSource, job_inputs_check, job_inputs_save
 from generation.jobs.likeness import version_report_worse
 from generation.library.services import persona_base_model_pin
 from generation.models import (
     BaseModel,
     BaseModelStatus,
-    DraftingStatus,
     GenerationJob,
     GenerationMode,
     JobStatus,
@@ -34,7 +33,6 @@ from generation.transitions import audit, gpu_task_send, job_queue, lock_job, lo
 from personas.identity.reference_qa import training_faces_require
 from personas.models import Persona
 from personas.selectors import role_require
-from scheduler.drafting.services import drafts_create
 
 
 def _check_range(name: str, value: float, low: float, high: float) -> None:
@@ -135,9 +133,7 @@ def lora_training_start(
     )
     audit(obj=version, actor=actor, from_status="", to_status=JobStatus.QUEUED, comment="training requested")
 
-    from generation.runtime.tasks import train_lora
-
-    transaction.on_commit(lambda: gpu_task_send(train_lora, version.pk, family=base_model.family))
+    gpu_task_send("generation.runtime.tasks.train_lora", version.pk, family=base_model.family)
     return version
 
 
@@ -213,8 +209,7 @@ def generation_job_create(
     strength: float | None = None,
     init_image=None,
     source_image_id: int | None = None,
-    post_id: int | None = None,
-    position: int = 0,
+    stored_source: StoredSource | None = None,
     mask=None,
     upscale: bool | None = None,
     face_detail: bool | None = None,
@@ -223,13 +218,12 @@ def generation_job_create(
 
     The persona's active LoRA is required unless `allow_base_model` (then the base model alone renders,
     which will not look like the persona). `mode`: txt2img; img2img (variations of an uploaded photo
-    `init_image`, a generated image `source_image_id`, or the image of post `post_id` at `position`); inpaint (the
-    `mask`'s white part of one of those repainted; from a post, the result becomes that post's image as a new
-    version, the old one kept). `upscale` (hires to the platform's size) and `face_detail` default to the
-    GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings. `best_of` N renders N candidates of each
-    variant and drafts only the most on-model one (generation.best_of). Every input is checked before anything is
-    written or queued. The job renders on the persona's base model, or `base_model_id`; a LoRA trained on another
-    model family is refused here, never on the worker.
+    `init_image`, a generated image `source_image_id`, or an image stored elsewhere, `stored_source`, such as a
+    post's); inpaint (the `mask`'s white part of one of those repainted). `upscale` (hires to the platform's size)
+    and `face_detail` default to the GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings.
+    `best_of` N renders N candidates of each variant and drafts only the most on-model one (generation.best_of).
+    Every input is checked before anything is written or queued. The job renders on the persona's base model, or
+    `base_model_id`; a LoRA trained on another model family is refused here, never on the worker.
     """
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     scene = (scene or "").strip()
@@ -240,11 +234,8 @@ def generation_job_create(
     if platform not in Platform.values:
         raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
     inputs = job_inputs_check(actor=actor, persona=persona, mode=mode, strength=strength, init_image=init_image,
-                              source_image_id=source_image_id, post_id=post_id, position=position, mask=mask)
-    if num_variants is None:
-        num_variants = 1 if inputs.target_post is not None else 4
-    if inputs.target_post is not None and num_variants != 1:
-        raise ValidationFailed("Inpainting a post's image makes one new version of it: num_variants must be 1.")
+                              source_image_id=source_image_id, stored_source=stored_source, mask=mask)
+    num_variants = 4 if num_variants is None else num_variants
     _check_range("num_variants", num_variants, 1, specs.MAX_VARIANTS)
     _best_of_check(persona=persona, num_variants=num_variants, best_of=best_of)
     _check_range("steps", steps, 1, specs.MAX_STEPS)
@@ -290,14 +281,12 @@ def generation_job_create(
         is_sponsored=bool(is_sponsored),
         mode=mode, strength=inputs.strength, init_sha256=inputs.init.sha256 if inputs.init else "",
         source_image=inputs.source_image, mask_sha256=inputs.mask.sha256 if inputs.mask else "",
-        target_post=inputs.target_post, target_position=position if inputs.target_post else 0, upscale=upscale,
+        upscale=upscale,
         output_width=output_width, output_height=output_height, face_detail=face_detail,
     )
     job_inputs_save(job=job, inputs=inputs)
 
-    from generation.runtime.tasks import generate_images
-
-    transaction.on_commit(lambda: gpu_task_send(generate_images, job.pk, family=base_model.family))
+    gpu_task_send("generation.runtime.tasks.generate_images", job.pk, family=base_model.family)
     return job
 
 
@@ -339,27 +328,4 @@ def generation_job_cancel(*, actor: AbstractBaseUser, job_id: int) -> Generation
             actor=actor,
             refusal=f"Generation job {job.pk} is already {job.status}; only queued or running jobs can be cancelled.",
         )
-    return job
-
-
-def generation_job_draft_again(*, actor: AbstractBaseUser, job_id: int) -> GenerationJob:
-    """Draft the posts a job's drafting could not make, with `actor` as their author.
-
-    Only images without a post get one, under the job's row lock: a second call (a double click, or the drafting
-    task arriving late) drafts nothing twice. When a post still cannot be drafted, the problem is recorded on the
-    job and raised, and the posts that could be drafted stay.
-    """
-    with transaction.atomic():
-        job = lock_job(job_id)
-        role_require(user=actor, workspace_id=job.persona.workspace_id, roles=AUTHOR_ROLES,
-                     not_found="Generation job not found.")
-        if job.drafting_status == DraftingStatus.DRAFTED:
-            return job
-        if job.drafting_status not in (DraftingStatus.FAILED, DraftingStatus.PENDING):
-            what = "reviewer samples make no posts" if job.is_sample else f"the job is {job.status}"
-            raise Conflict(f"Generation job {job.pk} has no posts to draft: {what}.", code="invalid_state")
-        drafts_create(job=job, author=actor, actor=actor)
-    if job.drafting_status == DraftingStatus.FAILED:
-        raise ValidationFailed(f"Some posts of generation job {job.pk} could not be drafted. {job.drafting_error}",
-                               code="drafting_failed")
     return job

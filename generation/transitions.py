@@ -11,11 +11,13 @@ from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
+from core.dispatch import task_send
 from core.errors import NotFound
 from core.storage import local_paths_hidden
 from generation.engine import specs
 from generation.engine.families import Family, render_size
 from generation.models import BaseModel, GenerationJob, JobStatus, JobTransition, LoraVersion, TrainingStage
+from generation.runtime import heartbeats
 from personas.models import Persona
 
 FINISHED = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELLED)
@@ -58,6 +60,32 @@ def set_status(
         stage = ["progress_stage"]
     obj.save(update_fields=["status", "started_at", "finished_at", *fields, *stage])
     audit(obj=obj, actor=actor, from_status=from_status, to_status=to_status, comment=comment)
+
+
+def generation_job_images_delete(job: GenerationJob) -> None:
+    """Remove a job's images, rows and files (a run that starts over never keeps two sets)."""
+    for image in job.images.all():
+        image.image.delete(save=False)
+        image.delete()
+
+
+def run_attempt_start(run: LoraVersion | GenerationJob, *, what: str, cancelled: str, reset: dict) -> bool:
+    """Start this worker's attempt at a locked, unfinished run, setting `reset`; False when a cancel came first. A
+    run found running was interrupted (redelivered after a worker loss): it starts over, and a job's partial images
+    go."""
+    if run.cancel_requested:
+        set_status(run, JobStatus.CANCELLED, comment=cancelled)
+        return False
+    comment = f"{what} started"
+    if run.status == JobStatus.RUNNING:
+        comment = f"{what} restarted after the previous attempt was interrupted"
+        if isinstance(run, GenerationJob):
+            generation_job_images_delete(run)
+    reset = {**reset, "worker": heartbeats.current_worker()}
+    for name, value in reset.items():
+        setattr(run, name, value)
+    set_status(run, JobStatus.RUNNING, comment=comment, fields=list(reset))
+    return True
 
 
 def lock_lora_version(lora_version_id: int) -> LoraVersion:
@@ -140,11 +168,7 @@ def family_queue(family: str) -> str | None:
     return (getattr(settings, "GENERATION_FAMILY_QUEUES", None) or {}).get(family) or None
 
 
-def gpu_task_send(task, pk: int, *, family: str | None) -> None:
-    """Send a GPU task for a run (or a model's gallery) to the queue of its model family, so SDXL jobs reach the
-    GPUs that fit them."""
-    queue = family_queue(family) if family else None
-    if queue:
-        task.apply_async(args=(pk,), queue=queue)
-    else:
-        task.delay(pk)
+def gpu_task_send(name: str, pk: int, *, family: str | None, robust: bool = False) -> None:
+    """Send GPU task `name` for a run (or a model's gallery), after commit, to the queue of its model family, so
+    SDXL jobs reach the GPUs that fit them."""
+    task_send(name, args=(pk,), queue=family_queue(family) if family else None, robust=robust)

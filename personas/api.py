@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from core.access import Role
 from core.constants import BadgePosition
+from core.errors import ValidationFailed
 from core.filters import IdFilter
 from core.languages import LANGUAGES
 from core.platforms import Platform
@@ -56,33 +57,7 @@ class PersonaSerializer(serializers.ModelSerializer):
         fields = (
             "id",
             "workspace",
-            "name",
-            "handle",
-            "age",
-            "pronouns",
-            "bio",
-            "appearance",
-            "style_keywords",
-            "voice",
-            "default_hashtags",
-            "trigger_token",
-            "timezone",
-            "target_platforms",
-            "disclosure_label",
-            "ai_badge_enabled",
-            "ai_badge_position",
-            "min_post_gap_minutes",
-            "posting_slots",
-            "banned_words",
-            "must_include",
-            "caption_examples",
-            "caption_languages",
-            "caption_language_mode",
-            "caption_urls_allowed",
-            "is_human_face",
-            "based_on_real_person",
-            "likeness_threshold",
-            "hold_off_model_drafts",
+            *services.PERSONA_FIELDS,
             "reference_profile",
             "created_by",
             "created_at",
@@ -213,11 +188,6 @@ class UploadResultSerializer(serializers.Serializer):
     errors = FileErrorSerializer(many=True)
 
 
-ERROR_SCHEMA = inline_serializer(
-    name="ApiError",
-    fields={"detail": serializers.CharField(), "code": serializers.CharField(), "extra": serializers.JSONField()},
-)
-
 # --- filters -------------------------------------------------------------------------------------
 
 
@@ -266,22 +236,21 @@ class WorkspaceViewSet(viewsets.ReadOnlyModelViewSet):
     list=extend_schema(summary="Personas of your workspaces"),
     retrieve=extend_schema(summary="One persona"),
     create=extend_schema(
-        summary="Create a persona (marketer)",
-        request=PersonaCreateSerializer,
-        responses={201: PersonaSerializer, 400: ERROR_SCHEMA, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA},
+        summary="Create a persona (marketer)", request=PersonaCreateSerializer, responses={201: PersonaSerializer}
     ),
     update=extend_schema(
-        summary="Replace a persona's fields (marketer)",
-        request=PersonaWriteSerializer,
-        responses={200: PersonaSerializer, 400: ERROR_SCHEMA, 403: ERROR_SCHEMA},
+        summary="Replace a persona's fields (marketer)", request=PersonaWriteSerializer, responses=PersonaSerializer
     ),
     partial_update=extend_schema(
         summary="Change some of a persona's fields (marketer)",
         request=PersonaWriteSerializer,
-        responses={200: PersonaSerializer, 400: ERROR_SCHEMA, 403: ERROR_SCHEMA},
+        responses=PersonaSerializer,
     ),
     destroy=extend_schema(
-        summary="Delete a persona and everything it owns (admin)", responses={204: None, 403: ERROR_SCHEMA}
+        summary="Delete a persona with its reference images and settings (admin)",
+        description="A persona that posts, generation jobs or LoRA versions still use is not deleted: 409 (code "
+        "in_use) with their counts in extra.in_use_by.",
+        responses={204: None},
     ),
 )
 class PersonaViewSet(viewsets.ModelViewSet):
@@ -325,11 +294,11 @@ class PersonaViewSet(viewsets.ModelViewSet):
         summary="Upload reference photos (marketer)",
         description=(
             "Multipart upload of one or more files in the field `files`. Each file is validated on its own: "
-            "the good ones are stored even when others are rejected. 201 when at least one was stored, "
-            "400 when none was; `errors` lists every rejected file with the reason."
+            "the good ones are stored even when others are rejected. 201 when at least one was stored, with "
+            "`errors` listing every rejected file and why; 400 when none was, with that list in extra.errors."
         ),
         request={"multipart/form-data": ReferenceImageUploadSerializer},
-        responses={201: UploadResultSerializer, 400: UploadResultSerializer, 403: ERROR_SCHEMA, 404: ERROR_SCHEMA},
+        responses={201: UploadResultSerializer},
     )
     @reference_images.mapping.post
     def reference_images_upload(self, request: Request, pk: str | None = None) -> Response:
@@ -343,11 +312,16 @@ class PersonaViewSet(viewsets.ModelViewSet):
             rights_confirmed=confirmations.validated_data.get("rights_confirmed", False),
             consent_confirmed=confirmations.validated_data.get("consent_confirmed", False),
         )
+        errors = [{"filename": e.filename, "message": e.message} for e in result.errors]
+        if not result.created:
+            raise ValidationFailed(
+                "No file was stored: " + "; ".join(e["message"] for e in errors), extra={"errors": errors}
+            )
         body = {
             "created": ReferenceImageSerializer(result.created, many=True, context={"request": request}).data,
-            "errors": [{"filename": e.filename, "message": e.message} for e in result.errors],
+            "errors": errors,
         }
-        return Response(body, status=status.HTTP_201_CREATED if result.created else status.HTTP_400_BAD_REQUEST)
+        return Response(body, status=status.HTTP_201_CREATED)
 
     def get_parsers(self):
         if getattr(self, "action", None) == "reference_images_upload":
@@ -357,7 +331,7 @@ class PersonaViewSet(viewsets.ModelViewSet):
 
 @extend_schema_view(
     retrieve=extend_schema(summary="One reference image"),
-    destroy=extend_schema(summary="Delete a reference image (marketer)", responses={204: None, 403: ERROR_SCHEMA}),
+    destroy=extend_schema(summary="Delete a reference image (marketer)", responses={204: None}),
 )
 class ReferenceImageViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = ReferenceImageSerializer

@@ -1,8 +1,8 @@
-from rest_framework.routers import DefaultRouter
-
+from core.api import ApiRootRouter
 from personas.api import PersonaViewSet, ReferenceImageViewSet, WorkspaceViewSet
 
-router = DefaultRouter()
+# The API root view comes from this router; the other apps' routers are plain ApiRouters.
+router = ApiRootRouter()
 router.register("workspaces", WorkspaceViewSet, basename="workspace")
 router.register("personas", PersonaViewSet, basename="persona")
 router.register("reference-images", ReferenceImageViewSet, basename="reference-image")

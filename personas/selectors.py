@@ -62,8 +62,11 @@ def role_require(
     raise PermissionDenied(f"This action needs one of the roles: {names}; you are {membership.role}.")
 
 
-def persona_list(*, user: AbstractBaseUser) -> QuerySet[Persona]:
-    return Persona.objects.filter(workspace_id__in=workspace_ids_for_user(user=user)).select_related("workspace")
+def persona_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[Persona]:
+    personas = Persona.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if workspace_id is not None:
+        personas = personas.filter(workspace_id=workspace_id)
+    return personas.select_related("workspace")
 
 
 def persona_get(*, user: AbstractBaseUser, persona_id: int) -> Persona:

@@ -21,8 +21,7 @@ from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.platforms import Platform, hashtag_clean
-from personas.caption_settings import CAPTION_FIELDS, caption_field_clean
-from personas.caption_settings import str_list as _str_list
+from personas.caption_settings import CAPTION_FIELDS, caption_field_clean, str_list
 from personas.identity.reference_qa import reference_faces_refresh
 from personas.image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
 from personas.models import (
@@ -48,36 +47,36 @@ SLOT_RE = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
 HANDLE_RE = re.compile(r"^[A-Za-z0-9._]{1,64}$")
 TOKEN_RE = re.compile(r"^\S{1,32}$")
 
-PERSONA_FIELDS = frozenset(
-    {
-        "name",
-        "handle",
-        "age",
-        "pronouns",
-        "bio",
-        "appearance",
-        "style_keywords",
-        "voice",
-        "default_hashtags",
-        "trigger_token",
-        "timezone",
-        "target_platforms",
-        "disclosure_label",
-        "min_post_gap_minutes",
-        "posting_slots",
-        "ai_badge_enabled",
-        "ai_badge_position",
-        "banned_words",
-        "must_include",
-        "caption_examples",
-        "caption_languages",
-        "caption_language_mode",
-        "caption_urls_allowed",
-        "is_human_face",
-        "based_on_real_person",
-        "likeness_threshold",
-        "hold_off_model_drafts",
-    }
+# A persona's editable fields, in the order the API shows them: the one list that the services, the API's
+# serializers and the admin form read.
+PERSONA_FIELDS: tuple[str, ...] = (
+    "name",
+    "handle",
+    "age",
+    "pronouns",
+    "bio",
+    "appearance",
+    "style_keywords",
+    "voice",
+    "default_hashtags",
+    "trigger_token",
+    "timezone",
+    "target_platforms",
+    "disclosure_label",
+    "ai_badge_enabled",
+    "ai_badge_position",
+    "min_post_gap_minutes",
+    "posting_slots",
+    "banned_words",
+    "must_include",
+    "caption_examples",
+    "caption_languages",
+    "caption_language_mode",
+    "caption_urls_allowed",
+    "is_human_face",
+    "based_on_real_person",
+    "likeness_threshold",
+    "hold_off_model_drafts",
 )
 # What changes a persona's face profile (reference QA runs again).
 FACE_PROFILE_FIELDS = frozenset({"is_human_face"})
@@ -152,7 +151,7 @@ def membership_update(*, membership: Membership, role: str, actor: AbstractBaseU
 
 def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
     """Validate and normalise persona fields (only those given). Raises ValidationFailed with per-field errors."""
-    unknown = set(fields) - PERSONA_FIELDS
+    unknown = set(fields) - set(PERSONA_FIELDS)
     if unknown:
         raise ValidationFailed(f"Unknown persona fields: {', '.join(sorted(unknown))}.")
     errors: dict[str, list[str]] = {}
@@ -223,7 +222,7 @@ def persona_fields_clean(fields: dict[str, Any]) -> dict[str, Any]:
         elif name in CAPTION_FIELDS:
             value = caption_field_clean(name, value, errors)
         elif name in ("style_keywords", "default_hashtags", "target_platforms", "posting_slots"):
-            value = _str_list(value, name, errors)
+            value = str_list(value, name, errors)
             if value is None:
                 continue
             if name == "default_hashtags":
@@ -327,10 +326,37 @@ def _delete_files_on_commit(names: list[str]) -> None:
     transaction.on_commit(delete)
 
 
+# What a persona's work is recorded in: its posts (some published or exported) and the runs and LoRAs behind them.
+# Named by their reverse accessors because those models live in apps above this one.
+PERSONA_WORK_RELATIONS = ("posts", "generation_jobs", "lora_versions")
+
+
+def _persona_work(persona: Persona) -> dict[str, tuple[int, str]]:
+    """{accessor: (count, label)} of the rows in PERSONA_WORK_RELATIONS that use the persona, non-zero only."""
+    found = {}
+    for name in PERSONA_WORK_RELATIONS:
+        manager = getattr(persona, name)
+        count = manager.count()
+        if count:
+            meta = manager.model._meta
+            found[name] = (count, str(meta.verbose_name if count == 1 else meta.verbose_name_plural))
+    return found
+
+
 @transaction.atomic
 def persona_delete(*, actor: AbstractBaseUser, persona: Persona) -> None:
-    """Delete a persona with everything it owns. Admins only: this destroys posts and trained models."""
+    """Delete a persona with its reference images and settings. Admins only. A persona that posts, generation jobs
+    or LoRA versions still use is kept (Conflict, code in_use, extra.in_use_by counts them): deleting it would
+    destroy that work."""
     role_require(user=actor, workspace_id=persona.workspace_id, roles=ADMIN_ROLES)
+    work = _persona_work(persona)
+    if work:
+        listed = ", ".join(f"{count} {label}" for count, label in work.values())
+        raise Conflict(
+            f"{persona.name} is still used by {listed}; it was not deleted.",
+            code="in_use",
+            extra={"in_use_by": {name: count for name, (count, _label) in work.items()}},
+        )
     names = [n for n in persona.reference_images.values_list("image", flat=True) if n]
     persona.delete()
     _delete_files_on_commit(names)

@@ -16,9 +16,8 @@ from core.errors import NotFound, ValidationFailed
 from core.platforms import validate_content
 from personas.models import Persona
 from personas.selectors import workspace_ids_query
-from provenance.bundles.importer_rules import HOOTSUITE_SLOT, SPROUT_MIN_GAP, PostTime, schedule_warnings
-from provenance.bundles.selectors import export_settings_get
 from scheduler.models import Post, PostComment, PostImage, PostStatus, PostTransition
+from scheduler.signals import post_schedule_check
 
 # Posts that occupy a slot on the calendar for the minimum-gap rule.
 BUSY_STATUSES = (PostStatus.APPROVED, PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLISHED)
@@ -358,26 +357,13 @@ def calendar_entry_conflicts(entries: list[CalendarEntry]) -> dict[int, list[Gap
 
 
 def importer_warnings(*, post: Post, scheduled_at: dt.datetime) -> list[str]:
-    """What the Hootsuite and Sprout Social importers will make of `post` at `scheduled_at`, beside the
-    persona's other posts on that platform (one CSV file): off-slot minutes (refused or moved, per the
-    workspace's rule), a shared slot, a neighbour closer than 10 minutes. Shown when the post is scheduled."""
-    window = max(SPROUT_MIN_GAP, HOOTSUITE_SLOT) + HOOTSUITE_SLOT
-    zone = persona_zone(post.persona)
-    nearby = (
-        Post.objects.filter(
-            persona_id=post.persona_id,
-            platform=post.platform,
-            status__in=BUSY_STATUSES,
-            scheduled_at__gte=scheduled_at - window,
-            scheduled_at__lte=scheduled_at + window,
-        )
-        .exclude(pk=post.pk)
-        .order_by("scheduled_at", "id")
-        .values_list("pk", "scheduled_at")
-    )
-    others = [PostTime(key=pk, at=at.astimezone(zone)) for pk, at in nearby]
-    rule = export_settings_get(workspace_id=post.workspace_id).hootsuite_time_rule
-    return schedule_warnings(scheduled_at.astimezone(zone), others, mode=rule)
+    """What the apps that take posts further say of `post` at `scheduled_at` (provenance: what the Hootsuite and
+    Sprout Social importers will make of it), gathered from the receivers of scheduler.signals.post_schedule_check.
+    Shown when the post is scheduled; never errors."""
+    warnings: list[str] = []
+    for _receiver, found in post_schedule_check.send(sender=Post, post=post, scheduled_at=scheduled_at):
+        warnings.extend(found or [])
+    return warnings
 
 
 def _parse_slot(value: str) -> dt.time:

@@ -3,7 +3,7 @@
 draft -> in_review -> approved | changes_requested | rejected; changes_requested -> (edit) -> in_review;
 approved -> scheduled -> exported -> published (scheduled -> published directly is allowed too);
 draft/in_review/changes_requested/approved past their scheduled time -> expired.
-Each transition is its own service; they share `_transition` for lock, check source, set, audit.
+Each transition is its own service; they share `post_transition` for lock, check source, set, audit.
 """
 
 from __future__ import annotations
@@ -135,7 +135,7 @@ def post_create_for_review(
                             images=decoded, created_by=created_by, is_sponsored=is_sponsored,
                             paid_partnership=paid_partnership or is_sponsored, language=language,
                             scheduled_at=scheduled_at)
-        return _transition(
+        return post_transition(
             actor=actor,
             post_id=post.pk,
             sources=(PostStatus.DRAFT,),
@@ -191,7 +191,7 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
             f"Cannot edit {', '.join(sorted(unknown))}; editable fields are {', '.join(sorted(UPDATABLE_FIELDS))}."
         )
     with transaction.atomic():
-        locked = _lock(post.pk)
+        locked = post_lock(post.pk)
         role_require(user=actor, workspace_id=locked.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
         if locked.status not in EDITABLE_STATUSES:
             what = "its caption" if "caption" in fields else "it"
@@ -228,7 +228,7 @@ def post_update(*, actor: AbstractBaseUser, post: Post, **fields) -> Post:
 # --- Shared transition machinery -------------------------------------------------------------------
 
 
-def _lock(post_id: int) -> Post:
+def post_lock(post_id: int) -> Post:
     # of=self: lock the post row only, not the joined persona (other posts of it must stay writable).
     post = Post.objects.select_for_update(of=("self",)).select_related("persona").filter(pk=post_id).first()
     if post is None:
@@ -245,14 +245,14 @@ def _check_source(post: Post, sources: Sequence[str], verb: str) -> None:
         )
 
 
-def _require_comment(comment: str, action: str) -> str:
+def comment_require(comment: str, action: str) -> str:
     comment = (comment or "").strip()
     if not comment:
         raise ValidationFailed(f"A comment is required to {action}: tell the author what to change and why.")
     return comment
 
 
-def _transition(
+def post_transition(
     *,
     actor: AbstractBaseUser | None,
     post_id: int,
@@ -272,7 +272,7 @@ def _transition(
     (a client review link's decision names the link and its reviewer).
     """
     with transaction.atomic():
-        post = _lock(post_id)
+        post = post_lock(post_id)
         if roles is not None:
             role_require(user=actor, workspace_id=post.workspace_id, roles=roles, not_found=POST_NOT_FOUND)
         _check_source(post, sources, verb)
@@ -302,7 +302,7 @@ def _transition(
 
 def post_submit(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:
     """draft | changes_requested -> in_review, once the post meets its platform's rules."""
-    return _transition(
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=EDITABLE_STATUSES,
@@ -325,7 +325,7 @@ def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") ->
         check_compliance(post, "approved")
         check_platform_rules(post, "approved")
 
-    return _transition(
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=(PostStatus.IN_REVIEW,),
@@ -339,8 +339,8 @@ def post_approve(*, actor: AbstractBaseUser, post_id: int, comment: str = "") ->
 
 def post_request_changes(*, actor: AbstractBaseUser, post_id: int, comment: str) -> Post:
     """in_review -> changes_requested; the comment tells the author what to change."""
-    comment = _require_comment(comment, "request changes")
-    return _transition(
+    comment = comment_require(comment, "request changes")
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=(PostStatus.IN_REVIEW,),
@@ -353,8 +353,8 @@ def post_request_changes(*, actor: AbstractBaseUser, post_id: int, comment: str)
 
 def post_reject(*, actor: AbstractBaseUser, post_id: int, comment: str) -> Post:
     """in_review -> rejected (final)."""
-    comment = _require_comment(comment, "reject a post")
-    return _transition(
+    comment = comment_require(comment, "reject a post")
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=(PostStatus.IN_REVIEW,),
@@ -380,7 +380,7 @@ def post_schedule(*, actor: AbstractBaseUser, post_id: int, scheduled_at: dt.dat
     Minimum-gap clashes are warnings, not errors: see scheduler.selectors.calendar_conflicts.
     """
     require_aware_future(scheduled_at)
-    return _transition(
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=(PostStatus.APPROVED,),
@@ -395,7 +395,7 @@ def post_schedule(*, actor: AbstractBaseUser, post_id: int, scheduled_at: dt.dat
 
 def post_unschedule(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:
     """scheduled -> approved. The time is kept as the target, so the post expires if never rescheduled."""
-    return _transition(
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=(PostStatus.SCHEDULED,),
@@ -410,10 +410,10 @@ def post_reschedule(*, actor: AbstractBaseUser, post_id: int, scheduled_at: dt.d
     """A scheduled post moves to another time; all scheduling checks run again."""
     require_aware_future(scheduled_at)
     with transaction.atomic():
-        old = _lock(post_id).scheduled_at
+        old = post_lock(post_id).scheduled_at
         new = scheduled_at.astimezone(dt.UTC)
         note = f"Rescheduled from {old.isoformat() if old else 'no time'} to {new.isoformat()}."
-        return _transition(
+        return post_transition(
             actor=actor,
             post_id=post_id,
             sources=(PostStatus.SCHEDULED,),
@@ -429,10 +429,10 @@ def post_reschedule(*, actor: AbstractBaseUser, post_id: int, scheduled_at: dt.d
 def post_mark_exported(*, actor: AbstractBaseUser | None, post_id: int, bundle_id: int | None = None) -> Post:
     """scheduled -> exported. Idempotent: an exported post is returned unchanged. `actor` may be None."""
     with transaction.atomic():
-        post = _lock(post_id)
+        post = post_lock(post_id)
         if post.status == PostStatus.EXPORTED:
             return post
-        return _transition(
+        return post_transition(
             actor=actor,
             post_id=post_id,
             sources=(PostStatus.SCHEDULED,),
@@ -446,7 +446,7 @@ def post_mark_exported(*, actor: AbstractBaseUser | None, post_id: int, bundle_i
 
 def post_mark_published(*, actor: AbstractBaseUser, post_id: int, comment: str = "") -> Post:
     """scheduled | exported -> published (recorded once the post is live on the platform)."""
-    return _transition(
+    return post_transition(
         actor=actor,
         post_id=post_id,
         sources=(PostStatus.SCHEDULED, PostStatus.EXPORTED),
@@ -464,7 +464,7 @@ def post_expire(*, post_id: int, now: dt.datetime) -> Post:
         if post.scheduled_at is None or post.scheduled_at > now:
             raise Conflict(f"Post {post.pk} is not past its scheduled time.", code="not_overdue")
 
-    return _transition(
+    return post_transition(
         actor=None,
         post_id=post_id,
         sources=EXPIRABLE_STATUSES,

@@ -1,3 +1,5 @@
+import os
+import sys
 import uuid
 
 import pytest
@@ -7,6 +9,31 @@ from core.access import Role
 from tests import objectstore
 from tests.factories import MembershipFactory, PersonaFactory, UserFactory, WorkspaceFactory
 from tests.services import service_unavailable
+
+# The machine's one PostgreSQL and Redis (fixed Redis databases, a PostgreSQL restart in the integration session)
+# cannot be shared by two tests at once: under `--dist loadgroup` every `services` test runs on one worker.
+SERVICES_GROUP = "services"
+
+
+def pytest_configure(config):
+    """Under pytest-xdist, give each worker its share of the cores: N torch processes that each start one thread
+    per core oversubscribe the machine (2 workers x 2 threads on 2 cores ran 2.5x slower than x 1 thread)."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
+    if workers < 1:
+        return
+    threads = str(max(1, len(os.sched_getaffinity(0)) // workers))
+    # Read when OpenMP/MKL load (with torch), and inherited by the celery/gunicorn/pytest children tests start.
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = threads
+    if "torch" in sys.modules:  # already loaded (e.g. by settings): its pool has its size already, so set it
+        sys.modules["torch"].set_num_threads(int(threads))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the group into the node id
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker(SERVICES_GROUP) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(SERVICES_GROUP))
 
 
 @pytest.fixture(scope="session")

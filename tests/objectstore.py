@@ -6,7 +6,10 @@ Like PostgreSQL and Redis, it is used where it already runs (`.ci/run` starts on
 `seaweedfs_start` below, with the S3 identity in S3_IDENTITY, every port explicit and bound to 127.0.0.1.
 
     python -m tests.objectstore start [--port 8333] [--dir DIR]   # background server, pid in DIR/weed.pid
-    python -m tests.objectstore stop [--dir DIR]
+    python -m tests.objectstore stop [--dir DIR]   # SIGTERM to its process group, SIGKILL after STOP_GRACE_S
+
+Stopping never trusts SIGTERM alone: a server that ignores it (weed has been seen to) was left running long after
+a failed CI run. Every stop path ends with the whole process group gone, or says that it is not.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +44,8 @@ S3_IDENTITY = {
     ]
 }
 DEFAULT_DIR = Path(tempfile.gettempdir()) / "persona-studio-seaweedfs"
+STOP_GRACE_S = 10.0  # after SIGTERM, before SIGKILL
+KILL_WAIT_S = 10.0  # after SIGKILL: only a process stuck in the kernel outlives it
 
 
 @dataclass(frozen=True)
@@ -169,14 +175,65 @@ def wait_ready(store: ObjectStore, process: subprocess.Popen | None = None, *, t
     raise TimeoutError(f"SeaweedFS S3 at {store.endpoint_url} not ready after {timeout}s")
 
 
-def process_stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
+def group_members(pgid: int) -> list[int]:
+    """The live processes of process group `pgid`. Zombies do not count: an orphaned server is reaped by whatever
+    adopted it, which may be never in a container, and it holds no port or file any more."""
+    members = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+            stat = (entry / "stat").read_text()
+        except OSError:  # exited while we looked
+            continue
+        state, _ppid, pgrp = stat[stat.rindex(")") + 2 :].split()[:3]  # the name in (...) may hold spaces
+        if int(pgrp) == pgid and state not in ("Z", "X"):
+            members.append(int(entry.name))
+    return members
+
+
+def _wait_gone(pgid: int, timeout: float, reap: Callable[[], object] | None) -> bool:
+    deadline = time.monotonic() + timeout
+    while True:
+        if reap is not None:
+            reap()  # our own child: collect it, or it stays a zombie
+        if not group_members(pgid):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.1)
+
+
+def group_stop(
+    pgid: int, *, grace: float = STOP_GRACE_S, kill_wait: float = KILL_WAIT_S, reap: Callable[[], object] | None = None
+) -> str:
+    """End process group `pgid` (a server started with start_new_session, so its pid is the group id): SIGTERM,
+    up to `grace` seconds to exit, then SIGKILL and up to `kill_wait` seconds until no member is left. Returns
+    what happened; raises RuntimeError if a member is still alive after all that."""
+    if not group_members(pgid):
+        return f"process group {pgid} was not running"
+    started = time.monotonic()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGTERM)
+    if _wait_gone(pgid, grace, reap):
+        return f"process group {pgid} exited on SIGTERM after {time.monotonic() - started:.1f}s"
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
+    if _wait_gone(pgid, kill_wait, reap):
+        return (
+            f"process group {pgid} ignored SIGTERM for {grace:g}s: killed with SIGKILL, gone after "
+            f"{time.monotonic() - started:.1f}s"
+        )
+    raise RuntimeError(f"process group {pgid} still has {group_members(pgid)} {kill_wait:g}s after SIGKILL")
+
+
+def process_stop(process: subprocess.Popen, **kwargs) -> str:
+    """Stop a server this process started (seaweedfs_start): its whole group, escalating to SIGKILL."""
+    if process.poll() is not None and not group_members(process.pid):
+        return f"process group {process.pid} was not running"
+    outcome = group_stop(process.pid, reap=process.poll, **kwargs)
+    process.wait(timeout=KILL_WAIT_S)
+    return outcome
 
 
 def _main(argv: list[str]) -> int:
@@ -188,11 +245,7 @@ def _main(argv: list[str]) -> int:
     pid_file = args.dir / "weed.pid"
     store = ObjectStore(endpoint_url=f"http://{HOST}:{args.port}")
     if args.action == "stop":
-        if pid_file.exists():
-            with contextlib.suppress(ProcessLookupError, ValueError):
-                os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-            pid_file.unlink(missing_ok=True)
-        return 0
+        return _stop(pid_file)
     if store_ready(store):
         print(f"SeaweedFS S3 already answers on {store.endpoint_url}")
         return 0
@@ -200,9 +253,34 @@ def _main(argv: list[str]) -> int:
         print(f"port {args.port} is taken by something that is not the test object store", file=sys.stderr)
         return 1
     process = seaweedfs_start(data_dir=args.dir, s3_port=args.port)
-    wait_ready(store, process)
+    # Recorded before waiting: a server that never gets ready must still be found by `stop`.
     pid_file.write_text(str(process.pid))
+    try:
+        wait_ready(store, process)
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"SeaweedFS did not start: {exc}; {process_stop(process)}", file=sys.stderr)
+        pid_file.unlink(missing_ok=True)
+        return 1
     print(f"SeaweedFS S3 on {store.endpoint_url} (pid {process.pid}, data in {args.dir})")
+    return 0
+
+
+def _stop(pid_file: Path) -> int:
+    if not pid_file.exists():
+        print(f"no {pid_file}: nothing to stop")
+        return 0
+    try:
+        pgid = int(pid_file.read_text())
+    except ValueError:
+        print(f"{pid_file} holds no pid: removed", file=sys.stderr)
+        pid_file.unlink()
+        return 1
+    try:
+        print(group_stop(pgid))
+    except RuntimeError as exc:
+        print(exc, file=sys.stderr)
+        return 1  # the pid file stays, so a later `stop` can try again
+    pid_file.unlink(missing_ok=True)
     return 0
 
 

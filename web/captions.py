@@ -6,11 +6,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from core.languages import language_name
-from scheduler.models import CaptionStatus
-from generation.selectors import caption_alternatives_by_post
 from personas.selectors import persona_caption_languages
+from scheduler.captions.alternative_selectors import caption_alternatives_by_post
 from scheduler.captions.prompts import REWRITES
-from scheduler.models import Post
+from scheduler.models import CaptionStatus, Post
 
 REWRITE_LABELS = {
     "shorter": "Shorter",

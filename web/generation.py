@@ -19,7 +19,8 @@ from generation.engine import specs
 from generation.models import GenerationJob, LoraVersion
 from generation.training import class_image_selectors
 from scheduler import services as post_services
-from web.persona import persona_detail_render
+from scheduler.drafting import services as drafting
+from web.persona import persona_detail_render, post_image_jobs_decorate
 from web.presenters import decorate_lora_versions
 from web.shell import error_response, render_page, scoped_persona, workspace_context
 
@@ -76,8 +77,7 @@ def job_partial(request: HttpRequest, job_id: int) -> HttpResponse:
     job.image_list = selectors.generation_job_images(job=job)
     for image in job.image_list:
         image.reproduce_verdict = selectors.reproduce_verdict(image)
-    job.earlier_versions = (selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
-                            if job.target_post_id else [])
+    post_image_jobs_decorate([job])
     return render_page(request, "generation/_job.html", {"job": job})
 
 
@@ -204,8 +204,8 @@ job_cancel = _action(
     done=lambda job: "Cancelling the generation job.", anchor="generation",
 )
 job_draft_again = _action(
-    GenerationJob, lambda user, job: services.generation_job_draft_again(actor=user, job_id=job.pk),
-    done=lambda job: "The job's posts are drafted and waiting in the review queue.", anchor="generation",
+    GenerationJob, lambda user, job: drafting.generation_job_draft_again(actor=user, job_id=job.pk),
+    done=lambda job: "Drafting the job's posts again; they join the review queue when ready.", anchor="generation",
 )
 
 

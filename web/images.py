@@ -19,6 +19,8 @@ from core.errors import ApplicationError, NotFound, ValidationFailed
 from generation import selectors, services
 from generation.engine import specs
 from generation.jobs import reproduction
+from scheduler.posts.generated_selectors import generated_image_editable_post
+from scheduler.posts.jobs import post_image_job_create
 from web.generation import persona_page
 from web.shell import error_response, render_page, scoped_persona
 
@@ -77,7 +79,7 @@ def _mask_bytes(data_url: str) -> bytes:
 def image_inpaint(request: HttpRequest, image_id: int) -> HttpResponse:
     """The mask editor: paint over the part to fix; the result becomes a new version of the image's draft."""
     image = _image(request, image_id)
-    post = selectors.generated_image_editable_post(generated_image=image)
+    post = generated_image_editable_post(generated_image=image)
 
     def page(status: int = 200) -> HttpResponse:
         return render_page(request, "generation/mask_editor.html",
@@ -87,13 +89,14 @@ def image_inpaint(request: HttpRequest, image_id: int) -> HttpResponse:
         return page()
     job = image.job
     try:
-        target = {"post_id": post.pk, "position": post.position_of_image} if post is not None else {
-            "source_image_id": image.pk}
-        created = services.generation_job_create(
-            actor=request.user, persona=job.persona, scene=job.scene, platform=job.platform, mode="inpaint",
-            mask=_mask_bytes(request.POST.get("mask_data", "")), strength=_strength(request.POST.get("strength", "")),
-            num_variants=1, is_sponsored=job.is_sponsored, allow_base_model=job.lora_version_id is None, **target,
-        )
+        params = {"actor": request.user, "persona": job.persona, "scene": job.scene, "platform": job.platform,
+                  "mode": "inpaint", "mask": _mask_bytes(request.POST.get("mask_data", "")),
+                  "strength": _strength(request.POST.get("strength", "")), "num_variants": 1,
+                  "is_sponsored": job.is_sponsored, "allow_base_model": job.lora_version_id is None}
+        if post is not None:  # the fix becomes a new version of the draft's image
+            created = post_image_job_create(post_id=post.pk, position=post.position_of_image, **params)
+        else:
+            created = services.generation_job_create(source_image_id=image.pk, **params)
     except ApplicationError as exc:
         return error_response(request, exc, page)
     where = f"a new version of post #{post.pk}'s image" if post is not None else "a new draft"

@@ -21,10 +21,11 @@ from generation import selectors as generation_selectors
 from generation.engine import specs as generation_specs
 from generation.engine.families import FAMILY_LABELS
 from generation.library import services as base_model_services
-from generation.models import GeneratedImage
+from generation.models import GeneratedImage, GenerationJob
 from personas import selectors as persona_selectors
 from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
+from scheduler.posts.generated_selectors import post_image_history, post_image_jobs_replacing
 from scheduler.workspace_selectors import persona_recent_posts
 from web.presenters import decorate_lora_versions
 from web.shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
@@ -154,6 +155,17 @@ PERSONA_POSTS_LIMIT = 20
 PERSONA_JOBS_LIMIT = 8
 
 
+def post_image_jobs_decorate(jobs: list[GenerationJob]) -> None:
+    """Set on each job the post whose image its result replaces (`target_post_id`; None for a job that drafts) and
+    that image's earlier versions (`earlier_versions`)."""
+    targets = post_image_jobs_replacing(job_ids=[job.pk for job in jobs])
+    for job in jobs:
+        target = targets.get(job.pk)
+        job.target_post_id = target.post_id if target is not None else None
+        job.earlier_versions = (post_image_history(post_id=target.post_id, position=target.position)
+                                if target is not None else [])
+
+
 def persona_jobs_context(persona: Persona) -> dict:
     """The persona's base model, LoRA versions (those that do not fit the model marked) and recent generation jobs
     with their images; each running one polls its own partial.
@@ -176,10 +188,7 @@ def persona_jobs_context(persona: Persona) -> dict:
         image.reproduce_verdict = generation_selectors.reproduce_verdict(image)
     for job in jobs:
         job.image_list = by_job.get(job.pk, [])
-        job.earlier_versions = (
-            generation_selectors.post_image_history(post_id=job.target_post_id, position=job.target_position)
-            if job.target_post_id else []
-        )
+    post_image_jobs_decorate(jobs)
     decorate_lora_versions(lora_versions, images, base_model=base_model)
     family = FAMILY_LABELS.get(base_model.family, base_model.family) if base_model else ""
     return {"persona": persona, "lora_versions": lora_versions, "jobs": jobs, "base_model": base_model,

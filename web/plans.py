@@ -20,7 +20,7 @@ def _render(request: HttpRequest, *, status: int = 200, rows: str = "", row_erro
     ctx = workspace_context(request)
     if ctx.workspace is None:
         return render_page(request, "scheduler/no_workspace.html")
-    recent = list(plan_selectors.content_plan_list(user=request.user).filter(workspace=ctx.workspace)[:PLANS_LIMIT])
+    recent = list(plan_selectors.content_plan_list(user=request.user, workspace_id=ctx.workspace.pk)[:PLANS_LIMIT])
     return render_page(request, "web/plans.html", {"plans": recent, "rows": rows, "row_errors": row_errors or [],
                                                    "columns": plans.COLUMNS}, status=status)
 
@@ -53,7 +53,7 @@ def plan_import(request: HttpRequest) -> HttpResponse:
         errors = exc.extra.get("errors", [])
         return error_response(request, exc, lambda status: _render(request, status=status, rows=rows,
                                                                    row_errors=errors))
-    imported = plan.items.count()
+    imported = plan_selectors.content_plan_imported(plan=plan)
     messages.success(request, f"{imported} of {plan.rows_total} rows imported"
                               + (f"; {len(plan.errors)} rows need fixing (listed below)." if plan.errors else "."))
     return redirect("plan_detail", plan_id=plan.pk)

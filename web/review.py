@@ -10,13 +10,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError
-from scheduler.models import CaptionStatus
-from generation.selectors import LIKENESS_SORTS, posts_best_of_candidates, posts_likeness_annotate
 from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
 from scheduler.captions import alternatives as captioning
-from scheduler.models import Post, PostStatus
+from scheduler.models import CaptionStatus, Post, PostStatus
+from scheduler.posts.generated_selectors import LIKENESS_SORTS, posts_best_of_candidates, posts_likeness_annotate
 from scheduler.workspace_selectors import (
     drafts_with_change_requests,
     post_ids_in_workspaces,

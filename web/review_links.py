@@ -27,12 +27,12 @@ def _render(request: HttpRequest, *, status: int = 200, form: dict | None = None
     if ctx.workspace is None:
         return render_page(request, "scheduler/no_workspace.html")
     today = timezone.now().date()
-    rows = list(link_selectors.review_link_list(user=request.user).filter(workspace=ctx.workspace)
+    rows = list(link_selectors.review_link_list(user=request.user, workspace_id=ctx.workspace.pk)
                 .order_by("-created_at", "-id")[:LINKS_LIMIT])
     for link in rows:
         link.state = link_selectors.review_link_state(link)
     context = {
-        "personas": list(persona_list(user=request.user).filter(workspace=ctx.workspace).order_by("name")[:200]),
+        "personas": list(persona_list(user=request.user, workspace_id=ctx.workspace.pk).order_by("name")[:200]),
         "links": rows,
         "shared_url": shared_url,
         "form": form or {"start": today.isoformat(), "end": (today + dt.timedelta(days=30)).isoformat(),

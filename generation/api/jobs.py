@@ -185,7 +185,7 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
             "created_at", "started_at", "finished_at", "is_sponsored", "caption_error", "mode", "strength",
-            "init_sha256", "source_image", "mask_sha256", "target_post", "target_position", "upscale",
+            "init_sha256", "source_image", "mask_sha256", "upscale",
             "output_width", "output_height", "face_detail",
         ]
         read_only_fields = fields
@@ -201,8 +201,7 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     persona = serializers.IntegerField()
     scene = serializers.CharField(max_length=1000)
     platform = serializers.ChoiceField(choices=Platform.choices)
-    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=specs.MAX_VARIANTS,
-                                            help_text="Left out when inpainting a post's image: 1.")
+    num_variants = serializers.IntegerField(default=4, min_value=1, max_value=specs.MAX_VARIANTS)
     best_of = serializers.IntegerField(
         default=1, min_value=1, max_value=specs.MAX_BEST_OF,
         help_text=f"Best-of-N: render N candidates of each variant (N times the render time) and draft the most "
@@ -228,10 +227,6 @@ class GenerationJobCreateSerializer(serializers.Serializer):
     init_image = serializers.FileField(required=False, help_text="Source: an uploaded photo (multipart).")
     source_image = serializers.IntegerField(required=False, allow_null=True, min_value=1,
                                             help_text="Source: a generated image of this persona.")
-    post = serializers.IntegerField(required=False, allow_null=True, min_value=1,
-                                    help_text="Source: this post's image at `position`; inpainting it makes the "
-                                    "result the post's new image (the old one stays in its image_versions).")
-    position = serializers.IntegerField(required=False, default=0, min_value=0, max_value=34)
     mask = serializers.FileField(required=False, help_text="inpaint: PNG the source's size, white repaints; "
                                  "transparent counts as black.")
     upscale = serializers.BooleanField(required=False, allow_null=True, default=None,
@@ -343,9 +338,6 @@ class GenerationJobViewSet(
         params = dict(data.validated_data)
         persona = persona_get(user=request.user, persona_id=params.pop("persona"))
         params["source_image_id"] = params.pop("source_image", None)
-        params["post_id"] = params.pop("post", None)
-        if "num_variants" not in request.data:
-            params["num_variants"] = None  # the service's default: 4, or 1 for a post's new version
         job = services.generation_job_create(actor=request.user, persona=persona, **params)
         job = selectors.generation_job_get(user=request.user, job_id=job.pk)
         return Response(GenerationJobSerializer(job).data, status=status.HTTP_201_CREATED)
@@ -355,18 +347,5 @@ class GenerationJobViewSet(
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, pk: int) -> Response:
         services.generation_job_cancel(actor=request.user, job_id=pk)
-        job = selectors.generation_job_get(user=request.user, job_id=pk)
-        return Response(GenerationJobSerializer(job).data)
-
-    @extend_schema(
-        summary="Draft the posts a job's drafting could not make, with you as their author (marketer)",
-        description="Only images without a post get one, so calling it again drafts nothing twice. When a post "
-        "still breaks a rule, answers 400 (code drafting_failed) and the job shows why in drafting_error.",
-        request=None,
-        responses=GenerationJobSerializer,
-    )
-    @action(detail=True, methods=["post"], url_path="draft-again")
-    def draft_again(self, request: Request, pk: int) -> Response:
-        services.generation_job_draft_again(actor=request.user, job_id=pk)
         job = selectors.generation_job_get(user=request.user, job_id=pk)
         return Response(GenerationJobSerializer(job).data)

@@ -1,12 +1,12 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from core.api import ApiRouter
 from generation.api import base_models as api_base_models
 from generation.api import images as api_images
 from generation.api import jobs as api
 
-# SimpleRouter: the API root view already comes from the personas router.
-router = SimpleRouter()
+# The API root view already comes from the personas router.
+router = ApiRouter()
 router.register("lora-versions", api.LoraVersionViewSet, basename="lora-version")
 router.register("generation-jobs", api.GenerationJobViewSet, basename="generation-job")
 router.register("base-models", api_base_models.BaseModelViewSet, basename="base-model")
@@ -15,12 +15,12 @@ router.register("reproduction-checks", api_images.ReproductionCheckViewSet, base
 
 urlpatterns = router.urls + [
     path(
-        "personas/<int:persona_id>/lora-versions/",
+        "personas/<id:persona_id>/lora-versions/",
         api.PersonaLoraVersionListCreateView.as_view(),
         name="persona-lora-versions",
     ),
-    path("personas/<int:persona_id>/base-model/", api_base_models.PersonaBaseModelView.as_view(),
+    path("personas/<id:persona_id>/base-model/", api_base_models.PersonaBaseModelView.as_view(),
          name="persona-base-model"),
-    path("personas/<int:persona_id>/class-images/", api_base_models.PersonaClassImagesView.as_view(),
+    path("personas/<id:persona_id>/class-images/", api_base_models.PersonaClassImagesView.as_view(),
          name="persona-class-images"),
 ]

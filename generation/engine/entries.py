@@ -1,11 +1,16 @@
-"""Worker side: the engine of a library entry, loaded by the pool in generation.engine.pipelines. The engine
-module is imported inside the function, so the web process (which imports the worker's task modules) never
-loads torch."""
+"""Worker side: the engine of a library entry, loaded by the pool in generation.engine.pipelines, and a LoRA
+version's weights as the engine takes them. The engine module is imported inside the function, so the web
+process (which imports the worker's task modules) never loads torch."""
 
 from __future__ import annotations
 
-from generation.models import BaseModel
-from generation.selectors import base_model_ref
+from django.conf import settings
+
+from core.errors import ValidationFailed
+from core.storage import media_fetch
+from generation.engine import specs
+from generation.models import BaseModel, LoraVersion
+from generation.selectors import base_model_ref, lora_adapter_name
 
 
 def engine_for(base_model: BaseModel | None = None):
@@ -20,3 +25,12 @@ def engine_for(base_model: BaseModel | None = None):
             BaseModel.objects.filter(pk=base_model.pk, sha256="").update(sha256=engine.base_model_hash)
             base_model.sha256 = engine.base_model_hash
     return engine
+
+
+def lora_ref_fetch(version: LoraVersion) -> specs.LoraRef:
+    """The version's weights as a local file: this worker's cached copy, fetched from media storage on first use
+    and checked against the recorded sha256."""
+    if not version.weights_path or not version.sha256:
+        raise ValidationFailed(f"LoRA v{version.version} has no weights file.")
+    local = media_fetch(version.weights_path, sha256=version.sha256, cache_dir=settings.WORKER_CACHE_DIR)
+    return specs.LoraRef(path=local, sha256=version.sha256, adapter_name=lora_adapter_name(version))

@@ -21,9 +21,6 @@ from generation.models import GeneratedImage, GenerationJob, GenerationMode
 from generation.selectors import generated_image_get
 from personas.image_validation import ImageRejected, validate_reference_image
 from personas.models import Persona
-from scheduler.models import Post
-from scheduler.posts.versions import REPLACEABLE_STATUSES
-from scheduler.selectors import post_get
 
 # An init image smaller than this carries too little to vary; masks may be as small as the image they cover.
 INIT_MIN_SIDE = 64
@@ -60,7 +57,7 @@ def init_image_check(upload, *, what: str = "init image") -> CheckedImage:
 
 
 def stored_image_check(data: bytes) -> CheckedImage:
-    """A generated image (or a post's current image) used as an init image, byte for byte."""
+    """A generated image (or another stored image, a post's say) used as an init image, byte for byte."""
     with Image.open(io.BytesIO(data)) as img:
         width, height = img.size
         extension = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp"}.get(img.format or "", "png")
@@ -99,71 +96,69 @@ def mask_check(upload, *, size: tuple[int, int]) -> CheckedImage:
 
 
 @dataclass(frozen=True)
+class StoredSource:
+    """An image stored by a caller (a post's current image, say) to render from, byte for byte: the caller has
+    scoped it to the actor's workspace and the persona. `generated_image`: the one it was made from, if any."""
+
+    content: bytes
+    generated_image: GeneratedImage | None = None
+
+
+@dataclass(frozen=True)
 class JobInputs:
     strength: float | None
     init: CheckedImage | None = None
     mask: CheckedImage | None = None
     source_image: GeneratedImage | None = None
-    target_post: Post | None = None
 
 
-def _stored_bytes(field) -> bytes:
+def stored_bytes(field) -> bytes:
+    """The bytes of a stored file field."""
     with field.open("rb") as fh:
         return fh.read()
 
 
 def job_inputs_check(
     *, actor: AbstractBaseUser, persona: Persona, mode: str, strength: float | None, init_image=None,
-    source_image_id: int | None = None, post_id: int | None = None, position: int = 0, mask=None,
+    source_image_id: int | None = None, stored_source: StoredSource | None = None, mask=None,
 ) -> JobInputs:
-    """What an img2img or inpaint job renders from, checked: one source (an upload, a generated image, or a post's
-    image, each of the caller's workspace and this persona), a strength in (0, 1], and for inpaint a mask."""
+    """What an img2img or inpaint job renders from, checked: one source (an upload, a generated image, or a stored
+    image such as a post's, each of the caller's workspace and this persona), a strength in (0, 1], and for inpaint
+    a mask."""
     if mode not in GenerationMode.values:
         raise ValidationFailed(f"Unknown mode '{mode}'; choose one of: {', '.join(GenerationMode.values)}.")
     given = [name for name, value in (("init_image", init_image), ("source_image", source_image_id),
-                                      ("post", post_id)) if value not in (None, b"", "")]
+                                      ("stored_source", stored_source)) if value not in (None, b"", "")]
     if mode == GenerationMode.TXT2IMG:
         extra = given + [name for name, value in (("mask", mask), ("strength", strength)) if value is not None]
         if extra:
             raise ValidationFailed(f"{', '.join(extra)} apply to img2img and inpaint, not txt2img.")
         return JobInputs(strength=None)
     if len(given) != 1:
-        raise ValidationFailed(f"{mode} needs exactly one source: an uploaded init_image, a source_image (a generated "
-                               f"image) or a post; got {', '.join(given) or 'none'}.", code="invalid_source")
+        raise ValidationFailed(f"{mode} needs exactly one source: an uploaded init_image or a source_image (a "
+                               f"generated image); got {', '.join(given) or 'none'}.", code="invalid_source")
     strength = specs.DEFAULT_STRENGTH if strength is None else float(strength)
     if not 0 < strength <= 1:
         raise ValidationFailed(f"strength must be in (0, 1]; got {strength:g}.", code="invalid_value")
     if mode == GenerationMode.IMG2IMG and mask not in (None, b"", ""):
         raise ValidationFailed("A mask applies to inpaint only.")
-    source, target = None, None
+    source = None
     if init_image not in (None, b"", ""):
         init = init_image_check(init_image)
     elif source_image_id is not None:
         source = generated_image_get(user=actor, image_id=source_image_id)  # another workspace's: 404
         if source.job.persona_id != persona.pk:
             raise ValidationFailed(f"Generated image {source.pk} is of another persona.", code="invalid_source")
-        init = stored_image_check(_stored_bytes(source.image))
+        init = stored_image_check(stored_bytes(source.image))
     else:
-        post = post_get(user=actor, post_id=post_id)  # another workspace's: 404
-        if post.persona_id != persona.pk:
-            raise ValidationFailed(f"Post {post.pk} is of another persona.", code="invalid_source")
-        current = next((image for image in post.images.all() if image.position == position), None)
-        if current is None:
-            raise ValidationFailed(f"Post {post.pk} has no image at position {position}.", code="invalid_source")
-        if mode == GenerationMode.INPAINT:
-            if post.status not in REPLACEABLE_STATUSES:
-                raise ValidationFailed(f"Post {post.pk} is {post.get_status_display().lower()}: only a draft, a post "
-                                       "in review or one with changes requested gets a new version.",
-                                       code="invalid_state")
-            target = post
-        source = current.generated_image
-        init = stored_image_check(_stored_bytes(current.image))
+        source = stored_source.generated_image
+        init = stored_image_check(stored_source.content)
     checked_mask = None
     if mode == GenerationMode.INPAINT:
         if mask in (None, b"", ""):
             raise ValidationFailed("inpaint needs a mask (white repaints, black keeps).", code="invalid_mask")
         checked_mask = mask_check(mask, size=(init.width, init.height))
-    return JobInputs(strength=strength, init=init, mask=checked_mask, source_image=source, target_post=target)
+    return JobInputs(strength=strength, init=init, mask=checked_mask, source_image=source)
 
 
 def job_inputs_save(*, job: GenerationJob, inputs: JobInputs) -> None:

@@ -13,9 +13,9 @@ import logging
 import statistics
 from collections.abc import Iterable
 
-from django.db import transaction
 from PIL import Image
 
+from core.dispatch import task_send
 from generation.models import GeneratedImage, GenerationJob, LikenessStatus
 from personas.identity import faces as identity
 from personas.identity.backend import likeness_backend
@@ -183,9 +183,4 @@ def version_report_worse(*, candidate: dict, active: dict) -> str:
 def on_commit_score(job_id: int) -> None:
     """Enqueue the likeness task after the current transaction commits (robust: a broker that is down never fails
     what was saved; the images stay pending and drafting scores them)."""
-    def send() -> None:
-        from generation.runtime.tasks import score_likeness
-
-        score_likeness.delay(job_id)
-
-    transaction.on_commit(send, robust=True)
+    task_send("generation.runtime.tasks.score_likeness", args=(job_id,), robust=True)

@@ -3,7 +3,7 @@ Task bodies never raise: a failure is stored on the row as "<ExceptionType>: <me
 their reviewer samples are in generation.training.runs.
 
 A job's images are saved and the job marked succeeded in one transaction; its posts are drafted after that commit
-(generation.drafting, default queue), so no post rule can cost a rendered image.
+(announced with generation.signals.job_images_ready), so no post rule can cost a rendered image.
 """
 
 from __future__ import annotations
@@ -14,21 +14,26 @@ import time
 from collections.abc import Sequence
 from dataclasses import replace
 
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
 from PIL import Image
 
-from core.errors import Conflict, ValidationFailed
-from core.storage import media_fetch
+from core.errors import Conflict
 from generation.engine import specs
-from generation.engine.entries import engine_for as _engine
+from generation.engine.entries import engine_for, lora_ref_fetch
 from generation.jobs.best_of import candidate_fields, candidate_filename
 from generation.jobs.likeness import on_commit_score
-from generation.models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus, LoraVersion
-from generation.runtime import heartbeats
-from generation.selectors import generation_job_render_batch, lora_adapter_name, reproduction_record
-from generation.transitions import FINISHED, error_text, lock_job, set_status
+from generation.models import DraftingStatus, GeneratedImage, GenerationJob, GenerationMode, JobStatus
+from generation.selectors import generation_job_render_batch, reproduction_record
+from generation.signals import job_images_ready
+from generation.transitions import (
+    FINISHED,
+    error_text,
+    generation_job_images_delete,
+    lock_job,
+    run_attempt_start,
+    set_status,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -38,34 +43,7 @@ GENERATION_PROGRESS_INTERVAL_S = 0.5
 _progress_clock = time.monotonic  # module-level so tests can drive it
 
 
-def _attempt_start(run: LoraVersion | GenerationJob, *, what: str, cancelled: str, reset: dict) -> bool:
-    """Start this attempt at a locked, unfinished run, setting `reset`; False when a cancel came first. A run found
-    running was interrupted (redelivered after a worker loss): it starts over, and a job's partial images go."""
-    if run.cancel_requested:
-        set_status(run, JobStatus.CANCELLED, comment=cancelled)
-        return False
-    comment = f"{what} started"
-    if run.status == JobStatus.RUNNING:
-        comment = f"{what} restarted after the previous attempt was interrupted"
-        if isinstance(run, GenerationJob):
-            _delete_images(run)
-    reset = {**reset, "worker": heartbeats.current_worker()}
-    for name, value in reset.items():
-        setattr(run, name, value)
-    set_status(run, JobStatus.RUNNING, comment=comment, fields=list(reset))
-    return True
-
-
 # --- generation ------------------------------------------------------------------------------------
-
-
-def _lora_ref(version: LoraVersion) -> specs.LoraRef:
-    """The version's weights as a local file: this worker's cached copy, fetched from media storage on first use
-    and checked against the recorded sha256."""
-    if not version.weights_path or not version.sha256:
-        raise ValidationFailed(f"LoRA v{version.version} has no weights file.")
-    local = media_fetch(version.weights_path, sha256=version.sha256, cache_dir=settings.WORKER_CACHE_DIR)
-    return specs.LoraRef(path=local, sha256=version.sha256, adapter_name=lora_adapter_name(version))
 
 
 def _lora_shown(job: GenerationJob, lora: specs.LoraRef | None) -> dict[str, str]:
@@ -75,12 +53,6 @@ def _lora_shown(job: GenerationJob, lora: specs.LoraRef | None) -> dict[str, str
 
 def _png_record(image: GeneratedImage, lora: specs.LoraRef | None) -> dict:
     return reproduction_record(image, lora_adapter=lora.adapter_name if lora is not None else "")
-
-
-def _delete_images(job: GenerationJob) -> None:
-    for image in job.images.all():
-        image.image.delete(save=False)
-        image.delete()
 
 
 def _stored_image(field, mode: str) -> Image.Image:
@@ -152,7 +124,8 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
     offset = 0
     for job in members:
         if job is not leader and job in readopted:
-            _delete_images(job)  # never keep two sets (nothing should be there: images are saved with the status)
+            # Never keep two sets (nothing should be there: images are saved with the status).
+            generation_job_images_delete(job)
         job.batch_offset, job.batch_size, job.worker_id = offset, images, leader.worker_id
         job.save(update_fields=["batch_offset", "batch_size", "worker"])
         offset += job.image_count
@@ -170,15 +143,9 @@ def _batch_end(*, job_ids: Sequence[int], leader_id: int, to_status: str, commen
             set_status(job, to_status, comment=comment, fields=["error"])
 
 
-def _drafting_enqueue(job_id: int) -> None:
-    from generation.runtime.tasks import draft_posts
-
-    draft_posts.delay(job_id)
-
-
 def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs.LoraRef | None, engine) -> None:
     """Store one job's images and mark it succeeded, atomically; a failure here fails this job only. Its posts are
-    drafted after commit (drafting.generation_job_posts_draft), so no post rule can cost a rendered image."""
+    drafted after commit (whoever receives signals.job_images_ready), so no post rule can cost a rendered image."""
     saved_files: list[str] = []
     try:
         with transaction.atomic():
@@ -192,7 +159,7 @@ def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs
             seeds = _job_request(job, lora).seeds
             if len(pictures) != len(seeds):
                 raise RuntimeError(f"The engine returned {len(pictures)} images for {len(seeds)} seeds.")
-            _delete_images(job)  # nothing should be there; never keep two sets
+            generation_job_images_delete(job)  # nothing should be there; never keep two sets
             environment = engine.environment()
             for index, (seed, rendered) in enumerate(zip(seeds, pictures, strict=True)):
                 picture = rendered.image
@@ -218,7 +185,8 @@ def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs
                 fields.append("drafting_status")
                 # robust: a broker that is down must not fail a job whose images are saved; the sweep re-sends.
                 # Drafting scores the images' likeness first (default queue).
-                transaction.on_commit(lambda: _drafting_enqueue(job_id), robust=True)
+                transaction.on_commit(lambda: job_images_ready.send(sender=GenerationJob, job_id=job_id),
+                                      robust=True)
             else:
                 on_commit_score(job_id)
             set_status(job, JobStatus.SUCCEEDED, comment=f"{len(pictures)} images", fields=fields)
@@ -256,14 +224,14 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
             return job
         reset = {"progress_step": 0, "total_steps": job.steps, "error": "", "batch_leader": job, "batch_offset": 0,
                  "batch_size": job.image_count}
-        if not _attempt_start(job, what="generation", cancelled="cancelled before it started", reset=reset):
+        if not run_attempt_start(job, what="generation", cancelled="cancelled before it started", reset=reset):
             return job
 
     job_ids = [job_id]
     lora = None
     try:
-        lora = _lora_ref(job.lora_version) if job.lora_version_id else None
-        engine = _engine(job.base_model_entry)
+        lora = lora_ref_fetch(job.lora_version) if job.lora_version_id else None
+        engine = engine_for(job.base_model_entry)
         with transaction.atomic():
             batch = _batch_claim(leader_id=job_id, max_images=engine.max_batch)
         if not batch:
@@ -302,7 +270,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
 def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     """Render `generated_image` again from its stored record; the PNG bytes match the stored file."""
     job = generated_image.job
-    engine = _engine(job.base_model_entry)
+    engine = engine_for(job.base_model_entry)
     if generated_image.base_model_hash and engine.base_model_hash != generated_image.base_model_hash:
         raise Conflict(
             f"Image {generated_image.pk} was rendered with base model {generated_image.base_model} "
@@ -314,7 +282,7 @@ def generated_image_reproduce(*, generated_image: GeneratedImage) -> bytes:
     if generated_image.lora_sha256:
         if job.lora_version_id is None:
             raise Conflict(f"The LoRA that rendered image {generated_image.pk} no longer exists.")
-        lora = _lora_ref(job.lora_version)
+        lora = lora_ref_fetch(job.lora_version)
         if lora.sha256 != generated_image.lora_sha256:
             raise Conflict(f"The LoRA weights of image {generated_image.pk} changed since it was rendered.")
     # Batched rendering is not bit-identical to rendering one seed alone (different kernel blocking), so the

@@ -18,6 +18,7 @@ from django.utils import timezone
 from PIL import Image
 
 from core.access import AUTHOR_ROLES
+from core.dispatch import task_send
 from generation.models import GeneratedImage, JobStatus, ReproductionCheck
 from generation.selectors import generated_image_get
 from generation.transitions import FINISHED, error_text
@@ -33,9 +34,7 @@ def reproduction_check_request(*, actor: AbstractBaseUser, image_id: int) -> Rep
                  not_found="Generated image not found.")
     with transaction.atomic():
         check = ReproductionCheck.objects.create(image=image, requested_by=actor)
-        from generation.runtime.tasks import reproduce_image
-
-        transaction.on_commit(lambda: reproduce_image.delay(check.pk))
+        task_send("generation.runtime.tasks.reproduce_image", args=(check.pk,))
     return check
 
 
@@ -54,7 +53,8 @@ def pixel_comparison(stored: bytes, rendered: bytes) -> tuple[bool, int, int]:
 
 def reproduction_check_run(*, check_id: int) -> ReproductionCheck | None:
     """Task body (gpu queue): re-render and compare. Idempotent: a finished check is left alone."""
-    from generation.jobs.render import _engine, generated_image_reproduce
+    from generation.engine.entries import engine_for
+    from generation.jobs.render import generated_image_reproduce
 
     with transaction.atomic():
         check = ReproductionCheck.objects.select_for_update().filter(pk=check_id).first()
@@ -66,7 +66,7 @@ def reproduction_check_run(*, check_id: int) -> ReproductionCheck | None:
                                                   "job__base_model_entry").get(pk=check.image_id)
     values: dict = {"finished_at": timezone.now()}
     try:
-        engine = _engine(image.job.base_model_entry)  # the model that rendered it
+        engine = engine_for(image.job.base_model_entry)  # the model that rendered it
         rendered = generated_image_reproduce(generated_image=image)
         with image.image.open("rb") as fh:
             stored = fh.read()

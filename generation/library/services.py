@@ -45,9 +45,7 @@ def _lock(base_model_id: int) -> BaseModel:
 
 
 def _samples_enqueue(entry: BaseModel) -> None:
-    from generation.runtime.tasks import render_base_model_samples
-
-    transaction.on_commit(lambda: gpu_task_send(render_base_model_samples, entry.pk, family=entry.family))
+    gpu_task_send("generation.runtime.tasks.render_base_model_samples", entry.pk, family=entry.family)
 
 
 def base_model_register(

@@ -1,6 +1,6 @@
 """The beat sweeps (default queue) and worker-start recovery: runs that a dead worker left "running" are queued
-again, runs stuck past their time limit end as failed with a reason, and drafting whose task message was lost is
-sent again."""
+again, and runs stuck past their time limit end as failed with a reason. (Drafting whose task message was lost is
+sent again by scheduler's drafting sweep.)"""
 
 from __future__ import annotations
 
@@ -10,24 +10,21 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from generation.models import DraftingStatus, GenerationJob, JobStatus, JobTransition, LoraVersion
+from generation.models import GenerationJob, JobStatus, JobTransition, LoraVersion
 from generation.runtime import heartbeats
 from generation.transitions import gpu_task_send, set_status
 
 # How long past its soft time limit a run may stay "running" before the sweep fails it.
 STALE_GRACE_SECONDS = 300
-# A job still waiting for its drafting task this long after it succeeded has lost its message.
-DRAFTING_RESEND_AFTER_S = 600
 # A run whose workers keep dying under it (e.g. it runs the machine out of memory) is failed, not queued forever.
 MAX_REQUEUES = 3
 REQUEUE_COMMENT = "queued again: its worker {worker} stopped while it ran"
 
 
 def _run_enqueue(model: type[LoraVersion] | type[GenerationJob], pk: int) -> None:
-    from generation.runtime.tasks import generate_images, train_lora
-
     family = model.objects.filter(pk=pk).values_list("base_model_entry__family", flat=True).first()
-    gpu_task_send(train_lora if model is LoraVersion else generate_images, pk, family=family)
+    name = "train_lora" if model is LoraVersion else "generate_images"
+    gpu_task_send(f"generation.runtime.tasks.{name}", pk, family=family, robust=True)
 
 
 def generation_runs_requeue_orphaned(*, now: dt.datetime | None = None) -> int:
@@ -66,7 +63,7 @@ def generation_runs_requeue_orphaned(*, now: dt.datetime | None = None) -> int:
                 for name, value in reset.items():
                     setattr(run, name, value)
                 set_status(run, JobStatus.QUEUED, comment=REQUEUE_COMMENT.format(worker=worker), fields=list(reset))
-                transaction.on_commit(lambda model=model, pk=pk: _run_enqueue(model, pk), robust=True)
+                _run_enqueue(model, pk)  # sent after commit
                 requeued += 1
     return requeued
 
@@ -106,15 +103,3 @@ def generation_runs_fail_stale(*, now: dt.datetime | None = None) -> int:
                 failed += 1
     return failed
 
-
-def generation_drafts_resend(*, now: dt.datetime | None = None) -> int:
-    """Send the drafting task again for jobs whose message was lost (e.g. the broker was down at commit)."""
-    from generation.runtime.tasks import draft_posts
-
-    cutoff = (now or timezone.now()) - dt.timedelta(seconds=DRAFTING_RESEND_AFTER_S)
-    job_ids = list(GenerationJob.objects.filter(
-        status=JobStatus.SUCCEEDED, drafting_status=DraftingStatus.PENDING, finished_at__lt=cutoff,
-    ).values_list("pk", flat=True))
-    for job_id in job_ids:
-        draft_posts.delay(job_id)
-    return len(job_ids)

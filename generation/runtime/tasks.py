@@ -1,5 +1,6 @@
 """Celery tasks: thin wrappers that pass ids to the worker functions. Training and generation are routed to the
-`gpu` queue, drafting, likeness and the sweep to `default` (settings.CELERY_TASK_ROUTES).
+`gpu` queue, likeness and the sweep to `default` (settings.CELERY_TASK_ROUTES). Each task's name is its module
+path and function name: core.dispatch sends them by that name.
 
 acks_late + reject_on_worker_lost: a worker that dies mid-run leaves the message to be redelivered, and the
 worker functions restart the run cleanly. The soft time limit raises SoftTimeLimitExceeded inside the engine
@@ -20,8 +21,6 @@ from generation.jobs import render as worker
 from generation.library import gallery
 from generation.runtime import heartbeats, sweeps
 from generation.training import runs as training_runs
-from scheduler.captions import alternatives as captioning
-from scheduler.drafting import services as drafting
 
 TRAIN_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_TRAIN_TIME_LIMIT", 6 * 60 * 60))
 GENERATE_SOFT_TIME_LIMIT = int(getattr(settings, "GENERATION_GENERATE_TIME_LIMIT", 30 * 60))
@@ -31,6 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(
+    name="generation.runtime.tasks.train_lora",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -43,6 +43,7 @@ def train_lora(self, lora_version_id: int) -> str | None:
 
 
 @shared_task(
+    name="generation.runtime.tasks.generate_images",
     bind=True,
     acks_late=True,
     reject_on_worker_lost=True,
@@ -55,6 +56,7 @@ def generate_images(self, job_id: int) -> str | None:
 
 
 @shared_task(
+    name="generation.runtime.tasks.render_base_model_samples",
     acks_late=True,
     reject_on_worker_lost=True,
     soft_time_limit=GENERATE_SOFT_TIME_LIMIT,
@@ -66,32 +68,17 @@ def render_base_model_samples(base_model_id: int) -> str | None:
     return entry.samples_status if entry is not None else None
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def draft_posts(job_id: int) -> str | None:
-    """Default queue: the posts of a job whose images were just saved."""
-    job = drafting.generation_job_posts_draft(job_id=job_id)
-    return job.drafting_status if job is not None else None
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
-def write_caption(alternative_id: int) -> str | None:
-    """Default queue: a caption rewrite asked for on the review page or in the API."""
-    alternative = captioning.caption_alternative_write(alternative_id=alternative_id)
-    return alternative.status if alternative is not None else None
-
-
-@shared_task(acks_late=True, reject_on_worker_lost=True)
+@shared_task(name="generation.runtime.tasks.score_likeness", acks_late=True, reject_on_worker_lost=True)
 def score_likeness(job_id: int) -> int:
     """Default queue: the likeness of a job's images to its persona, after the render. Idempotent."""
     return likeness.job_likeness_score(job_id=job_id)
 
 
-@shared_task(acks_late=True)
+@shared_task(name="generation.runtime.tasks.fail_stale_runs", acks_late=True)
 def fail_stale_runs() -> int:
-    """Beat sweep (default queue): runs a dead worker left running are queued again, runs stuck past their time
-    limit end as failed with a reason, and drafting whose message was lost is sent again."""
+    """Beat sweep (default queue): runs a dead worker left running are queued again, and runs stuck past their
+    time limit end as failed with a reason. (Drafting whose message was lost: scheduler.tasks.drafting_sweep.)"""
     sweeps.generation_runs_requeue_orphaned()
-    sweeps.generation_drafts_resend()
     return sweeps.generation_runs_fail_stale()
 
 
@@ -118,8 +105,8 @@ def _worker_shutdown(**kwargs) -> None:
     heartbeats.worker_process_shutdown()
 
 
-@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=GENERATE_SOFT_TIME_LIMIT,
-             time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE)
+@shared_task(name="generation.runtime.tasks.reproduce_image", acks_late=True, reject_on_worker_lost=True,
+             soft_time_limit=GENERATE_SOFT_TIME_LIMIT, time_limit=GENERATE_SOFT_TIME_LIMIT + HARD_LIMIT_GRACE)
 def reproduce_image(check_id: int) -> str | None:
     """GPU queue: render a generated image again from its record and compare it with the stored file."""
     check = reproduction.reproduction_check_run(check_id=check_id)

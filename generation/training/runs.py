@@ -23,13 +23,13 @@ from core.errors import ValidationFailed
 from core.platforms import Platform
 from core.storage import media_delete_tree, media_save_file
 from generation.engine import specs
-from generation.engine.entries import engine_for as _engine
-from generation.jobs.render import _attempt_start, _lora_ref, generation_job_run
+from generation.engine.entries import engine_for, lora_ref_fetch
+from generation.jobs.render import generation_job_run
 from generation.models import GenerationJob, JobStatus, LoraVersion, TrainingStage
 from generation.selectors import lora_version_sample_job
 from generation.training.class_images import class_images_ensure
 from generation.training.reports import version_report_ensure
-from generation.transitions import FINISHED, error_text, job_queue, lock_lora_version, set_status
+from generation.transitions import FINISHED, error_text, job_queue, lock_lora_version, run_attempt_start, set_status
 from personas.models import FaceFinding, Persona
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,7 @@ def _train(version: LoraVersion, *, config: specs.TrainingConfig, work_dir: Path
         raise ValidationFailed(
             f"Training needs at least {specs.MIN_REFERENCE_IMAGES} reference images; {len(images)} are left."
         )
-    engine = _engine(version.base_model_entry)
+    engine = engine_for(version.base_model_entry)
     cost: dict = {}
     class_images = None
     if config.prior_preservation:
@@ -141,14 +141,14 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
             logger.warning("LoRA version %s no longer exists; nothing to train.", lora_version_id)
             return None
         finished = version.status in FINISHED
-        if not finished and not _attempt_start(version, what="training", cancelled="cancelled before training started",
-                                               reset={"progress_step": 0, "progress_stage": TrainingStage.NONE,
-                                                      "loss_curve": [], "error": ""}):
+        reset = {"progress_step": 0, "progress_stage": TrainingStage.NONE, "loss_curve": [], "error": ""}
+        if not finished and not run_attempt_start(version, what="training",
+                                                  cancelled="cancelled before training started", reset=reset):
             return version
     if finished:
         if version.status == JobStatus.SUCCEEDED:
             _training_samples_ensure(version)
-            version_report_ensure(version, engine=_engine, lora=_lora_ref)
+            version_report_ensure(version, engine=engine_for, lora=lora_ref_fetch)
         return version
 
     # The worker trains in a folder of its own and puts only the finished weights into media storage (possibly an
@@ -203,7 +203,7 @@ def lora_training_run(*, lora_version_id: int) -> LoraVersion | None:
     finally:
         shutil.rmtree(work_dir, ignore_errors=True)
     _training_samples_ensure(version)
-    version_report_ensure(version, engine=_engine, lora=_lora_ref)
+    version_report_ensure(version, engine=engine_for, lora=lora_ref_fetch)
     return version
 
 

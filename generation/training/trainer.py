@@ -24,8 +24,16 @@ import torch.nn.functional as F  # noqa: N812
 from PIL import Image, ImageOps
 
 from generation.engine.families import family_of_pipeline
-from generation.engine.pipelines import EngineCancelled, EngineError, GenerationRequest, TrainingConfig
-from generation.engine.specs import CLASS_IMAGE_GUIDANCE, CLASS_IMAGE_SCHEDULER, CLASS_IMAGE_STEPS, CLASS_PROMPT
+from generation.engine.specs import (
+    CLASS_IMAGE_GUIDANCE,
+    CLASS_IMAGE_SCHEDULER,
+    CLASS_IMAGE_STEPS,
+    CLASS_PROMPT,
+    EngineCancelled,
+    EngineError,
+    GenerationRequest,
+    TrainingConfig,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -117,7 +117,6 @@ class ExportBundleViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ExportBundleSerializer
     filterset_fields = ["workspace", "status"]
     ordering_fields = ["created_at", "start"]
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return export_bundle_list(user=self.request.user)

@@ -1,11 +1,11 @@
 from django.urls import path
-from rest_framework.routers import SimpleRouter
 
+from core.api import ApiRouter
 from provenance.api import exports as api_exports
 from provenance.api import origin as api_origin
 
-# SimpleRouter: the API root view already comes from the personas router.
-router = SimpleRouter()
+# The API root view already comes from the personas router.
+router = ApiRouter()
 router.register("exports", api_exports.ExportBundleViewSet, basename="export")
 
 urlpatterns = router.urls + [

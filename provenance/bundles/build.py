@@ -37,19 +37,20 @@ from django.utils import timezone
 from PIL import Image
 
 from core.access import SCHEDULER_ROLES
+from core.dispatch import task_send
 from core.errors import ApplicationError, NotFound, ValidationFailed
 from personas.models import Persona, Workspace
 from personas.selectors import role_require
 from provenance.bundles.files import (
     SCHEMA_VERSION,
     ImporterPlan,
-    _bulk_csvs,
-    _calendar,
-    _readme,
+    bulk_csvs,
+    calendar_ics,
     importer_plan,
     local_time,
     post_caption,
     post_message,
+    readme_text,
     utc_iso,
 )
 from provenance.bundles.selectors import export_settings_get
@@ -132,9 +133,7 @@ def export_bundle_create(
 
 
 def _enqueue_build(bundle_id: int) -> None:
-    from scheduler import tasks  # tasks import this module
-
-    transaction.on_commit(lambda: tasks.export_bundle_build.delay(bundle_id))
+    task_send("provenance.tasks.export_bundle_build", args=(bundle_id,))
 
 
 def export_bundles_requeue_stale(*, now: dt.datetime | None = None) -> int:
@@ -442,7 +441,7 @@ def _write_zip(
             manifest_posts.append(_manifest_post(post, images))
             _set_progress(bundle.pk, index * 90 // len(posts))
 
-        csv_files = _bulk_csvs(posts, plan)
+        csv_files = bulk_csvs(posts, plan)
         manifest = {
             "schema_version": SCHEMA_VERSION,
             "generated_at": utc_iso(generated_at),
@@ -461,8 +460,8 @@ def _write_zip(
         writer.add("manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False).encode() + b"\n")
         for name in sorted(csv_files):
             writer.add(name, csv_files[name])
-        writer.add("schedule.ics", _calendar(posts, generated_at))
-        writer.add("README.txt", _readme().encode())
+        writer.add("schedule.ics", calendar_ics(posts, generated_at))
+        writer.add("README.txt", readme_text().encode())
 
     out.seek(0)
     digest = hashlib.sha256()

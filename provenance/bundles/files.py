@@ -124,7 +124,7 @@ def importer_plan(posts: list[Post], *, hootsuite_time_rule: str = HOOTSUITE_ROU
     return plan
 
 
-def _bulk_csvs(posts: list[Post], plan: ImporterPlan | None = None) -> dict[str, bytes]:
+def bulk_csvs(posts: list[Post], plan: ImporterPlan | None = None) -> dict[str, bytes]:
     """Hootsuite and Sprout Social CSVs per persona and platform, split at the importers' 350 rows.
 
     Both tools import a CSV into the social profile(s) picked at upload time, so one file per
@@ -170,7 +170,7 @@ def _bulk_csvs(posts: list[Post], plan: ImporterPlan | None = None) -> dict[str,
     return files
 
 
-def _calendar(posts: list[Post], generated_at: dt.datetime) -> bytes:
+def calendar_ics(posts: list[Post], generated_at: dt.datetime) -> bytes:
     cal = icalendar.Calendar()
     cal.add("prodid", "-//Persona Studio//Export bundle 1.0//EN")
     cal.add("version", "2.0")
@@ -189,7 +189,7 @@ def _calendar(posts: list[Post], generated_at: dt.datetime) -> bytes:
     return cal.to_ical()
 
 
-def _readme() -> str:
+def readme_text() -> str:
     return (
         "Persona Studio export bundle\n"
         "============================\n\n"

@@ -20,7 +20,7 @@ from core.errors import ValidationFailed
 from core.platforms import Platform
 from personas.selectors import persona_get
 from scheduler import selectors
-from scheduler.api.posts import LocalTimeMixin
+from scheduler.api.serializers import LocalTimeMixin
 from scheduler.models import Post
 
 MAX_CALENDAR_DAYS = 400

@@ -28,7 +28,7 @@ from core.platforms import text_as_posted
 from personas.auth import client_ip
 from personas.selectors import persona_get
 from scheduler import selectors
-from scheduler.api.posts import CommentCreateSerializer, PostCommentSerializer, TransitionSerializer
+from scheduler.api.serializers import CommentCreateSerializer, PostCommentSerializer, TransitionSerializer
 from scheduler.models import Post, PostImage, PostStatus, ReviewLink
 from scheduler.review import link_selectors, links
 from scheduler.review.comments import post_comment_add_for_link
@@ -84,7 +84,6 @@ class ReviewLinkViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = ReviewLink.objects.none()  # for schema introspection; reads go through selectors
     serializer_class = ReviewLinkSerializer
     filter_backends: list = []
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return link_selectors.review_link_list(user=self.request.user)
@@ -185,6 +184,7 @@ class _ClientView(APIView):
     # The token in the address is the credential: no session (so no CSRF exposure) and no account.
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    error_statuses = (410, 429)  # an expired or revoked link; too many requests or bad tokens from one address
 
     def link(self, request: Request, token: str) -> ReviewLink:
         return review_link_for_request(token=token, ip=client_ip(request))

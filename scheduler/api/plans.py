@@ -97,7 +97,6 @@ class ContentPlanViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ContentPlanSerializer
     filter_backends: list = []
     parser_classes = (JSONParser, MultiPartParser, FormParser)
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         return plan_selectors.content_plan_list(user=self.request.user)

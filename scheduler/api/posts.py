@@ -1,257 +1,41 @@
-"""Posts and their workflow transitions. Thin: reads via selectors, writes via services.
-
-The posts route serves scheduler.api.posts.generated.PostViewSet, this viewset with generated-image ids resolved by
-generation, which sits above this app (see config/urls.py).
-"""
+"""The posts API: posts with their images and likeness, workflow transitions, comments and caption
+alternatives. Thin: reads via selectors, writes via services; serializers are in scheduler.api.serializers."""
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Sequence
-from typing import Any
-
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from core.constants import MAX_DB_ID
-from core.platforms import Platform, text_as_posted
-from personas.models import Persona
+from core.platforms import Platform
+from generation.selectors import generated_images_for_persona
 from personas.selectors import persona_get
 from scheduler import selectors, services
-from scheduler.models import Post, PostComment, PostImage, PostImageVersion, PostStatus, PostTransition
-from scheduler.review.comments import MAX_COMMENT_CHARS, comment_author_name, post_comment_add
-from scheduler.selectors import validate_post_for_platform
-
-# --- Time input ------------------------------------------------------------------------------------
-
-
-class WallDateTimeField(serializers.DateTimeField):
-    """Keeps naive input naive so the view can read it in the persona's timezone (DST-aware)."""
-
-    def enforce_timezone(self, value: dt.datetime) -> dt.datetime:
-        # DRF's own version turns an OverflowError into a 400; keep that. A week either side covers any UTC
-        # offset and the minimum-gap arithmetic done with the value later (the gap is at most 7 days).
-        probe = value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # naive: not the server's local zone
-        try:
-            (probe - dt.timedelta(days=8)).astimezone(dt.UTC), (probe + dt.timedelta(days=8)).astimezone(dt.UTC)
-        except OverflowError:
-            self.fail("overflow")
-        return value
-
-
-# `scheduled_at_local` of post serializers: the stored UTC time in the persona's timezone. No docstring: the
-# schema would show it as the description of every serializer that mixes this in.
-class LocalTimeMixin:
-    def get_scheduled_at_local(self, obj: Post) -> dt.datetime | None:
-        return selectors.local_time(obj.scheduled_at, obj.persona)
-
-
-# --- Serializers -----------------------------------------------------------------------------------
-
-
-class PostImageSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = PostImage
-        fields = ("id", "url", "width", "height", "sha256", "position", "generated_image")
-        read_only_fields = fields
-
-    def get_url(self, obj: PostImage) -> str:
-        url = obj.image.url
-        request = self.context.get("request")
-        return request.build_absolute_uri(url) if request else url
-
-
-class PostTransitionSerializer(serializers.ModelSerializer):
-    actor = serializers.SerializerMethodField()
-    external_reviewer = serializers.CharField(read_only=True, help_text="The review link's reviewer who decided.")
-    # Plain strings: a second enum over the post statuses would give the schema two names for one choice set.
-    from_status = serializers.CharField(read_only=True, help_text="A post status.")
-    to_status = serializers.CharField(read_only=True, help_text="A post status.")
-
-    class Meta:
-        model = PostTransition
-        fields = ("id", "actor", "external_reviewer", "from_status", "to_status", "comment", "created_at")
-        read_only_fields = fields
-
-    def get_actor(self, obj: PostTransition) -> str | None:
-        return obj.actor.get_username() if obj.actor_id else None
-
-
-class PostSerializer(LocalTimeMixin, serializers.ModelSerializer):
-    persona_name = serializers.CharField(source="persona.name", read_only=True)
-    timezone = serializers.CharField(source="persona.timezone", read_only=True)
-    scheduled_at_local = serializers.SerializerMethodField(help_text="scheduled_at in the persona's timezone.")
-    text_as_posted = serializers.SerializerMethodField(help_text="Caption and hashtags as they will be published.")
-    platform_issues = serializers.SerializerMethodField(help_text="Platform rules the post currently breaks.")
-    created_by = serializers.SerializerMethodField()
-    images = PostImageSerializer(many=True, read_only=True)
-
-    class Meta:
-        model = Post
-        fields = (
-            "id",
-            "workspace",
-            "persona",
-            "persona_name",
-            "timezone",
-            "platform",
-            "status",
-            "caption",
-            "hashtags",
-            "text_as_posted",
-            "disclosure_label",
-            "is_sponsored",
-            "paid_partnership",
-            "language",
-            "scheduled_at",
-            "scheduled_at_local",
-            "platform_issues",
-            "images",
-            "created_by",
-            "created_at",
-            "updated_at",
-        )
-        read_only_fields = fields
-
-    def get_text_as_posted(self, obj: Post) -> str:
-        return text_as_posted(obj.caption, obj.hashtags)
-
-    def get_platform_issues(self, obj: Post) -> list[str]:
-        return validate_post_for_platform(post=obj)
-
-    def get_created_by(self, obj: Post) -> str | None:
-        return obj.created_by.get_username() if obj.created_by_id else None
-
-
-class PostImageVersionSerializer(serializers.ModelSerializer):
-    url = serializers.SerializerMethodField()
-
-    class Meta:
-        model = PostImageVersion
-        fields = ("id", "position", "url", "width", "height", "sha256", "generated_image", "replaced_by", "comment",
-                  "replaced_at")
-        read_only_fields = fields
-
-    def get_url(self, obj: PostImageVersion) -> str:
-        return obj.image.url
-
-
-class PostDetailSerializer(PostSerializer):
-    transitions = PostTransitionSerializer(many=True, read_only=True)
-    image_versions = PostImageVersionSerializer(
-        many=True, read_only=True, help_text="Earlier images the post no longer shows (replaced by a new version, "
-        "e.g. an inpainted fix); `images` holds the current ones.",
-    )
-
-    class Meta(PostSerializer.Meta):
-        fields = (*PostSerializer.Meta.fields, "transitions", "image_versions")
-        read_only_fields = fields
-
-
-class PostActionResultSerializer(PostDetailSerializer):
-    warnings = serializers.SerializerMethodField(help_text="Calendar conflicts (minimum gap); not errors.")
-    importer_warnings = serializers.SerializerMethodField(
-        help_text="What the Hootsuite / Sprout Social bulk importers will make of this time (off-slot minutes, "
-        "a shared slot, posts less than 10 minutes apart); the export rounds or refuses per the workspace."
-    )
-
-    class Meta(PostDetailSerializer.Meta):
-        fields = (*PostDetailSerializer.Meta.fields, "warnings", "importer_warnings")
-        read_only_fields = fields
-
-    def get_warnings(self, obj: Post) -> list[str]:
-        return self.context.get("warnings", [])
-
-    def get_importer_warnings(self, obj: Post) -> list[str]:
-        return self.context.get("importer_warnings", [])
-
-
-class PostCommentSerializer(serializers.ModelSerializer):
-    author = serializers.SerializerMethodField(help_text="A member's username, or the link reviewer's name.")
-    via_review_link = serializers.SerializerMethodField(help_text="Written through a client review link.")
-    mentioned = serializers.SerializerMethodField(help_text="Usernames of the members it notified.")
-
-    class Meta:
-        model = PostComment
-        fields = ("id", "author", "via_review_link", "body", "mentioned", "created_at")
-        read_only_fields = fields
-
-    def get_author(self, obj: PostComment) -> str:
-        return comment_author_name(obj)
-
-    def get_via_review_link(self, obj: PostComment) -> bool:
-        return bool(obj.review_link_id or obj.external_reviewer)
-
-    def get_mentioned(self, obj: PostComment) -> list[str]:
-        return [user.get_username() for user in obj.mentioned.all()]
-
-
-class CommentCreateSerializer(serializers.Serializer):
-    body = serializers.CharField(max_length=MAX_COMMENT_CHARS, help_text="@username notifies that member by email.")
-
-
-class PostCreateSerializer(serializers.Serializer):
-    persona = serializers.IntegerField(min_value=1, max_value=MAX_DB_ID)
-    platform = serializers.ChoiceField(choices=Platform.choices)
-    caption = serializers.CharField(required=False, allow_blank=True, default="")
-    hashtags = serializers.ListField(
-        child=serializers.CharField(allow_blank=True),
-        required=False,
-        allow_null=True,
-        default=None,
-        help_text="Omit to use the persona's default hashtags; [] for none.",
-    )
-    is_sponsored = serializers.BooleanField(required=False, default=False)
-    scheduled_at = WallDateTimeField(
-        required=False, allow_null=True, default=None, help_text="Target time; without an offset it is local."
-    )
-    generated_images = serializers.ListField(
-        child=serializers.IntegerField(min_value=1, max_value=MAX_DB_ID), required=False, default=list,
-        help_text="GeneratedImage ids.",
-    )
-    images = serializers.ListField(
-        child=serializers.FileField(), required=False, default=list, help_text="PNG or JPEG files (multipart)."
-    )
-
-
-class PostUpdateSerializer(serializers.Serializer):
-    platform = serializers.ChoiceField(choices=Platform.choices, required=False)
-    caption = serializers.CharField(required=False, allow_blank=True)
-    hashtags = serializers.ListField(child=serializers.CharField(allow_blank=True), required=False)
-    is_sponsored = serializers.BooleanField(required=False)
-    scheduled_at = WallDateTimeField(required=False, allow_null=True)
-
-
-class TransitionSerializer(serializers.Serializer):
-    comment = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-class ScheduleSerializer(TransitionSerializer):
-    scheduled_at = WallDateTimeField(help_text="ISO 8601; without an offset it is read in the persona's timezone.")
-
-
-class PostListQuerySerializer(serializers.Serializer):
-    persona = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_ID)
-    platform = serializers.ChoiceField(choices=Platform.choices, required=False)
-    status = serializers.CharField(required=False, help_text="One status or several, comma-separated.")
-    scheduled_from = serializers.DateTimeField(required=False, help_text="Inclusive; naive values are UTC.")
-    scheduled_to = serializers.DateTimeField(required=False, help_text="Exclusive; naive values are UTC.")
-
-    def validate_status(self, value: str) -> str:
-        bad = [s for s in value.split(",") if s.strip() and s.strip() not in PostStatus.values]
-        if bad:
-            raise serializers.ValidationError(f"Unknown status {', '.join(bad)}; use {', '.join(PostStatus.values)}.")
-        return value
-
-
-# --- Posts -----------------------------------------------------------------------------------------
+from scheduler.api.serializers import (
+    CaptionAlternativeSerializer,
+    CaptionRewriteSerializer,
+    CommentCreateSerializer,
+    PostActionResultSerializer,
+    PostCommentSerializer,
+    PostCreateSerializer,
+    PostDetailSerializer,
+    PostImageLikenessSerializer,
+    PostListQuerySerializer,
+    PostSerializer,
+    PostTransitionSerializer,
+    PostUpdateSerializer,
+    ScheduleSerializer,
+    TransitionSerializer,
+    post_generated_images,
+)
+from scheduler.captions import alternatives as captioning
+from scheduler.captions.alternative_selectors import caption_alternatives_for_post
+from scheduler.models import Post
+from scheduler.review.comments import post_comment_add
 
 _LIST_PARAMS = [
     OpenApiParameter("persona", OpenApiTypes.INT, description="Persona id."),
@@ -267,13 +51,8 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     queryset = Post.objects.none()  # for schema introspection; reads go through selectors
     serializer_class = PostSerializer
-    # What a single post answers with: the routed subclass (generation.api_posts) adds its images' likeness.
-    detail_serializer_class: type[PostDetailSerializer] = PostDetailSerializer
-    action_result_serializer_class: type[PostActionResultSerializer] = PostActionResultSerializer
     filter_backends: list = []
     parser_classes = (JSONParser, MultiPartParser, FormParser)
-    # Only numeric ids route here: the actions call int(pk), and "abc" would otherwise be a 500, not a 404.
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         query = PostListQuerySerializer(data=self.request.query_params)
@@ -286,7 +65,7 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             status=params.get("status"),
             scheduled_from=params.get("scheduled_from"),
             scheduled_to=params.get("scheduled_to"),
-        )
+        ).prefetch_related("images__generated_image")
 
     def _detail(
         self,
@@ -302,9 +81,8 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             "warnings": warnings or [],
             "importer_warnings": importer_warnings or [],
         }
-        serializer_class = self.action_result_serializer_class if warnings is not None else self.detail_serializer_class
-        serializer = serializer_class(post, context=context)
-        return Response(serializer.data, status=code)
+        serializer_class = PostActionResultSerializer if warnings is not None else PostDetailSerializer
+        return Response(serializer_class(post, context=context).data, status=code)
 
     @extend_schema(parameters=_LIST_PARAMS)
     def list(self, request: Request, *args, **kwargs) -> Response:
@@ -319,7 +97,6 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         data.is_valid(raise_exception=True)
         values = data.validated_data
         persona = persona_get(user=request.user, persona_id=values["persona"])
-        generated = self.generated_images(persona=persona, ids=values["generated_images"])
         post = services.post_create(
             actor=request.user,
             persona=persona,
@@ -327,26 +104,19 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
             caption=values["caption"],
             hashtags=values["hashtags"],
             images=values["images"],
-            generated_images=generated,
+            generated_images=generated_images_for_persona(persona=persona, ids=values["generated_images"]),
             is_sponsored=values["is_sponsored"],
             scheduled_at=selectors.in_persona_zone(values["scheduled_at"], persona),
         )
         return self._detail(post.pk, code=status.HTTP_201_CREATED)
 
-    def generated_images(self, *, persona: Persona, ids: list[int]) -> Sequence[Any]:
-        """The persona's GeneratedImage rows for `ids`. Only generation can look them up: the routed subclass
-        (scheduler.api.posts.generated.PostViewSet) does."""
-        if ids:
-            raise NotImplementedError("Serve posts through scheduler.api.posts.generated.PostViewSet.")
-        return []
-
     @extend_schema(responses=PostDetailSerializer)
     def retrieve(self, request: Request, pk: int) -> Response:
-        return self._detail(int(pk))
+        return self._detail(pk)
 
     @extend_schema(request=PostUpdateSerializer, responses=PostDetailSerializer)
     def partial_update(self, request: Request, pk: int) -> Response:
-        post = selectors.post_get(user=request.user, post_id=int(pk))
+        post = selectors.post_get(user=request.user, post_id=pk)
         data = PostUpdateSerializer(data=request.data, partial=True)
         data.is_valid(raise_exception=True)
         fields = dict(data.validated_data)
@@ -357,14 +127,14 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     # Transitions: each maps to one service.
     def _simple(self, request: Request, pk: int, service, **extra) -> Response:
-        post = selectors.post_get(user=request.user, post_id=int(pk))
+        post = selectors.post_get(user=request.user, post_id=pk)
         data = TransitionSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         service(actor=request.user, post_id=post.pk, comment=data.validated_data["comment"], **extra)
         return self._detail(post.pk)
 
     def _timed(self, request: Request, pk: int, service) -> Response:
-        post = selectors.post_get(user=request.user, post_id=int(pk))
+        post = selectors.post_get(user=request.user, post_id=pk)
         data = ScheduleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         when = selectors.in_persona_zone(data.validated_data["scheduled_at"], post.persona)
@@ -416,7 +186,7 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @extend_schema(request=None, responses=PostTransitionSerializer(many=True), summary="Audit trail")
     @action(detail=True, methods=["get"], pagination_class=None)
     def transitions(self, request: Request, pk: int) -> Response:
-        rows = selectors.post_transitions(user=request.user, post_id=int(pk))
+        rows = selectors.post_transitions(user=request.user, post_id=pk)
         return Response(PostTransitionSerializer(rows, many=True).data)
 
     @extend_schema(methods=["get"], request=None, responses=PostCommentSerializer(many=True), summary="Comments")
@@ -425,11 +195,54 @@ class PostViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["get", "post"], pagination_class=None)
     def comments(self, request: Request, pk: int) -> Response:
         if request.method == "GET":
-            rows = selectors.post_comments(user=request.user, post_id=int(pk))
+            rows = selectors.post_comments(user=request.user, post_id=pk)
             return Response(PostCommentSerializer(rows, many=True).data)
-        post = selectors.post_get(user=request.user, post_id=int(pk))
+        post = selectors.post_get(user=request.user, post_id=pk)
         data = CommentCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         comment = post_comment_add(actor=request.user, post_id=post.pk, body=data.validated_data["body"])
         return Response(PostCommentSerializer(selectors.comments_of(post_id=post.pk).get(pk=comment.pk)).data,
                         status=status.HTTP_201_CREATED)
+
+    # Likeness and captions. Each lists everything at once (a post has a handful), so no pagination.
+
+    @extend_schema(summary="Likeness to the persona of the post's generated images",
+                   responses=PostImageLikenessSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="likeness", url_name="likeness", pagination_class=None)
+    def likeness(self, request: Request, pk: int) -> Response:
+        post = selectors.post_get(user=request.user, post_id=pk)  # someone else's post is a 404
+        return Response(PostImageLikenessSerializer(post_generated_images(post), many=True).data)
+
+    @extend_schema(summary="Captions offered for the post: drafted alternatives and rewrites",
+                   responses=CaptionAlternativeSerializer(many=True))
+    @action(detail=True, methods=["get"], url_path="caption-alternatives", url_name="caption-alternatives",
+            pagination_class=None)
+    def caption_alternatives(self, request: Request, pk: int) -> Response:
+        rows = caption_alternatives_for_post(user=request.user, post_id=pk)
+        return Response(CaptionAlternativeSerializer(rows, many=True).data)
+
+    @extend_schema(
+        summary="Ask for a rewrite of the caption (marketer)",
+        description="Written on the worker: the answer is the pending alternative (202); poll caption-alternatives "
+        "until it is ready, then use it.",
+        request=CaptionRewriteSerializer, responses={202: CaptionAlternativeSerializer},
+    )
+    @action(detail=True, methods=["post"], url_path="caption-rewrite", url_name="caption-rewrite")
+    def caption_rewrite(self, request: Request, pk: int) -> Response:
+        selectors.post_get(user=request.user, post_id=pk)  # someone else's post is a 404 whatever the body says
+        data = CaptionRewriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        alternative = captioning.caption_rewrite_request(
+            actor=request.user, post_id=pk, instruction=data.validated_data["instruction"],
+            language=data.validated_data.get("language", ""),
+        )
+        alternative.refresh_from_db()  # written already when tasks run eagerly
+        return Response(CaptionAlternativeSerializer(alternative).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(summary="Use a caption alternative as the post's caption (marketer)", request=None,
+                   responses=PostDetailSerializer)
+    @action(detail=True, methods=["post"], url_path="caption-alternatives/<id:alternative_id>/use",
+            url_name="caption-alternative-use")
+    def caption_alternative_use(self, request: Request, pk: int, alternative_id: int) -> Response:
+        post = captioning.caption_alternative_use(actor=request.user, post_id=pk, alternative_id=alternative_id)
+        return self._detail(post.pk)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -17,9 +18,22 @@ from scheduler.models import SlotSeries
 from scheduler.slots import series, series_selectors
 
 NEXT_SHOWN = 4
+WALL_TIME = r"^([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9])?$"
+
+
+# Not OpenAPI's `time` format: that is RFC 3339's full-time, which carries a UTC offset, and a slot has none.
+@extend_schema_field({"type": "string", "pattern": WALL_TIME, "example": "18:00:00"})
+class WallTimeField(serializers.TimeField):
+    """A wall-clock time in the persona's timezone: HH:MM or HH:MM:SS, no offset (answered as HH:MM:SS)."""
+
+    def to_internal_value(self, value) -> dt.time:
+        if not isinstance(value, str) or not re.fullmatch(WALL_TIME, value.strip()):
+            self.fail("invalid", format="HH:MM")
+        return super().to_internal_value(value.strip())
 
 
 class SlotSeriesSerializer(serializers.ModelSerializer):
+    time = WallTimeField(read_only=True, help_text="HH:MM:SS, the persona's local time.")
     weekday_name = serializers.SerializerMethodField()
     next_occurrences = serializers.SerializerMethodField(help_text="The next few occurrences, UTC.")
 
@@ -45,7 +59,7 @@ class SlotSeriesCreateSerializer(serializers.Serializer):
     persona = serializers.IntegerField(min_value=1, max_value=MAX_DB_ID)
     name = serializers.CharField(max_length=64)
     weekday = serializers.CharField(max_length=16, help_text="monday ... sunday, or 0 (Monday) to 6 (Sunday).")
-    time = serializers.TimeField(help_text="HH:MM, the persona's local time.")
+    time = WallTimeField(help_text="HH:MM, the persona's local time.")
     starts_on = serializers.DateField(required=False, allow_null=True, default=None)
     ends_on = serializers.DateField(required=False, allow_null=True, default=None)
 
@@ -56,7 +70,6 @@ class SlotSeriesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = SlotSeries.objects.none()  # for schema introspection; reads go through selectors
     serializer_class = SlotSeriesSerializer
     filter_backends: list = []
-    lookup_value_regex = r"\d+"
 
     def get_queryset(self):
         persona = self.request.query_params.get("persona", "")

@@ -14,6 +14,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from core.access import AUTHOR_ROLES
+from core.dispatch import task_send
 from core.errors import Conflict, NotFound, ValidationFailed
 from core.languages import LANGUAGES, label_remove, language_clean
 from generation.models import GeneratedImage
@@ -76,9 +77,7 @@ def caption_rewrite_request(*, actor: AbstractBaseUser, post_id: int, instructio
     alternative = CaptionAlternative.objects.create(
         post=post, language=target, instruction=instruction, status=CaptionStatus.PENDING, requested_by=actor,
     )
-    from generation.runtime.tasks import write_caption
-
-    transaction.on_commit(lambda: write_caption.delay(alternative.pk))
+    task_send("scheduler.tasks.write_caption", args=(alternative.pk,))
     return alternative
 
 

@@ -17,9 +17,16 @@ from scheduler.models import ContentPlan, Post
 PLAN_NOT_FOUND = "Content plan not found."
 
 
-def content_plan_list(*, user: AbstractBaseUser) -> QuerySet[ContentPlan]:
-    return (ContentPlan.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
-            .annotate(imported=Count("items")).select_related("created_by").order_by("-created_at", "-id"))
+def content_plan_list(*, user: AbstractBaseUser, workspace_id: int | None = None) -> QuerySet[ContentPlan]:
+    plans = ContentPlan.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if workspace_id is not None:
+        plans = plans.filter(workspace_id=workspace_id)
+    return plans.annotate(imported=Count("items")).select_related("created_by").order_by("-created_at", "-id")
+
+
+def content_plan_imported(*, plan: ContentPlan) -> int:
+    """How many of the plan's rows became items (and jobs)."""
+    return plan.items.count()
 
 
 def content_plan_get(*, user: AbstractBaseUser, plan_id: int) -> ContentPlan:

@@ -12,7 +12,7 @@ from core.access import AUTHOR_ROLES
 from personas.selectors import role_require
 from scheduler.models import Post, PostStatus
 from scheduler.posts.rules import caption_with_label, hashtags_normalise, persona_label
-from scheduler.services import EDITABLE_STATUSES, POST_NOT_FOUND, _lock, _transition
+from scheduler.services import EDITABLE_STATUSES, POST_NOT_FOUND, post_lock, post_transition
 
 
 def post_caption_replace(
@@ -29,13 +29,13 @@ def post_caption_replace(
     alternative). The post keeps its status; the audit row records the swap, and whoever swapped a caption under
     review becomes one of its authors (they cannot approve it). The language's label is put back if missing."""
     with transaction.atomic():
-        post = _lock(post_id)
+        post = post_lock(post_id)
         role_require(user=actor, workspace_id=post.workspace_id, roles=AUTHOR_ROLES, not_found=POST_NOT_FOUND)
         language = language or post.language  # a translation changes the post's language, and so its label
         label = persona_label(post.persona, language)
         status = post.status
         sources = (*EDITABLE_STATUSES, PostStatus.IN_REVIEW)
-        return _transition(
+        return post_transition(
             actor=actor,
             post_id=post_id,
             sources=(status,) if status in sources else sources,

@@ -19,6 +19,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from core.access import Role
+from core.dispatch import task_send
 from core.errors import NotFound, ValidationFailed
 from personas.models import Membership
 from personas.selectors import role_require
@@ -68,9 +69,7 @@ def _comment_insert(*, post: Post, body: str, author=None, link=None) -> PostCom
                                   exclude_user_id=author.pk if author is not None else None)
     if mentioned:
         comment.mentioned.set(mentioned)
-        from scheduler.tasks import notify_comment_mentions
-
-        transaction.on_commit(lambda: notify_comment_mentions.delay(comment.pk))
+        task_send("scheduler.tasks.notify_comment_mentions", args=(comment.pk,))
     return comment
 
 

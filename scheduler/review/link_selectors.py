@@ -133,8 +133,12 @@ def review_link_max_days() -> int:
 # --- Members' reads --------------------------------------------------------------------------------
 
 
-def review_link_list(*, user: AbstractBaseUser, persona_id: int | None = None) -> QuerySet[ReviewLink]:
+def review_link_list(
+    *, user: AbstractBaseUser, persona_id: int | None = None, workspace_id: int | None = None
+) -> QuerySet[ReviewLink]:
     links = ReviewLink.objects.filter(workspace_id__in=workspace_ids_for_user(user=user))
+    if workspace_id is not None:
+        links = links.filter(workspace_id=workspace_id)
     if persona_id is not None:
         links = links.filter(persona_id=persona_id)
     return links.select_related("persona", "created_by", "revoked_by").prefetch_related("posts")

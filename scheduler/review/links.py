@@ -1,7 +1,7 @@
 """Writes for client review links: create, revoke, and the decisions an external reviewer makes through one.
 
 A link is shared by a member who may author posts (marketer or admin) with a named external reviewer, who needs
-no account. Decisions go through scheduler.services._transition like every status change; their audit rows name
+no account. Decisions go through scheduler.services.post_transition like every status change; their audit rows name
 the link and its reviewer, with no actor.
 
 No self-approval through a link: the link acts on its creator's authority, so it cannot approve a post its
@@ -35,7 +35,7 @@ from scheduler.review.link_selectors import (
     review_link_require_open,
     secret_digest,
 )
-from scheduler.services import _require_comment, _transition
+from scheduler.services import comment_require, post_transition
 
 MAX_LINK_POSTS = 200
 
@@ -139,7 +139,7 @@ def _decide(*, token: str, post_id: int, target: str, verb: str, comment: str, a
 
         if not review_link_posts(link=locked).filter(pk=post_id).exists():
             raise NotFound("Post not found.")
-        return _transition(
+        return post_transition(
             actor=None, post_id=post_id, sources=(PostStatus.IN_REVIEW,), target=target, verb=verb, roles=None,
             comment=comment, checks=checks,
             audit_fields={"review_link": locked, "external_reviewer": locked.reviewer_name},
@@ -154,6 +154,6 @@ def review_link_approve(*, token: str, post_id: int, comment: str = "") -> Post:
 
 def review_link_request_changes(*, token: str, post_id: int, comment: str) -> Post:
     """in_review -> changes_requested by the link's external reviewer; the comment says what to change."""
-    comment = _require_comment(comment, "request changes")
+    comment = comment_require(comment, "request changes")
     return _decide(token=token, post_id=post_id, target=PostStatus.CHANGES_REQUESTED, verb="sent back for changes",
                    comment=comment, approving=False)

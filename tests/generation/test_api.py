@@ -118,7 +118,7 @@ def test_create_generation_job_errors(persona, marketer, no_enqueue):
         format="json",
     )
     assert response.status_code == 400
-    assert {"platform", "scheduler"} <= set(response.json())
+    assert {"platform", "scheduler"} <= set(response.json()["extra"]["fields"])
     assert not GenerationJob.objects.exists() and no_enqueue == []
 
 

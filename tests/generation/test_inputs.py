@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from generation.models import GenerationJob
-from scheduler.models import PostStatus
+from scheduler.models import PostImageJob, PostStatus
 from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory, GenerationJobFactory, PersonaFactory, PostFactory, PostImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
@@ -47,6 +47,12 @@ def upload(data: bytes, name: str = "image.png"):
 def post_job(client, persona, **fields):
     payload = {"persona": persona.pk, "scene": "at the beach", "platform": "instagram", **fields}
     return client.post("/api/v1/generation-jobs/", payload, format="multipart")
+
+
+def post_image_job(client, post, **fields):
+    """A job from one of a post's images: served by scheduler (scheduler.posts.jobs)."""
+    payload = {"scene": "at the beach", **fields}
+    return client.post(f"/api/v1/posts/{post.pk}/image-jobs/", payload, format="multipart")
 
 
 def test_img2img_from_an_uploaded_photo_records_its_sha256(persona, marketer, active_lora, no_enqueue,
@@ -143,7 +149,7 @@ def test_sources_of_another_workspace_are_404_and_of_another_persona_400(persona
     foreign_image = GeneratedImageFactory()  # another workspace
     foreign_post = PostImageFactory().post
     assert post_job(client, persona, mode="img2img", source_image=foreign_image.pk).status_code == 404
-    response = post_job(client, persona, mode="inpaint", post=foreign_post.pk, mask=upload(mask_png((1080, 1350))))
+    response = post_image_job(client, foreign_post, mode="inpaint", mask=upload(mask_png((1080, 1350))))
     assert response.status_code == 404
     sibling = PersonaFactory(workspace=persona.workspace)
     other_persona_image = GeneratedImageFactory(job=GenerationJobFactory(persona=sibling))
@@ -156,17 +162,35 @@ def test_inpainting_a_post_targets_its_image_and_refuses_approved_posts(persona,
     client = client_for(marketer)
     post = PostFactory(persona=persona, status=PostStatus.IN_REVIEW)
     PostImageFactory(post=post, position=0)
-    body = post_job(client, persona, mode="inpaint", post=post.pk, mask=upload(mask_png((1080, 1350)))).json()
+    response = post_image_job(client, post, mode="inpaint", mask=upload(mask_png((1080, 1350))))
+    assert response.status_code == 201, response.json()
+    body = response.json()
     assert body["target_post"] == post.pk and body["num_variants"] == 1 and body["upscale"] is False
-    assert len(body["mask_sha256"]) == 64 and body["strength"] == 0.6
-    response = post_job(client, persona, mode="inpaint", post=post.pk, num_variants=3,
-                        mask=upload(mask_png((1080, 1350))))
+    assert len(body["mask_sha256"]) == 64 and body["strength"] == 0.6 and body["persona"] == persona.pk
+    row = PostImageJob.objects.get(job_id=body["id"])
+    assert (row.post_id, row.position, row.replaces) == (post.pk, 0, True)
+    response = post_image_job(client, post, mode="inpaint", num_variants=3, mask=upload(mask_png((1080, 1350))))
     assert response.status_code == 400 and "num_variants must be 1" in response.json()["detail"]
     approved = PostFactory(persona=persona, status=PostStatus.APPROVED)
     PostImageFactory(post=approved, position=0)
-    response = post_job(client, persona, mode="inpaint", post=approved.pk, mask=upload(mask_png((1080, 1350))))
+    response = post_image_job(client, approved, mode="inpaint", mask=upload(mask_png((1080, 1350))))
     assert response.status_code == 400 and "approved" in response.json()["detail"]
-    assert GenerationJob.objects.count() == 1
+    response = post_image_job(client, post, mode="img2img", position=1)
+    assert response.status_code == 400 and "no image at position 1" in response.json()["detail"]
+    assert GenerationJob.objects.count() == PostImageJob.objects.count() == 1
+
+
+def test_variations_of_a_post_image_borrow_it_and_replace_nothing(persona, marketer, active_lora, no_enqueue):
+    post = PostFactory(persona=persona, status=PostStatus.APPROVED)  # borrowing works whatever the post's status
+    image = PostImageFactory(post=post, position=0)
+    body = post_image_job(client_for(marketer), post, mode="img2img").json()
+    assert body["mode"] == "img2img" and body["num_variants"] == 4 and body["target_post"] is None
+    with image.image.open("rb") as fh:
+        import hashlib
+
+        assert body["init_sha256"] == hashlib.sha256(fh.read()).hexdigest()
+    row = PostImageJob.objects.get(job_id=body["id"])
+    assert (row.post_id, row.replaces) == (post.pk, False)
 
 
 def test_schema_exposes_the_job_options():
@@ -174,6 +198,8 @@ def test_schema_exposes_the_job_options():
 
     schema = SchemaGenerator().get_schema(request=None, public=True)
     create = schema["components"]["schemas"]["GenerationJobCreateRequest"]["properties"]
-    assert {"mode", "strength", "init_image", "source_image", "post", "mask", "upscale", "face_detail"} <= set(create)
+    assert {"mode", "strength", "init_image", "source_image", "mask", "upscale", "face_detail"} <= set(create)
+    from_post = schema["components"]["schemas"]["PostImageJobCreateRequest"]["properties"]
+    assert {"mode", "position", "strength", "mask", "scene"} <= set(from_post)
     record = schema["components"]["schemas"]["ReproductionRecord"]["properties"]
     assert {"mode", "strength", "init_sha256", "mask_sha256", "stages", "environment"} <= set(record)

@@ -53,7 +53,7 @@ def human(persona, marketer):
 def _render(job, pictures, monkeypatch, after_commit):
     """Render `pictures` as the job's images; the tasks enqueued on commit (drafting, which scores first, or the
     likeness task for samples) run in-process, as the default-queue worker would run them."""
-    monkeypatch.setattr(worker, "_engine", lambda *args: PhotoEngine(pictures))
+    monkeypatch.setattr(worker, "engine_for", lambda *args: PhotoEngine(pictures))
     monkeypatch.setattr(tasks.draft_posts, "delay", lambda job_id: tasks.draft_posts(job_id))
     monkeypatch.setattr(tasks.score_likeness, "delay", lambda job_id: tasks.score_likeness(job_id))
     with after_commit():

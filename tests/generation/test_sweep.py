@@ -16,10 +16,8 @@ from generation.models import (
 )
 from generation.runtime import heartbeats, tasks
 from generation.runtime.sweeps import (
-    DRAFTING_RESEND_AFTER_S,
     MAX_REQUEUES,
     STALE_GRACE_SECONDS,
-    generation_drafts_resend,
     generation_runs_fail_stale,
     generation_runs_requeue_orphaned,
 )
@@ -71,17 +69,6 @@ def test_sweep_runs_on_the_default_queue_from_beat(settings):
     assert app.amqp.router.route({}, "generation.runtime.tasks.generate_images")["queue"].name == "gpu"
     tasks = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "generation.runtime.tasks.fail_stale_runs" in tasks
-
-
-def test_lost_drafting_messages_are_sent_again_by_the_sweep(persona, marketer, fake_engine, monkeypatch):
-    job = _job(persona, marketer)
-    worker.generation_job_run(job_id=job.pk)  # never committed here: as if the message was lost
-    sent = []
-    monkeypatch.setattr(tasks.draft_posts, "delay", lambda *args: sent.append(args))
-    assert generation_drafts_resend() == 0  # too recent: its message may still be on its way
-    later = timezone.now() + dt.timedelta(seconds=DRAFTING_RESEND_AFTER_S + 1)
-    assert generation_drafts_resend(now=later) == 1 and sent == [(job.pk,)]
-    assert not Post.objects.exists()
 
 
 # --- runs of dead workers ---------------------------------------------------------------------------

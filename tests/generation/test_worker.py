@@ -501,6 +501,7 @@ def test_jobs_rendered_in_one_call_reproduce_byte_for_byte(persona, marketer, ac
     import numpy as np
 
     from generation.engine import pipelines as engine_module
+    from generation.engine.entries import lora_ref_fetch
 
     engine = engine_module.get_engine()
     monkeypatch.setattr(engine, "perf", replace(engine.perf, max_batch=8))
@@ -516,7 +517,7 @@ def test_jobs_rendered_in_one_call_reproduce_byte_for_byte(persona, marketer, ac
     image = second.images.get(index=1)
     assert worker.generated_image_reproduce(generated_image=image) == image.image.open("rb").read()
     # Each image is its own job's image: rendered alone it differs from the batched one by rounding at most.
-    alone = engine.generate_batch([worker._job_request(second, worker._lora_ref(active_lora))])[0][1]
+    alone = engine.generate_batch([worker._job_request(second, lora_ref_fetch(active_lora))])[0][1]
     with Image.open(image.image.path) as batched:
         assert np.abs(np.asarray(batched, dtype=np.int16) - np.asarray(alone, dtype=np.int16)).max() <= 2
 

@@ -16,7 +16,8 @@ from generation import services
 from generation.jobs import render as worker
 from generation.models import GenerationJob, JobStatus
 from provenance.labeling import image_fit
-from scheduler.models import Post, PostImageVersion
+from scheduler.models import Post, PostImageJob, PostImageVersion
+from scheduler.posts.jobs import post_image_job_create
 from tests.conftest import client_for
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 
@@ -82,9 +83,13 @@ def test_inpainting_a_draft_makes_a_new_version_and_keeps_the_old_one(persona, m
     ImageDraw.Draw(mask).rectangle((16, 20, 47, 59), fill=255)
     buffer = io.BytesIO()
     mask.save(buffer, format="PNG")
-    job = run(django_capture_on_commit_callbacks, actor=marketer, persona=persona, mode="inpaint", post_id=post.pk,
-              mask=buffer.getvalue(), strength=1.0, seed=6)
-    assert job.num_variants == 1 and job.target_post_id == post.pk
+    with django_capture_on_commit_callbacks(execute=True):  # eager Celery: the render and the new version run here
+        job = post_image_job_create(actor=marketer, persona=persona, post_id=post.pk, position=0, mode="inpaint",
+                                    scene="reading in a park", mask=buffer.getvalue(), strength=1.0, seed=6, steps=3,
+                                    face_detail=False)
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED, job.error
+    assert job.num_variants == 1 and PostImageJob.objects.get(job=job).post_id == post.pk
     fixed = job.images.get()
     assert fixed.mask_sha256 == job.mask_sha256 and fixed.source_image_id == first.images.get().pk
     current = post.images.get()

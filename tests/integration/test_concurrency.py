@@ -98,8 +98,8 @@ def test_two_gpu_workers_share_a_burst_of_jobs_and_render_each_exactly_once(tran
 
 
 def test_two_simultaneous_draft_again_clicks_draft_each_post_once(transactional_db):
-    from generation import services as generation_services
     from generation.models import DraftingStatus, JobStatus
+    from scheduler.drafting import services as drafting
     from scheduler.models import Post
     from tests.factories import GeneratedImageFactory, GenerationJobFactory
 
@@ -115,7 +115,7 @@ def test_two_simultaneous_draft_again_clicks_draft_each_post_once(transactional_
     def click(slot: int) -> None:
         try:
             barrier.wait(timeout=10)
-            results[slot] = generation_services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+            results[slot] = drafting.generation_job_draft_again(actor=marketer, job_id=job.pk)
         except Exception as exc:
             results[slot] = exc
         finally:
@@ -127,8 +127,13 @@ def test_two_simultaneous_draft_again_clicks_draft_each_post_once(transactional_
     for thread in threads:
         thread.join(timeout=30)
 
-    # The second click waits for the first one's lock, then finds nothing left to draft.
-    assert all(getattr(result, "drafting_status", None) == DraftingStatus.DRAFTED for result in results), results
+    # Each click queues the drafting and answers at once; the queued tasks (run here, one after the other) find
+    # the posts drafted by the first and make none twice.
+    assert all(getattr(result, "drafting_status", None) == DraftingStatus.PENDING for result in results), results
+    for _ in range(2):
+        drafting.generation_job_posts_draft(job_id=job.pk, author_id=marketer.pk)
+    job.refresh_from_db()
+    assert job.drafting_status == DraftingStatus.DRAFTED
     for image in images:
         assert Post.objects.filter(images__generated_image=image).count() == 1
     assert Post.objects.filter(persona=persona).count() == 2

@@ -72,7 +72,7 @@ def test_persona_errors_are_clear_400s(workspace, marketer, persona):
 
     shape = client.post("/api/v1/personas/", {**NEW, "workspace": workspace.pk, "age": "old"}, format="json")
     assert shape.status_code == 400
-    assert "age" in shape.json()
+    assert "age" in shape.json()["extra"]["fields"]
 
 
 def test_persona_list_filters_and_search(workspace, marketer):

@@ -169,7 +169,7 @@ def test_wrong_state_and_past_schedule_are_clear_errors(persona, marketer, revie
     response = m.post(f"{POSTS}{post.pk}/schedule/", {"scheduled_at": "2020-01-01T09:00:00Z"}, format="json")
     assert response.status_code == 400 and "in the past" in response.json()["detail"]
     response = m.post(f"{POSTS}{post.pk}/schedule/", {}, format="json")
-    assert response.status_code == 400 and "scheduled_at" in response.json()
+    assert response.status_code == 400 and "scheduled_at" in response.json()["extra"]["fields"]
     response = m.post(f"{POSTS}{post.pk}/schedule/", {"scheduled_at": "2030-03-31T02:30:00"}, format="json")
     assert response.status_code == 400 and "does not exist in Europe/Paris" in response.json()["detail"]
     assert PostTransition.objects.filter(post=post).count() == 0

@@ -102,7 +102,7 @@ def test_files_are_split_at_350_rows(persona):
         for i in range(351)
     )
     posts = list(Post.objects.filter(pk__in=[p.pk for p in posts]).select_related("persona").order_by("scheduled_at"))
-    files = exports._bulk_csvs(posts, importer_plan(posts))
+    files = exports.bulk_csvs(posts, importer_plan(posts))
     key = f"{persona.handle}_instagram"
     assert sorted(files) == [
         f"hootsuite/{key}_part1of2.csv",

@@ -367,10 +367,10 @@ def test_csv_messages_stay_verbatim_and_the_readme_warns_about_formulas(persona)
     # the bundle's README tells people not to open the CSVs in a spreadsheet app instead.
     caption = f'=HYPERLINK("http://evil.example","x") {persona.disclosure_label}'
     post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=BEFORE_DST, caption=caption)
-    files = exports._bulk_csvs([post])
+    files = exports.bulk_csvs([post])
     hootsuite = next(csv.reader(io.StringIO(files[f"hootsuite/{persona.handle}_instagram.csv"].decode())))
     sprout = list(csv.reader(io.StringIO(files[f"sprout_social/{persona.handle}_instagram.csv"].decode())))[1]
     assert hootsuite[1] == sprout[2] == exports.post_message(post)
     assert hootsuite[1].startswith("=HYPERLINK(")
-    readme = exports._readme()
+    readme = exports.readme_text()
     assert "=, +, - or @" in readme and "formula" in readme

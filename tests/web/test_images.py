@@ -9,7 +9,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from generation.models import GenerationJob, ReproductionCheck
-from scheduler.models import PostStatus
+from scheduler.models import PostImageJob, PostStatus
 from tests.factories import GeneratedImageFactory, GenerationJobFactory, PostFactory, PostImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 
@@ -61,7 +61,8 @@ def test_submitting_a_mask_queues_a_new_version_of_the_post(client, marketer, dr
     response = client.post(f"/generation/images/{image.pk}/inpaint/", {"mask_data": mask_url(), "strength": "0.8"})
     assert response.status_code == 302
     job = GenerationJob.objects.get(mode="inpaint")
-    assert job.target_post_id == post.pk and job.strength == 0.8 and job.num_variants == 1
+    assert PostImageJob.objects.get(job=job, replaces=True).post_id == post.pk
+    assert job.strength == 0.8 and job.num_variants == 1
     assert len(job.mask_sha256) == 64
 
 

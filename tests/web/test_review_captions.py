@@ -66,7 +66,7 @@ def test_reviewers_and_other_workspaces_cannot_rewrite(client, persona, drafted,
 def test_sponsored_jobs_from_the_persona_page_and_caption_errors_on_the_job_card(
     client, persona, marketer, active_lora, fake_engine, after_commit, settings
 ):
-    from tests.generation.chat_server import ChatServer
+    from tests.scheduler.captions.chat_server import ChatServer
 
     client.force_login(marketer)
     settings.CAPTION_WRITER, settings.CAPTION_LLM_RETRIES, settings.CAPTION_LLM_BACKOFF = "openai", 0, 0.01

@@ -10,7 +10,6 @@ from django.urls import reverse
 
 from core.access import Role
 from core.errors import Conflict, NotFound, PermissionDenied
-from generation import services
 from generation.jobs import render as worker
 from generation.models import DraftingStatus, GenerationJob, JobStatus, JobTransition
 from generation.runtime import tasks
@@ -84,7 +83,7 @@ def test_reviewer_samples_make_no_posts_and_need_no_drafting(persona, marketer, 
     assert job.status == JobStatus.SUCCEEDED and job.drafting_status == DraftingStatus.NOT_NEEDED
     assert not Post.objects.exists()
     with pytest.raises(Conflict, match="reviewer samples make no posts"):
-        services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+        drafting.generation_job_draft_again(actor=marketer, job_id=job.pk)
 
 
 def test_a_job_whose_author_lost_the_marketer_role_keeps_its_images(persona, marketer, fake_engine, after_commit,
@@ -111,9 +110,10 @@ def test_a_job_whose_author_lost_the_marketer_role_keeps_its_images(persona, mar
 
     # The reviewer who started it may not draft posts; a marketer drafts them, once, as their author.
     with pytest.raises(PermissionDenied):
-        services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+        drafting.generation_job_draft_again(actor=marketer, job_id=job.pk)
     for _ in range(2):  # a double click drafts nothing twice
-        services.generation_job_draft_again(actor=colleague, job_id=job.pk)
+        with after_commit():  # the queued drafting task runs eagerly at the commit
+            drafting.generation_job_draft_again(actor=colleague, job_id=job.pk)
     job.refresh_from_db()
     assert job.drafting_status == DraftingStatus.DRAFTED and not job.drafting_error
     posts = list(Post.objects.all())
@@ -142,19 +142,23 @@ def test_a_job_whose_drafted_caption_breaks_a_platform_rule_keeps_its_images(
     page = _page(client, marketer, job)
     assert "Threads allows at most 1 hashtag" in page and reverse("generation:job_draft_again", args=[job.pk]) in page
 
-    # Still broken: refused with the reason, recorded, nothing drafted.
-    response = client_for(marketer).post(f"/api/v1/generation-jobs/{job.pk}/draft-again/")
-    assert response.status_code == 400 and response.json()["code"] == "drafting_failed"
-    assert "Threads allows at most 1 hashtag" in response.json()["detail"]
+    # Still broken: queued and answered at once; the task records the reason, nothing drafted.
+    with after_commit():
+        response = client_for(marketer).post(f"/api/v1/generation-jobs/{job.pk}/draft-again/")
+    assert response.status_code == 202 and response.json()["drafting_status"] == "pending"
+    job.refresh_from_db()
+    assert job.drafting_status == DraftingStatus.FAILED and "Threads allows at most 1 hashtag" in job.drafting_error
     assert not Post.objects.exists()
 
     # Fixed: the posts are drafted exactly once, however often it is asked.
     persona.disclosure_label = "#AIgenerated"
     persona.save()
-    for _ in range(2):
+    with after_commit():
         response = client_for(marketer).post(f"/api/v1/generation-jobs/{job.pk}/draft-again/")
-        assert response.status_code == 200, response.json()
-        assert response.json()["drafting_status"] == "drafted" and not response.json()["drafting_error"]
+    assert response.status_code == 202, response.json()
+    assert response.json()["drafting_status"] == "pending" and not response.json()["drafting_error"]
+    response = client_for(marketer).post(f"/api/v1/generation-jobs/{job.pk}/draft-again/")
+    assert response.status_code == 202 and response.json()["drafting_status"] == "drafted"
     assert len(response.json()["post_ids"]) == 2
     assert Post.objects.filter(status=PostStatus.IN_REVIEW, platform="threads").count() == 2
 
@@ -165,11 +169,12 @@ def test_draft_again_from_the_page(persona, marketer, fake_engine, after_commit,
     job = _run(_job(persona, marketer, platform="threads"), after_commit)
     client.force_login(marketer)
     url = reverse("generation:job_draft_again", args=[job.pk])
-    assert client.post(url).status_code == 400  # still broken: the persona page with the reason
     persona.disclosure_label = "#AIgenerated"
     persona.save()
-    response = client.post(url)
+    with after_commit():  # queued: back to the persona page at once, the task drafts on commit
+        response = client.post(url)
     assert response.status_code == 302 and response["Location"].endswith("#generation")
+    assert "posts again; they join the review queue" in client.get(response["Location"]).content.decode()
     assert client.post(url).status_code == 302  # a second click finds nothing left to draft
     assert Post.objects.count() == 2
 
@@ -185,7 +190,8 @@ def test_only_images_without_a_post_are_drafted_again(persona, marketer, fake_en
     # Meanwhile a marketer made a post of the first image by hand.
     first = job.images.get(index=0)
     scheduler_services.post_create(actor=marketer, persona=persona, platform="threads", generated_images=[first])
-    services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+    with after_commit():
+        drafting.generation_job_draft_again(actor=marketer, job_id=job.pk)
     assert Post.objects.count() == 2
     assert Post.objects.filter(images__generated_image=job.images.get(index=1)).count() == 1
 
@@ -193,11 +199,11 @@ def test_only_images_without_a_post_are_drafted_again(persona, marketer, fake_en
 def test_draft_again_needs_a_job_with_drafting_left(persona, marketer, outsider, fake_engine, after_commit):
     queued = _job(persona, marketer)
     with pytest.raises(Conflict, match="the job is queued"):
-        services.generation_job_draft_again(actor=marketer, job_id=queued.pk)
+        drafting.generation_job_draft_again(actor=marketer, job_id=queued.pk)
     with pytest.raises(NotFound):
-        services.generation_job_draft_again(actor=outsider, job_id=queued.pk)
+        drafting.generation_job_draft_again(actor=outsider, job_id=queued.pk)
     done = _run(_job(persona, marketer, seed=500), after_commit)
-    assert services.generation_job_draft_again(actor=marketer, job_id=done.pk).drafting_status == "drafted"
+    assert drafting.generation_job_draft_again(actor=marketer, job_id=done.pk).drafting_status == "drafted"
     assert Post.objects.count() == 2
 
 
@@ -225,5 +231,6 @@ def test_a_job_whose_author_was_deleted_can_be_drafted_again(persona, marketer, 
     gone.delete()
     job = _run(job, after_commit)
     assert job.drafting_status == DraftingStatus.FAILED and "author no longer exists" in job.drafting_error
-    services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+    with after_commit():
+        drafting.generation_job_draft_again(actor=marketer, job_id=job.pk)
     assert Post.objects.filter(created_by=marketer).count() == 2

@@ -5,7 +5,7 @@ from django.urls import resolve
 
 from core.errors import ValidationFailed
 from generation import selectors
-from scheduler.api import generated as api_posts
+from scheduler.api import posts as api_posts
 from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory, GenerationJobFactory
 

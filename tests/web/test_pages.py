@@ -34,15 +34,6 @@ pytestmark = pytest.mark.django_db
 QUERY_BUDGET = 9  # "under 10 queries" per page, whatever the number of posts
 
 
-@pytest.fixture(autouse=True)
-def _plain_static_storage(settings):
-    # DEBUG is off in tests and the manifest storage needs `collectstatic`; pages only need the URLs.
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
-    }
-
-
 @pytest.fixture
 def other_persona(db):
     """A persona of a workspace the test users are not members of."""

@@ -1,7 +1,8 @@
 """A chat-completions server on loopback (http.server in a thread) for the caption writer's tests.
 
 Each request takes the next scripted answer; the last one repeats. Answers: ("reply", text), ("status", code),
-("sleep", seconds) (answers too late for the client's timeout) and ("raw", bytes) (a body that is not JSON).
+("sleep", seconds) (answers too late for the client's timeout), ("raw", bytes) (a body that is not JSON) and
+("wait", (threading.Event, text)) (a stalled server: answers `text` once the test sets the event).
 """
 
 from __future__ import annotations
@@ -30,6 +31,10 @@ class ChatServer:
                 server.requests.append({"path": self.path, **body})
                 server.headers.append(dict(self.headers))
                 kind, value = server.answers.pop(0) if len(server.answers) > 1 else server.answers[0]
+                if kind == "wait":
+                    event, value = value
+                    event.wait(timeout=60)
+                    kind = "reply"
                 if kind == "sleep":
                     time.sleep(float(value))
                     kind, value = "reply", "too late"

@@ -12,8 +12,8 @@ from generation.models import DraftingStatus, GenerationJob
 from scheduler.drafting import plan_selectors, plans
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory
-from tests.generation.test_plans import plan_of_50
 from tests.generation.test_worker_integration import _log_tail, broker_dir, shared_database, worker  # noqa: F401
+from tests.scheduler.drafting.test_plans import plan_of_50
 
 pytestmark = pytest.mark.slow
 

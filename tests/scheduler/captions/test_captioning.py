@@ -17,9 +17,9 @@ from scheduler.captions import alternatives as captioning
 from scheduler.models import CaptionAlternative, CaptionStatus, Post, PostStatus, PostTransition
 from tests.conftest import client_for
 from tests.factories import MembershipFactory, PostFactory, PostImageFactory
-from tests.generation.chat_server import ChatServer
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 from tests.generation.workflow_fixtures import _job
+from tests.scheduler.captions.chat_server import ChatServer
 
 LABEL = "AI-generated virtual influencer"
 
@@ -267,7 +267,7 @@ def test_translate_a_draft_into_another_caption_language(persona, marketer, revi
 
 
 def test_draft_again_makes_only_the_missing_languages(persona, marketer, fake_engine, after_commit):
-    from generation import services
+    from scheduler.drafting import services
 
     persona.caption_languages = ["de", "en"]
     persona.save()
@@ -280,6 +280,8 @@ def test_draft_again_makes_only_the_missing_languages(persona, marketer, fake_en
     persona.workspace.disclosure_labels = {"de": "KI-generiert"}
     persona.workspace.save()
     for _ in range(2):  # a second call drafts nothing twice
-        job = services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+        with after_commit():  # the queued drafting task runs eagerly at the commit
+            services.generation_job_draft_again(actor=marketer, job_id=job.pk)
+    job.refresh_from_db()
     assert job.drafting_status == DraftingStatus.DRAFTED
     assert sorted(Post.objects.values_list("language", flat=True)) == ["de", "de", "en", "en"]

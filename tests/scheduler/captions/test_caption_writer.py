@@ -12,7 +12,7 @@ from core.languages import label_count
 from core.platforms import caption_length, hashtags_in, text_as_posted, urls_in, validate_content
 from scheduler.captions.writer import captions_write
 from tests.factories import PersonaFactory
-from tests.generation.chat_server import ChatServer
+from tests.scheduler.captions.chat_server import ChatServer
 
 LABEL = "AI-generated virtual influencer"
 SCENE = "launching our new running shoe, 20% off this week"

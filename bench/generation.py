@@ -310,7 +310,7 @@ def run(args) -> dict:
     base_image = np.asarray(engine.generate(request([0], lora=None))[0], dtype=np.int16)
 
     # The worker's case: two queued jobs of one persona, batch/2 variants each. Plain renders one job per call; the
-    # engine's worker fills one call with both (generation.worker), timed against its own one-call-per-job.
+    # engine's worker fills one call with both (generation.jobs.render), timed against its own one-call-per-job.
     variants = max(1, batch // 2)
     jobs = [request(range(j * variants, (j + 1) * variants)) for j in range(2)]
     with torch.inference_mode():

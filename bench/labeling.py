@@ -3,7 +3,7 @@
 Baseline, measured in the same run on the same decoded images: a plain JPEG encode (quality 92), i.e. what
 exporting an image would cost without any labeling. Each image first gets one untimed warm-up pass.
 
-The robust watermark (RivaGAN, scheduler.rivagan) gets its own rows: embedding at the working size, reading
+The robust watermark (RivaGAN, provenance.marks.rivagan) gets its own rows: embedding at the working size, reading
 at one and at all crop-scale hypotheses (what the detection check pays), and, once, the full-frame embed
 imwatermark itself would do at this size, for comparison. CPU time (process time, all threads) is shown
 beside wall time: on a shared machine wall time also counts waiting for a core.

@@ -1,4 +1,4 @@
-"""Likeness scoring throughput (personas/identity.py): images per second at 512x512 and 1024x1024 on CPU, for a
+"""Likeness scoring throughput (personas/identity/faces.py): images per second at 512x512 and 1024x1024 on CPU, for a
 photo with a face (detect, align, embed, compare) and one without (detect only), beside the time to render one
 image with the configured base model, so the overhead per draft is known.
 

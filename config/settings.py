@@ -116,7 +116,7 @@ LOGIN_USER_MAX_FAILURES = int(os.environ.get("LOGIN_USER_MAX_FAILURES", "20"))
 LOGIN_USER_WINDOW_SECONDS = int(os.environ.get("LOGIN_USER_WINDOW_SECONDS", str(15 * 60)))
 LOGIN_USER_LOCKOUT_SECONDS = int(os.environ.get("LOGIN_USER_LOCKOUT_SECONDS", str(15 * 60)))
 
-# Client review links (scheduler/link_access.py): requests per IP per window, and bad tokens per IP before the
+# Client review links (scheduler/review/link_access.py): requests per IP per window, and bad tokens per IP before the
 # address is locked out of every link route for the failure window. REVIEW_LINK_MAX_DAYS caps a link's life.
 REVIEW_LINK_RATE_LIMIT = int(os.environ.get("REVIEW_LINK_RATE_LIMIT", "120"))
 REVIEW_LINK_RATE_WINDOW_SECONDS = int(os.environ.get("REVIEW_LINK_RATE_WINDOW_SECONDS", "60"))
@@ -199,13 +199,14 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 REFERENCE_IMAGE_MAX_BYTES = int(os.environ.get("REFERENCE_IMAGE_MAX_BYTES", 25 * 1024 * 1024))
 REFERENCE_IMAGE_MAX_PIXELS = int(os.environ.get("REFERENCE_IMAGE_MAX_PIXELS", 40_000_000))
 REFERENCE_IMAGE_MIN_SIDE = int(os.environ.get("REFERENCE_IMAGE_MIN_SIDE", 512))
-# The public "Was this made here?" check (scheduler.api_origin), per signed-in user or else per IP address:
+# The public "Was this made here?" check (provenance.api.origin), per signed-in user or else per IP address:
 # each check runs both watermark decoders on the CPU.
 ORIGIN_CHECK_RATE = os.environ.get("ORIGIN_CHECK_RATE", "30/hour")
 
-# Likeness (personas/identity.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX model at a
-# local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without their own
-# (unset: the model's own, 0.6 for dlib). References need faces at least LIKENESS_REFERENCE_MIN_FACE_PX across.
+# Likeness (personas/identity/backend.py): "dlib" (built in), or "arcface:/path/model.onnx" for an ArcFace ONNX
+# model at a local path. LIKENESS_THRESHOLD: the distance at or below which a face is on-model, for personas without
+# their own (unset: the model's own, 0.6 for dlib). References need faces at least LIKENESS_REFERENCE_MIN_FACE_PX
+# across.
 LIKENESS_BACKEND = os.environ.get("LIKENESS_BACKEND", "dlib")
 LIKENESS_THRESHOLD = float(os.environ["LIKENESS_THRESHOLD"]) if os.environ.get("LIKENESS_THRESHOLD") else None
 LIKENESS_REFERENCE_MIN_FACE_PX = int(os.environ.get("LIKENESS_REFERENCE_MIN_FACE_PX", 64))
@@ -319,7 +320,7 @@ CELERY_TASK_ROUTES = {
     "scheduler.tasks.*": {"queue": "default"},  # drafting and caption writing among them
     "provenance.tasks.*": {"queue": "default"},
 }
-# Every worker beats this often (generation/heartbeats.py); one silent for the timeout is dead, and the runs it
+# Every worker beats this often (generation/runtime/heartbeats.py); one silent for the timeout is dead, and the runs it
 # held are queued again by the next worker start or recovery sweep.
 WORKER_HEARTBEAT_INTERVAL = float(os.environ.get("WORKER_HEARTBEAT_INTERVAL", "10"))
 WORKER_HEARTBEAT_TIMEOUT = float(os.environ.get("WORKER_HEARTBEAT_TIMEOUT", "60"))
@@ -334,7 +335,7 @@ CELERY_BEAT_SCHEDULE = {
     "fail-stale-generation-runs": {"task": "generation.runtime.tasks.fail_stale_runs", "schedule": 300.0},
 }
 
-# Generation engine (see generation/engine.py).
+# Generation engine (see generation/engine/pipelines.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")
 GENERATION_MODEL_CACHE = Path(os.environ.get("GENERATION_MODEL_CACHE", VAR_DIR / "models"))
 # A worker's own files: LoRA weights fetched from media storage (one folder per sha256) and its training folders.
@@ -360,7 +361,7 @@ GENERATION_CLASS_IMAGES = int(os.environ.get("GENERATION_CLASS_IMAGES", "100"))
 # Where `make` puts the open-clip-torch wheel whose bundled BPE vocab builds the CLIP tokenizer offline.
 GENERATION_VENDOR_DIR = BASE_DIR / os.environ.get("GENERATION_VENDOR_DIR", "var/vendor")
 
-# Caption writer (generation/captions): "template" (default, no model), "openai" (any OpenAI-compatible
+# Caption writer (scheduler/captions): "template" (default, no model), "openai" (any OpenAI-compatible
 # chat-completions server: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) or "transformers" (a local causal-LM folder).
 CAPTION_WRITER = os.environ.get("CAPTION_WRITER", "template")
 CAPTION_LLM_URL = os.environ.get("CAPTION_LLM_URL", "http://127.0.0.1:11434/v1")
@@ -373,8 +374,9 @@ CAPTION_LLM_PATH = os.environ.get("CAPTION_LLM_PATH", "")
 CAPTION_ALTERNATIVES = int(os.environ.get("CAPTION_ALTERNATIVES", "3"))  # per drafted post
 CAPTION_MEMORY = int(os.environ.get("CAPTION_MEMORY", "5"))  # recent approved captions used as examples
 
-# AI-disclosure provenance (scheduler/provenance.py). C2PA signing certificate chain (leaf first, PEM) and its
-# private key (PKCS#8 PEM). Unset: a development CA is created under var/c2pa/ (`manage.py provenance_dev_ca`).
+# AI-disclosure provenance (provenance/labeling.py, provenance/signing.py). C2PA signing certificate chain (leaf
+# first, PEM) and its private key (PKCS#8 PEM). Unset: a development CA is created under var/c2pa/
+# (`manage.py provenance_dev_ca`).
 C2PA_CERT_CHAIN_PATH = os.environ.get("C2PA_CERT_CHAIN_PATH", "")
 C2PA_PRIVATE_KEY_PATH = os.environ.get("C2PA_PRIVATE_KEY_PATH", "")
 # Extra root certificates (PEM bundle) that verification trusts; the dev CA's root is always added when used.

@@ -73,10 +73,6 @@ def media_attachment(name: str, *, filename: str, content_type: str, storage: St
     return response
 
 
-def media_read(name: str, *, storage: Storage | None = None) -> bytes:
-    return b"".join(media_stream(name, storage=storage))
-
-
 def media_save_file(name: str, local_path: Path, *, storage: Storage | None = None) -> str:
     """Store a local file (e.g. weights a worker just trained) under `name`; returns the name actually used
     (the storage adds a suffix rather than overwrite an existing file)."""

@@ -219,7 +219,7 @@ class GenerationJob(RunFields):
 
 
 class LikenessStatus(models.TextChoices):
-    """A generated image's likeness to its persona (generation/likeness.py), scored on the default queue."""
+    """A generated image's likeness to its persona (generation/jobs/likeness.py), scored on the default queue."""
 
     PENDING = "pending", "Not scored yet"
     SCORED = "scored", "Scored"
@@ -231,7 +231,7 @@ class LikenessStatus(models.TextChoices):
 
 
 class CandidateStatus(models.TextChoices):
-    """A generated image as a best-of-N candidate (generation/best_of.py)."""
+    """A generated image as a best-of-N candidate (generation/jobs/best_of.py)."""
 
     KEPT = "kept", "Kept"  # the variant's image: the only candidate, or the most on-model one
     PENDING = "pending", "Awaiting selection"

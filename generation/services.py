@@ -75,7 +75,7 @@ def lora_training_start(
 ) -> LoraVersion:
     """Queue a training run of the persona's LoRA on its reference images; the gpu worker runs it. With
     prior_preservation, each step also trains on the base model's class images (rendered once per base model,
-    then cached: generation.class_images), weighted by prior_loss_weight."""
+    then cached: generation.training.class_images), weighted by prior_loss_weight."""
     role_require(user=actor, workspace_id=persona.workspace_id, roles=AUTHOR_ROLES)
     # Lock the persona: two clicks at once must not both pick the same version number.
     persona = Persona.objects.select_for_update().get(pk=persona.pk)
@@ -221,7 +221,7 @@ def generation_job_create(
     `init_image`, a generated image `source_image_id`, or an image stored elsewhere, `stored_source`, such as a
     post's); inpaint (the `mask`'s white part of one of those repainted). `upscale` (hires to the platform's size)
     and `face_detail` default to the GENERATION_HIRES_DEFAULT and GENERATION_FACE_DETAIL_DEFAULT settings.
-    `best_of` N renders N candidates of each variant and drafts only the most on-model one (generation.best_of).
+    `best_of` N renders N candidates of each variant and drafts only the most on-model one (generation.jobs.best_of).
     Every input is checked before anything is written or queued. The job renders on the persona's base model, or
     `base_model_id`; a LoRA trained on another model family is refused here, never on the worker.
     """

@@ -90,7 +90,7 @@ class Persona(models.Model):
     ai_badge_position = models.CharField(
         max_length=16, choices=BadgePosition.choices, default=BadgePosition.BOTTOM_RIGHT
     )
-    # What the caption writer must respect (generation/captions): words it may never use, phrases every
+    # What the caption writer must respect (scheduler/captions): words it may never use, phrases every
     # caption carries, and captions the marketer liked (few-shot examples, with the persona's approved ones).
     banned_words = models.JSONField(default=list, blank=True)
     must_include = models.JSONField(default=list, blank=True)
@@ -102,7 +102,7 @@ class Persona(models.Model):
         max_length=16, choices=CaptionLanguageMode.choices, default=CaptionLanguageMode.PER_LOCALE
     )
     caption_urls_allowed = models.BooleanField(default=False, help_text="Captions may carry links.")
-    # Likeness (personas/identity.py). A mascot, product or drawn character is "not a human face": likeness is not
+    # Likeness (personas/identity/faces.py). A mascot, product or drawn character is "not a human face": likeness is not
     # applicable to it anywhere. A persona based on a real person's likeness needs that person's consent at upload.
     is_human_face = models.BooleanField(
         default=True, help_text="Off for a mascot, product or stylised character: likeness is then not applicable."

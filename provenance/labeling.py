@@ -5,15 +5,15 @@ Order matters: each step preserves what the earlier ones produced.
 1. fit      resize + centre-crop to the platform's target size (core.platforms.platform_target_size)
 2. badge    optional visible label (per persona; the workspace picks the style: a pill, China's explicit
             label at >= 5% of the shortest side, or the EU "AI" icon), drawn into the pixels
-3. watermark the robust RivaGAN payload (scheduler.rivagan; exports), then the 32-bit dwtDctSvd payload
-            (invisible-watermark's format, scheduler.watermark): RivaGAN's residual would disturb dwtDctSvd's
+3. watermark the robust RivaGAN payload (provenance.marks.rivagan; exports), then the 32-bit dwtDctSvd payload
+            (invisible-watermark's format, provenance.marks.watermark): RivaGAN's residual would disturb dwtDctSvd's
             fine quantisation, the reverse order costs RivaGAN nothing
 4. encode   JPEG q>=90 (or PNG) with XMP: Iptc4xmpExt:DigitalSourceType = trainedAlgorithmicMedia, generator
-            name and China's implicit label TC260:AIGC (scheduler.xmp); both watermarks are decoded back from
+            name and China's implicit label TC260:AIGC (provenance.marks.xmp); both watermarks are decoded back from
             the encoded bytes: dwtDctSvd must match (else we raise); a RivaGAN payload that does not read
             back is replaced by a fresh one (RIVAGAN_ATTEMPTS), and recorded as absent if none does
 5. c2pa     C2PA manifest (c2pa.created, trainedAlgorithmicMedia, no thumbnail) signed offline (no TSA)
-            with the configured certificate chain or the development CA (scheduler.signing)
+            with the configured certificate chain or the development CA (provenance.signing)
 
 Steps 1-3 change pixels, 4 fixes them into bytes, 5 only inserts a manifest (APP11 / caBX) and hashes the rest:
 anything that re-encodes the file after step 5 invalidates the C2PA signature.

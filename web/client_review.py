@@ -1,6 +1,6 @@
 """The client review page: a review link's posts for its external reviewer, who needs no account. They approve,
 request changes (with a comment) and comment. Every request passes the rate-limited gate in
-scheduler.link_access; a closed link shows a page that says why, with its 410, and changes nothing."""
+scheduler.review.link_access; a closed link shows a page that says why, with its 410, and changes nothing."""
 
 from __future__ import annotations
 

@@ -30,7 +30,7 @@ from personas.selectors import persona_get
 
 
 def _percent(step: int, total: int) -> float:
-    return round(100.0 * step / total, 1) if total else 0.0
+    return round(min(100.0, 100.0 * step / total), 1) if total else 0.0
 
 
 class LoraVersionSerializer(serializers.ModelSerializer):

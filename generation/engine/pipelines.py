@@ -2,10 +2,10 @@
 
 Each base model is loaded once per process and kept warm while it fits the worker's budget (get_engine(ref),
 least recently used out); persona LoRAs are loaded once per adapter and switched with set_adapters, a limited
-number kept loaded, least recently used out (or copied into one hotswap slot; see generation.adapters), so a worker
-serving many personas never reloads the base weights. Pure ML, no Django models: the worker passes plain
-dataclasses (generation.specs) in and gets PIL images and file paths back. Speed settings: generation.perf; loading
-and hashing weights: generation.engine.loading.
+number kept loaded, least recently used out (or copied into one hotswap slot; see generation.engine.adapters), so a
+worker serving many personas never reloads the base weights. Pure ML, no Django models: the worker passes plain
+dataclasses (generation.engine.specs) in and gets PIL images and file paths back. Speed settings:
+generation.engine.perf; loading and hashing weights: generation.engine.loading.
 """
 
 from __future__ import annotations
@@ -214,7 +214,7 @@ class Engine:
             self.pipe.unet.compile(mode=self.perf.compile_mode, fullgraph=False)
             self._compiled = True
 
-    # -- adapters (generation.adapters) ------------------------------------------------------------------------
+    # -- adapters (generation.engine.adapters) ------------------------------------------------------------------------
     def loaded_adapters(self) -> list[str]:
         """The personas whose LoRAs are loaded, least recently used first."""
         return self.adapters.loaded()

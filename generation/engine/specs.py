@@ -46,7 +46,7 @@ TRAINING_LIMITS = {
 }
 MIN_REFERENCE_IMAGES = 3
 # Prior preservation: class images of the base model alone (this prompt, seeds CLASS_IMAGE_SEED + i, these steps),
-# rendered once per base model and reused by every training run on it (generation.class_images).
+# rendered once per base model and reused by every training run on it (generation.training.class_images).
 CLASS_PROMPT = "photo of a person"
 CLASS_IMAGE_SEED = 1000
 CLASS_IMAGE_STEPS = 25

@@ -178,8 +178,9 @@ def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs
                 image.width, image.height = picture.width, picture.height  # the file assignment resets them
                 saved_files.append(image.image.name)
                 image.save()
-            job.progress_step = job.steps
-            fields = ["progress_step"]
+            # Done: all of the steps the call reported (at least the job's own denoising steps).
+            job.progress_step = job.total_steps = max(job.total_steps, job.steps)
+            fields = ["progress_step", "total_steps"]
             if not job.is_sample:
                 job.drafting_status = DraftingStatus.PENDING
                 fields.append("drafting_status")
@@ -240,13 +241,19 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
         in_this_call = GenerationJob.objects.filter(pk__in=job_ids, status=JobStatus.RUNNING, batch_leader_id=job_id)
 
         last_report = [-float("inf")]
+        # The engine counts each stage's steps from 1 (the render, then hires and face detail with steps of their
+        # own): the progress counts the whole call, the stages before this one included, and never passes 100 %.
+        stage = {"done": 0, "step": 0, "total": 0}
 
         def on_step(step: int, total: int) -> bool:
+            if step <= stage["step"]:  # a new stage began
+                stage["done"] += stage["total"]
+            stage["step"], stage["total"] = step, total
             now = _progress_clock()
             if step < total and now - last_report[0] < GENERATION_PROGRESS_INTERVAL_S:
                 return True
             last_report[0] = now
-            in_this_call.update(progress_step=step, total_steps=total)
+            in_this_call.update(progress_step=stage["done"] + min(step, total), total_steps=stage["done"] + total)
             # Go on while any job of the call still wants its images.
             return in_this_call.filter(cancel_requested=False).exists()
 

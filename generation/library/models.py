@@ -122,7 +122,7 @@ class ClassImagesStatus(models.TextChoices):
 class ClassImageSet(models.Model):
     """Prior-preservation class images of one base model: rendered once by a GPU worker from the base model alone
     (no persona adapter) and reused by every later training run on that model with the same prompt, resolution,
-    count and seeds (generation.class_images). Deleted with the model."""
+    count and seeds (generation.training.class_images). Deleted with the model."""
 
     base_model = models.ForeignKey(BaseModel, on_delete=models.CASCADE, related_name="class_image_sets")
     base_model_sha256 = models.CharField(max_length=64, blank=True, help_text="Of the weights that rendered it.")

@@ -1,6 +1,6 @@
 """The likeness report of a LoRA version, run by the GPU worker right after training succeeds (and its reviewer
 samples): fixed validation scenes and seeds rendered with the new version and with the base model alone, each
-scored against the persona's reference faces (generation.likeness). Stored on the version, once."""
+scored against the persona's reference faces (generation.jobs.likeness). Stored on the version, once."""
 
 from __future__ import annotations
 

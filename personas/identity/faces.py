@@ -7,7 +7,7 @@ The built-in backend is dlib (`dlib-bin`) with the model files of `face-recognit
 detector, the 5-point shape predictor (alignment) and the ResNet face-recognition model (128-d; two photos of
 one person sit closer than 0.6 in Euclidean distance). All three were released into the public domain by their
 author. The 68-point shape predictor in the same package (trained on iBUG 300-W, non-commercial) is never
-loaded. An ArcFace ONNX model at a local path can replace the recognition step (personas.arcface).
+loaded. An ArcFace ONNX model at a local path can replace the recognition step (personas.identity.arcface).
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ MAX_PIXELS = 120_000_000  # beyond this a file is refused before decoding (decom
 CONFIDENT_SCORE = 0.3
 MIN_FACE_PX = 40  # below this (in the picture's own pixels) an embedding is unreliable
 SECOND_FACE_RATIO = 0.35  # another face at least this fraction of the largest's side makes "several faces"
-ARCFACE_DEFAULT_THRESHOLD = 0.6  # cosine distance; measure your ArcFace model's own (personas.arcface)
+ARCFACE_DEFAULT_THRESHOLD = 0.6  # cosine distance; measure your ArcFace model's own (personas.identity.arcface)
 
 
 class FaceStatus(StrEnum):

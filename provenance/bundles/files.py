@@ -82,7 +82,7 @@ def _csv_bytes(rows: list[list[str]]) -> bytes:
 
 @dataclass
 class ImporterPlan:
-    """What the bulk importers' rules (scheduler.importer_rules) make of a bundle's posts, per CSV group."""
+    """What the bulk importers' rules (provenance.bundles.importer_rules) make of a bundle's posts, per CSV group."""
 
     hootsuite_time_rule: str
     hootsuite: dict[str, HootsuitePlan] = field(default_factory=dict)

@@ -1,7 +1,7 @@
 """Verify the AI-disclosure labels of an exported bundle (ZIP) or of a single image.
 
 Per image: the C2PA manifest is present, its signature and hashes are valid and it declares AI generation;
-the XMP (parsed, scheduler.xmp) carries the IPTC digital source type and, where manifest.json records the
+the XMP (parsed, provenance.marks.xmp) carries the IPTC digital source type and, where manifest.json records the
 image's ProduceID, a well-formed TC260:AIGC label naming it; both invisible watermarks (dwtDctSvd, and RivaGAN
 where one was embedded) decode to the payloads recorded in manifest.json; the file's sha256 matches.
 
@@ -14,7 +14,7 @@ the image invalid, and the report names the ingredient, as the reference C2PA to
 Trust: a signature can be valid while its signer is not on a trust list (the development CA, or a
 production CA this verifier was not told about). That is reported as a warning, not a failure, unless
 `strict_trust` is set; an invalid signature or hash is always a failure. Verification trusts the roots in
-C2PA_TRUST_ANCHORS_PATH plus the local development root when one exists (scheduler.signing).
+C2PA_TRUST_ANCHORS_PATH plus the local development root when one exists (provenance.signing).
 """
 
 from __future__ import annotations

@@ -15,6 +15,8 @@ from scheduler.drafting import services as drafting
 
 
 class GenerationJobDraftAgainView(APIView):
+    serializer_class = GenerationJobSerializer  # what it answers (and the model its `pk` names)
+
     @extend_schema(
         summary="Draft the posts a job's drafting could not make, with you as their author (marketer)",
         description="Queues the drafting and answers 202 at once with the job (drafting_status pending, or drafted "

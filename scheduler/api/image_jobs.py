@@ -15,6 +15,7 @@ from generation.models import GenerationJob, GenerationMode
 from generation.selectors import generation_job_get
 from scheduler.models import PostImageJob
 from scheduler.posts.jobs import post_image_job_create
+from scheduler.selectors import post_get
 
 
 class PostImageJobCreateSerializer(serializers.Serializer):
@@ -74,6 +75,7 @@ class PostImageJobCreateView(APIView):
         tags=["posts"],
     )
     def post(self, request: Request, post_id: int) -> Response:
+        post_get(user=request.user, post_id=post_id)  # another workspace's post: 404 whatever the body says
         data = PostImageJobCreateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         job = post_image_job_create(actor=request.user, post_id=post_id, **data.validated_data)

@@ -6,9 +6,9 @@ them only so that fewer captions need repairing.
 
 from __future__ import annotations
 
+from core.captions import CaptionBrief
 from core.languages import language_name
 from core.platforms import rule_for
-from scheduler.captions.rules import CaptionBrief
 
 # Rewrite actions: the instruction the model gets for each.
 REWRITES: dict[str, str] = {

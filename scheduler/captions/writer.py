@@ -1,5 +1,5 @@
 """The caption writer: template (default), OpenAI-compatible server, or local transformers model, chosen by
-CAPTION_WRITER; every caption goes through rules.caption_enforce afterwards.
+CAPTION_WRITER; every caption goes through core.captions.caption_enforce afterwards.
 
 A model caption that cannot be repaired, or a model that fails, falls back to the template caption with the reason
 recorded; a server that is down also reports `service_error` so that the job can show it.
@@ -13,13 +13,13 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from core.captions import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce
 from core.languages import label_remove
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 from scheduler.captions.backends import CaptionReplyError, CaptionServiceError, OpenAIChatBackend, TransformersBackend
 from scheduler.captions.localized import PLAYFUL_OPENERS, QUESTIONS
 from scheduler.captions.prompts import REWRITES, caption_messages
-from scheduler.captions.rules import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce
 from scheduler.captions.templates import caption_draft
 from scheduler.selectors import persona_approved_captions
 

@@ -1,5 +1,5 @@
 """Draft posts from a succeeded job's images: one post per variant, captioned in the persona's voice and submitted
-to the review queue (or, when off-model, kept in drafts with the reason: generation.likeness).
+to the review queue (or, when off-model, kept in drafts with the reason: generation.jobs.likeness).
 
 The worker saves a job's images and marks it succeeded first; drafting runs after that commit, on the default
 queue, as a system action on behalf of the job's author (as scheduler's post_mark_exported acts for an export's
@@ -79,7 +79,7 @@ def drafting_languages(persona: Persona) -> list[str]:
 
 def _images_to_draft(*, job: GenerationJob, languages: list[str]) -> list[GeneratedImage]:
     """The job's kept images that still lack a post (in some caption language). With best-of-N only each
-    variant's kept candidate is drafted (generation.best_of)."""
+    variant's kept candidate is drafted (generation.jobs.best_of)."""
     kept = job.images.filter(candidate_status=CandidateStatus.KEPT)
     if post_image_job_replacing(job=job) is not None:
         return list(kept.filter(post_images__isnull=True).order_by("index"))

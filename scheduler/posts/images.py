@@ -95,7 +95,7 @@ def post_images_decode(
     """Uploads first, then generated images, in the order given; raises on the first bad one.
 
     `generated_images` are generation.GeneratedImage rows (the model PostImage.generated_image points at),
-    resolved by the caller: this app sits below generation and never looks them up itself.
+    resolved by the caller.
     """
     decoded: list[DecodedImage] = []
     for index, item in enumerate(uploads, start=1):

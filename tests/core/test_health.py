@@ -46,7 +46,7 @@ def broker(request, tmp_path):
 
 def _send(queue: str, count: int) -> None:
     for n in range(count):
-        app.send_task("scheduler.tasks.export_sweep", args=(), queue=queue, routing_key=queue, task_id=f"{queue}-{n}")
+        app.send_task("provenance.tasks.export_sweep", args=(), queue=queue, routing_key=queue, task_id=f"{queue}-{n}")
 
 
 def test_queue_depth_counts_the_messages_waiting_in_each_queue(broker, settings):

@@ -56,7 +56,7 @@ def test_start_training_errors_are_clear(persona, marketer):
 
     response = client.post(f"/api/v1/personas/{persona.pk}/lora-versions/", {"steps": 0}, format="json")
     assert response.status_code == 400
-    assert "steps" in response.json()
+    assert "steps" in response.json()["extra"]["fields"]
 
 
 def test_lora_version_detail_shows_progress_loss_and_error(persona, marketer):

@@ -110,8 +110,12 @@ def test_registration_renders_the_sample_gallery_on_the_worker(db, after_commit,
 
 def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path, fresh_pool):
     """The tiny SD and SDXL models written as A1111-layout single files, registered with their config folders, load
-    through diffusers' from_single_file with every weight where it belongs, and render exactly what their diffusers
-    folders render."""
+    through diffusers' from_single_file with every weight where it belongs (bit for bit, contiguous), and render what
+    their diffusers folders render, to within rounding.
+
+    Pixels are not compared exactly: equal weights loaded from a single file sit at other memory offsets than those
+    loaded from a folder, and some CPUs' kernels then round differently (1/255 on a few pixels of the tiny SDXL
+    render elsewhere). A weight in the wrong place changes the render far more than the tolerance."""
     import numpy as np
     import torch
 
@@ -133,8 +137,17 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
         for name in ("unet", "vae", "text_encoder", *(("text_encoder_2",) if sdxl else ())):
             loaded, expected = (getattr(e.pipe, name).state_dict() for e in (engine, from_folder))
             assert loaded.keys() == expected.keys(), name
-            assert all(torch.equal(loaded[key], expected[key]) for key in expected), name
-        assert np.array_equal(np.asarray(engine.generate(request)[0]), np.asarray(from_folder.generate(request)[0]))
+            for key, want in expected.items():
+                got = loaded[key]
+                assert got.dtype == want.dtype and torch.equal(got, want), f"{family} {name}.{key}"
+                # A strided view left by the checkpoint conversion would run slower kernels on every step.
+                assert got.is_contiguous(), f"{family} {name}.{key} is not contiguous after loading"
+        rendered, reference = (np.asarray(e.generate(request)[0]).astype(np.int16) for e in (engine, from_folder))
+        assert rendered.shape == reference.shape == (64, 64, 3)
+        assert reference.std() > 1, "a flat render would make the comparison below prove nothing"
+        diff = np.abs(rendered - reference)
+        # At most 2/255 anywhere, and on average a small fraction of one level.
+        assert diff.max() <= 2 and diff.mean() <= 0.25, (family, int(diff.max()), float(diff.mean()))
         from_folder.close()
 
 

@@ -11,7 +11,7 @@ from generation import services
 from generation.jobs import best_of, likeness
 from generation.jobs import render as worker
 from generation.models import CandidateStatus, GeneratedImage, GenerationJob, JobStatus, LikenessStatus
-from generation.runtime import tasks
+from scheduler import tasks
 from scheduler.models import Post, PostTransition
 from tests import faces
 from tests.conftest import client_for

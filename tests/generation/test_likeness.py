@@ -14,6 +14,7 @@ from generation.jobs import render as worker
 from generation.models import GeneratedImage, JobStatus, LikenessStatus
 from generation.runtime import tasks
 from personas.services import persona_update, reference_images_upload
+from scheduler import tasks as scheduler_tasks
 from scheduler.models import Post, PostStatus, PostTransition
 from tests import faces
 from tests.conftest import client_for
@@ -54,7 +55,7 @@ def _render(job, pictures, monkeypatch, after_commit):
     """Render `pictures` as the job's images; the tasks enqueued on commit (drafting, which scores first, or the
     likeness task for samples) run in-process, as the default-queue worker would run them."""
     monkeypatch.setattr(worker, "engine_for", lambda *args: PhotoEngine(pictures))
-    monkeypatch.setattr(tasks.draft_posts, "delay", lambda job_id: tasks.draft_posts(job_id))
+    monkeypatch.setattr(scheduler_tasks.draft_posts, "delay", lambda job_id: scheduler_tasks.draft_posts(job_id))
     monkeypatch.setattr(tasks.score_likeness, "delay", lambda job_id: tasks.score_likeness(job_id))
     with after_commit():
         worker.generation_job_run(job_id=job.pk)

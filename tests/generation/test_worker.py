@@ -14,6 +14,7 @@ from generation.jobs import render as worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion
 from generation.training import runs as training_runs
 from scheduler.models import Post, PostStatus
+from tests.conftest import client_for
 from tests.factories import GeneratedImageFactory
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 from tests.generation.workflow_fixtures import FakeEngine, _job, _queued_version
@@ -140,6 +141,41 @@ def test_generation_redelivered_running_job_replaces_partial_images(persona, mar
     assert list(job.images.values_list("index", "seed")) == [(0, 100), (1, 101)]
     assert Post.objects.count() == 2
 
+
+
+def test_a_redelivered_job_with_a_hires_stage_ends_at_100_percent(persona, marketer, fake_engine):
+    # Its worker died mid-call: the redelivered task renders the job again. Like the real engine, the hires refine
+    # counts its own steps from 1 after the 50 denoising steps (int(50 * 0.35) = 17); the job once ended at
+    # progress_step 50 of total_steps 17, "294.1 %".
+    job = _job(persona, marketer, steps=50, total_steps=50, progress_step=23, status=JobStatus.RUNNING)
+    render, refine_steps, seen = fake_engine.render_batch, int(50 * 0.35), []
+
+    def render_then_refine(requests, *, on_step=None):
+        def watched(step, total):
+            going_on = on_step(step, total)
+            seen.append(GenerationJob.objects.values_list("progress_step", "total_steps").get(pk=job.pk))
+            return going_on
+
+        rendered = render(requests, on_step=watched)
+        for step in range(1, refine_steps + 1):
+            watched(step, refine_steps)
+        return rendered
+
+    fake_engine.render_batch = render_then_refine
+    worker.generation_job_run(job_id=job.pk)
+
+    job.refresh_from_db()
+    assert job.status == JobStatus.SUCCEEDED
+    assert job.progress_step == job.total_steps == 50 + refine_steps
+    assert all(done <= total for done, total in seen)
+    assert [done for done, _total in seen] == sorted(done for done, _total in seen)  # never goes back
+    assert client_for(marketer).get(f"/api/v1/generation-jobs/{job.pk}/").json()["progress"] == 100.0
+
+
+def test_progress_shown_never_exceeds_100_percent(persona, marketer):
+    # A job a worker of an earlier release finished with progress_step past total_steps.
+    job = _job(persona, marketer, steps=50, progress_step=50, total_steps=17, status=JobStatus.SUCCEEDED)
+    assert client_for(marketer).get(f"/api/v1/generation-jobs/{job.pk}/").json()["progress"] == 100.0
 
 # --- generation with the real tiny engine ----------------------------------------------------------
 

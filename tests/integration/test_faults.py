@@ -14,6 +14,7 @@ from django.utils import timezone
 from core.access import Role
 from generation import services as generation_services
 from generation.models import DraftingStatus, GeneratedImage, GenerationJob, JobStatus, JobTransition
+from provenance import tasks as provenance_tasks
 from provenance.bundles import build as exports
 from provenance.models import ExportBundle, ExportStatus
 from scheduler import tasks
@@ -205,7 +206,7 @@ def test_sweeps_pick_up_a_lost_export_and_overdue_posts(studio, workers):
     workers("w1")
     time.sleep(2)
     assert ExportBundle.objects.get(pk=bundle.pk).status == ExportStatus.PENDING  # nothing left to consume
-    tasks.export_sweep.delay()
+    provenance_tasks.export_sweep.delay()
     tasks.expire_overdue_posts.delay()
 
     done = wait_for(lambda: _bundle_done(bundle.pk), timeout=120, what="the swept bundle")

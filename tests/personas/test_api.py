@@ -125,8 +125,8 @@ def test_upload_with_only_bad_files_is_400_and_stores_nothing(persona, marketer)
         f"/api/v1/personas/{persona.pk}/reference-images/", {"files": files}, format="multipart"
     )
     assert response.status_code == 400
-    assert response.json()["created"] == []
-    assert len(response.json()["errors"]) == 2
+    assert response.json()["code"] == "invalid" and "No file was stored" in response.json()["detail"]
+    assert len(response.json()["extra"]["errors"]) == 2
     assert not ReferenceImage.objects.exists()
 
 

@@ -5,6 +5,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.celery import app
+from provenance import tasks as provenance_tasks
 from provenance.bundles.build import export_bundle_create
 from provenance.models import ExportBundle, ExportStatus
 from scheduler import tasks
@@ -27,7 +28,8 @@ def test_beat_and_task_names_resolve():
     app.loader.import_default_modules()  # what a worker or beat does at start-up: autodiscovers every app's tasks
     for entry in settings.CELERY_BEAT_SCHEDULE.values():
         assert entry["task"] in app.tasks
-    for name in ("scheduler.tasks.export_bundle_build", "scheduler.tasks.export_sweep"):
+    for name in ("provenance.tasks.export_bundle_build", "provenance.tasks.export_sweep",
+                 "generation.runtime.tasks.generate_images", "scheduler.tasks.draft_posts"):
         assert name in app.tasks
 
 
@@ -61,7 +63,7 @@ def test_export_sweep_requeues_only_stale_pending_bundles(
     fresh = pending_bundle(marketer, workspace, persona, age=dt.timedelta(minutes=1))
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.export_sweep.delay().get() == 1
+        assert provenance_tasks.export_sweep.delay().get() == 1
 
     stale.refresh_from_db()
     fresh.refresh_from_db()
@@ -78,12 +80,12 @@ def test_export_bundle_build_task_is_idempotent(workspace, marketer, persona, dj
     bundle = pending_bundle(marketer, workspace, persona)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.export_bundle_build.delay(bundle.pk).get() == "succeeded"
+        assert provenance_tasks.export_bundle_build.delay(bundle.pk).get() == "succeeded"
     bundle.refresh_from_db()
     first = (bundle.file.name, bundle.sha256, bundle.finished_at)
 
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.export_bundle_build.delay(bundle.pk).get() == "succeeded"
+        assert provenance_tasks.export_bundle_build.delay(bundle.pk).get() == "succeeded"
     bundle.refresh_from_db()
     assert (bundle.file.name, bundle.sha256, bundle.finished_at) == first
     assert PostTransition.objects.filter(post=post, to_status=PostStatus.EXPORTED).count() == 1

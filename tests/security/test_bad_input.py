@@ -36,7 +36,7 @@ def test_markup_and_disguised_uploads_are_refused_by_name(marketer, persona, fil
     upload = SimpleUploadedFile(filename, content, content_type=content_type)
     response = client_for(marketer).post(_refs_url(persona), {"files": [upload]}, format="multipart")
     assert response.status_code == 400, response.content
-    errors = response.json()["errors"]
+    errors = response.json()["extra"]["errors"]
     assert [e["filename"] for e in errors] == [filename]
     assert errors[0]["message"]
     assert not ReferenceImage.objects.filter(persona=persona).exists()

@@ -9,7 +9,7 @@ from rest_framework.authtoken.models import Token
 
 from core.access import Role
 from generation.runtime import tasks as generation_tasks
-from scheduler import tasks as scheduler_tasks
+from provenance import tasks as provenance_tasks
 from scheduler.models import PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory
 
@@ -25,7 +25,7 @@ def token(db, monkeypatch):
     for status in (PostStatus.DRAFT, PostStatus.IN_REVIEW, PostStatus.APPROVED):
         PostImageFactory(post=PostFactory(persona=persona, status=status, created_by=member.user), position=0)
     # Fuzzing checks the HTTP layer; no training or rendering should run eagerly inside it.
-    for task in (generation_tasks.train_lora, generation_tasks.generate_images, scheduler_tasks.export_bundle_build):
+    for task in (generation_tasks.train_lora, generation_tasks.generate_images, provenance_tasks.export_bundle_build):
         monkeypatch.setattr(task, "delay", lambda *args, **kwargs: None)
     return Token.objects.create(user=member.user).key
 

@@ -300,9 +300,9 @@ class Filler:
             posts={"beach": beach_post.pk, "lisbon": lisbon_post.pk},
             post_images={"beach": [i.pk for i in beach_images], "lisbon": [lisbon_image.pk]},
             post_image_version=version.pk,
-            transitions={str(p): list(PostTransition.objects.filter(post=p).order_by("pk").values_list("pk", flat=True))
-                         for p in (beach_post.pk, lisbon_post.pk)},
-            comments={"mention": mention.pk, "all": list(PostComment.objects.order_by("pk").values_list("pk", flat=True))},
+            transitions={str(post.pk): sorted(post.transitions.values_list("pk", flat=True))
+                         for post in (beach_post, lisbon_post)},
+            comments={"mention": mention.pk, "all": sorted(PostComment.objects.values_list("pk", flat=True))},
             review_links={"posts": posts_link.pk, "range": range_link.pk},
             slot_series=series.pk, caption_alternative=alternative.pk, content_plan=plan.pk, content_plan_item=item.pk,
             export_bundle=bundle.pk, export_settings=settings_row.pk,
@@ -329,14 +329,23 @@ def _zip(files: dict[str, bytes]) -> bytes:
 
 
 def fill() -> dict:
-    from django.core.management import call_command
+    from django.core.management.sql import emit_post_migrate_signal
     from django.db import connection
     from django.db.migrations.executor import MigrationExecutor
+    from django.db.migrations.state import ProjectState
 
-    # What the released deployment ran: every app to its last released migration, with content types and
-    # permissions made by post_migrate under the old app labels.
-    call_command("migrate", interactive=False, verbosity=0)
+    # What the released deployment's `migrate` did: every app to its last released migration, then post_migrate
+    # made the content types and permissions of the released models (the exports under scheduler). This code has a
+    # provenance app, which the release did not: the released state must not hand it to post_migrate as an app
+    # without migrations, or its content types would exist before the upgrade made them.
     executor = MigrationExecutor(connection)
+    targets = executor.loader.graph.leaf_nodes()
+    plan = executor.migration_plan(targets)
+    state = executor.migrate(targets, plan=plan)
+    released = ProjectState(models=state.models, real_apps=state.real_apps - {"provenance"})
+    emit_post_migrate_signal(0, False, connection.alias, apps=released.apps, plan=plan)
+
+    executor.loader.build_graph()
     applied = sorted(f"{app}.{name}" for app, name in executor.loader.applied_migrations
                      if app in ("personas", "generation", "scheduler", "provenance"))
     made = Filler(executor.loader.project_state().apps).run()
@@ -360,7 +369,7 @@ def read_back(made: dict) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.contenttypes.models import ContentType
 
-    from core.storage import media_fetch, media_read
+    from core.storage import media_fetch, media_stream
     from generation.selectors import generation_job_get, lora_version_get
     from personas.selectors import persona_get, persona_reference_images
     from provenance.bundles.selectors import export_bundle_ready, export_bundle_recent, export_settings_get
@@ -439,7 +448,7 @@ def read_back(made: dict) -> dict:
     }
 
     bundle = export_bundle_ready(user=author, bundle_id=made["export_bundle"])
-    files["bundle"] = {"name": bundle.file.name, "sha256": sha256(media_read(bundle.file.name))}
+    files["bundle"] = {"name": bundle.file.name, "sha256": sha256(b"".join(media_stream(bundle.file.name)))}
     export_settings = export_settings_get(workspace_id=made["workspace"])
     registry = ExportRegistry()
     seen["exports"] = {
@@ -506,10 +515,7 @@ def main(argv: list[str]) -> None:
     import django
 
     django.setup()
-    if phase == "fill":
-        result = fill()
-    else:
-        result = upgrade(json.loads(Path(filled[0]).read_text())["made"])
+    result = fill() if phase == "fill" else upgrade(json.loads(Path(filled[0]).read_text())["made"])
     Path(out).write_text(json.dumps(result, indent=1, sort_keys=True, default=str))
 
 

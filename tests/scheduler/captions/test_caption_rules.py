@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.captions import CaptionBrief, CaptionRefused, caption_enforce
 from core.languages import LANGUAGES, label_count, label_remove, label_table
 from core.platforms import caption_length, hashtags_in, text_as_posted
 from scheduler.captions.localized import LOCALIZED, PLAYFUL_OPENERS, QUESTIONS
-from scheduler.captions.rules import CaptionBrief, CaptionRefused, caption_enforce
 
 LABEL = "AI-generated virtual influencer"
 

@@ -12,8 +12,8 @@ from core.access import Role
 from core.errors import Conflict, NotFound, PermissionDenied
 from generation.jobs import render as worker
 from generation.models import DraftingStatus, GenerationJob, JobStatus, JobTransition
-from generation.runtime import tasks
 from personas.models import Membership
+from scheduler import tasks
 from scheduler.drafting import services as drafting
 from scheduler.models import Post, PostStatus, PostTransition
 from tests.conftest import client_for

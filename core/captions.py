@@ -1,4 +1,6 @@
-"""What every caption must satisfy, whoever wrote it, checked and repaired after the writer, every time.
+"""The caption rules: what every caption must satisfy, whoever wrote it, checked and repaired after the writer,
+every time. Pure functions (no database): the callers in scheduler read the persona's settings and pass them in a
+CaptionBrief.
 
 - the disclosure label of the caption's language appears exactly once, closing the caption;
 - "#ad" and the paid-partnership flag when the post is sponsored or names a brand of the workspace;

@@ -53,8 +53,9 @@ def _time(fn, n: int) -> tuple[float, float]:
 
 def bench_scoring(n: int) -> list[dict]:
     from personas.identity import faces as identity
+    from personas.identity.backend import backend_get
 
-    backend = identity.backend_get()
+    backend = backend_get()
     centroid = identity.face_analyse(_pictures(512)["face"], backend=backend).embedding
     rows = []
     for side in SIZES:

@@ -55,6 +55,9 @@ class ApiRouter(SimpleRouter):
 class ApiRootRouter(ApiRouter, DefaultRouter):
     """ApiRouter plus DefaultRouter's API root view (one of the API's routers serves it)."""
 
+    # No `.json` twin of every route: views do not take a `format` argument, and the schema would list them all.
+    include_format_suffixes = False
+
 
 @csrf_exempt  # any method, no session needed: it only ever answers 404
 def api_not_found(request: HttpRequest, *args, **kwargs) -> JsonResponse:

@@ -1,13 +1,19 @@
-"""The caption rules: what every caption must satisfy, whoever wrote it, checked and repaired after the writer,
-every time. Pure functions (no database): the callers in scheduler read the persona's settings and pass them in a
-CaptionBrief.
+"""The one home of caption, label and hashtag rules. Pure functions (no database): callers read the persona's and
+the workspace's settings and pass them in.
 
-- the disclosure label of the caption's language appears exactly once, closing the caption;
-- "#ad" and the paid-partnership flag when the post is sponsored or names a brand of the workspace;
-- no banned word (refused, not repaired: the model said something the persona must not say);
-- the persona's must-include phrases are there;
-- no links unless the persona allows them;
-- hashtags and length inside the platform's caps (X counts weighted length).
+- disclosure labels: the built-in label of each caption language, a workspace's table over it, the label a caption
+  in a language (or two, "de+en") carries, and how a label is found in and taken out of a text;
+- hashtags, "#ad" and links: what a hashtag is, how a post's tags are normalised, counted and published;
+- length and caps: the caption as posted measured the platform's way (core.platforms owns the platform table and
+  X's weighting), and the caption and hashtag rules a post is validated against;
+- enforcement: what every caption must satisfy, whoever wrote it, checked and repaired after the writer, every
+  time (the callers in scheduler pass the persona's settings in a CaptionBrief):
+  - the disclosure label of the caption's language appears exactly once, closing the caption;
+  - "#ad" and the paid-partnership flag when the post is sponsored or names a brand of the workspace;
+  - no banned word (refused, not repaired: the model said something the persona must not say);
+  - the persona's must-include phrases are there;
+  - no links unless the persona allows them;
+  - hashtags and length inside the platform's caps (X counts weighted length).
 
 A caption that cannot be repaired raises CaptionRefused with the reason; the writer then falls back to the
 template caption and records why.
@@ -17,19 +23,227 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from core.languages import label_count, label_remove
-from core.platforms import (
-    caption_length,
-    hashtag_clean,
-    hashtags_in,
-    mentions_ad,
-    rule_for,
-    text_as_posted,
-    urls_in,
-    urls_remove,
-)
+from core.errors import ValidationFailed
+from core.languages import DEFAULT_LANGUAGE, LANGUAGES
+from core.platforms import URL_RE, URL_TRAILING, images_problems, rule_for, weighted_length_x
+
+# --- Disclosure labels ---------------------------------------------------------------------------------------
+
+# Each caption language's built-in AI-disclosure label: the default a workspace starts from. A workspace may
+# override any entry (personas.Workspace.disclosure_labels). English keeps the persona's own label
+# (Persona.disclosure_label), so existing personas and posts are unchanged.
+DEFAULT_LABELS: dict[str, str] = {
+    "en": "AI-generated",
+    "de": "KI-generiert",
+    "es": "Generado con IA",
+    "fr": "Généré par IA",
+    "it": "Generato con IA",
+    "pt": "Gerado por IA",
+    "nl": "AI-gegenereerd",
+    "ja": "AI生成",
+    "zh": "AI生成",
+}
+# Between the labels of a bilingual caption: "KI-generiert · AI-generated".
+BILINGUAL_LABEL_SEPARATOR = " · "
+# Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
+# limit while being edited, but megabytes of text are refused outright.
+MAX_CAPTION_CHARS = 70_000
+
+
+def label_table(overrides: dict[str, str] | None) -> dict[str, str]:
+    """The built-in labels with a workspace's own entries over them (blank entries ignored)."""
+    table = dict(DEFAULT_LABELS)
+    for code, label in (overrides or {}).items():
+        if code in LANGUAGES and str(label or "").strip():
+            table[code] = str(label).strip()
+    return table
+
+
+def _from_table(code: str) -> bool:
+    """Whether a caption language's label comes from the label table: English (and an unknown code) carries the
+    persona's own label instead."""
+    return code != DEFAULT_LANGUAGE and code in LANGUAGES
+
+
+def label_table_needed(language: str) -> bool:
+    """Whether a caption in `language` ("de+en") carries a label from the workspace's table: callers read the
+    workspace's overrides only then."""
+    return any(_from_table(code) for code in (language or DEFAULT_LANGUAGE).split("+"))
+
+
+def disclosure_label_compose(language: str, *, persona_label: str, workspace_labels: dict[str, str] | None) -> str:
+    """The AI-disclosure label of a caption in `language` ("de+en": a bilingual caption, both labels).
+
+    English captions carry `persona_label`, the persona's own label (as they always have); other languages the
+    workspace's label table (`workspace_labels`), over the built-in one. Equal labels appear once."""
+    labels = [
+        label_table(workspace_labels)[code] if _from_table(code) else persona_label
+        for code in (language or DEFAULT_LANGUAGE).split("+")
+    ]
+    return BILINGUAL_LABEL_SEPARATOR.join(dict.fromkeys(labels))
+
+
+def caption_with_label(caption: str | None, label: str) -> str:
+    """The stripped caption with `label` appended on its own paragraph when it does not carry it already;
+    refused when it is larger than any platform takes."""
+    caption = (caption or "").strip()
+    if len(caption) > MAX_CAPTION_CHARS:
+        raise ValidationFailed(
+            f"The caption is {len(caption):,} characters; no platform allows more than {MAX_CAPTION_CHARS:,}.",
+            code="caption_too_long",
+        )
+    if label.lower() in caption.lower():
+        return caption
+    return f"{caption}\n\n{label}" if caption else label
+
+
+# Latin letters and digits: a label that starts or ends with one must not match inside a longer word. (CJK
+# labels stand between other CJK characters, so they have no word boundary to check.)
+_LATIN = "0-9A-Za-z\u00c0-\u024f"
+
+
+def _label_pattern(label: str) -> str:
+    pattern = re.escape(unicodedata.normalize("NFC", label))
+    if re.match(f"[{_LATIN}]", label[:1]):
+        pattern = f"(?<![{_LATIN}])" + pattern
+    if re.match(f"[{_LATIN}]", label[-1:]):
+        pattern += f"(?![{_LATIN}])"
+    return pattern
+
+
+def label_count(text: str, label: str) -> int:
+    """How often `label` occurs in `text`, ignoring case."""
+    if not label:
+        return 0
+    return len(re.findall(_label_pattern(label), unicodedata.normalize("NFC", text), flags=re.IGNORECASE))
+
+
+def label_remove(text: str, label: str) -> str:
+    """`text` without any occurrence of `label` (ignoring case), whitespace left tidy."""
+    if not label:
+        return text
+    text = re.sub(_label_pattern(label), "", unicodedata.normalize("NFC", text), flags=re.IGNORECASE)
+    text = re.sub(r"[ \t]+\n", "\n", text)
+    text = re.sub(r"\n{3,}", "\n\n", text)
+    return re.sub(r"[ \t]{2,}", " ", text).strip(" \t\n-–—|·•")
+
+
+# --- Hashtags, #ad and links ---------------------------------------------------------------------------------
+
+_HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w+)", re.UNICODE)
+# One hashtag as entered: a single word of letters, digits or underscores, the # optional.
+_HASHTAG_INPUT_RE = re.compile(r"#?\w+", re.UNICODE)
+# "#ad" as a word of the caption (not "#adventure", not "##ad"): how sponsored posts disclose the deal.
+_AD_TAG_RE = re.compile(r"(?<![\w#])#ad(?!\w)", re.IGNORECASE)
+
+
+def text_as_posted(caption: str, hashtags: list[str] | None) -> str:
+    """Caption and hashtags as they will be published: caption, a space, then the hashtags."""
+    tags = " ".join(hashtags or [])
+    caption = caption or ""
+    if caption and tags:
+        return f"{caption} {tags}"
+    return caption or tags
+
+
+def hashtag_clean(raw: str) -> str | None:
+    """'travel' or ' #travel' as '#travel'; None when `raw` is not a single hashtag."""
+    tag = raw.strip()
+    if not _HASHTAG_INPUT_RE.fullmatch(tag):
+        return None
+    return tag if tag.startswith("#") else f"#{tag}"
+
+
+def hashtags_normalise(hashtags: Iterable[str] | None) -> list[str]:
+    """'travel', '#Travel ' -> '#Travel'; duplicates (case-insensitive) dropped; bad tags refused."""
+    if hashtags is None:
+        return []
+    if isinstance(hashtags, str):
+        hashtags = [hashtags]
+    result: list[str] = []
+    seen: set[str] = set()
+    pieces = [piece for raw in hashtags for piece in re.split(r"[\s,]+", str(raw))]
+    for raw in filter(None, pieces):
+        tag = hashtag_clean(raw)
+        if tag is None:
+            raise ValidationFailed(f"'{raw}' is not a valid hashtag: use letters, digits and underscores only.")
+        if tag.lower() not in seen:
+            seen.add(tag.lower())
+            result.append(tag)
+    return result
+
+
+def mentions_ad(text: str) -> bool:
+    """Whether `text` carries the "#ad" tag."""
+    return bool(_AD_TAG_RE.search(text or ""))
+
+
+def hashtags_in(text: str) -> list[str]:
+    """Distinct hashtags in `text`, lower-cased, in order of appearance."""
+    seen: dict[str, None] = {}
+    for tag in _HASHTAG_RE.findall(text):
+        seen.setdefault(f"#{tag.lower()}", None)
+    return list(seen)
+
+
+def urls_in(text: str) -> list[str]:
+    """The links in `text` as X (and the other platforms) would link them, trailing punctuation excluded."""
+    return [match.group(0).rstrip(URL_TRAILING) for match in URL_RE.finditer(text or "")]
+
+
+def urls_remove(text: str) -> str:
+    """`text` without its links."""
+    text = URL_RE.sub(lambda match: match.group(0)[len(match.group(0).rstrip(URL_TRAILING)):], text or "")
+    return re.sub(r"[ \t]{2,}", " ", text)
+
+
+# --- Length and the platforms' caption caps ------------------------------------------------------------------
+
+
+def caption_length(platform: str, text: str) -> int:
+    if rule_for(platform).weighted:
+        return weighted_length_x(text)
+    return len(unicodedata.normalize("NFC", text))
+
+
+def caption_problems(*, platform: str, caption: str, hashtags: list[str] | None) -> list[str]:
+    """Every caption and hashtag rule `platform` would break with this caption and these hashtags, as messages."""
+    rule = rule_for(platform)
+    errors: list[str] = []
+    text = text_as_posted(caption, hashtags)
+
+    length = caption_length(platform, text)
+    if length > rule.caption_max:
+        unit = "weighted characters" if rule.weighted else "characters"
+        errors.append(
+            f"{rule.label} allows {rule.caption_max:,} {unit} of caption and hashtags; "
+            f"this post has {length:,} ({length - rule.caption_max:,} too many)."
+        )
+
+    if rule.hashtags_max is not None:
+        tags = hashtags_in(text)
+        if len(tags) > rule.hashtags_max:
+            errors.append(
+                f"{rule.label} allows at most {rule.hashtags_max} hashtag{'s' if rule.hashtags_max != 1 else ''} "
+                f"per post; this post has {len(tags)} ({', '.join(tags)})."
+            )
+    return errors
+
+
+def validate_content(
+    *, platform: str, caption: str, hashtags: list[str] | None, image_sizes: list[tuple[int, int]]
+) -> list[str]:
+    """Every rule `platform` would break with this content, as messages (the caption's, then the images' from
+    core.platforms); empty when it is fine."""
+    return caption_problems(platform=platform, caption=caption, hashtags=hashtags) + images_problems(
+        platform=platform, image_sizes=image_sizes
+    )
+
+
+# --- Enforcement ---------------------------------------------------------------------------------------------
 
 AD_TAG = "#ad"
 ELLIPSIS = "…"

@@ -59,6 +59,12 @@ def content_types_relabel(*, from_app: str, to_app: str, models: list[str]):
                 continue
             new = ContentType.objects.using(db).filter(app_label=to_app, model=model).first()
             if new is not None:
+                # Permissions granted on the new label join the old content type (unless it has them already),
+                # so deleting the duplicate loses no grant.
+                Permission = apps.get_model("auth", "Permission")
+                held = set(Permission.objects.using(db).filter(content_type=old).values_list("codename", flat=True))
+                Permission.objects.using(db).filter(content_type=new).exclude(codename__in=held).update(
+                    content_type=old)
                 new.delete()
             old.app_label = to_app
             old.save(update_fields=["app_label"])

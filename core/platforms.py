@@ -1,5 +1,8 @@
 """Per-platform publishing rules, in one table. Checked at review (submit/approve) and at schedule time.
 
+This module owns the table, X's weighted length and the image rules; the caption and hashtag rules that read the
+table live in core.captions (which imports this module, never the other way round).
+
 Numbers are the platforms' documented limits for organic posts published through their APIs (as of 2026);
 where a platform documents a soft recommendation and a hard limit, the hard limit is used.
 """
@@ -150,25 +153,15 @@ def platform_target_size(platform: str) -> tuple[int, int]:
 # Code point ranges that weigh 1 (100 of scale 100); everything else weighs 2.
 _X_LIGHT_RANGES = ((0x0000, 0x10FF), (0x2000, 0x200D), (0x2010, 0x201F), (0x2032, 0x2037))
 X_URL_WEIGHT = 23
-# URLs with a scheme or www., plus bare domains on common TLDs (twitter-text links those too).
-_URL_RE = re.compile(
+# URLs with a scheme or www., plus bare domains on common TLDs (twitter-text links those too). core.captions
+# finds and removes a caption's links with the same pattern.
+URL_RE = re.compile(
     r"(?:https?://|www\.)[^\s<>\"]+"
     r"|(?<![\w@.])(?:[a-z0-9](?:[a-z0-9-]*[a-z0-9])?\.)+(?:com|net|org|io|co|ai|app|dev|me|ly|tv|fr|de|uk|es|it)"
     r"(?:/[^\s<>\"]*)?(?![\w])",
     re.IGNORECASE,
 )
-_URL_TRAILING = ".,!?;:)'\""
-
-
-def urls_in(text: str) -> list[str]:
-    """The links in `text` as X (and the other platforms) would link them, trailing punctuation excluded."""
-    return [match.group(0).rstrip(_URL_TRAILING) for match in _URL_RE.finditer(text or "")]
-
-
-def urls_remove(text: str) -> str:
-    """`text` without its links."""
-    text = _URL_RE.sub(lambda match: match.group(0)[len(match.group(0).rstrip(_URL_TRAILING)):], text or "")
-    return re.sub(r"[ \t]{2,}", " ", text)
+URL_TRAILING = ".,!?;:)'\""
 
 
 def _is_light(cp: int) -> bool:
@@ -217,9 +210,9 @@ def weighted_length_x(text: str) -> int:
     text = unicodedata.normalize("NFC", text)
     total = 0
     pos = 0
-    for match in _URL_RE.finditer(text):
+    for match in URL_RE.finditer(text):
         url = match.group(0)
-        stripped = url.rstrip(_URL_TRAILING)
+        stripped = url.rstrip(URL_TRAILING)
         total += _weigh_plain(text[pos : match.start()]) + X_URL_WEIGHT
         # Trailing punctuation is not part of the link.
         total += _weigh_plain(url[len(stripped) :])
@@ -227,79 +220,16 @@ def weighted_length_x(text: str) -> int:
     return total + _weigh_plain(text[pos:])
 
 
-# --- Post validation -------------------------------------------------------------------------------
-
-_HASHTAG_RE = re.compile(r"(?<![\w&#])#(\w+)", re.UNICODE)
-# One hashtag as entered: a single word of letters, digits or underscores, the # optional.
-_HASHTAG_INPUT_RE = re.compile(r"#?\w+", re.UNICODE)
-# "#ad" as a word of the caption (not "#adventure", not "##ad"): how sponsored posts disclose the deal.
-_AD_TAG_RE = re.compile(r"(?<![\w#])#ad(?!\w)", re.IGNORECASE)
-
-
-def text_as_posted(caption: str, hashtags: list[str] | None) -> str:
-    """Caption and hashtags as they will be published: caption, a space, then the hashtags."""
-    tags = " ".join(hashtags or [])
-    caption = caption or ""
-    if caption and tags:
-        return f"{caption} {tags}"
-    return caption or tags
-
-
-def hashtag_clean(raw: str) -> str | None:
-    """'travel' or ' #travel' as '#travel'; None when `raw` is not a single hashtag."""
-    tag = raw.strip()
-    if not _HASHTAG_INPUT_RE.fullmatch(tag):
-        return None
-    return tag if tag.startswith("#") else f"#{tag}"
-
-
-def mentions_ad(text: str) -> bool:
-    """Whether `text` carries the "#ad" tag."""
-    return bool(_AD_TAG_RE.search(text or ""))
-
-
-def hashtags_in(text: str) -> list[str]:
-    """Distinct hashtags in `text`, lower-cased, in order of appearance."""
-    seen: dict[str, None] = {}
-    for tag in _HASHTAG_RE.findall(text):
-        seen.setdefault(f"#{tag.lower()}", None)
-    return list(seen)
-
-
-def caption_length(platform: str, text: str) -> int:
-    if rule_for(platform).weighted:
-        return weighted_length_x(text)
-    return len(unicodedata.normalize("NFC", text))
-
+# --- Images ----------------------------------------------------------------------------------------
 
 def _ratio_text(width: int, height: int) -> str:
     return f"{width}x{height} ({width / height:.2f}:1)"
 
 
-def validate_content(
-    *, platform: str, caption: str, hashtags: list[str] | None, image_sizes: list[tuple[int, int]]
-) -> list[str]:
-    """Every rule `platform` would break with this content, as messages; empty when it is fine."""
+def images_problems(*, platform: str, image_sizes: list[tuple[int, int]]) -> list[str]:
+    """Every image rule `platform` would break with images of these (width, height) sizes, as messages."""
     rule = rule_for(platform)
     errors: list[str] = []
-    text = text_as_posted(caption, hashtags)
-
-    length = caption_length(platform, text)
-    if length > rule.caption_max:
-        unit = "weighted characters" if rule.weighted else "characters"
-        errors.append(
-            f"{rule.label} allows {rule.caption_max:,} {unit} of caption and hashtags; "
-            f"this post has {length:,} ({length - rule.caption_max:,} too many)."
-        )
-
-    if rule.hashtags_max is not None:
-        tags = hashtags_in(text)
-        if len(tags) > rule.hashtags_max:
-            errors.append(
-                f"{rule.label} allows at most {rule.hashtags_max} hashtag{'s' if rule.hashtags_max != 1 else ''} "
-                f"per post; this post has {len(tags)} ({', '.join(tags)})."
-            )
-
     count = len(image_sizes)
     if count < rule.images_min:
         errors.append(f"{rule.label} posts need at least {rule.images_min} image; this post has none.")

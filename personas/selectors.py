@@ -10,12 +10,10 @@ from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from core.access import allowed_roles, role_allows
 from core.errors import NotFound, PermissionDenied
-from core.languages import DEFAULT_LANGUAGE, LANGUAGES, label_table, language_clean
+from core.captions import disclosure_label_compose, label_table_needed
+from core.languages import DEFAULT_LANGUAGE, language_clean
 from personas.identity.backend import default_threshold
 from personas.models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace
-
-# Between the labels of a bilingual caption: "KI-generiert · AI-generated".
-BILINGUAL_LABEL_SEPARATOR = " · "
 
 
 def workspaces_for_user(*, user: AbstractBaseUser) -> QuerySet[Workspace]:
@@ -161,14 +159,10 @@ def persona_caption_languages(persona: Persona) -> list[str]:
 
 
 def disclosure_label_for(persona: Persona, language: str = DEFAULT_LANGUAGE) -> str:
-    """The AI-disclosure label of a caption in `language` ("de+en": a bilingual caption, both labels).
-
-    English captions carry the persona's own label (as they always have); other languages the workspace's label
-    table, over the built-in one."""
-    labels = []
-    for code in (language or DEFAULT_LANGUAGE).split("+"):
-        if code == DEFAULT_LANGUAGE or code not in LANGUAGES:
-            labels.append((persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL)
-        else:
-            labels.append(label_table(persona.workspace.disclosure_labels)[code])
-    return BILINGUAL_LABEL_SEPARATOR.join(dict.fromkeys(labels))
+    """The AI-disclosure label of a caption in `language` ("de+en": a bilingual caption, both labels), by
+    core.captions' rule from the persona's own label and (read only when needed) its workspace's label table."""
+    return disclosure_label_compose(
+        language,
+        persona_label=(persona.disclosure_label or "").strip() or DEFAULT_DISCLOSURE_LABEL,
+        workspace_labels=persona.workspace.disclosure_labels if label_table_needed(language) else None,
+    )

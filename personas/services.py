@@ -20,7 +20,8 @@ from django.utils.text import slugify
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.constants import BadgePosition
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.platforms import Platform, hashtag_clean
+from core.captions import hashtag_clean
+from core.platforms import Platform
 from personas.caption_settings import CAPTION_FIELDS, caption_field_clean, str_list
 from personas.identity.reference_qa import reference_faces_refresh
 from personas.image_validation import ImageRejected, ValidatedImage, human_size, sha256_of, validate_reference_image
@@ -50,32 +51,10 @@ TOKEN_RE = re.compile(r"^\S{1,32}$")
 # A persona's editable fields, in the order the API shows them: the one list that the services, the API's
 # serializers and the admin form read.
 PERSONA_FIELDS: tuple[str, ...] = (
-    "name",
-    "handle",
-    "age",
-    "pronouns",
-    "bio",
-    "appearance",
-    "style_keywords",
-    "voice",
-    "default_hashtags",
-    "trigger_token",
-    "timezone",
-    "target_platforms",
-    "disclosure_label",
-    "ai_badge_enabled",
-    "ai_badge_position",
-    "min_post_gap_minutes",
-    "posting_slots",
-    "banned_words",
-    "must_include",
-    "caption_examples",
-    "caption_languages",
-    "caption_language_mode",
-    "caption_urls_allowed",
-    "is_human_face",
-    "based_on_real_person",
-    "likeness_threshold",
+    "name", "handle", "age", "pronouns", "bio", "appearance", "style_keywords", "voice", "default_hashtags",
+    "trigger_token", "timezone", "target_platforms", "disclosure_label", "ai_badge_enabled", "ai_badge_position",
+    "min_post_gap_minutes", "posting_slots", "banned_words", "must_include", "caption_examples", "caption_languages",
+    "caption_language_mode", "caption_urls_allowed", "is_human_face", "based_on_real_person", "likeness_threshold",
     "hold_off_model_drafts",
 )
 # What changes a persona's face profile (reference QA runs again).

@@ -13,7 +13,7 @@ from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Substr
 
 from core.errors import NotFound, ValidationFailed
-from core.platforms import validate_content
+from core.captions import validate_content
 from personas.models import Persona
 from personas.selectors import workspace_ids_query
 from scheduler.models import Post, PostComment, PostImage, PostStatus, PostTransition

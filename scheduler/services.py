@@ -17,17 +17,16 @@ from django.db import transaction
 from django.utils import timezone
 
 from core.access import AUTHOR_ROLES, REVIEWER_ROLES, SCHEDULER_ROLES
+from core.captions import caption_with_label, hashtags_normalise
 from core.errors import Conflict, NotFound, PermissionDenied, ValidationFailed
 from personas.models import Persona
 from personas.selectors import role_require
 from scheduler.models import Post, PostStatus, PostTransition
 from scheduler.posts.images import DecodedImage, post_images_decode, post_images_save
 from scheduler.posts.rules import (
-    caption_with_label,
     check_compliance,
     check_content_rules,
     check_platform_rules,
-    hashtags_normalise,
     persona_label,
     post_authorship,
     require_aware_future,

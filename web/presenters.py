@@ -9,7 +9,7 @@ from collections import defaultdict
 
 from django.urls import reverse
 
-from core import platforms
+from core import captions, platforms
 from core.platforms import Platform
 from generation import selectors as generation_selectors
 from generation.engine.families import FAMILY_LABELS
@@ -95,7 +95,7 @@ def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedIm
 
 
 def platform_limits() -> dict:
-    """The caption rules the live counters read (core.platforms is the single source; the server re-validates)."""
+    """The caption rules the live counters read (core.platforms' table is the single source; the server re-validates)."""
     return {
         value: {
             "label": rule.label,
@@ -110,11 +110,11 @@ def platform_limits() -> dict:
 
 def caption_stats(post: Post) -> None:
     """Length and hashtag count as published (caption + hashtags), for the counters' first paint."""
-    text = platforms.text_as_posted(post.caption, post.hashtags)
+    text = captions.text_as_posted(post.caption, post.hashtags)
     rule = platforms.rule_for(post.platform)
-    post.caption_length = platforms.caption_length(post.platform, text)
+    post.caption_length = captions.caption_length(post.platform, text)
     post.caption_max = rule.caption_max
-    post.hashtag_count = len(platforms.hashtags_in(text))
+    post.hashtag_count = len(captions.hashtags_in(text))
     post.hashtags_max = rule.hashtags_max
     post.hashtags_text = " ".join(post.hashtags or [])
 

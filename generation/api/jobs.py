@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import django_filters
 from django.db.models import QuerySet
-from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view, inline_serializer
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import generics, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -95,6 +95,12 @@ class LoraTrainingStartSerializer(serializers.Serializer):
         "personas/{id}/class-images/ says whether they are cached); later runs reuse them.")
     prior_loss_weight = serializers.FloatField(**_limits("prior_loss_weight"),
                                                help_text="Weight of the class images' loss (default 1).")
+
+
+class LoraActivateSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        required=False, default=False, help_text="Activate even when its likeness report scores worse."
+    )
 
 
 class ReproductionRecordSerializer(serializers.Serializer):
@@ -300,13 +306,16 @@ class LoraVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
         summary="Make this succeeded version the persona's active LoRA (marketer)",
         description="A version whose likeness report scores worse than the active version's answers 409 "
         "(code likeness_worse) unless `confirm` is true.",
-        request=inline_serializer(name="LoraActivate", fields={"confirm": serializers.BooleanField(required=False)}),
+        request=LoraActivateSerializer,
         responses=LoraVersionSerializer,
     )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: int) -> Response:
-        confirm = serializers.BooleanField(required=False).to_internal_value(request.data.get("confirm", False))
-        version = services.lora_version_activate(actor=request.user, lora_version_id=pk, confirm_worse=confirm)
+        data = LoraActivateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        version = services.lora_version_activate(
+            actor=request.user, lora_version_id=pk, confirm_worse=data.validated_data["confirm"]
+        )
         return Response(LoraVersionSerializer(version).data)
 
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from personas.identity.faces import ARCFACE_DEFAULT_THRESHOLD, Detection, DlibBackend
+from personas.identity.backends import Detection, DlibBackend
+
+ARCFACE_DEFAULT_THRESHOLD = 0.6  # cosine distance; measure your ArcFace model's own
 
 ARCFACE_INPUT = (3, 112, 112)  # one aligned RGB face, channels first
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import icalendar
 
-from core.platforms import Platform, text_as_posted
+from core.captions import text_as_posted
+from core.platforms import Platform
 from provenance.bundles.importer_rules import (
     HOOTSUITE_MAX_ROWS,
     HOOTSUITE_ROUND,

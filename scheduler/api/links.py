@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from core.constants import MAX_DB_ID
 from core.errors import NotFound
-from core.platforms import text_as_posted
+from core.captions import text_as_posted
 from personas.auth import client_ip
 from personas.selectors import persona_get
 from scheduler import selectors
@@ -40,6 +40,8 @@ from scheduler.review.link_access import review_link_for_request
 class ReviewLinkSerializer(serializers.ModelSerializer):
     posts = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
     state = serializers.SerializerMethodField(help_text="active, expired or revoked.")
+    # A plain string: blank when no address was given, which the `email` format would not allow.
+    reviewer_email = serializers.CharField(read_only=True, help_text="The reviewer's email address, or blank.")
     created_by = serializers.SerializerMethodField()
 
     class Meta:

@@ -16,10 +16,11 @@ from django.db import transaction
 from core.access import AUTHOR_ROLES
 from core.dispatch import task_send
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.languages import LANGUAGES, label_remove, language_clean
+from core.captions import BILINGUAL_LABEL_SEPARATOR, label_remove
+from core.languages import LANGUAGES, language_clean
 from generation.models import GeneratedImage
 from generation.transitions import error_text
-from personas.selectors import BILINGUAL_LABEL_SEPARATOR, disclosure_label_for, role_require
+from personas.selectors import disclosure_label_for, role_require
 from scheduler.captions.prompts import REWRITES
 from scheduler.captions.writer import WrittenCaption, captions_write
 from scheduler.models import CaptionAlternative, CaptionStatus, Post, PostStatus

@@ -12,7 +12,8 @@ import random
 import re
 from dataclasses import dataclass
 
-from core.platforms import caption_length, hashtags_in, rule_for, text_as_posted
+from core.captions import caption_length, hashtags_in, text_as_posted
+from core.platforms import rule_for
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 from scheduler.captions.localized import localized_templates, localized_topic_lines

@@ -13,8 +13,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from core.captions import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce
-from core.languages import label_remove
+from core.captions import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce, label_remove
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 from scheduler.captions.backends import CaptionReplyError, CaptionServiceError, OpenAIChatBackend, TransformersBackend

@@ -9,9 +9,10 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from core.access import AUTHOR_ROLES
+from core.captions import caption_with_label, hashtags_normalise
 from personas.selectors import role_require
 from scheduler.models import Post, PostStatus
-from scheduler.posts.rules import caption_with_label, hashtags_normalise, persona_label
+from scheduler.posts.rules import persona_label
 from scheduler.services import EDITABLE_STATUSES, POST_NOT_FOUND, post_lock, post_transition
 
 

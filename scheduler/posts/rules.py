@@ -1,5 +1,5 @@
-"""What a post's content must satisfy: its platform, hashtags, scheduled time, caption size, the persona's
-AI-disclosure label, "#ad" on sponsored posts and the platform's publishing rules.
+"""What a post must satisfy: its platform, scheduled time, the persona's AI-disclosure label, "#ad" on sponsored
+posts and the platform's publishing rules (the caption, label and hashtag rules themselves live in core.captions).
 
 Each check raises ValidationFailed naming the problem; the services in scheduler.services decide when each
 one applies (on every edit, or only at review and scheduling).
@@ -8,45 +8,21 @@ one applies (on every edit, or only at review and scheduling).
 from __future__ import annotations
 
 import datetime as dt
-import re
-from collections.abc import Iterable
 
 from django.utils import timezone
 
 from core.errors import ValidationFailed
-from core.platforms import Platform, hashtag_clean, mentions_ad, validate_content
+from core.captions import mentions_ad, validate_content
+from core.platforms import Platform
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import validate_post_for_platform
 
-# Above every platform's caption limit (Facebook's 63,206 is the largest): a draft may run over its platform's
-# limit while being edited, but megabytes of text are refused outright.
-MAX_CAPTION_CHARS = 70_000
-
 
 def require_platform(platform: str) -> None:
     if platform not in Platform.values:
         raise ValidationFailed(f"Unknown platform '{platform}'; choose one of: {', '.join(Platform.values)}.")
-
-
-def hashtags_normalise(hashtags: Iterable[str] | None) -> list[str]:
-    """'travel', '#Travel ' -> '#Travel'; duplicates (case-insensitive) dropped; bad tags refused."""
-    if hashtags is None:
-        return []
-    if isinstance(hashtags, str):
-        hashtags = [hashtags]
-    result: list[str] = []
-    seen: set[str] = set()
-    pieces = [piece for raw in hashtags for piece in re.split(r"[\s,]+", str(raw))]
-    for raw in filter(None, pieces):
-        tag = hashtag_clean(raw)
-        if tag is None:
-            raise ValidationFailed(f"'{raw}' is not a valid hashtag: use letters, digits and underscores only.")
-        if tag.lower() not in seen:
-            seen.add(tag.lower())
-            result.append(tag)
-    return result
 
 
 def require_aware_future(value: dt.datetime, *, what: str = "Scheduled time") -> None:
@@ -62,20 +38,6 @@ def require_aware_future(value: dt.datetime, *, what: str = "Scheduled time") ->
 def persona_label(persona: Persona, language: str = "en") -> str:
     """The disclosure label a caption of `persona` in `language` carries."""
     return disclosure_label_for(persona, language)
-
-
-def caption_with_label(caption: str | None, label: str) -> str:
-    """The stripped caption with `label` appended on its own paragraph when it does not carry it already;
-    refused when it is larger than any platform takes."""
-    caption = (caption or "").strip()
-    if len(caption) > MAX_CAPTION_CHARS:
-        raise ValidationFailed(
-            f"The caption is {len(caption):,} characters; no platform allows more than {MAX_CAPTION_CHARS:,}.",
-            code="caption_too_long",
-        )
-    if label.lower() in caption.lower():
-        return caption
-    return f"{caption}\n\n{label}" if caption else label
 
 
 def check_compliance(post: Post, when: str) -> None:

@@ -154,7 +154,8 @@ X_SAMPLES = [
 
 
 def test_client_x_count_matches_the_server(page, queue):
-    from core.platforms import hashtags_in, weighted_length_x
+    from core.captions import hashtags_in
+    from core.platforms import weighted_length_x
 
     log_in(page, "mia")
     for text in X_SAMPLES:

@@ -113,9 +113,9 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
     through diffusers' from_single_file with every weight where it belongs (bit for bit, contiguous), and render what
     their diffusers folders render, to within rounding.
 
-    Pixels are not compared exactly: equal weights loaded from a single file sit at other memory offsets than those
-    loaded from a folder, and some CPUs' kernels then round differently (1/255 on a few pixels of the tiny SDXL
-    render elsewhere). A weight in the wrong place changes the render far more than the tolerance."""
+    Pixels are not compared exactly: equal weights loaded from a single file lie in memory differently from those
+    loaded from a folder, and a CPU's kernels may then take another path and round differently (the tiny SDXL
+    renders differed by 1/255 on another machine). A weight in the wrong place changes the render far more."""
     import numpy as np
     import torch
 
@@ -140,7 +140,7 @@ def test_single_file_checkpoints_load_through_the_real_loading_code(db, tmp_path
             for key, want in expected.items():
                 got = loaded[key]
                 assert got.dtype == want.dtype and torch.equal(got, want), f"{family} {name}.{key}"
-                # A strided view left by the checkpoint conversion would run slower kernels on every step.
+                # A strided view left by the checkpoint conversion would take slower kernel paths every step.
                 assert got.is_contiguous(), f"{family} {name}.{key} is not contiguous after loading"
         rendered, reference = (np.asarray(e.generate(request)[0]).astype(np.int16) for e in (engine, from_folder))
         assert rendered.shape == reference.shape == (64, 64, 3)

@@ -8,7 +8,8 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from core.platforms import PLATFORM_RULES, Platform, hashtags_in, text_as_posted
+from core.captions import hashtags_in, text_as_posted
+from core.platforms import PLATFORM_RULES, Platform
 from generation import selectors, services
 from generation.jobs import render as worker
 from generation.models import GeneratedImage, GenerationJob, JobStatus, JobTransition, LoraVersion

@@ -5,23 +5,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from config.celery import app
-from provenance import tasks as provenance_tasks
-from provenance.bundles.build import export_bundle_create
-from provenance.models import ExportBundle, ExportStatus
 from scheduler import tasks
 from scheduler.models import PostStatus, PostTransition
-from tests.factories import PostFactory, PostImageFactory, aware
+from tests.factories import PostFactory
 
 pytestmark = pytest.mark.django_db
-
-
-def pending_bundle(actor, workspace, persona, age=dt.timedelta(0)):
-    # Created outside captured on-commit callbacks: the build is never enqueued, like a lost message.
-    bundle = export_bundle_create(
-        actor=actor, workspace=workspace, persona_ids=[persona.pk], start=aware(2026, 3, 1), end=aware(2026, 4, 1)
-    )
-    ExportBundle.objects.filter(pk=bundle.pk).update(created_at=timezone.now() - age)
-    return bundle
 
 
 def test_beat_and_task_names_resolve():
@@ -52,40 +40,3 @@ def test_expire_overdue_posts_task_expires_unapproved_past_posts():
         assert post.status == expected
     assert PostTransition.objects.filter(to_status=PostStatus.EXPIRED).count() == 2
     assert tasks.expire_overdue_posts.delay().get() == 0  # idempotent
-
-
-def test_export_sweep_requeues_only_stale_pending_bundles(
-    workspace, marketer, persona, django_capture_on_commit_callbacks
-):
-    post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=aware(2026, 3, 5, 9))
-    PostImageFactory(post=post, position=0)
-    stale = pending_bundle(marketer, workspace, persona, age=dt.timedelta(minutes=6))
-    fresh = pending_bundle(marketer, workspace, persona, age=dt.timedelta(minutes=1))
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assert provenance_tasks.export_sweep.delay().get() == 1
-
-    stale.refresh_from_db()
-    fresh.refresh_from_db()
-    assert stale.status == ExportStatus.SUCCEEDED
-    assert stale.progress == 100
-    assert fresh.status == ExportStatus.PENDING
-    post.refresh_from_db()
-    assert post.status == PostStatus.EXPORTED
-
-
-def test_export_bundle_build_task_is_idempotent(workspace, marketer, persona, django_capture_on_commit_callbacks):
-    post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=aware(2026, 3, 5, 9))
-    PostImageFactory(post=post, position=0)
-    bundle = pending_bundle(marketer, workspace, persona)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assert provenance_tasks.export_bundle_build.delay(bundle.pk).get() == "succeeded"
-    bundle.refresh_from_db()
-    first = (bundle.file.name, bundle.sha256, bundle.finished_at)
-
-    with django_capture_on_commit_callbacks(execute=True):
-        assert provenance_tasks.export_bundle_build.delay(bundle.pk).get() == "succeeded"
-    bundle.refresh_from_db()
-    assert (bundle.file.name, bundle.sha256, bundle.finished_at) == first
-    assert PostTransition.objects.filter(post=post, to_status=PostStatus.EXPORTED).count() == 1

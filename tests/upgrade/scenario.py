@@ -348,7 +348,7 @@ def fill() -> dict:
     executor.loader.build_graph()
     applied = sorted(f"{app}.{name}" for app, name in executor.loader.applied_migrations
                      if app in ("personas", "generation", "scheduler", "provenance"))
-    made = Filler(executor.loader.project_state().apps).run()
+    made = Filler(released.apps).run()
     return {"applied": applied, "made": made, "content_types": content_types(), "tables": tables_snapshot(),
             "media": media_snapshot()}
 
@@ -433,8 +433,9 @@ def read_back(made: dict) -> dict:
     range_link = review_link_get(user=author, link_id=made["review_links"]["range"])
     from_token = review_link_from_token(token=link_token(link_id=posts_link.pk, secret=LINK_SECRET))
     seen["review_links"] = {
-        "posts": [p.pk for p in review_link_posts(link=posts_link)],
-        "range": [p.pk for p in review_link_posts(link=range_link)],
+        # In calendar order: where unscheduled posts go differs between the databases.
+        "posts": sorted(p.pk for p in review_link_posts(link=posts_link)),
+        "range": sorted(p.pk for p in review_link_posts(link=range_link)),
         "from_token": from_token.pk,
     }
     seen["slot_series"] = slot_series_get(user=author, series_id=made["slot_series"]).pk
@@ -464,8 +465,8 @@ def read_back(made: dict) -> dict:
         "by_dwt": {row.dwt_payload: registry.by_dwt(bytes.fromhex(row.dwt_payload))
                    for row in ExportedImage.objects.order_by("pk")},
     }
-    seen["caption_alternative"] = CaptionAlternative.objects.get(pk=made["caption_alternative"]).post_id
-    seen["content_plan_item"] = ContentPlanItem.objects.get(pk=made["content_plan_item"]).job_id
+    seen["caption_alternative_post"] = CaptionAlternative.objects.get(pk=made["caption_alternative"]).post_id
+    seen["content_plan_item_job"] = ContentPlanItem.objects.get(pk=made["content_plan_item"]).job_id
 
     ContentType.objects.clear_cache()
     seen["content_types_of_models"] = {

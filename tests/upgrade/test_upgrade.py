@@ -116,8 +116,8 @@ def upgrade_check(tmp_path: Path, database_url: str) -> None:
     assert seen["slot_series"] == made["slot_series"]
     assert seen["content_plan"] == {"items": [made["content_plan_item"]], "invalid": 1,
                                     "progress": [[2, jobs["planned"], "Weekday mornings", [posts["lisbon"]]]]}
-    assert seen["content_plan_item"] == jobs["planned"]
-    assert seen["caption_alternative"] == posts["beach"]
+    assert seen["content_plan_item_job"] == jobs["planned"]
+    assert seen["caption_alternative_post"] == posts["beach"]
     assert seen["exports"] == {
         "bundle_personas": [made["persona"]],
         "recent": [made["export_bundle"]],

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from personas.identity import backend as configured
 from personas.identity import faces as identity
 from personas.identity.faces import FaceStatus, face_analyse, likeness, profile_build
 from tests import faces
@@ -17,7 +18,7 @@ from tests import faces
 
 @pytest.fixture(scope="module")
 def backend():
-    return identity.backend_get()
+    return configured.backend_get()
 
 
 @pytest.fixture(scope="module")
@@ -181,6 +182,6 @@ def test_a_stricter_threshold_changes_the_verdict_not_the_score(backend, astrona
 
 def test_unknown_backend_spec_is_refused():
     with pytest.raises(RuntimeError, match="Unknown likeness backend"):
-        identity.backend_from_spec("magic")
+        configured.backend_from_spec("magic")
     with pytest.raises(RuntimeError, match="does not exist"):
-        identity.backend_from_spec("arcface:/nonexistent/model.onnx")
+        configured.backend_from_spec("arcface:/nonexistent/model.onnx")

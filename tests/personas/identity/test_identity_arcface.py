@@ -12,7 +12,7 @@ from onnx import TensorProto, checker, helper, numpy_helper, save
 
 from personas.identity import backend as configured
 from personas.identity import faces as identity
-from personas.identity.arcface import ArcFaceOnnxBackend
+from personas.identity.arcface import ARCFACE_DEFAULT_THRESHOLD, ArcFaceOnnxBackend
 from personas.identity.faces import FaceStatus, face_analyse, likeness, profile_build
 from tests import faces
 
@@ -63,7 +63,7 @@ def backend(model_path, settings):
 
 def test_the_configured_model_embeds_faces_as_unit_vectors_deterministically(backend, model_path):
     assert isinstance(backend, ArcFaceOnnxBackend) and backend.model_path == model_path
-    assert configured.default_threshold() == backend.threshold == identity.ARCFACE_DEFAULT_THRESHOLD
+    assert configured.default_threshold() == backend.threshold == ARCFACE_DEFAULT_THRESHOLD
     first = face_analyse(faces.astronaut(), backend=backend)
     assert first.status == FaceStatus.OK and len(first.embedding) == EMBEDDING
     assert np.linalg.norm(first.embedding) == pytest.approx(1.0)
@@ -90,21 +90,21 @@ def test_the_same_picture_is_on_model_against_its_own_profile(backend):
 def test_a_model_of_the_wrong_shape_is_refused_when_it_loads(tmp_path):
     small = tiny_arcface(tmp_path / "small.onnx", input_shape=(1, 3, 64, 64))
     with pytest.raises(RuntimeError, match=r"small\.onnx takes 1x3x64x64; .* takes one 1x3x112x112 input"):
-        identity.backend_from_spec(f"arcface:{small}")
+        configured.backend_from_spec(f"arcface:{small}")
     grey = tiny_arcface(tmp_path / "grey.onnx", input_shape=(1, 1, 112, 112))
     with pytest.raises(RuntimeError, match=r"takes 1x1x112x112"):
-        identity.backend_from_spec(f"arcface:{grey}")
+        configured.backend_from_spec(f"arcface:{grey}")
     features = tiny_arcface(tmp_path / "features.onnx", output_rank=4)
     with pytest.raises(RuntimeError, match=r"gives 1x8x14x14; an ArcFace recognition model gives one embedding"):
-        identity.backend_from_spec(f"arcface:{features}")
+        configured.backend_from_spec(f"arcface:{features}")
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model" * 10)
     with pytest.raises(RuntimeError, match=r"junk\.onnx is not a readable ONNX model"):
-        identity.backend_from_spec(f"arcface:{junk}")
+        configured.backend_from_spec(f"arcface:{junk}")
 
 
 def test_a_batch_dimension_that_is_named_is_accepted(tmp_path):
     dynamic = tiny_arcface(tmp_path / "dynamic.onnx", input_shape=("batch", 3, 112, 112))
-    backend = identity.backend_from_spec(f"arcface:{dynamic}", threshold=0.4)
+    backend = configured.backend_from_spec(f"arcface:{dynamic}", threshold=0.4)
     assert backend.threshold == 0.4
     assert len(face_analyse(faces.astronaut(), backend=backend).embedding) == EMBEDDING

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.languages import label_count
-from core.platforms import validate_content
+from core.captions import label_count, validate_content
 from generation.engine.tiny_text_model import build_tiny_causal_lm
 from scheduler.captions import backends
 from scheduler.captions.writer import captions_write

@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from core.languages import label_count
-from core.platforms import caption_length, hashtags_in, text_as_posted, urls_in, validate_content
+from core.captions import caption_length, hashtags_in, label_count, text_as_posted, urls_in, validate_content
 from scheduler.captions.writer import captions_write
 from tests.factories import PersonaFactory
 from tests.scheduler.captions.chat_server import ChatServer

@@ -8,7 +8,7 @@ import pytest
 
 from core.access import Role
 from core.errors import PermissionDenied
-from core.languages import label_count
+from core.captions import label_count
 from generation.jobs import render as worker
 from generation.models import DraftingStatus, GenerationJob
 from personas.models import CaptionLanguageMode

@@ -2,9 +2,16 @@ from __future__ import annotations
 
 import pytest
 
-from core.platforms import PLATFORM_RULES, caption_length, hashtags_in, text_as_posted, validate_content
+from core.captions import caption_length, hashtags_in, text_as_posted, validate_content
+from core.languages import LANGUAGES
+from core.platforms import PLATFORM_RULES
 from scheduler.captions import caption_draft, tone_for_voice, topic_for_scene
+from scheduler.captions.localized import LOCALIZED, PLAYFUL_OPENERS, QUESTIONS
 from tests.factories import PersonaFactory
+
+
+def test_every_label_language_has_templates():
+    assert set(LOCALIZED) | {"en"} == set(LANGUAGES) == set(QUESTIONS) == set(PLAYFUL_OPENERS)
 
 
 def test_tone_and_topic_detection():

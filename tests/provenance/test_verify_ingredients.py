@@ -18,7 +18,7 @@ from provenance.checks.verify import (
     image_verify,
 )
 from provenance.labeling import C2PA_SIGN_SETTINGS, c2pa_manifest_definition, image_encode, xmp_packet
-from tests.scheduler.test_provenance import dev_credentials, photo_bytes
+from tests.provenance.test_labeling import dev_credentials, photo_bytes
 
 
 @pytest.fixture(scope="module")

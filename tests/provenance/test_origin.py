@@ -20,7 +20,7 @@ from provenance.checks.origin import (
 from provenance.labeling import image_label
 from provenance.marks.fingerprint import fingerprint, fingerprints
 from provenance.marks.rivagan import rivagan_embed
-from tests.scheduler.test_provenance import dev_credentials
+from tests.provenance.test_labeling import dev_credentials
 
 SIZE = (1080, 1350)
 RIVA = bytes.fromhex("a55ac33c")

@@ -6,7 +6,6 @@ import hashlib
 import io
 import json
 import stat
-from pathlib import Path
 
 import c2pa
 import numpy as np
@@ -16,7 +15,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from django.core.management import call_command
 from imwatermark import WatermarkDecoder, WatermarkEncoder
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from core.platforms import Platform
 from provenance import labeling as provenance
@@ -33,46 +32,9 @@ from provenance.labeling import (
     watermark_payload,
 )
 from provenance.marks.watermark import watermark_decode, watermark_embed
-from provenance.signing import SigningCredentials, SigningNotConfigured, dev_ca_ensure, signing_credentials_get
+from provenance.signing import SigningNotConfigured, dev_ca_ensure, signing_credentials_get
 from tests.factories import GeneratedImageFactory, PostImageFactory
-
-PAYLOAD = bytes.fromhex("a55ac33c")
-
-
-def photo_bytes(seed: int = 0, size: tuple[int, int] = (1200, 1600), fmt: str = "PNG") -> bytes:
-    """A photo-like test image: smooth colour fields, soft shapes, sensor-like noise."""
-    width, height = size
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    base = np.stack([128 + 100 * np.sin(x / 97 + c) * np.cos(y / 123 - c) for c in (0.0, 1.3, 2.6)], axis=-1)
-    image = Image.fromarray(np.clip(base, 0, 255).astype(np.uint8))
-    draw = ImageDraw.Draw(image)
-    for _ in range(25):
-        cx, cy, r = int(rng.integers(0, width)), int(rng.integers(0, height)), int(rng.integers(20, 250))
-        draw.ellipse([cx - r, cy - r, cx + r, cy + r], fill=tuple(int(v) for v in rng.integers(0, 255, 3)))
-    image = image.filter(ImageFilter.GaussianBlur(3))
-    noisy = np.asarray(image).astype(np.int16) + rng.normal(0, 6, (height, width, 3)).astype(np.int16)
-    buf = io.BytesIO()
-    Image.fromarray(np.clip(noisy, 0, 255).astype(np.uint8)).save(buf, fmt)
-    return buf.getvalue()
-
-
-def dev_credentials(directory: Path) -> SigningCredentials:
-    paths = dev_ca_ensure(directory=directory)
-    return SigningCredentials(
-        cert_chain_pem=paths.chain.read_bytes(),
-        private_key_pem=paths.private_key.read_bytes(),
-        trust_anchors_pem=paths.ca_cert.read_bytes(),
-        is_development=True,
-    )
-
-
-def label(credentials: SigningCredentials, *, seed: int = 0, payload: bytes = PAYLOAD, **kwargs):
-    kwargs.setdefault("title", "12_0.jpg")
-    kwargs.setdefault("base_model", "stabilityai/stable-diffusion-xl-base-1.0")
-    return image_label(
-        source=photo_bytes(seed), size=(1080, 1350), watermark=payload, credentials=credentials, **kwargs
-    )
+from tests.provenance.helpers import PAYLOAD, label, photo_bytes
 
 
 def c2pa_store(data: bytes, mime: str, trust_anchors_pem: bytes) -> dict:
@@ -81,11 +43,6 @@ def c2pa_store(data: bytes, mime: str, trust_anchors_pem: bytes) -> dict:
     )
     with context, c2pa.Reader(mime, io.BytesIO(data), context=context) as reader:
         return json.loads(reader.json())
-
-
-@pytest.fixture(scope="module")
-def credentials(tmp_path_factory) -> SigningCredentials:
-    return dev_credentials(tmp_path_factory.mktemp("c2pa"))
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,7 @@ from provenance.marks.xmp import Tc260Label
 from provenance.models import ExportBundle, ExportedImage
 from tests.conftest import client_for
 from tests.factories import PostFactory, aware
-from tests.scheduler.test_provenance import dev_credentials
+from tests.provenance.test_labeling import dev_credentials
 
 pytestmark = pytest.mark.django_db
 

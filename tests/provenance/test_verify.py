@@ -18,7 +18,7 @@ from provenance.checks.verify import (
     bundle_verify,
     image_verify,
 )
-from tests.scheduler.test_provenance import PAYLOAD, dev_credentials, label
+from tests.provenance.test_labeling import PAYLOAD, dev_credentials, label
 
 OTHER_PAYLOAD = bytes.fromhex("0badf00d")
 

@@ -20,7 +20,7 @@ from provenance.marks.xmp import TC260_AI_GENERATED, xmp_labels, xmp_packet_from
 from provenance.models import ExportedImage, ExportSettings, ExportStatus, VisibleLabelStyle
 from scheduler.models import PostStatus
 from tests.factories import PostFactory, PostImageFactory, aware, png_bytes
-from tests.scheduler.test_exports_provenance import rewrite
+from tests.provenance.test_exports_provenance import rewrite
 
 pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 

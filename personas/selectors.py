@@ -9,8 +9,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import Count, OuterRef, QuerySet, Subquery
 
 from core.access import allowed_roles, role_allows
-from core.errors import NotFound, PermissionDenied
 from core.captions import disclosure_label_compose, label_table_needed
+from core.errors import NotFound, PermissionDenied
 from core.languages import DEFAULT_LANGUAGE, language_clean
 from personas.identity.backend import default_threshold
 from personas.models import DEFAULT_DISCLOSURE_LABEL, FaceFinding, Membership, Persona, ReferenceImage, Workspace

@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
+from core.captions import hashtag_clean
 from core.constants import BadgePosition
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.captions import hashtag_clean
 from core.platforms import Platform
 from personas.caption_settings import CAPTION_FIELDS, caption_field_clean, str_list
 from personas.identity.reference_qa import reference_faces_refresh

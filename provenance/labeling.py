@@ -37,9 +37,9 @@ from django.conf import settings
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 from PIL.PngImagePlugin import PngInfo
 
+from core.captions import mentions_ad
 from core.constants import BadgePosition
 from core.errors import ApplicationError
-from core.captions import mentions_ad
 from core.platforms import platform_target_size
 from provenance.marks.rivagan import GIVE_UP_WRONG_BITS, bits_wrong, payload_random, rivagan_embed, rivagan_readings
 from provenance.marks.visible_labels import eu_icon_draw, explicit_label_draw

@@ -12,8 +12,8 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db.models import F, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce, Substr
 
-from core.errors import NotFound, ValidationFailed
 from core.captions import validate_content
+from core.errors import NotFound, ValidationFailed
 from personas.models import Persona
 from personas.selectors import workspace_ids_query
 from scheduler.models import Post, PostComment, PostImage, PostStatus, PostTransition

@@ -95,7 +95,7 @@ def decorate_lora_versions(versions: list[LoraVersion], images: list[GeneratedIm
 
 
 def platform_limits() -> dict:
-    """The caption rules the live counters read (core.platforms' table is the single source; the server re-validates)."""
+    """The caption rules the live counters read (core.platforms is the single source; the server re-validates)."""
     return {
         value: {
             "label": rule.label,

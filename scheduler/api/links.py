@@ -22,9 +22,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.captions import text_as_posted
 from core.constants import MAX_DB_ID
 from core.errors import NotFound
-from core.captions import text_as_posted
 from personas.auth import client_ip
 from personas.selectors import persona_get
 from scheduler import selectors

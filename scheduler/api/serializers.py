@@ -8,8 +8,8 @@ import datetime as dt
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from core.constants import MAX_DB_ID
 from core.captions import text_as_posted
+from core.constants import MAX_DB_ID
 from core.platforms import Platform
 from generation.models import GeneratedImage
 from scheduler import selectors

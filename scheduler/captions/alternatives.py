@@ -14,9 +14,9 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 
 from core.access import AUTHOR_ROLES
+from core.captions import BILINGUAL_LABEL_SEPARATOR, label_remove
 from core.dispatch import task_send
 from core.errors import Conflict, NotFound, ValidationFailed
-from core.captions import BILINGUAL_LABEL_SEPARATOR, label_remove
 from core.languages import LANGUAGES, language_clean
 from generation.models import GeneratedImage
 from generation.transitions import error_text

@@ -11,8 +11,8 @@ import datetime as dt
 
 from django.utils import timezone
 
-from core.errors import ValidationFailed
 from core.captions import mentions_ad, validate_content
+from core.errors import ValidationFailed
 from core.platforms import Platform
 from personas.models import Persona
 from personas.selectors import disclosure_label_for

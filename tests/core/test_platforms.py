@@ -1,14 +1,10 @@
+"""core.platforms: the platform table, X's weighted length and the image rules (caption and hashtag rules:
+tests/core/test_captions.py)."""
+
 import pytest
 
-from core.platforms import (
-    PLATFORM_RULES,
-    Platform,
-    hashtags_in,
-    platform_target_size,
-    text_as_posted,
-    validate_content,
-    weighted_length_x,
-)
+from core.captions import validate_content
+from core.platforms import PLATFORM_RULES, Platform, images_problems, platform_target_size, weighted_length_x
 
 # A size that every platform's ratio rule accepts is not possible (TikTok is 9:16 only), so each test
 # picks an image that suits the platform under test.
@@ -32,32 +28,6 @@ def test_every_platform_has_exactly_one_rule():
     assert set(PLATFORM_RULES) == set(Platform.values)
 
 
-@pytest.mark.parametrize(
-    ("platform", "limit"),
-    [
-        ("instagram", 2200),
-        ("tiktok", 4000),
-        ("x", 280),
-        ("threads", 500),
-        ("linkedin", 3000),
-        ("facebook", 63206),
-        ("pinterest", 500),
-    ],
-)
-def test_caption_limit_boundary(platform, limit):
-    assert check(platform, "a" * limit) == []
-    errors = check(platform, "a" * (limit + 1))
-    assert len(errors) == 1
-    assert f"{limit:,}" in errors[0] and "1 too many" in errors[0]
-
-
-def test_hashtags_count_towards_the_caption_length_with_a_joining_space():
-    # 2,190 + " " + "#lisbon" (7) + " " + "#x" (2) = 2,201 on Instagram
-    assert text_as_posted("a" * 2190, ["#lisbon", "#x"]) == "a" * 2190 + " #lisbon #x"
-    assert check("instagram", "a" * 2189, ["#lisbon", "#x"]) == []
-    assert "1 too many" in check("instagram", "a" * 2190, ["#lisbon", "#x"])[0]
-
-
 def test_x_weighting_latin_cjk_emoji_and_urls():
     assert weighted_length_x("hello") == 5
     assert weighted_length_x("日本語") == 6
@@ -72,32 +42,6 @@ def test_x_weighting_latin_cjk_emoji_and_urls():
     assert weighted_length_x("https://example.com/" + "x" * 200) == 23
     assert weighted_length_x("see https://t.co/a.") == len("see ") + 23 + 1
     assert weighted_length_x("visit example.com now") == len("visit ") + 23 + len(" now")
-
-
-def test_x_limit_uses_weighted_length():
-    assert check("x", "日" * 140) == []
-    assert "281" in check("x", "日" * 140 + "a")[0]
-    url = "https://example.com/" + "long-path/" * 30
-    caption = "a" * (280 - 24) + " " + url  # 256 + 1 + 23 = 280
-    assert check("x", caption) == []
-    assert check("x", caption + "!") != []
-    # On code-point platforms the same emoji counts 1.
-    assert check("threads", "😀" * 500) == []
-
-
-def test_instagram_hashtag_cap_counts_caption_and_list_together():
-    assert check("instagram", "Hi #one #two", ["#three", "#four", "#five"]) == []
-    errors = check("instagram", "Hi #one #two", ["#three", "#four", "#five", "#six"])
-    assert len(errors) == 1 and "at most 5 hashtags" in errors[0] and "this post has 6" in errors[0]
-
-
-def test_threads_allows_one_topic_tag_and_duplicates_count_once():
-    assert check("threads", "Coffee #Coffee", ["#coffee"]) == []
-    assert "at most 1 hashtag per post" in check("threads", "Coffee", ["#coffee", "#paris"])[0]
-
-
-def test_hashtags_in_ignores_html_entities_and_mid_word_hashes():
-    assert hashtags_in("a#b &#39; #Real #real #ok_2") == ["#real", "#ok_2"]
 
 
 @pytest.mark.parametrize(
@@ -119,6 +63,7 @@ def test_image_count_limits(platform, maximum):
     assert errors == [
         f"{PLATFORM_RULES[platform].label} allows at most {maximum} images per post; this post has {maximum + 1}."
     ]
+    assert images_problems(platform=platform, image_sizes=[size] * (maximum + 1)) == errors
     assert "at least 1 image" in check(platform, "hi", sizes=[])[0]
 
 

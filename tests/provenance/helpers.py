@@ -53,7 +53,6 @@ def label(credentials: SigningCredentials, *, seed: int = 0, payload: bytes = PA
     )
 
 
-
 def sample_png(name: str, size: tuple[int, int]) -> bytes:
     """One of bench.samples' real photos, fitted to `size`, as PNG bytes (an upload as the app stores it)."""
     buf = io.BytesIO()

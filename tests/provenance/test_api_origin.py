@@ -15,38 +15,23 @@ from django.core.management import CommandError, call_command
 from PIL import Image, ImageOps
 
 from bench.samples import sample_photo
-from provenance.labeling import image_label
 from provenance.marks.fingerprint import fingerprints
-from provenance.marks.xmp import Tc260Label
 from provenance.models import ExportBundle, ExportedImage
 from tests.conftest import client_for
 from tests.factories import PostFactory, aware
-from tests.provenance.test_labeling import dev_credentials
+from tests.provenance.conftest import DWT, PRODUCE_ID, RIVA
+from tests.provenance.conftest import ORIGIN_SIZE as SIZE
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/origin-check/"
-SIZE = (1080, 1350)
-RIVA = bytes.fromhex("a55ac33c")
-DWT = bytes.fromhex("0badf00d")
-PRODUCE_ID = uuid.UUID("6f1c1f7e-0000-4000-8000-000000000017")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> bytes:
-    """A post image as the export writes it: both watermarks, XMP with the TC260 label, C2PA."""
-    labeled = image_label(
-        source=ImageOps.fit(sample_photo("grace_hopper"), SIZE),
-        size=SIZE,
-        watermark=DWT,
-        title="12_0.jpg",
-        credentials=dev_credentials(tmp_path_factory.mktemp("c2pa-api-origin")),
-        rivagan=True,
-        rivagan_payload_new=lambda: RIVA,
-        tc260=Tc260Label(content_producer="Persona Studio", produce_id=str(PRODUCE_ID)),
-    )
-    assert labeled.rivagan == RIVA.hex()
-    return labeled.data
+def exported(exported_photo) -> bytes:
+    """A post image as the export writes it: both watermarks, XMP with the TC260 label (ProduceID PRODUCE_ID),
+    C2PA; labeled once per run (conftest.py), with RIVA read back."""
+    return exported_photo
 
 
 @pytest.fixture

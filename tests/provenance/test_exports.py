@@ -10,7 +10,6 @@ import pytest
 from django.core.files.base import ContentFile
 
 from core.errors import NotFound, ValidationFailed
-from core.platforms import Platform
 from provenance.bundles import build as exports
 from provenance.bundles.build import export_bundle_build, export_bundle_create
 from provenance.bundles.selectors import export_bundle_get, export_bundle_list
@@ -23,13 +22,9 @@ from tests.factories import (
     aware,
     png_bytes,
 )
+from tests.provenance.conftest import AFTER_DST, BEFORE_DST, RANGE  # Paris: +01:00 before DST, +02:00 after
 
 pytestmark = pytest.mark.django_db
-
-# Europe/Paris switches to summer time on Sunday 2026-03-29: +01:00 before, +02:00 after.
-BEFORE_DST = aware(2026, 3, 28, 8, 0)
-AFTER_DST = aware(2026, 3, 30, 16, 30)
-RANGE = (aware(2026, 3, 1, 0, 0), aware(2026, 4, 1, 0, 0))
 
 
 def scheduled_post(persona, when, *, images=1, **fields):
@@ -60,34 +55,30 @@ def open_zip(bundle):
     return data, zipfile.ZipFile(io.BytesIO(data))
 
 
-@pytest.mark.slow  # labels and verifies 3-4 images
-def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona, django_capture_on_commit_callbacks):
-    early = scheduled_post(
-        persona, BEFORE_DST, images=2, caption="Café morning. AI-generated virtual influencer", hashtags=["#paris"]
-    )
-    late = scheduled_post(
-        persona, AFTER_DST, images=1, platform=Platform.THREADS, is_sponsored=True, hashtags=["#ad", "#coffee"]
-    )
+# --- The shared main bundle (tests/provenance/conftest.py): two posts around the DST switch, exported twice ------
 
-    bundle = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
+
+def test_bundle_contents_manifest_csvs_and_calendar(shared_exports):
+    main = shared_exports.main
+    bundle, persona, early, late = main.first, main.persona, main.early_id, main.late_id
 
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
     assert bundle.progress == 100
     assert bundle.post_count == 2
     assert bundle.finished_at is not None
-    data, zf = open_zip(bundle)
+    data, zf = bundle.data, bundle.zip()
     assert hashlib.sha256(data).hexdigest() == bundle.sha256
 
     manifest = json.loads(zf.read("manifest.json"))
     assert manifest["schema_version"] == "1.1"
     assert manifest["generated_at"].endswith("Z")
-    assert manifest["workspace"] == {"id": workspace.pk, "name": workspace.name, "slug": workspace.slug}
+    assert manifest["workspace"] == {"id": main.workspace_id, "name": main.workspace_name, "slug": main.workspace_slug}
     assert manifest["range"] == {"start": "2026-03-01T00:00:00Z", "end": "2026-04-01T00:00:00Z"}
-    assert [p["id"] for p in manifest["posts"]] == [early.pk, late.pk]
+    assert [p["id"] for p in manifest["posts"]] == [early, late]
 
     first, second = manifest["posts"]
     assert first["persona"] == {
-        "id": persona.pk,
+        "id": persona.id,
         "name": persona.name,
         "handle": persona.handle,
         "timezone": "Europe/Paris",
@@ -112,14 +103,13 @@ def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona
 
     # Every listed image is the labeled JPEG in the ZIP (not the stored original): its sha256 is of those
     # bytes, its watermark payload is recorded, and it is at the platform's size.
-    assert [i["path"] for i in first["images"]] == [f"images/{early.pk}_0.jpg", f"images/{early.pk}_1.jpg"]
-    originals = {img.position: img.image.read() for img in early.images.all()}
+    assert [i["path"] for i in first["images"]] == [f"images/{early}_0.jpg", f"images/{early}_1.jpg"]
     for entry in first["images"] + second["images"]:
         blob = zf.read(entry["path"])
         assert hashlib.sha256(blob).hexdigest() == entry["sha256"]
         assert (entry["width"], entry["height"]) == (1080, 1350)
         assert entry["mime_type"] == "image/jpeg" and len(entry["watermark"]) == 8
-    assert zf.read(f"images/{early.pk}_1.jpg") != originals[1]
+    assert zf.read(f"images/{early}_1.jpg") != main.originals[(early, 1)]
     assert len({e["watermark"] for e in first["images"] + second["images"]}) == 3
     assert len(second["images"]) == 1
     assert bundle.verification["ok"] is True
@@ -143,7 +133,7 @@ def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona
 
     cal = icalendar.Calendar.from_ical(zf.read("schedule.ics"))
     events = cal.walk("VEVENT")
-    assert [str(e["UID"]) for e in events] == [f"post-{early.pk}@personastudio", f"post-{late.pk}@personastudio"]
+    assert [str(e["UID"]) for e in events] == [f"post-{early}@personastudio", f"post-{late}@personastudio"]
     assert events[0].decoded("DTSTART") == BEFORE_DST
     assert events[0].decoded("DTSTART").utcoffset() == dt.timedelta(0)
     assert str(events[1]["SUMMARY"]) == f"{persona.name} – Threads"
@@ -151,27 +141,22 @@ def test_bundle_contents_manifest_csvs_and_calendar(workspace, marketer, persona
     assert "DTSTAMP" in events[0]
 
 
-@pytest.mark.slow  # labels and verifies 3-4 images
-def test_export_marks_posts_exported_once_and_reexport_is_idempotent(
-    workspace, marketer, persona, django_capture_on_commit_callbacks
-):
-    posts = [scheduled_post(persona, BEFORE_DST), scheduled_post(persona, AFTER_DST)]
+def test_export_marks_posts_exported_once_and_reexport_is_idempotent(shared_exports):
+    main = shared_exports.main
+    first, second = main.first, main.again
+    posts = [main.early_id, main.late_id]
 
-    first = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
-    for post in posts:
-        post.refresh_from_db()
-        assert post.status == PostStatus.EXPORTED
-        rows = list(PostTransition.objects.filter(post=post))
-        assert [(r.from_status, r.to_status, r.actor) for r in rows] == [("scheduled", "exported", marketer)]
+    for post_id in posts:
+        assert main.statuses_after_first[post_id] == PostStatus.EXPORTED
+        rows = [row for row in main.transitions_after_first if row.post_id == post_id]
+        assert [(r.from_status, r.to_status, r.actor_id) for r in rows] == [("scheduled", "exported", main.marketer_id)]
         assert str(first.pk) in rows[0].comment
 
-    second = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
     assert second.status == ExportStatus.SUCCEEDED
-    assert PostTransition.objects.filter(post__in=posts).count() == 2  # no second transition
-    _, zf1 = open_zip(first)
-    _, zf2 = open_zip(second)
+    assert len(main.transitions_after_again) == 2  # no second transition
+    zf1, zf2 = first.zip(), second.zip()
     m1, m2 = json.loads(zf1.read("manifest.json")), json.loads(zf2.read("manifest.json"))
-    assert [p["id"] for p in m2["posts"]] == [p["id"] for p in m1["posts"]] == [p.pk for p in posts]
+    assert [p["id"] for p in m2["posts"]] == [p["id"] for p in m1["posts"]] == posts
     assert zf1.namelist() == zf2.namelist()
     for name in zf1.namelist():
         if name not in ("manifest.json", "schedule.ics") and not name.startswith("images/"):
@@ -181,21 +166,18 @@ def test_export_marks_posts_exported_once_and_reexport_is_idempotent(
     assert marks[0] == marks[1]
 
 
-def test_same_content_gives_same_entries_apart_from_signatures(
-    workspace, marketer, persona, django_capture_on_commit_callbacks, monkeypatch
-):
-    scheduled_post(persona, BEFORE_DST, images=1)
-    fixed = aware(2026, 2, 1, 10, 0)
-    monkeypatch.setattr(exports.timezone, "now", lambda: fixed)
-    first = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
-    second = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
+def test_same_content_gives_same_entries_apart_from_signatures(shared_exports):
+    # Both builds of the main bundle ran with the clock stopped at MAIN_BUILT_AT.
+    first, second = shared_exports.main.first, shared_exports.main.again
     assert first.pk != second.pk
-    zf1, zf2 = open_zip(first)[1], open_zip(second)[1]
+    zf1, zf2 = first.zip(), second.zip()
     m1, m2 = json.loads(zf1.read("manifest.json")), json.loads(zf2.read("manifest.json"))
+    assert m1["generated_at"] == m2["generated_at"] == "2026-02-01T10:00:00Z"
     # Only the C2PA signature of each image (ECDSA, fresh instance id) and so its sha256 differ.
     for manifest in (m1, m2):
-        for image in manifest["posts"][0]["images"]:
-            image.pop("sha256")
+        for post in manifest["posts"]:
+            for image in post["images"]:
+                image.pop("sha256")
     assert m1 == m2
     for name in zf1.namelist():
         if not name.startswith("images/") and name != "manifest.json":
@@ -203,8 +185,11 @@ def test_same_content_gives_same_entries_apart_from_signatures(
     assert {i.date_time for i in zf1.infolist()} == {(1980, 1, 1, 0, 0, 0)}
 
 
+# --- Bundles of their own: what the filter picks, failures, retries, progress ------------------------------
+
+
 def test_only_matching_posts_are_included(workspace, marketer, persona, django_capture_on_commit_callbacks):
-    included = scheduled_post(persona, BEFORE_DST)
+    included = scheduled_post(persona, BEFORE_DST, images=0)  # which posts, not their images: nothing to label
     other_persona = PersonaFactory(workspace=workspace)
     scheduled_post(other_persona, BEFORE_DST)  # persona not chosen
     scheduled_post(persona, RANGE[1])  # end is exclusive
@@ -258,7 +243,7 @@ def test_failed_bundle_can_be_retried(workspace, marketer, persona, django_captu
 
 
 def test_building_a_succeeded_bundle_is_a_noop(workspace, marketer, persona, django_capture_on_commit_callbacks):
-    scheduled_post(persona, BEFORE_DST)
+    scheduled_post(persona, BEFORE_DST, images=0)  # a text post: the no-op does not depend on what is labeled
     bundle = build(marketer, workspace, [persona], django_capture_on_commit_callbacks)
     name, sha, finished = bundle.file.name, bundle.sha256, bundle.finished_at
     scheduled_post(persona, AFTER_DST)  # would change the content if it were rebuilt
@@ -330,7 +315,7 @@ def test_create_refuses_personas_of_another_workspace_and_outsiders(workspace, m
 
 
 def test_create_enqueues_only_on_commit(workspace, admin_member, persona, django_capture_on_commit_callbacks):
-    scheduled_post(persona, BEFORE_DST)
+    scheduled_post(persona, BEFORE_DST, images=0)  # a text post: the queued build, not the labeling
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         bundle = export_bundle_create(
             actor=admin_member, workspace=workspace, persona_ids=[persona.pk], start=RANGE[0], end=RANGE[1]

@@ -20,11 +20,12 @@ from provenance import labeling as provenance
 from provenance.bundles.build import export_bundle_build, export_bundle_create, post_caption
 from provenance.checks.verify import C2PA_INVALID, C2PA_MISSING, bundle_verify
 from provenance.labeling import BadgeOptions, watermark_payload
-from provenance.models import ExportStatus
+from provenance.models import ExportBundle, ExportStatus
 from scheduler import services
 from scheduler.models import PostStatus, PostTransition
 from tests.conftest import client_for
-from tests.factories import PersonaFactory, PostFactory, PostImageFactory, aware, png_bytes
+from tests.factories import PostFactory, PostImageFactory, aware, png_bytes
+from tests.provenance.helpers import rewrite
 
 pytestmark = pytest.mark.django_db
 
@@ -53,16 +54,6 @@ def zip_bytes(bundle) -> bytes:
         return fh.read()
 
 
-def rewrite(data: bytes, name: str, change) -> bytes:
-    """The same ZIP with entry `name` replaced by change(old bytes)."""
-    out = io.BytesIO()
-    with zipfile.ZipFile(io.BytesIO(data)) as src, zipfile.ZipFile(out, "w") as dst:
-        for info in src.infolist():
-            blob = src.read(info.filename)
-            dst.writestr(info, change(blob) if info.filename == name else blob)
-    return out.getvalue()
-
-
 def flip_one_byte(blob: bytes) -> bytes:
     position = len(blob) * 3 // 4  # inside the JPEG's entropy-coded data, past headers and the C2PA box
     return blob[:position] + bytes([blob[position] ^ 0x01]) + blob[position + 1 :]
@@ -80,20 +71,22 @@ def image_path(data: bytes) -> str:
     return manifest["posts"][0]["images"][0]["path"]
 
 
-# --- The built bundle ------------------------------------------------------------------------------
+# --- The built bundle: the shared main bundle (tests/provenance/conftest.py) -----------------------------------
 
 
-def test_built_bundle_is_labeled_and_verifies(workspace, marketer, persona, capsys):
-    post = scheduled_post(persona)
-    bundle = built(marketer, workspace, persona)
+def test_built_bundle_is_labeled_and_verifies(shared_exports, capsys):
+    main = shared_exports.main
+    bundle, post_id = main.first, main.early_id
 
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
-    data = zip_bytes(bundle)
+    data = bundle.data
     zf = zipfile.ZipFile(io.BytesIO(data))
     entry = json.loads(zf.read("manifest.json"))["posts"][0]["images"][0]
-    assert entry["path"] == f"images/{post.pk}_0.jpg"
-    assert entry["watermark"] == watermark_payload(post_id=post.pk, position=0).hex()
+    assert entry["path"] == f"images/{post_id}_0.jpg"
+    assert entry["watermark"] == watermark_payload(post_id=post_id, position=0).hex()
     # Fitted to Instagram's 1080x1350 from the 900x1200 original.
+    with Image.open(io.BytesIO(main.originals[(post_id, 0)])) as original:
+        assert original.size == (900, 1200)
     assert (entry["width"], entry["height"]) == (1080, 1350)
     with Image.open(io.BytesIO(zf.read(entry["path"]))) as image:
         assert image.size == (1080, 1350) and image.format == "JPEG"
@@ -107,13 +100,12 @@ def test_built_bundle_is_labeled_and_verifies(workspace, marketer, persona, caps
     assert bundle.verification["ok"] is True
     assert bundle.verification["images"][0]["sha256"] == hashlib.sha256(zf.read(entry["path"])).hexdigest()
 
-    call_command("verify_bundle", bundle.file.path)
-    assert "Verification PASSED: 1 image" in capsys.readouterr().out
+    call_command("verify_bundle", str(bundle.path))
+    assert "Verification PASSED: 3 images" in capsys.readouterr().out
 
 
-def test_one_flipped_byte_fails_verification(workspace, marketer, persona):
-    scheduled_post(persona)
-    data = zip_bytes(built(marketer, workspace, persona))
+def test_one_flipped_byte_fails_verification(shared_exports):
+    data = shared_exports.main.first.data
     path = image_path(data)
 
     report = bundle_verify(zip_path_or_file=io.BytesIO(rewrite(data, path, flip_one_byte)))
@@ -124,9 +116,8 @@ def test_one_flipped_byte_fails_verification(workspace, marketer, persona):
     assert any(p.startswith(f"{path}: C2PA manifest is invalid") for p in report.all_problems)
 
 
-def test_image_resaved_without_metadata_is_reported_unlabeled(workspace, marketer, persona):
-    scheduled_post(persona)
-    data = zip_bytes(built(marketer, workspace, persona))
+def test_image_resaved_without_metadata_is_reported_unlabeled(shared_exports):
+    data = shared_exports.main.first.data
     path = image_path(data)
 
     report = bundle_verify(zip_path_or_file=io.BytesIO(rewrite(data, path, resave_without_metadata)))
@@ -163,22 +154,25 @@ def test_export_failing_verification_is_refused_and_nothing_is_exported(
     assert bundle.status == ExportStatus.SUCCEEDED and bundle.verification["ok"] is True
 
 
-def test_persona_badge_is_drawn_and_recorded(workspace, marketer, monkeypatch):
-    persona = PersonaFactory(workspace=workspace, ai_badge_enabled=True, ai_badge_position=BadgePosition.TOP_LEFT)
-    scheduled_post(persona)
-    calls = []
-    original = provenance.badge_draw
-
-    def spy(image, badge):
-        calls.append(badge.position)
-        return original(image, badge)
-
-    monkeypatch.setattr(provenance, "badge_draw", spy)
-    bundle = built(marketer, workspace, persona)
+def test_persona_badge_is_drawn_and_recorded(shared_exports):
+    # The main persona's badge is top-left; the shared build spied on provenance.labeling.badge_draw.
+    bundle = shared_exports.main.first
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
-    manifest = json.loads(zipfile.ZipFile(io.BytesIO(zip_bytes(bundle))).read("manifest.json"))
+    manifest = bundle.manifest()
     assert manifest["posts"][0]["images"][0]["badge"] is True
-    assert calls == ["top-left"]
+    assert [image["badge"] for post in manifest["posts"] for image in post["images"]] == [True, True, True]
+    assert [position for position, _style in bundle.badge_calls] == ["top-left", "top-left", "top-left"]
+
+
+def test_persona_badge_settings_give_the_labelers_badge(persona):
+    """What the build hands the labeler for a persona (badge_for_persona), in the workspace's style."""
+    persona.ai_badge_enabled, persona.ai_badge_position = True, BadgePosition.TOP_LEFT
+    assert provenance.badge_for_persona(persona) == BadgeOptions(position="top-left", style="pill")
+    assert provenance.badge_for_persona(persona, style="explicit") == BadgeOptions(
+        position="top-left", style="explicit"
+    )
+    persona.ai_badge_enabled = False
+    assert provenance.badge_for_persona(persona) is None
 
 
 # --- Manifest captions and flags -------------------------------------------------------------------
@@ -279,9 +273,8 @@ def upload(client, data: bytes, name: str = "bundle.zip"):
     return client.post(f"{URL}verify/", {"file": SimpleUploadedFile(name, data, "application/zip")}, format="multipart")
 
 
-def test_api_verifies_an_uploaded_bundle(workspace, marketer, persona):
-    scheduled_post(persona)
-    data = zip_bytes(built(marketer, workspace, persona))
+def test_api_verifies_an_uploaded_bundle(marketer, shared_exports):
+    data = shared_exports.main.first.data
     client = client_for(marketer)
 
     good = upload(client, data)
@@ -299,9 +292,23 @@ def test_api_verifies_an_uploaded_bundle(workspace, marketer, persona):
     assert client.post(f"{URL}verify/", {}, format="multipart").status_code == 400
 
 
-def test_api_returns_the_stored_report(workspace, marketer, persona, outsider):
-    scheduled_post(persona)
-    bundle = built(marketer, workspace, persona)
+def test_api_returns_the_stored_report(workspace, marketer, persona, outsider, shared_exports):
+    # The row as a build leaves it, with the report the shared main bundle's build stored.
+    built_main = shared_exports.main.first
+    bundle = ExportBundle.objects.create(
+        workspace=workspace,
+        start=RANGE[0],
+        end=RANGE[1],
+        created_by=marketer,
+        status=ExportStatus.SUCCEEDED,
+        progress=100,
+        post_count=built_main.post_count,
+        sha256=built_main.sha256,
+        verification=built_main.verification,
+        finished_at=built_main.finished_at,
+    )
+    bundle.personas.set([persona])
+    assert bundle.verification["ok"] is True and len(bundle.verification["images"]) == 3
     client = client_for(marketer)
 
     response = client.get(f"{URL}{bundle.pk}/verification/")

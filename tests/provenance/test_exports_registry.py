@@ -7,57 +7,41 @@ import io
 import json
 import zipfile
 
-import pytest
-from django.core.files.base import ContentFile
-from PIL import Image, ImageOps
+from PIL import Image
 
-from bench.samples import sample_photo
-from provenance.bundles.build import export_bundle_build, export_bundle_create
+from core.constants import BadgePosition
+from personas.models import Persona
 from provenance.checks.verify import bundle_verify
+from provenance.labeling import badge_for_persona, image_label
 from provenance.marks.fingerprint import CROP_SCALES, fingerprint
 from provenance.marks.rivagan import rivagan_read
 from provenance.marks.xmp import TC260_AI_GENERATED, xmp_labels, xmp_packet_from_image
-from provenance.models import ExportedImage, ExportSettings, ExportStatus, VisibleLabelStyle
-from scheduler.models import PostStatus
-from tests.factories import PostFactory, PostImageFactory, aware, png_bytes
-from tests.provenance.test_exports_provenance import rewrite
+from provenance.models import ExportStatus, VisibleLabelStyle
+from tests.factories import png_bytes
+from tests.provenance.helpers import PAYLOAD, rewrite
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
-
-WHEN = aware(2026, 3, 10, 9, 0)
+# The bundles are the shared ones (tests/provenance/conftest.py): the registry workspace (TC260 content producer
+# CN-AIGC-0042; one post, a photo then a flat colour) and the explicit-label workspace.
 
 
-def photo_png() -> bytes:
-    buf = io.BytesIO()
-    ImageOps.fit(sample_photo("grace_hopper"), (900, 1200)).save(buf, "PNG")
-    return buf.getvalue()
-
-
-def test_kept_bundle_registers_and_labels_every_image(workspace, marketer, persona):
-    ExportSettings.objects.create(workspace=workspace, content_producer="CN-AIGC-0042")
-    post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=WHEN)
-    PostImageFactory(post=post, position=0, image=ContentFile(photo_png(), name="photo.png"))
-    # A flat colour has no texture for RivaGAN to hide in: it ships with dwtDctSvd and the fingerprint only.
-    PostImageFactory(post=post, position=1, image=ContentFile(png_bytes(900, 1200, (40, 100, 200)), name="flat.png"))
-
-    bundle = export_bundle_create(
-        actor=marketer, workspace=workspace, persona_ids=[persona.pk], start=aware(2026, 3, 1), end=aware(2026, 4, 1)
-    )
-    bundle = export_bundle_build(bundle_id=bundle.pk)
+def test_kept_bundle_registers_and_labels_every_image(shared_exports):
+    registry = shared_exports.registry
+    bundle = registry.bundle
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
 
-    data = bundle.file.open("rb").read()
+    data = bundle.data
     zf = zipfile.ZipFile(io.BytesIO(data))
     entries = json.loads(zf.read("manifest.json"))["posts"][0]["images"]
-    rows = {row.position: row for row in ExportedImage.objects.filter(bundle=bundle)}
+    assert {row.bundle_id for row in bundle.registered} == {bundle.pk}
+    rows = {row.position: row for row in bundle.registered}
     assert sorted(rows) == [0, 1]
     photo, flat = rows[0], rows[1]
     for row, entry in zip((photo, flat), entries, strict=True):
         assert (row.workspace_id, row.post_id, row.persona_id, row.platform) == (
-            workspace.pk,
-            post.pk,
-            persona.pk,
-            post.platform,
+            registry.workspace_id,
+            registry.post_id,
+            registry.persona_id,
+            registry.platform,
         )
         assert row.path == entry["path"] and row.sha256 == entry["sha256"] and row.dwt_payload == entry["watermark"]
         assert entry["produce_id"] == str(row.public_id)
@@ -103,22 +87,32 @@ def test_kept_bundle_registers_and_labels_every_image(workspace, marketer, perso
     assert any("TC260:AIGC says Label 1" in p and "not-this-image" in p for p in report.all_problems)
 
 
-def test_workspace_label_style_draws_the_explicit_label(workspace, marketer, persona):
-    ExportSettings.objects.create(workspace=workspace, visible_label_style=VisibleLabelStyle.EXPLICIT)
-    persona.ai_badge_enabled = True
-    persona.ai_badge_position = "bottom-left"
-    persona.save()
-    post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=WHEN)
-    PostImageFactory(post=post, position=0, image=ContentFile(png_bytes(1080, 1350, (230, 230, 230)), name="a.png"))
-    bundle = export_bundle_create(
-        actor=marketer, workspace=workspace, persona_ids=[persona.pk], start=aware(2026, 3, 1), end=aware(2026, 4, 1)
-    )
-    bundle = export_bundle_build(bundle_id=bundle.pk)
+def test_workspace_label_style_draws_the_explicit_label(shared_exports):
+    # The workspace's style reaches the labeler with the persona's badge position, and the manifest says so.
+    bundle = shared_exports.explicit.bundle
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
-    zf = zipfile.ZipFile(bundle.file.open("rb"))
-    entry = json.loads(zf.read("manifest.json"))["posts"][0]["images"][0]
+    entry = bundle.manifest()["posts"][0]["images"][0]
     assert entry["badge"] is True
-    with Image.open(io.BytesIO(zf.read(entry["path"]))) as image:
+    assert bundle.badge_calls == (("bottom-left", "explicit"),)
+
+
+def test_explicit_label_in_the_labeled_file_is_at_least_5_percent_tall(credentials):
+    """The explicit style's pixels, through the labeling chain: a light flat picture shows the pill alone.
+
+    Without RivaGAN, which an export adds: on this picture it does not take (the label's edges give it just enough
+    texture to try every payload, ~25 s of CPU), and the chain then ships the pixels it would have without it.
+    """
+    persona = Persona(ai_badge_enabled=True, ai_badge_position=BadgePosition.BOTTOM_LEFT)
+    labeled = image_label(
+        source=png_bytes(1080, 1350, (230, 230, 230)),
+        size=(1080, 1350),
+        watermark=PAYLOAD,
+        title="1_0.jpg",
+        badge=badge_for_persona(persona, style=VisibleLabelStyle.EXPLICIT),
+        credentials=credentials,
+    )
+    assert labeled.badge is True
+    with Image.open(io.BytesIO(labeled.data)) as image:
         dark = [y for y in range(image.height) if image.getpixel((120, y))[0] < 100]
     # The explicit label's white letters sit on a dark pill at least 5% of the 1080 px side tall.
     assert dark and max(dark) - min(dark) >= 0.05 * 1080

@@ -17,14 +17,9 @@ from provenance.checks.origin import (
     UploadTooLarge,
     origin_detect,
 )
-from provenance.labeling import image_label
 from provenance.marks.fingerprint import fingerprint, fingerprints
-from provenance.marks.rivagan import rivagan_embed
-from tests.provenance.test_labeling import dev_credentials
-
-SIZE = (1080, 1350)
-RIVA = bytes.fromhex("a55ac33c")
-DWT = bytes.fromhex("0badf00d")
+from tests.provenance.conftest import DWT, RIVA
+from tests.provenance.conftest import ORIGIN_SIZE as SIZE
 
 
 @dataclass
@@ -56,17 +51,9 @@ def png(image: Image.Image) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory) -> bytes:
-    """A post image as the export writes it: both watermarks, XMP, C2PA."""
-    fitted = ImageOps.fit(sample_photo("grace_hopper"), SIZE)
-    labeled = image_label(
-        source=rivagan_embed(fitted, RIVA),
-        size=SIZE,
-        watermark=DWT,
-        title="12_0.jpg",
-        credentials=dev_credentials(tmp_path_factory.mktemp("c2pa-origin")),
-    )
-    return labeled.data
+def exported(exported_photo) -> bytes:
+    """A post image as the export writes it: both watermarks, XMP, C2PA (built once per run: conftest.py)."""
+    return exported_photo
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from provenance import tasks as provenance_tasks
 from provenance.bundles.build import export_bundle_create
 from provenance.models import ExportBundle, ExportStatus
 from scheduler.models import PostStatus, PostTransition
-from tests.factories import PostFactory, PostImageFactory, aware
+from tests.factories import PostFactory, aware
 
 pytestmark = pytest.mark.django_db
 
@@ -26,8 +26,8 @@ def pending_bundle(actor, workspace, persona, age=dt.timedelta(0)):
 def test_export_sweep_requeues_only_stale_pending_bundles(
     workspace, marketer, persona, django_capture_on_commit_callbacks
 ):
+    # A text post: the task's bookkeeping, not the labeling (tested on the shared bundle), is under test.
     post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=aware(2026, 3, 5, 9))
-    PostImageFactory(post=post, position=0)
     stale = pending_bundle(marketer, workspace, persona, age=dt.timedelta(minutes=6))
     fresh = pending_bundle(marketer, workspace, persona, age=dt.timedelta(minutes=1))
 
@@ -44,8 +44,8 @@ def test_export_sweep_requeues_only_stale_pending_bundles(
 
 
 def test_export_bundle_build_task_is_idempotent(workspace, marketer, persona, django_capture_on_commit_callbacks):
+    # A text post: the task's bookkeeping, not the labeling (tested on the shared bundle), is under test.
     post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=aware(2026, 3, 5, 9))
-    PostImageFactory(post=post, position=0)
     bundle = pending_bundle(marketer, workspace, persona)
 
     with django_capture_on_commit_callbacks(execute=True):

@@ -18,19 +18,15 @@ from provenance.checks.verify import (
     bundle_verify,
     image_verify,
 )
-from tests.provenance.test_labeling import PAYLOAD, dev_credentials, label
+from tests.provenance.helpers import PAYLOAD, label
 
 OTHER_PAYLOAD = bytes.fromhex("0badf00d")
 
 
-@pytest.fixture(scope="module")
-def ca_dir(tmp_path_factory):
-    return tmp_path_factory.mktemp("c2pa-verify")
-
-
-@pytest.fixture(scope="module")
-def credentials(ca_dir):
-    return dev_credentials(ca_dir)
+@pytest.fixture
+def ca_dir(_c2pa_dev_ca_dir):
+    """Where `credentials` (the session's development CA, conftest.py) keeps its root."""
+    return _c2pa_dev_ca_dir
 
 
 @pytest.fixture(scope="module")

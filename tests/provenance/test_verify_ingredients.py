@@ -18,12 +18,7 @@ from provenance.checks.verify import (
     image_verify,
 )
 from provenance.labeling import C2PA_SIGN_SETTINGS, c2pa_manifest_definition, image_encode, xmp_packet
-from tests.provenance.test_labeling import dev_credentials, photo_bytes
-
-
-@pytest.fixture(scope="module")
-def credentials(tmp_path_factory):
-    return dev_credentials(tmp_path_factory.mktemp("c2pa-ingredients"))
+from tests.provenance.helpers import photo_bytes
 
 
 def jpeg(seed: int) -> bytes:

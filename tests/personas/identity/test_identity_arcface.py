@@ -11,7 +11,6 @@ import pytest
 from onnx import TensorProto, checker, helper, numpy_helper, save
 
 from personas.identity import backend as configured
-from personas.identity import faces as identity
 from personas.identity.arcface import ARCFACE_DEFAULT_THRESHOLD, ArcFaceOnnxBackend
 from personas.identity.faces import FaceStatus, face_analyse, likeness, profile_build
 from tests import faces

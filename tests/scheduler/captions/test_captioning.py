@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from core.access import Role
-from core.errors import PermissionDenied
 from core.captions import label_count
+from core.errors import PermissionDenied
 from generation.jobs import render as worker
 from generation.models import DraftingStatus, GenerationJob
 from personas.models import CaptionLanguageMode

@@ -21,7 +21,7 @@ from generation import selectors as generation_selectors
 from generation.engine import specs as generation_specs
 from generation.engine.families import FAMILY_LABELS
 from generation.library import services as base_model_services
-from generation.models import GeneratedImage, GenerationJob
+from generation.models import GeneratedImage, GenerationJob, GenerationMode
 from personas import selectors as persona_selectors
 from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
@@ -158,7 +158,8 @@ PERSONA_JOBS_LIMIT = 8
 def post_image_jobs_decorate(jobs: list[GenerationJob]) -> None:
     """Set on each job the post whose image its result replaces (`target_post_id`; None for a job that drafts) and
     that image's earlier versions (`earlier_versions`)."""
-    targets = post_image_jobs_replacing(job_ids=[job.pk for job in jobs])
+    # Only an inpainted fix replaces a post's image: pages of other jobs spend no query on it.
+    targets = post_image_jobs_replacing(job_ids=[job.pk for job in jobs if job.mode == GenerationMode.INPAINT])
     for job in jobs:
         target = targets.get(job.pk)
         job.target_post_id = target.post_id if target is not None else None

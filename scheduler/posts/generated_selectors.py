@@ -38,8 +38,11 @@ def post_image_job_replacing(*, job: GenerationJob) -> PostImageJob | None:
 
 
 def post_image_jobs_replacing(*, job_ids: Iterable[int]) -> dict[int, PostImageJob]:
-    """post_image_job_replacing for each of these (already scoped) jobs, by job id, in one query."""
-    return {row.job_id: row for row in PostImageJob.objects.filter(job_id__in=list(job_ids), replaces=True)}
+    """post_image_job_replacing for each of these (already scoped) jobs, by job id, in one query (none for no ids)."""
+    job_ids = list(job_ids)
+    if not job_ids:
+        return {}
+    return {row.job_id: row for row in PostImageJob.objects.filter(job_id__in=job_ids, replaces=True)}
 
 
 def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]]:

@@ -197,10 +197,12 @@ class RegistryExport:
 
 
 @dataclass(frozen=True)
-class ExplicitLabelExport:
-    """A workspace whose visible label style is China's explicit label; a persona with its badge bottom-left."""
+class SingleImageExport:
+    """One post with one 900x1200 photo, in a workspace whose visible label style is China's explicit label, its
+    persona badged bottom-left. The bundle for tests that verify a whole ZIP: one image is all they need."""
 
     post_id: int
+    original: bytes  # the stored upload
     bundle: BuiltBundle
 
 
@@ -208,7 +210,7 @@ class ExplicitLabelExport:
 class SharedExports:
     main: MainExport
     registry: RegistryExport
-    explicit: ExplicitLabelExport
+    single: SingleImageExport
 
 
 def _persona_facts(persona) -> PersonaFacts:
@@ -351,7 +353,7 @@ def _registry_export(badge_calls: list[tuple[str, str]]) -> RegistryExport:
     )
 
 
-def _explicit_label_export(badge_calls: list[tuple[str, str]]) -> ExplicitLabelExport:
+def _single_image_export(badge_calls: list[tuple[str, str]]) -> SingleImageExport:
     workspace = WorkspaceFactory()
     marketer = MembershipFactory(workspace=workspace, role=Role.MARKETER).user
     ExportSettings.objects.create(workspace=workspace, visible_label_style=VisibleLabelStyle.EXPLICIT)
@@ -359,8 +361,11 @@ def _explicit_label_export(badge_calls: list[tuple[str, str]]) -> ExplicitLabelE
         workspace=workspace, created_by=marketer, ai_badge_enabled=True, ai_badge_position=BadgePosition.BOTTOM_LEFT
     )
     post = PostFactory(persona=persona, status=PostStatus.SCHEDULED, scheduled_at=WHEN)
-    _post_image(post, 0, sample_png("chelsea", (1080, 1350)), "a.png")
-    return ExplicitLabelExport(post_id=post.pk, bundle=_export(marketer, workspace, [persona], badge_calls))
+    original = sample_png("chelsea", (900, 1200))  # fitted up to Instagram's 1080x1350
+    _post_image(post, 0, original, "a.png")
+    return SingleImageExport(
+        post_id=post.pk, original=original, bundle=_export(marketer, workspace, [persona], badge_calls)
+    )
 
 
 @pytest.fixture(scope="session")
@@ -394,7 +399,7 @@ def shared_exports(django_db_setup, django_db_blocker, tmp_path_factory, _c2pa_d
         shared = SharedExports(
             main=_main_export(monkeypatch, badge_calls),
             registry=_registry_export(badge_calls),
-            explicit=_explicit_label_export(badge_calls),
+            single=_single_image_export(badge_calls),
         )
         # Nothing of it stays: the on-commit callbacks (the queued builds) are dropped with the rows.
         transaction.set_rollback(True)

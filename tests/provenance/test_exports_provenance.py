@@ -71,12 +71,12 @@ def image_path(data: bytes) -> str:
     return manifest["posts"][0]["images"][0]["path"]
 
 
-# --- The built bundle: the shared main bundle (tests/provenance/conftest.py) -----------------------------------
+# --- The built bundle: the shared single-image bundle (tests/provenance/conftest.py) ---------------------------
 
 
 def test_built_bundle_is_labeled_and_verifies(shared_exports, capsys):
-    main = shared_exports.main
-    bundle, post_id = main.first, main.early_id
+    single = shared_exports.single
+    bundle, post_id = single.bundle, single.post_id
 
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
     data = bundle.data
@@ -85,7 +85,7 @@ def test_built_bundle_is_labeled_and_verifies(shared_exports, capsys):
     assert entry["path"] == f"images/{post_id}_0.jpg"
     assert entry["watermark"] == watermark_payload(post_id=post_id, position=0).hex()
     # Fitted to Instagram's 1080x1350 from the 900x1200 original.
-    with Image.open(io.BytesIO(main.originals[(post_id, 0)])) as original:
+    with Image.open(io.BytesIO(single.original)) as original:
         assert original.size == (900, 1200)
     assert (entry["width"], entry["height"]) == (1080, 1350)
     with Image.open(io.BytesIO(zf.read(entry["path"]))) as image:
@@ -101,11 +101,11 @@ def test_built_bundle_is_labeled_and_verifies(shared_exports, capsys):
     assert bundle.verification["images"][0]["sha256"] == hashlib.sha256(zf.read(entry["path"])).hexdigest()
 
     call_command("verify_bundle", str(bundle.path))
-    assert "Verification PASSED: 3 images" in capsys.readouterr().out
+    assert "Verification PASSED: 1 image" in capsys.readouterr().out
 
 
 def test_one_flipped_byte_fails_verification(shared_exports):
-    data = shared_exports.main.first.data
+    data = shared_exports.single.bundle.data
     path = image_path(data)
 
     report = bundle_verify(zip_path_or_file=io.BytesIO(rewrite(data, path, flip_one_byte)))
@@ -117,7 +117,7 @@ def test_one_flipped_byte_fails_verification(shared_exports):
 
 
 def test_image_resaved_without_metadata_is_reported_unlabeled(shared_exports):
-    data = shared_exports.main.first.data
+    data = shared_exports.single.bundle.data
     path = image_path(data)
 
     report = bundle_verify(zip_path_or_file=io.BytesIO(rewrite(data, path, resave_without_metadata)))
@@ -274,7 +274,7 @@ def upload(client, data: bytes, name: str = "bundle.zip"):
 
 
 def test_api_verifies_an_uploaded_bundle(marketer, shared_exports):
-    data = shared_exports.main.first.data
+    data = shared_exports.single.bundle.data
     client = client_for(marketer)
 
     good = upload(client, data)
@@ -293,8 +293,8 @@ def test_api_verifies_an_uploaded_bundle(marketer, shared_exports):
 
 
 def test_api_returns_the_stored_report(workspace, marketer, persona, outsider, shared_exports):
-    # The row as a build leaves it, with the report the shared main bundle's build stored.
-    built_main = shared_exports.main.first
+    # The row as a build leaves it, with the report the shared single-image bundle's build stored.
+    built_single = shared_exports.single.bundle
     bundle = ExportBundle.objects.create(
         workspace=workspace,
         start=RANGE[0],
@@ -302,13 +302,13 @@ def test_api_returns_the_stored_report(workspace, marketer, persona, outsider, s
         created_by=marketer,
         status=ExportStatus.SUCCEEDED,
         progress=100,
-        post_count=built_main.post_count,
-        sha256=built_main.sha256,
-        verification=built_main.verification,
-        finished_at=built_main.finished_at,
+        post_count=built_single.post_count,
+        sha256=built_single.sha256,
+        verification=built_single.verification,
+        finished_at=built_single.finished_at,
     )
     bundle.personas.set([persona])
-    assert bundle.verification["ok"] is True and len(bundle.verification["images"]) == 3
+    assert bundle.verification["ok"] is True and len(bundle.verification["images"]) == 1
     client = client_for(marketer)
 
     response = client.get(f"{URL}{bundle.pk}/verification/")

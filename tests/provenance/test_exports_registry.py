@@ -21,7 +21,7 @@ from tests.factories import png_bytes
 from tests.provenance.helpers import PAYLOAD, rewrite
 
 # The bundles are the shared ones (tests/provenance/conftest.py): the registry workspace (TC260 content producer
-# CN-AIGC-0042; one post, a photo then a flat colour) and the explicit-label workspace.
+# CN-AIGC-0042; one post, a photo then a flat colour) and the single-image one (explicit label style).
 
 
 def test_kept_bundle_registers_and_labels_every_image(shared_exports):
@@ -89,7 +89,7 @@ def test_kept_bundle_registers_and_labels_every_image(shared_exports):
 
 def test_workspace_label_style_draws_the_explicit_label(shared_exports):
     # The workspace's style reaches the labeler with the persona's badge position, and the manifest says so.
-    bundle = shared_exports.explicit.bundle
+    bundle = shared_exports.single.bundle
     assert bundle.status == ExportStatus.SUCCEEDED, bundle.error
     entry = bundle.manifest()["posts"][0]["images"][0]
     assert entry["badge"] is True

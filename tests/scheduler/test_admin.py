@@ -25,7 +25,7 @@ def staff_client(workspace, role=Role.MARKETER):
     user.is_staff = True
     user.save()
     user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_post", "change_post", "view_exportbundle"])
+        *Permission.objects.filter(codename__in=["view_post", "change_post"])
     )
     client = Client()
     client.force_login(user)
@@ -81,9 +81,3 @@ def test_post_admin_edits_drafts_through_the_service(persona, marketer):
     assert response.status_code == 302, response.content[:2000]
     post.refresh_from_db()
     assert post.caption == f"Edited {LABEL}" and post.status == PostStatus.DRAFT
-
-
-def test_export_bundle_admin_is_view_only(workspace):
-    client, _ = staff_client(workspace, role=Role.ADMIN)
-    assert client.get("/admin/scheduler/exportbundle/").status_code == 200
-    assert client.get("/admin/scheduler/exportbundle/add/").status_code == 403

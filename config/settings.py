@@ -273,6 +273,8 @@ SPECTACULAR_SETTINGS = {
         "PostStatusEnum": "scheduler.models.PostStatus",
         "ExportStatusEnum": "provenance.models.ExportStatus",
         "JobStatusEnum": "generation.models.JobStatus",
+        "GenerationModeEnum": "generation.models.GenerationMode",
+        "PostImageModeEnum": ["img2img", "inpaint"],  # a post's image is the source: no txt2img
         "PlatformEnum": "core.platforms.Platform",
         "RoleEnum": "core.access.Role",
     },

@@ -92,8 +92,8 @@ UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 class ApiAutoSchema(AutoSchema):
     """Adds the error answers an operation can give to its documented responses, each as ApiErrorSerializer.
 
-    A view adds statuses its code raises beyond these with `error_statuses` (e.g. (410, 429)); an explicit
-    response for an error status keeps its own description and gets the error body when it documents none.
+    A view adds statuses its code raises beyond these with `error_statuses` (e.g. (410, 429)); an explicit 4xx
+    response keeps its own description, and gets the error body when it documents none.
     """
 
     def get_operation(self, path, path_regex, path_prefix, method, registry):
@@ -102,9 +102,12 @@ class ApiAutoSchema(AutoSchema):
             return None
         error_schema = self.resolve_serializer(ApiErrorSerializer, "response").ref
         responses = operation.setdefault("responses", {})
-        for status in sorted(self._error_statuses(operation)):
-            response = responses.setdefault(status, {"description": ERROR_DESCRIPTIONS.get(status, "")})
-            response.setdefault("content", {"application/json": {"schema": error_schema}})
+        for status in self._error_statuses(operation):
+            responses.setdefault(status, {"description": ERROR_DESCRIPTIONS.get(status, "")})
+        for status, response in responses.items():
+            if status.startswith("4"):
+                response.setdefault("content", {"application/json": {"schema": error_schema}})
+        operation["responses"] = dict(sorted(responses.items()))
         return operation
 
     def _error_statuses(self, operation: dict) -> set[str]:

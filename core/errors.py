@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.core.exceptions import SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db.models import ProtectedError, RestrictedError
+from django.db.models import Model, ProtectedError, RestrictedError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -119,10 +120,16 @@ def _validation_body(exc: drf_exceptions.ValidationError) -> dict[str, Any]:
     return error_body(_first_message(messages) or "Invalid input.", ValidationFailed.code)
 
 
-def _blocking_rows(exc: ProtectedError | RestrictedError) -> dict[str, int]:
-    """How many rows of each kind still refer to what was to be deleted, e.g. {"generation jobs": 2}."""
-    objects = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
-    return dict(Counter(str(obj._meta.verbose_name_plural) for obj in objects))
+def in_use(what: str, rows: Mapping[type[Model], int]) -> Conflict:
+    """The Conflict (code in_use) of a delete that other rows block: extra.in_use_by counts them by kind, e.g.
+    {"posts": 3, "generation_jobs": 1}, and the detail names them."""
+    counts = {model: count for model, count in rows.items() if count}
+    listed = ", ".join(
+        f"{count} {model._meta.verbose_name if count == 1 else model._meta.verbose_name_plural}"
+        for model, count in counts.items()
+    )
+    extra = {"in_use_by": {str(model._meta.verbose_name_plural).replace(" ", "_"): n for model, n in counts.items()}}
+    return Conflict(f"{what} cannot be deleted: {listed} still use it.", code="in_use", extra=extra)
 
 
 def _as_drf(exc: Exception) -> Exception:
@@ -147,12 +154,9 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
         if isinstance(exc, TooManyRequests) and "retry_after" in exc.extra:
             response["Retry-After"] = str(exc.extra["retry_after"])
         return response
-    if isinstance(exc, ProtectedError | RestrictedError):
-        set_rollback()
-        blocking = _blocking_rows(exc)
-        listed = ", ".join(f"{count} {kind}" for kind, count in blocking.items())
-        body = error_body(f"It cannot be deleted: {listed} still use it.", "in_use", {"in_use_by": blocking})
-        return Response(body, status=409)
+    if isinstance(exc, ProtectedError | RestrictedError):  # a delete that rows of another kind still refer to
+        rows = exc.protected_objects if isinstance(exc, ProtectedError) else exc.restricted_objects
+        return api_exception_handler(in_use("It", Counter(type(row) for row in rows)), context)
     exc = _as_drf(exc)
     response = exception_handler(exc, context)  # sets the headers: WWW-Authenticate, Retry-After, Allow
     if response is None:

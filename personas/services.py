@@ -20,7 +20,7 @@ from django.utils.text import slugify
 from core.access import ADMIN_ROLES, AUTHOR_ROLES, Role
 from core.captions import hashtag_clean
 from core.constants import BadgePosition
-from core.errors import Conflict, NotFound, ValidationFailed
+from core.errors import Conflict, NotFound, ValidationFailed, in_use
 from core.platforms import Platform
 from personas.caption_settings import CAPTION_FIELDS, caption_field_clean, str_list
 from personas.identity.reference_qa import reference_faces_refresh
@@ -310,32 +310,15 @@ def _delete_files_on_commit(names: list[str]) -> None:
 PERSONA_WORK_RELATIONS = ("posts", "generation_jobs", "lora_versions")
 
 
-def _persona_work(persona: Persona) -> dict[str, tuple[int, str]]:
-    """{accessor: (count, label)} of the rows in PERSONA_WORK_RELATIONS that use the persona, non-zero only."""
-    found = {}
-    for name in PERSONA_WORK_RELATIONS:
-        manager = getattr(persona, name)
-        count = manager.count()
-        if count:
-            meta = manager.model._meta
-            found[name] = (count, str(meta.verbose_name if count == 1 else meta.verbose_name_plural))
-    return found
-
-
 @transaction.atomic
 def persona_delete(*, actor: AbstractBaseUser, persona: Persona) -> None:
     """Delete a persona with its reference images and settings. Admins only. A persona that posts, generation jobs
-    or LoRA versions still use is kept (Conflict, code in_use, extra.in_use_by counts them): deleting it would
-    destroy that work."""
+    or LoRA versions still use is kept: deleting it would destroy that work (Conflict, code in_use, with their
+    counts in extra.in_use_by)."""
     role_require(user=actor, workspace_id=persona.workspace_id, roles=ADMIN_ROLES)
-    work = _persona_work(persona)
-    if work:
-        listed = ", ".join(f"{count} {label}" for count, label in work.values())
-        raise Conflict(
-            f"{persona.name} is still used by {listed}; it was not deleted.",
-            code="in_use",
-            extra={"in_use_by": {name: count for name, (count, _label) in work.items()}},
-        )
+    work = {getattr(persona, name).model: getattr(persona, name).count() for name in PERSONA_WORK_RELATIONS}
+    if any(work.values()):
+        raise in_use(persona.name, work)
     names = [n for n in persona.reference_images.values_list("image", flat=True) if n]
     persona.delete()
     _delete_files_on_commit(names)

@@ -311,6 +311,7 @@ class LoraVersionViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     )
     @action(detail=True, methods=["post"])
     def activate(self, request: Request, pk: int) -> Response:
+        self.get_object()  # another workspace's version: 404 whatever the body says
         data = LoraActivateSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         version = services.lora_version_activate(

@@ -72,6 +72,25 @@ DWT = bytes.fromhex("0badf00d")
 PRODUCE_ID = uuid.UUID("6f1c1f7e-0000-4000-8000-000000000017")
 
 
+SHARED_GROUPS = {"shared_exports": "provenance-shared-exports", "exported_photo": "provenance-exported-photo"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns xdist_group marks into node-id suffixes
+def pytest_collection_modifyitems(config, items):
+    """Under `--dist loadgroup` (make test), the tests that read one of the fixtures built once per run go to one
+    worker, so it is built once, not once per worker. And the tests that read `shared_exports` are database tests:
+    pytest-django creates the test database only when a collected test asks for one, and the build needs it."""
+    for item in items:
+        fixtures = getattr(item, "fixturenames", ())
+        if "shared_exports" in fixtures and not item.get_closest_marker("django_db"):
+            item.add_marker(pytest.mark.django_db)
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = next((g for name, g in SHARED_GROUPS.items() if name in fixtures), None)
+        if group:
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def credentials(_c2pa_dev_ca_dir) -> SigningCredentials:
     return dev_credentials(_c2pa_dev_ca_dir)

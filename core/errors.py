@@ -75,7 +75,7 @@ def error_body(detail: str, code: str, extra: dict[str, Any] | None = None) -> d
     return {"detail": detail, "code": code, "extra": extra or {}}
 
 
-def field_errors_summary(fields: dict[str, Any]) -> str:
+def _field_errors_summary(fields: dict[str, Any]) -> str:
     """One line from per-field messages (the first of each), e.g. 'name: This field is required.; age: ...'."""
     parts = []
     for name, messages in fields.items():
@@ -115,7 +115,7 @@ def _validation_body(exc: drf_exceptions.ValidationError) -> dict[str, Any]:
     detail = exc.detail
     if isinstance(detail, dict):
         fields = _plain(detail)
-        return error_body(field_errors_summary(fields), ValidationFailed.code, {"fields": fields})
+        return error_body(_field_errors_summary(fields), ValidationFailed.code, {"fields": fields})
     messages = _plain(detail if isinstance(detail, list) else [detail])
     return error_body(_first_message(messages) or "Invalid input.", ValidationFailed.code)
 

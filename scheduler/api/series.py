@@ -64,6 +64,10 @@ class SlotSeriesCreateSerializer(serializers.Serializer):
     ends_on = serializers.DateField(required=False, allow_null=True, default=None)
 
 
+class SlotSeriesListQuerySerializer(serializers.Serializer):
+    persona = serializers.IntegerField(required=False, min_value=1, max_value=MAX_DB_ID)
+
+
 class SlotSeriesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     """Recurring posting slots of your workspaces' personas (e.g. every Tuesday 18:00)."""
 
@@ -72,8 +76,9 @@ class SlotSeriesViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     filter_backends: list = []
 
     def get_queryset(self):
-        persona = self.request.query_params.get("persona", "")
-        persona_id = int(persona) if persona.isdigit() and int(persona) <= MAX_DB_ID else None
+        query = SlotSeriesListQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)  # a persona that is not an id is a 400, not a filter left out
+        persona_id = query.validated_data.get("persona")
         return series_selectors.slot_series_list(user=self.request.user, persona_id=persona_id)
 
     @extend_schema(parameters=[OpenApiParameter("persona", OpenApiTypes.INT, description="Persona id.")])

@@ -77,9 +77,10 @@ SHARED_GROUPS = {"shared_exports": "provenance-shared-exports", "exported_photo"
 
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist turns xdist_group marks into node-id suffixes
 def pytest_collection_modifyitems(config, items):
-    """Under `--dist loadgroup` (make test), the tests that read one of the fixtures built once per run go to one
-    worker, so it is built once, not once per worker. And the tests that read `shared_exports` are database tests:
-    pytest-django creates the test database only when a collected test asks for one, and the build needs it."""
+    """The tests that read `shared_exports` are database tests: pytest-django creates the test database only when a
+    collected test asks for one, and the build needs it. Under `--dist loadgroup` (make test), the tests that read
+    a fixture built once per run go to one worker, so it is built once, not once per worker; with pytest 9.2 and
+    pytest-xdist 3.8 loadgroup groups nothing (pytest-dev/pytest-xdist#1386), so for now each worker builds its own."""
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "shared_exports" in fixtures and not item.get_closest_marker("django_db"):

@@ -8,7 +8,7 @@ the checks below, as the demo admin and as the outsider at once (the outsider wi
 the outsider is walked over every route with the demo workspace's real ids: each answer must be 401, 403 or 404
 (and the admin must reach them).
 
-API_CONTRACT_EXAMPLES sets the examples per operation in the fuzzing phase (default 25) and API_CONTRACT_SEED the
+API_CONTRACT_EXAMPLES sets the examples per operation (fuzzing, stateful; default 25) and API_CONTRACT_SEED the
 seed (default 1); a longer run needs a longer --timeout than the suite's 900 s, e.g.
     API_CONTRACT_EXAMPLES=200 API_CONTRACT_SEED=7 .venv/bin/pytest --timeout 3600 tests/security/test_schemathesis.py
 """

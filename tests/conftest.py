@@ -10,8 +10,8 @@ from tests import objectstore
 from tests.factories import MembershipFactory, PersonaFactory, UserFactory, WorkspaceFactory
 from tests.services import service_unavailable
 
-# The machine's one PostgreSQL and Redis (fixed Redis databases, a PostgreSQL restart in the integration session)
-# cannot be shared by two tests at once: under `--dist loadgroup` every `services` test runs on one worker.
+# Services tests on fixed Redis databases (the health and lockout checks) cannot run two at once: under
+# `--dist loadgroup` every `services` test without a group of its own (one with its own databases) shares a worker.
 SERVICES_GROUP = "services"
 
 

@@ -1,11 +1,10 @@
-"""Faults with real workers: a killed worker, a job past its time limit, a database restart, a lost message."""
+"""Faults with real workers: a killed worker, a job past its time limit, database connections ended by the server
+(as a restart ends them), a lost message."""
 
 from __future__ import annotations
 
 import datetime as dt
-import subprocess
 import time
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -20,9 +19,7 @@ from provenance.models import ExportBundle, ExportStatus
 from scheduler import tasks
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, PostFactory, PostImageFactory, WorkspaceFactory
-from tests.integration.conftest import reachable
 from tests.integration.workers import wait_for
-from tests.services import service_unavailable
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -129,12 +126,18 @@ def test_job_past_its_time_limit_is_failed_with_a_reason(studio, workers, monkey
     assert Post.objects.filter(persona=persona).count() == 1  # the warm-up job's draft only
 
 
-def _restart_postgres() -> None:
-    versions = sorted(p.name for p in Path("/etc/postgresql").iterdir())
-    subprocess.run(
-        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "restart"],
-        check=True, capture_output=True, timeout=120,
-    )  # fmt: skip
+def _drop_database_connections() -> None:
+    """What a database restart does to its clients: the server ends every connection to this database (the test
+    database only, so tests that share the PostgreSQL server run on beside this one)."""
+    import psycopg
+
+    name = connection.settings_dict["NAME"]
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as admin:
+        ended = admin.execute(
+            "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()) AS ended", [name],
+        ).fetchone()[0]  # fmt: skip
+    assert ended >= 1  # at least the idle worker's pooled connection
 
 
 def _scheduled_post(persona, marketer, when):
@@ -154,9 +157,7 @@ def _bundle_done(bundle_id: int) -> ExportBundle | None:
     return ExportBundle.objects.filter(pk=bundle_id, status__in=[ExportStatus.SUCCEEDED, ExportStatus.FAILED]).first()
 
 
-def test_worker_survives_a_database_restart(studio, workers):
-    if not Path("/etc/postgresql").is_dir():
-        service_unavailable("needs a local pg_ctlcluster-managed PostgreSQL")
+def test_worker_survives_its_database_connections_ending(studio, workers):
     workspace, marketer, persona = studio
     first_when = timezone.now() + dt.timedelta(days=1)
     second_when = timezone.now() + dt.timedelta(days=3)
@@ -166,9 +167,8 @@ def test_worker_survives_a_database_restart(studio, workers):
     before = _bundle(workspace, marketer, persona, first_when)
     assert wait_for(lambda: _bundle_done(before.pk), timeout=120, what="the first bundle").status == "succeeded"
 
-    _restart_postgres()  # the idle worker's pooled connection (CONN_MAX_AGE) is now dead
+    _drop_database_connections()  # the idle worker's pooled connection (CONN_MAX_AGE) is now dead
     connection.close()  # so is ours
-    wait_for(lambda: reachable("127.0.0.1", 5432), timeout=60, what="PostgreSQL to come back")
     wait_for(_db_answers, timeout=60, what="PostgreSQL to accept queries")
 
     after = _bundle(workspace, marketer, persona, second_when)

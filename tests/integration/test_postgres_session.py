@@ -25,8 +25,8 @@ def _drop_databases(*names: str) -> None:
 
 @pytest.mark.slow
 @pytest.mark.services
-# Restarts the machine's PostgreSQL and flushes Redis databases: never beside another services test (loadgroup).
-@pytest.mark.xdist_group("services")
+# Its own PostgreSQL database and Redis database: it may run beside the other services tests.
+@pytest.mark.xdist_group("integration")
 def test_integration_suite_on_postgres_redis_and_real_workers(tmp_path):
     for name, port in (("PostgreSQL", 5432), ("Redis", 6379)):
         if not reachable("127.0.0.1", port):

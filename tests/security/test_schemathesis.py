@@ -46,7 +46,8 @@ PARAMETER_COLLECTIONS = {"persona_id": "personas", "post_id": "posts", "alternat
 SHARED_COLLECTIONS = {"base-models"}  # the model library belongs to no workspace: everyone reads it
 OUTSIDER_STATUSES = {401, 403, 404}
 
-pytestmark = [pytest.mark.slow, pytest.mark.services]
+# Its own PostgreSQL and Redis databases: it may run beside the other services tests.
+pytestmark = [pytest.mark.slow, pytest.mark.services, pytest.mark.xdist_group("contract")]
 
 
 @dataclass

@@ -188,7 +188,7 @@ def postgres_database():
 
 
 @pytest.mark.services
-# The integration session restarts the machine's PostgreSQL: never beside it (`--dist loadgroup`).
-@pytest.mark.xdist_group("services")
+# Its own PostgreSQL database: it may run beside the other services tests.
+@pytest.mark.xdist_group("upgrade")
 def test_upgrade_from_the_last_release_keeps_every_row_and_file_on_postgres(tmp_path, postgres_database):
     upgrade_check(tmp_path, postgres_database)

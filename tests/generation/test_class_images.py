@@ -340,7 +340,7 @@ def test_prior_preservation_is_a_training_option_of_the_api(persona_with_refs, m
     client = client_for(marketer)
     for weight in (0, 50, -1):
         response = client.post(url, {"prior_preservation": True, "prior_loss_weight": weight}, format="json")
-        assert response.status_code == 400 and "prior_loss_weight" in response.json()
+        assert response.status_code == 400 and "prior_loss_weight" in response.json()["extra"]["fields"]
     assert not persona_with_refs.lora_versions.exists()
 
     response = client.post(url, {"prior_preservation": True, "prior_loss_weight": 0.5, "steps": 10}, format="json")

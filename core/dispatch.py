@@ -1,8 +1,8 @@
 """The one place Celery tasks are sent from: by name, after the current transaction commits.
 
-Sending by name keeps an app from importing the module of a task it queues (a lower layer can queue a higher
-layer's task, and no web process imports the GPU worker's modules to queue a render), and waiting for the commit
-keeps a message from naming a row that may still roll back. Routing is by name (settings.CELERY_TASK_ROUTES).
+Sending by name keeps an app's source free of the task modules it queues (a lower layer can queue a higher layer's
+task without naming its module in an import), and waiting for the commit keeps a message from naming a row that
+may still roll back. Routing is by name (settings.CELERY_TASK_ROUTES).
 """
 
 from __future__ import annotations
@@ -23,14 +23,11 @@ def task_send(name: str, *, args: Sequence = (), queue: str | None = None, robus
 
 
 def _send(name: str, *, args: tuple, queue: str | None) -> None:
-    app = current_app
-    if app.conf.task_always_eager:
-        # send_task ignores task_always_eager: run the registered task inline, as tests and the embedded mode expect.
-        importlib.import_module(name.rpartition(".")[0])
-        task = app.tasks[name]
-        if queue:
-            task.apply_async(args=args, queue=queue)
-        else:
-            task.delay(*args)
-        return
-    app.send_task(name, args=args, **({"queue": queue} if queue else {}))
+    # The registered task, not send_task: apply_async stamps the task's time limits on the message (the worker
+    # enforces what the message carries) and honours task_always_eager (tests, the embedded mode run it inline).
+    importlib.import_module(name.rpartition(".")[0])  # thread-safe, unlike the app's lazy autodiscovery
+    task = current_app.tasks[name]
+    if queue:
+        task.apply_async(args=args, queue=queue)
+    else:
+        task.delay(*args)

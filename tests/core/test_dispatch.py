@@ -24,9 +24,11 @@ def test_nothing_is_sent_before_commit_and_eager_mode_runs_the_task_by_name(
     assert ran == [("delay", (7,)), ("other", (8,))]
 
 
-def test_without_eager_mode_the_message_goes_to_the_broker_by_name(monkeypatch, django_capture_on_commit_callbacks):
+def test_without_eager_mode_the_message_goes_to_the_broker_with_the_tasks_limits(
+        monkeypatch, django_capture_on_commit_callbacks):
     sent = []
-    monkeypatch.setattr(app, "send_task", lambda name, args, **options: sent.append((name, args, options)))
+    monkeypatch.setattr(app, "send_task", lambda name, args=None, kwargs=None, **options: sent.append(
+        (name, tuple(args), options)))
     app.conf.task_always_eager = False
     try:
         with django_capture_on_commit_callbacks(execute=True):
@@ -34,5 +36,11 @@ def test_without_eager_mode_the_message_goes_to_the_broker_by_name(monkeypatch, 
             task_send("provenance.tasks.export_bundle_build", args=(4,))
     finally:
         app.conf.task_always_eager = True
-    assert sent == [("generation.runtime.tasks.generate_images", (3,), {"queue": "gpu-xl"}),
-                    ("provenance.tasks.export_bundle_build", (4,), {})]
+    (render_name, render_args, render_options), (export_name, export_args, _) = sent
+    assert (render_name, render_args, render_options["queue"]) == ("generation.runtime.tasks.generate_images", (3,),
+                                                                    "gpu-xl")
+    # The worker enforces the limits the message carries: the task's own, stamped by the sender.
+    render = app.tasks["generation.runtime.tasks.generate_images"]
+    assert (render_options["soft_time_limit"], render_options["time_limit"]) == (render.soft_time_limit,
+                                                                                 render.time_limit)
+    assert (export_name, export_args) == ("provenance.tasks.export_bundle_build", (4,))

@@ -99,7 +99,7 @@ class LoraVersion(RunFields):
     likeness_report = models.JSONField(
         default=dict, blank=True,
         help_text="Validation renders with this version and with the base model: mean / min likeness, face-found "
-        "rate (generation/likeness.py).",
+        "rate (generation/jobs/likeness.py).",
     )
     progress_stage = models.CharField(
         max_length=32, choices=TrainingStage.choices, default=TrainingStage.NONE, blank=True,
@@ -135,7 +135,7 @@ class GenerationJob(RunFields):
     num_variants = models.PositiveSmallIntegerField(default=4)
     best_of = models.PositiveSmallIntegerField(
         default=1, help_text="Best-of-N: candidates rendered per variant; the most on-model one is kept and drafted, "
-        "the others stay as rejected candidates (generation/best_of.py).",
+        "the others stay as rejected candidates (generation/jobs/best_of.py).",
     )
     seed = models.BigIntegerField(null=True, blank=True)
     steps = models.PositiveSmallIntegerField(default=25)

@@ -60,9 +60,10 @@ run: install
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker.
+# loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker. The order is
+# tests/schedule.py's (longest first), not xdist's.
 test: install browser-deps
-	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -321,6 +321,7 @@ CELERY_TASK_ROUTES = {
     "generation.runtime.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},  # drafting and caption writing among them
     "provenance.tasks.*": {"queue": "default"},
+    "web.tasks.demo_workspace_fill": {"queue": GENERATION_QUEUE},  # trains and renders the demo in-process
 }
 # Every worker beats this often (generation/runtime/heartbeats.py); one silent for the timeout is dead, and the runs it
 # held are queued again by the next worker start or recovery sweep.
@@ -371,7 +372,6 @@ CAPTION_LLM_MODEL = os.environ.get("CAPTION_LLM_MODEL", "llama3.2")
 CAPTION_LLM_API_KEY = os.environ.get("CAPTION_LLM_API_KEY", "")
 CAPTION_LLM_TIMEOUT = float(os.environ.get("CAPTION_LLM_TIMEOUT", "30"))
 CAPTION_LLM_RETRIES = int(os.environ.get("CAPTION_LLM_RETRIES", "2"))
-CAPTION_LLM_BACKOFF = float(os.environ.get("CAPTION_LLM_BACKOFF", "1"))
 CAPTION_LLM_PATH = os.environ.get("CAPTION_LLM_PATH", "")
 CAPTION_ALTERNATIVES = int(os.environ.get("CAPTION_ALTERNATIVES", "3"))  # per drafted post
 CAPTION_MEMORY = int(os.environ.get("CAPTION_MEMORY", "5"))  # recent approved captions used as examples

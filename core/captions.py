@@ -2,7 +2,8 @@
 the workspace's settings and pass them in.
 
 - disclosure labels: the built-in label of each caption language, a workspace's table over it, the label a caption
-  in a language (or two, "de+en") carries, and how a label is found in and taken out of a text;
+  in a language (or two, "de+en") carries, and how a label is found in and taken out of a text (copies that only
+  look like it included, core.lookalikes: a faked label counts as the label);
 - hashtags, "#ad" and links: what a hashtag is, how a post's tags are normalised, counted and published;
 - length and caps: the caption as posted measured the platform's way (core.platforms owns the platform table and
   X's weighting), and the caption and hashtag rules a post is validated against;
@@ -15,8 +16,9 @@ the workspace's settings and pass them in.
   - no links unless the persona allows them;
   - hashtags and length inside the platform's caps (X counts weighted length).
 
-A caption that cannot be repaired raises CaptionRefused with the reason; the writer then falls back to the
-template caption and records why.
+A model's reply is read as captions first (core.caption_replies: reasoning, preambles, JSON and the like taken out,
+options split, non-captions refused). A caption that cannot be repaired raises CaptionRefused with the reason; the
+writer then falls back to the template caption and records why.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from core.caption_replies import MAX_REPLY_CHARS, caption_text_clean
 from core.errors import ValidationFailed
 from core.languages import DEFAULT_LANGUAGE, LANGUAGES
+from core.lookalikes import INVISIBLE_RE, invisible_remove, phrase_skeleton, skeleton
 from core.platforms import URL_RE, URL_TRAILING, images_problems, rule_for, weighted_length_x
 
 # --- Disclosure labels ---------------------------------------------------------------------------------------
@@ -87,9 +91,11 @@ def disclosure_label_compose(language: str, *, persona_label: str, workspace_lab
 
 
 def caption_with_label(caption: str | None, label: str) -> str:
-    """The stripped caption with `label` appended on its own paragraph when it does not carry it already;
-    refused when it is larger than any platform takes."""
-    caption = (caption or "").strip()
+    """The stripped caption with `label` appended on its own paragraph when it does not carry it already (a copy
+    that only looks like it is replaced); refused when it is larger than any platform takes. Invisible characters
+    (zero-width spaces, bidirectional controls) are dropped: they can break or reverse a label while it reads
+    the same."""
+    caption = invisible_remove((caption or "").strip())
     if len(caption) > MAX_CAPTION_CHARS:
         raise ValidationFailed(
             f"The caption is {len(caption):,} characters; no platform allows more than {MAX_CAPTION_CHARS:,}.",
@@ -97,6 +103,8 @@ def caption_with_label(caption: str | None, label: str) -> str:
         )
     if label.lower() in caption.lower():
         return caption
+    if label_count(caption, label):
+        caption = label_remove(caption, label)
     return f"{caption}\n\n{label}" if caption else label
 
 
@@ -105,27 +113,45 @@ def caption_with_label(caption: str | None, label: str) -> str:
 _LATIN = "0-9A-Za-z\u00c0-\u024f"
 
 
-def _label_pattern(label: str) -> str:
-    pattern = re.escape(unicodedata.normalize("NFC", label))
-    if re.match(f"[{_LATIN}]", label[:1]):
+def _label_spans(text: str, label: str) -> list[tuple[int, int]]:
+    """Where `text` (NFC) holds `label` or a copy of it that only looks the same: other case, look-alike letters,
+    invisible characters, accents, other dashes or spaces (core.lookalikes). Spans of the NFC text."""
+    wanted = phrase_skeleton(label)
+    if not wanted:
+        return []
+    pattern = re.escape(wanted)
+    if re.match(f"[{_LATIN}]", wanted[:1]):
         pattern = f"(?<![{_LATIN}])" + pattern
-    if re.match(f"[{_LATIN}]", label[-1:]):
+    if re.match(f"[{_LATIN}]", wanted[-1:]):
         pattern += f"(?![{_LATIN}])"
-    return pattern
+    seen, where = skeleton(text)
+    spans = []
+    for match in re.finditer(pattern, seen):
+        start, end = where[match.start()], where[match.end() - 1] + 1
+        # Invisible characters around a copy (bidirectional controls wrapping it) go with it.
+        while start and INVISIBLE_RE.match(text[start - 1]):
+            start -= 1
+        while end < len(text) and INVISIBLE_RE.match(text[end]):
+            end += 1
+        spans.append((start, end))
+    return spans
 
 
 def label_count(text: str, label: str) -> int:
-    """How often `label` occurs in `text`, ignoring case."""
+    """How often `label` occurs in `text`, ignoring case, and counting copies that only look like it (a
+    zero-width space inside, Cyrillic letters, fullwidth forms): a faked label counts as a label."""
     if not label:
         return 0
-    return len(re.findall(_label_pattern(label), unicodedata.normalize("NFC", text), flags=re.IGNORECASE))
+    return len(_label_spans(unicodedata.normalize("NFC", text or ""), label))
 
 
 def label_remove(text: str, label: str) -> str:
-    """`text` without any occurrence of `label` (ignoring case), whitespace left tidy."""
+    """`text` without any occurrence of `label` or of a copy that only looks like it, whitespace left tidy."""
     if not label:
         return text
-    text = re.sub(_label_pattern(label), "", unicodedata.normalize("NFC", text), flags=re.IGNORECASE)
+    text = unicodedata.normalize("NFC", text)
+    for start, end in reversed(_label_spans(text, label)):
+        text = text[:start] + text[end:]
     text = re.sub(r"[ \t]+\n", "\n", text)
     text = re.sub(r"\n{3,}", "\n\n", text)
     return re.sub(r"[ \t]{2,}", " ", text).strip(" \t\n-–—|·•")
@@ -247,11 +273,7 @@ def validate_content(
 
 AD_TAG = "#ad"
 ELLIPSIS = "…"
-# A model reply is cut to this before any other work: a runaway reply must not cost seconds of regex.
-MAX_REPLY_CHARS = 70_000
 _TRAILING_TAGS_RE = re.compile(r"(?:\s*#\w+)+\s*$", re.UNICODE)
-_PREAMBLE_RE = re.compile(r"^\s*(?:caption|here(?:'s| is) (?:a|the|your) caption)\s*:\s*", re.IGNORECASE)
-_CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
 
 
 class CaptionRefused(Exception):
@@ -319,16 +341,6 @@ def brand_mentioned(text: str, brands: tuple[str, ...] | list[str]) -> str:
     return ""
 
 
-def _clean_reply(text: str) -> str:
-    text = unicodedata.normalize("NFC", (text or "")[:MAX_REPLY_CHARS]).replace("\r\n", "\n")
-    text = _CONTROL_RE.sub("", text).strip()
-    text = re.sub(r"^```\w*\n?|\n?```$", "", text).strip()
-    text = _PREAMBLE_RE.sub("", text).strip()
-    if len(text) >= 2 and (text[0], text[-1]) in (('"', '"'), ("'", "'"), ("“", "”")):
-        text = text[1:-1].strip()
-    return text
-
-
 def _fits(platform: str, caption: str, tags: list[str]) -> bool:
     return caption_length(platform, text_as_posted(caption, tags)) <= rule_for(platform).caption_max
 
@@ -346,7 +358,7 @@ def caption_enforce(*, text: str, hashtags: list[str], brief: CaptionBrief) -> E
     """The caption repaired to every rule, or CaptionRefused naming the rule it cannot be made to keep."""
     rule = rule_for(brief.platform)
     repairs: list[str] = []
-    body = _clean_reply(text)
+    body = caption_text_clean(text)
     if len(text or "") > MAX_REPLY_CHARS:
         repairs.append(f"reply cut to {MAX_REPLY_CHARS:,} characters")
 
@@ -357,10 +369,13 @@ def caption_enforce(*, text: str, hashtags: list[str], brief: CaptionBrief) -> E
     # The label is placed by enforcement, once, at the end: take out every copy the writer put anywhere.
     labels = brief.labels or (brief.label,)
     counts = [label_count(body, label) for label in labels]
+    exact = [body.lower().count(label.lower()) for label in labels]
     for label in sorted({brief.label, *labels}, key=len, reverse=True):
         body = label_remove(body, label)
     if any(count != 1 for count in counts):
         repairs.append("disclosure label added" if not any(counts) else "disclosure label placed once")
+    elif exact != counts:  # the one copy there only looked like the label
+        repairs.append("look-alike of the disclosure label replaced")
 
     # Hashtags that end the reply join the hashtag list; hashtags inside sentences stay where they are.
     trailing = _TRAILING_TAGS_RE.search(body)

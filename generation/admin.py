@@ -107,8 +107,8 @@ class GenerationJobAdmin(WorkspaceScopedAdminMixin, admin.ModelAdmin):
         "steps", "guidance", "scheduler", "width", "height", "status", "progress_step", "total_steps", "error",
         "cancel_requested", "is_sample", "batch_leader", "batch_offset", "batch_size", "drafting_status",
         "drafting_error", "created_by", "created_at", "started_at", "finished_at", "is_sponsored", "caption_error",
-        "worker", "mode", "strength", "init_image", "init_sha256", "source_image", "mask", "mask_sha256",
-        "upscale", "output_width", "output_height", "face_detail",
+        "caption_mode", "worker", "mode", "strength", "init_image", "init_sha256", "source_image", "mask",
+        "mask_sha256", "upscale", "output_width", "output_height", "face_detail",
     )
     inlines = (GeneratedImageInline, JobTransitionInline)
     actions = ("cancel_jobs",)

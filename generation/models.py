@@ -35,6 +35,16 @@ class DraftingStatus(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class CaptionMode(models.TextChoices):
+    """How the caption model answered for a job's posts: structured output (JSON with the caption, its hashtags and
+    language), plain text (a server without structured output, or one that ignored it), or no model at all."""
+
+    NONE = "", "Not captioned yet"
+    STRUCTURED = "structured", "Model, structured output"
+    PLAIN = "plain", "Model, plain text"
+    TEMPLATE = "template", "Templates (no model answered)"
+
+
 class TrainingStage(models.TextChoices):
     """What a running training attempt does now; while it renders class images, progress_step / total_steps count
     them (like kohya's "generating class images" bar), otherwise training steps."""
@@ -51,8 +61,12 @@ class GenerationMode(models.TextChoices):
     INPAINT = "inpaint", "Inpaint a masked part"
 
 
+def generation_input_name(workspace_id: int, filename: str) -> str:
+    return f"workspaces/{workspace_id}/generation-inputs/{filename}"
+
+
 def generation_input_path(instance: GenerationJob, filename: str) -> str:
-    return f"workspaces/{instance.persona.workspace_id}/generation-inputs/{filename}"
+    return generation_input_name(instance.persona.workspace_id, filename)
 
 
 class RunFields(models.Model):
@@ -181,6 +195,12 @@ class GenerationJob(RunFields):
     caption_error = models.TextField(
         blank=True, help_text="Why the caption model could not write the captions (the posts keep template captions)."
     )
+    caption_mode = models.CharField(
+        max_length=16, choices=CaptionMode.choices, default=CaptionMode.NONE, blank=True,
+        help_text="How the caption model answered in the last drafting: structured (JSON output), plain (text: a "
+        "server without structured output, or one that ignored it), or template (no model, or it was down). Each "
+        "caption's fallback reason says why one was refused.",
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -210,6 +230,9 @@ class GenerationJob(RunFields):
                 name="generation_job_drafts_only_when_succeeded",
             ),
             models.CheckConstraint(condition=models.Q(best_of__gte=1), name="generation_job_best_of_positive"),
+            models.CheckConstraint(
+                condition=models.Q(caption_mode__in=CaptionMode.values), name="generation_job_caption_mode_valid"
+            ),
         ]
 
     @property

@@ -5,7 +5,8 @@ drafting a job's posts (and "draft again") is scheduler's (scheduler.drafting.se
 from __future__ import annotations
 
 import random
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
@@ -16,7 +17,7 @@ from core.errors import Conflict, ValidationFailed
 from core.platforms import Platform, platform_target_size
 from generation.engine import specs
 from generation.engine.families import FAMILY_LABELS
-from generation.jobs.inputs import StoredSource, job_inputs_check, job_inputs_save
+from generation.jobs.inputs import StoredSource, job_inputs_check, job_inputs_store
 from generation.jobs.likeness import version_report_worse
 from generation.library.services import persona_base_model_pin
 from generation.models import (
@@ -188,8 +189,21 @@ def lora_version_activate(*, actor: AbstractBaseUser, lora_version_id: int, conf
 # --- generation ------------------------------------------------------------------------------------
 
 
-@transaction.atomic
-def generation_job_create(
+@dataclass(frozen=True)
+class JobRequest:
+    """A generation job checked and ready to write: its inputs are stored, nothing is in the database yet."""
+
+    persona: Persona
+    lora_version: LoraVersion | None
+    platform: str
+    scene: str
+    actor: AbstractBaseUser
+    base_model: BaseModel
+    comment: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+def generation_job_prepare(
     *,
     actor: AbstractBaseUser,
     persona: Persona,
@@ -213,8 +227,9 @@ def generation_job_create(
     mask=None,
     upscale: bool | None = None,
     face_detail: bool | None = None,
-) -> GenerationJob:
-    """Queue one batch of `num_variants` images (default 4) of the persona in `scene`, sized for `platform`.
+) -> JobRequest:
+    """Check a request for one batch of `num_variants` images (default 4) of the persona in `scene`, sized for
+    `platform`, and store its init image and mask; generation_job_queue writes and sends it.
 
     The persona's active LoRA is required unless `allow_base_model` (then the base model alone renders,
     which will not look like the persona). `mode`: txt2img; img2img (variations of an uploaded photo
@@ -272,22 +287,42 @@ def generation_job_create(
             f"on {base_model.name}, or choose a {trained} model.",
             code="base_model_mismatch",
         )
-    job = job_queue(
-        persona=persona, lora_version=lora, platform=platform, scene=scene, created_by=actor, actor=actor,
+    stored = job_inputs_store(persona=persona, inputs=inputs)
+    return JobRequest(
+        persona=persona, lora_version=lora, platform=platform, scene=scene, actor=actor, base_model=base_model,
         comment="generation requested" if mode == GenerationMode.TXT2IMG else f"{mode} requested",
-        base_model_entry=base_model,
-        negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
-        num_variants=num_variants, best_of=best_of, seed=seed, steps=steps, guidance=guidance, scheduler=scheduler,
-        is_sponsored=bool(is_sponsored),
-        mode=mode, strength=inputs.strength, init_sha256=inputs.init.sha256 if inputs.init else "",
-        source_image=inputs.source_image, mask_sha256=inputs.mask.sha256 if inputs.mask else "",
-        upscale=upscale,
-        output_width=output_width, output_height=output_height, face_detail=face_detail,
+        params=dict(
+            negative_prompt=specs.DEFAULT_NEGATIVE_PROMPT if negative_prompt is None else negative_prompt.strip(),
+            num_variants=num_variants, best_of=best_of, seed=seed, steps=steps, guidance=guidance,
+            scheduler=scheduler, is_sponsored=bool(is_sponsored),
+            mode=mode, strength=inputs.strength, init_sha256=inputs.init.sha256 if inputs.init else "",
+            init_image=stored.init_image, source_image=inputs.source_image,
+            mask_sha256=inputs.mask.sha256 if inputs.mask else "", mask=stored.mask,
+            upscale=upscale, output_width=output_width, output_height=output_height, face_detail=face_detail,
+        ),
     )
-    job_inputs_save(job=job, inputs=inputs)
 
-    gpu_task_send("generation.runtime.tasks.generate_images", job.pk, family=base_model.family)
+
+def generation_job_queue(*, request: JobRequest) -> GenerationJob:
+    """Write a prepared request's job (and its audit row) and send it to the GPU queue once the transaction
+    commits. Only database writes: callers may run it inside their own transaction (a post's image job does)."""
+    with transaction.atomic():
+        job = job_queue(
+            persona=request.persona, lora_version=request.lora_version, platform=request.platform,
+            scene=request.scene, created_by=request.actor, actor=request.actor, comment=request.comment,
+            base_model_entry=request.base_model, **request.params,
+        )
+        gpu_task_send("generation.runtime.tasks.generate_images", job.pk, family=request.base_model.family)
     return job
+
+
+def generation_job_create(*, actor: AbstractBaseUser, persona: Persona, scene: str, platform: str,
+                          **settings_: Any) -> GenerationJob:
+    """Queue one batch of images of the persona in `scene` (generation_job_prepare says what `settings_` may be).
+    Every input is checked, and an init image or mask stored, before the job's row is written in a short
+    transaction: no upload or storage read happens while it is open."""
+    request = generation_job_prepare(actor=actor, persona=persona, scene=scene, platform=platform, **settings_)
+    return generation_job_queue(request=request)
 
 
 def _best_of_check(*, persona: Persona, num_variants: int, best_of: int) -> None:

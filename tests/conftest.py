@@ -14,6 +14,8 @@ from tests.services import service_unavailable
 # `--dist loadgroup` every `services` test without a group of its own (one with its own databases) shares a worker.
 SERVICES_GROUP = "services"
 
+pytest_plugins = ["tests.schedule"]
+
 
 def pytest_configure(config):
     """Under pytest-xdist, give each worker its share of the cores: N torch processes that each start one thread

@@ -190,8 +190,8 @@ class GenerationJobSerializer(serializers.ModelSerializer):
             "negative_prompt", "num_variants", "best_of", "seed", "steps", "guidance", "scheduler", "width", "height",
             "status", "progress_step", "total_steps", "progress", "error", "cancel_requested", "is_sample",
             "batch_leader", "batch_size", "images", "post_ids", "drafting_status", "drafting_error", "created_by",
-            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error", "mode", "strength",
-            "init_sha256", "source_image", "mask_sha256", "upscale",
+            "created_at", "started_at", "finished_at", "is_sponsored", "caption_error", "caption_mode", "mode",
+            "strength", "init_sha256", "source_image", "mask_sha256", "upscale",
             "output_width", "output_height", "face_detail",
         ]
         read_only_fields = fields

@@ -17,7 +17,7 @@ from PIL import Image
 
 from core.errors import ValidationFailed
 from generation.engine import specs
-from generation.models import GeneratedImage, GenerationJob, GenerationMode
+from generation.models import GeneratedImage, GenerationJob, GenerationMode, generation_input_name
 from generation.selectors import generated_image_get
 from personas.image_validation import ImageRejected, validate_reference_image
 from personas.models import Persona
@@ -161,11 +161,31 @@ def job_inputs_check(
     return JobInputs(strength=strength, init=init, mask=checked_mask, source_image=source)
 
 
-def job_inputs_save(*, job: GenerationJob, inputs: JobInputs) -> None:
-    """Store the checked init image and mask with the job (its row already records their sha256)."""
-    if inputs.init is not None:
-        job.init_image.save(f"job{job.pk}-init.{inputs.init.extension}", ContentFile(inputs.init.content), save=False)
-    if inputs.mask is not None:
-        job.mask.save(f"job{job.pk}-mask.png", ContentFile(inputs.mask.content), save=False)
-    if inputs.init is not None or inputs.mask is not None:
-        job.save(update_fields=["init_image", "mask"])
+@dataclass(frozen=True)
+class StoredInputs:
+    """Where a job's checked init image and mask were stored ("" where there is none)."""
+
+    init_image: str = ""
+    mask: str = ""
+
+
+def _input_store(*, persona: Persona, image: CheckedImage | None, extension: str) -> str:
+    if image is None:
+        return ""
+    # Named by content: a retry, or a transaction that rolled back after the upload, reuses the file, and no two
+    # jobs' different bytes can share a name.
+    field = GenerationJob._meta.get_field("init_image")
+    name = generation_input_name(persona.workspace_id, f"{image.sha256}.{extension}")
+    if field.storage.exists(name):
+        return name
+    return field.storage.save(name, ContentFile(image.content))
+
+
+def job_inputs_store(*, persona: Persona, inputs: JobInputs) -> StoredInputs:
+    """Store the checked init image and mask before the job's row is written: an upload is never made inside a
+    transaction, and the row names files that already exist."""
+    return StoredInputs(
+        init_image=_input_store(persona=persona, image=inputs.init,
+                                extension=inputs.init.extension if inputs.init else ""),
+        mask=_input_store(persona=persona, image=inputs.mask, extension="png"),
+    )

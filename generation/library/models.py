@@ -34,7 +34,8 @@ class BaseModel(models.Model):
 
     name = models.CharField(max_length=120, unique=True)
     description = models.TextField(blank=True)
-    family = models.CharField(max_length=16, help_text="tiny, tiny-sdxl, sd15, sd2 or sdxl (generation.engine.families).")
+    family = models.CharField(max_length=16,
+                              help_text="tiny, tiny-sdxl, sd15, sd2 or sdxl (generation.engine.families).")
     native_size = models.PositiveIntegerField(help_text="The resolution its UNet was trained at.")
     sha256 = models.CharField(max_length=64, blank=True,
                               help_text="Of its weights; blank until a worker first loads a built-in model.")

@@ -1,5 +1,5 @@
-"""Writes for caption alternatives: the n captions drafted with each post, rewrites asked for later ("shorter",
-"more playful", ...), and using one as the post's caption.
+"""Writes for caption alternatives: the n captions drafted with each post (more when a model reply offers several
+options), rewrites asked for later ("shorter", "more playful", ...), and using one as the post's caption.
 
 A rewrite is written on the default-queue worker (never in the web request): the request makes a pending
 alternative and enqueues write_caption after commit; the task fills it in (pending -> ready | failed).
@@ -82,48 +82,54 @@ def caption_rewrite_request(*, actor: AbstractBaseUser, post_id: int, instructio
     return alternative
 
 
-def _finish(alternative: CaptionAlternative, *, status: str, **fields) -> None:
-    """pending -> ready | failed, once."""
-    if alternative.status != CaptionStatus.PENDING:
-        return
-    alternative.status = status
-    for name, value in fields.items():
-        setattr(alternative, name, value)
-    alternative.save(update_fields=["status", *fields])
+def _finish(alternative_id: int, *, status: str, others: Sequence[WrittenCaption] = (),
+            **fields) -> CaptionAlternative | None:
+    """pending -> ready | failed, once, under the row's lock; `others`: more captions the model offered with it,
+    kept as ready alternatives of the same rewrite."""
+    with transaction.atomic():
+        alternative = CaptionAlternative.objects.select_for_update().filter(pk=alternative_id).first()
+        if alternative is None or alternative.status != CaptionStatus.PENDING:
+            return alternative
+        alternative.status = status
+        for name, value in fields.items():
+            setattr(alternative, name, value)
+        alternative.save(update_fields=["status", *fields])
+        if others:
+            caption_alternatives_save(post=alternative.post, captions=others, instruction=alternative.instruction,
+                                      requested_by=alternative.requested_by)
+    return alternative
 
 
 def caption_alternative_write(*, alternative_id: int) -> CaptionAlternative | None:
-    """Task body (default queue): write a pending rewrite. Idempotent: only a pending one is written."""
-    with transaction.atomic():
-        alternative = (
-            CaptionAlternative.objects.select_for_update(of=("self",)).select_related("post__persona__workspace")
-            .filter(pk=alternative_id).first()
+    """Task body (default queue): write a pending rewrite. Idempotent: only a pending one is written. The caption
+    model is asked with no transaction open and no lock held (it may take 30 s a try); the result is saved under
+    the row's lock, and only while the rewrite is still pending."""
+    alternative = (
+        CaptionAlternative.objects.select_related("post__persona__workspace").filter(pk=alternative_id).first()
+    )
+    if alternative is None or alternative.status != CaptionStatus.PENDING:
+        return alternative
+    post = alternative.post
+    image = GeneratedImage.objects.filter(post_images__post=post).select_related("job").first()
+    scene = image.job.scene if image is not None else ""
+    original = post.caption
+    for label in disclosure_label_for(post.persona, post.language).split(BILINGUAL_LABEL_SEPARATOR):
+        original = label_remove(original, label)
+    try:
+        outcome = captions_write(
+            persona=post.persona, scene=scene, platform=post.platform, seed=alternative.pk,
+            language=alternative.language, sponsored=post.is_sponsored, n=1, instruction=alternative.instruction,
+            original=original,
         )
-        if alternative is None or alternative.status != CaptionStatus.PENDING:
-            return alternative
-        post = alternative.post
-        image = GeneratedImage.objects.filter(post_images__post=post).select_related("job").first()
-        scene = image.job.scene if image is not None else ""
-        original = post.caption
-        for label in disclosure_label_for(post.persona, post.language).split(BILINGUAL_LABEL_SEPARATOR):
-            original = label_remove(original, label)
-        try:
-            outcome = captions_write(
-                persona=post.persona, scene=scene, platform=post.platform, seed=alternative.pk,
-                language=alternative.language, sponsored=post.is_sponsored, n=1, instruction=alternative.instruction,
-                original=original,
-            )
-        except Exception as exc:
-            logger.exception("Rewriting the caption of post %s failed", post.pk)
-            _finish(alternative, status=CaptionStatus.FAILED, error=error_text(exc))
-            return alternative
-        written = outcome.captions[0]
-        _finish(
-            alternative, status=CaptionStatus.READY, caption=written.caption, hashtags=written.hashtags,
-            paid_partnership=written.paid_partnership, writer=written.writer,
-            fallback_reason=written.fallback_reason, repairs=written.repairs,
-        )
-    return alternative
+    except Exception as exc:
+        logger.exception("Rewriting the caption of post %s failed", post.pk)
+        return _finish(alternative_id, status=CaptionStatus.FAILED, error=error_text(exc))
+    written, *others = outcome.captions
+    return _finish(
+        alternative_id, status=CaptionStatus.READY, others=others, caption=written.caption,
+        hashtags=written.hashtags, paid_partnership=written.paid_partnership, writer=written.writer,
+        fallback_reason=written.fallback_reason, repairs=written.repairs,
+    )
 
 
 def caption_alternative_use(*, actor: AbstractBaseUser, post_id: int, alternative_id: int) -> Post:

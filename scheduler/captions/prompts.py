@@ -1,6 +1,6 @@
 """Chat messages for the caption model, built from the persona, the scene, the platform's rules and the deal.
 
-The label, #ad and the caps are enforced afterwards whatever the model writes (rules.py); the prompt asks for
+The label, #ad and the caps are enforced afterwards whatever the model writes (core.captions); the prompt asks for
 them only so that fewer captions need repairing.
 """
 

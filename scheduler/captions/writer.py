@@ -1,8 +1,10 @@
 """The caption writer: template (default), OpenAI-compatible server, or local transformers model, chosen by
-CAPTION_WRITER; every caption goes through core.captions.caption_enforce afterwards.
+CAPTION_WRITER. A model's reply is read as captions first (core.caption_replies: reasoning, preambles, JSON and the
+like taken out; several options become several captions); every caption then goes through
+core.captions.caption_enforce.
 
-A model caption that cannot be repaired, or a model that fails, falls back to the template caption with the reason
-recorded; a server that is down also reports `service_error` so that the job can show it.
+A reply that is no caption, a caption that cannot be repaired, or a model that fails falls back to the template
+caption with the reason recorded; a server that is down also reports `service_error` so that the job can show it.
 """
 
 from __future__ import annotations
@@ -13,10 +15,18 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
+from core.caption_replies import reply_read
 from core.captions import CaptionBrief, CaptionRefused, banned_words_redact, caption_enforce, label_remove
+from generation.models import CaptionMode
 from personas.models import Persona
 from personas.selectors import disclosure_label_for
-from scheduler.captions.backends import CaptionReplyError, CaptionServiceError, OpenAIChatBackend, TransformersBackend
+from scheduler.captions.backends import (
+    CaptionReplyError,
+    CaptionServiceError,
+    ModelReply,
+    OpenAIChatBackend,
+    TransformersBackend,
+)
 from scheduler.captions.localized import PLAYFUL_OPENERS, QUESTIONS
 from scheduler.captions.prompts import REWRITES, caption_messages
 from scheduler.captions.templates import caption_draft
@@ -36,12 +46,14 @@ class WrittenCaption:
     writer: str
     fallback_reason: str = ""
     repairs: list[str] = field(default_factory=list)
+    mode: str = CaptionMode.TEMPLATE  # how the model answered it (structured output or plain text)
 
 
 @dataclass
 class WriteOutcome:
     captions: list[WrittenCaption]
     service_error: str = ""
+    mode: str = CaptionMode.TEMPLATE  # how the model answered (structured, plain); template when none did
 
 
 def caption_backend():
@@ -51,7 +63,6 @@ def caption_backend():
         return OpenAIChatBackend(
             url=settings.CAPTION_LLM_URL, model=settings.CAPTION_LLM_MODEL, api_key=settings.CAPTION_LLM_API_KEY,
             timeout=settings.CAPTION_LLM_TIMEOUT, retries=settings.CAPTION_LLM_RETRIES,
-            backoff=settings.CAPTION_LLM_BACKOFF,
         )
     if kind == "transformers":
         return TransformersBackend(path=settings.CAPTION_LLM_PATH)
@@ -152,24 +163,45 @@ def captions_write(
             caption.fallback_reason = reason
         return templates
 
+    messages = caption_messages(brief, instruction=instruction, original=original)
     try:
-        replies = backend.complete(caption_messages(brief, instruction=instruction, original=original), n=n,
-                                   seed=seed)
+        replies = backend.complete(messages, n=n, seed=seed)
     except CaptionServiceError as exc:
         logger.warning("Caption writer %s failed: %s", backend.name, exc)
         return WriteOutcome(captions=fallback(f"{exc} The template caption was used."), service_error=str(exc))
     except CaptionReplyError as exc:
         return WriteOutcome(captions=fallback(f"{exc} The template caption was used."))
 
+    # The prompt's own lines (not the example captions): a reply that repeats one is no caption.
+    instructions = tuple(line for line in messages[0]["content"].splitlines() if not line.startswith("- "))
     written = []
     for template, reply in zip(templates, replies, strict=False):
+        written.extend(_reply_captions(reply, template, brief=brief, writer=backend.name, instructions=instructions,
+                                       hashtags=list(persona.default_hashtags or [])))
+    structured = any(reply.mode == CaptionMode.STRUCTURED for reply in replies)
+    return WriteOutcome(captions=written + templates[len(replies):],
+                        mode=CaptionMode.STRUCTURED if structured else CaptionMode.PLAIN)
+
+
+def _reply_captions(reply: ModelReply, template: WrittenCaption, *, brief: CaptionBrief, writer: str,
+                    instructions: tuple[str, ...], hashtags: list[str]) -> list[WrittenCaption]:
+    """The captions one reply holds, each enforced (several when it offers options), or the template caption with
+    the reason when it holds none that keeps the rules."""
+    read = reply_read(reply.text, languages=brief.language.split("+"), instructions=instructions,
+                      structured=reply.mode == CaptionMode.STRUCTURED, truncated=reply.truncated,
+                      reasoned=reply.reasoned, model_refusal=reply.refusal)
+    reasons = [read.refusal] if read.refusal else []
+    captions = []
+    for text in read.captions:
         try:
-            enforced = caption_enforce(text=reply, hashtags=list(persona.default_hashtags or []), brief=brief)
+            enforced = caption_enforce(text=text, hashtags=[*read.hashtags, *hashtags], brief=brief)
         except CaptionRefused as exc:
-            template.fallback_reason = f"The model's caption was refused: {exc}. The template caption was used."
-            written.append(template)
+            reasons.append(str(exc))
             continue
-        written.append(WrittenCaption(caption=enforced.caption, hashtags=enforced.hashtags,
-                                      paid_partnership=enforced.paid_partnership, language=language,
-                                      writer=backend.name, repairs=enforced.repairs))
-    return WriteOutcome(captions=written + templates[len(written):])
+        captions.append(WrittenCaption(caption=enforced.caption, hashtags=enforced.hashtags,
+                                       paid_partnership=enforced.paid_partnership, language=brief.language,
+                                       writer=writer, repairs=[*read.notes, *enforced.repairs], mode=reply.mode))
+    if captions:
+        return captions
+    template.fallback_reason = f"The model's caption was refused: {reasons[0]}. The template caption was used."
+    return [template]

@@ -28,7 +28,7 @@ from core.dispatch import task_send
 from core.errors import ApplicationError, Conflict, NotFound, PermissionDenied
 from generation.jobs.best_of import job_candidates_select
 from generation.jobs.likeness import draft_hold_reason, job_likeness_score_safely
-from generation.models import CandidateStatus, DraftingStatus, GeneratedImage, GenerationJob
+from generation.models import CandidateStatus, CaptionMode, DraftingStatus, GeneratedImage, GenerationJob
 from generation.transitions import error_text, lock_job
 from personas.models import CaptionLanguageMode, Persona
 from personas.selectors import persona_caption_languages, role_require
@@ -55,6 +55,7 @@ class Draft:
     comment: str
     captions: list[WrittenCaption]
     problem: str = ""
+    mode: str = CaptionMode.TEMPLATE  # how the caption model answered for this post (the job records it)
 
 
 def _author_problem(*, job: GenerationJob, author: AbstractBaseUser | None) -> str:
@@ -123,7 +124,7 @@ def drafts_write(*, job: GenerationJob) -> tuple[list[Draft], str]:
                 elif service_error:
                     for written in outcome.captions:
                         written.fallback_reason = f"{service_error} The template caption was used."
-                draft.captions = outcome.captions
+                draft.captions, draft.mode = outcome.captions, outcome.mode
             except ApplicationError as exc:
                 draft.problem = exc.message
             except Exception as exc:
@@ -176,7 +177,10 @@ def drafts_save(*, job: GenerationJob, drafts: list[Draft], service_error: str, 
             logger.exception("Drafting a post from image %s of generation job %s failed", draft.image.pk, job.pk)
             problems.append(f"{draft.where}: {error_text(exc)}")
     job.caption_error = f"{service_error} The posts keep their template captions." if service_error else ""
-    job.save(update_fields=["caption_error"])
+    modes = {draft.mode for draft in drafts}
+    job.caption_mode = next((mode for mode in (CaptionMode.STRUCTURED, CaptionMode.PLAIN) if mode in modes),
+                            CaptionMode.TEMPLATE)
+    job.save(update_fields=["caption_error", "caption_mode"])
     _drafting_record(job=job, error=" ".join(problems))
 
 

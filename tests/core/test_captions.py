@@ -33,6 +33,7 @@ from core.captions import (
 )
 from core.errors import ValidationFailed
 from core.languages import LANGUAGES
+from core.lookalikes import INVISIBLE_RE
 from core.platforms import rule_for
 
 LABEL = "AI-generated virtual influencer"
@@ -63,6 +64,29 @@ def test_labels_count_as_words_and_in_cjk_text():
     assert label_count("NICHTKI-generiert", "KI-generiert") == 0
     assert label_count("今日のカフェ。AI生成", "AI生成") == 1
     assert label_remove("Hello AI-generated virtual influencer world", LABEL) == "Hello world"
+
+
+def test_a_label_that_only_looks_like_the_label_counts_and_goes():
+    fakes = [
+        "AI\u200b-generated virtual influencer",  # a zero-width space
+        "\u0410I-generated virtual influencer",  # a Cyrillic А
+        "ＡＩ－ｇｅｎｅｒａｔｅｄ virtual influencer",  # fullwidth
+        "Al-generated virtual influencer",  # l for I
+        "\u202eAI-generated virtual influencer\u202c",  # bidirectional controls
+        "AI\u2011generated  virtual\u00a0influencer",  # a non-breaking hyphen and space
+        "ai generated virtual influencer",
+    ]
+    for fake in fakes:
+        assert label_count(f"Coffee. {fake}", LABEL) == 1, fake
+        assert label_remove(f"Coffee. {fake} Run.", LABEL) == "Coffee. Run.", fake
+        edited = caption_with_label(f"Coffee. {fake}", LABEL)  # a person's edit: the real label, once, visible
+        assert label_count(edited, LABEL) == 1 and LABEL in edited, fake
+        assert not INVISIBLE_RE.search(edited), fake
+    assert label_count("Généré par IA, genere par ia", "Généré par IA") == 2
+    assert label_count("MAI-generated", "AI-generated") == 0  # still a word of its own
+    result = caption_enforce(text="Coffee first. AI-gеnerated virtual influencer", hashtags=[], brief=brief())
+    assert result.caption == f"Coffee first.\n\n{LABEL}"
+    assert "look-alike of the disclosure label replaced" in result.repairs
 
 
 def test_the_label_of_a_caption_language_english_is_the_personas_own():

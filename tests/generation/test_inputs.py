@@ -203,3 +203,36 @@ def test_schema_exposes_the_job_options():
     assert {"mode", "position", "strength", "mask", "scene"} <= set(from_post)
     record = schema["components"]["schemas"]["ReproductionRecord"]["properties"]
     assert {"mode", "strength", "init_sha256", "mask_sha256", "stages", "environment"} <= set(record)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inputs_are_read_and_stored_with_no_transaction_open(persona, marketer, active_lora, no_enqueue,
+                                                             monkeypatch):
+    """An upload to object storage can take seconds: it happens before the job's row is written, never inside the
+    transaction (or while the post's row is locked); the stored file is named by its content."""
+    from django.core.files.storage import FileSystemStorage
+    from django.db import connection
+
+    calls = []
+    for name in ("_save", "_open"):
+        real = getattr(FileSystemStorage, name)
+
+        def spy(self, *args, _real=real, _name=name, **kwargs):
+            calls.append((_name, connection.in_atomic_block))
+            return _real(self, *args, **kwargs)
+
+        monkeypatch.setattr(FileSystemStorage, name, spy)
+    post = PostFactory(persona=persona, status=PostStatus.IN_REVIEW)
+    PostImageFactory(post=post, position=0)
+    calls.clear()
+    response = post_image_job(client_for(marketer), post, mode="inpaint", mask=upload(mask_png((1080, 1350))))
+    assert response.status_code == 201, response.json()
+    job = GenerationJob.objects.get(pk=response.json()["id"])
+    assert {name for name, _ in calls} == {"_save", "_open"}
+    assert [call for call in calls if call[1]] == []
+    assert job.init_image.name.endswith(f"{job.init_sha256}.png") and job.mask.name.endswith(f"{job.mask_sha256}.png")
+    # The same bytes again (a retry): the stored files are reused, nothing new is written.
+    calls.clear()
+    again = post_image_job(client_for(marketer), post, mode="inpaint", mask=upload(mask_png((1080, 1350))))
+    assert again.status_code == 201 and ("_save", False) not in calls
+    assert GenerationJob.objects.get(pk=again.json()["id"]).init_image.name == job.init_image.name

@@ -3,9 +3,9 @@
 A database is built at the last released migration state (generation 0015, scheduler 0007, no provenance app) and
 filled through that state's historical models, media files included; then today's migrations run on it and today's
 models, selectors and storage must find everything again: every row of every table with the same values (the
-dropped GenerationJob.target_post/target_position columns aside, now scheduler.PostImageJob rows), every file with
-the same bytes, the moved models' content types under their new app labels with the same ids, and the permissions
-and admin log entries that point at them.
+dropped GenerationJob.target_post/target_position columns aside, now scheduler.PostImageJob rows, and the added
+GenerationJob.caption_mode, empty on released rows), every file with the same bytes, the moved models' content
+types under their new app labels with the same ids, and the permissions and admin log entries that point at them.
 
 Each phase runs in a child process (tests/upgrade/scenario.py) with its own settings and a database of its own, so
 the test database pytest-django made for the other tests is never touched. SQLite always; PostgreSQL too, skipped
@@ -31,6 +31,8 @@ PG_ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 RELEASED_SETTINGS = "tests.upgrade.released_settings"
 # The columns the upgrade drops: a job's post is a scheduler.PostImageJob row now.
 DROPPED = {"generation_generationjob": {"target_post_id", "target_position"}}
+# The columns the upgrade adds, with the value the released rows get: how a job's captions were asked for.
+ADDED = {"generation_generationjob": {"caption_mode": ""}}
 NEW_TABLES = {"scheduler_postimagejob"}
 # Tables that gain the rows of the new model (its content type and permissions); every other keeps its rows exactly.
 GROWING = {"django_content_type", "auth_permission"}
@@ -139,7 +141,7 @@ def table_differences(filled: dict, upgraded: dict) -> list[str]:
             continue
         dropped = set(old["columns"]) - set(new["columns"])
         added = set(new["columns"]) - set(old["columns"])
-        if dropped != DROPPED.get(table, set()) or added:
+        if dropped != DROPPED.get(table, set()) or added != set(ADDED.get(table, {})):
             problems.append(f"{table}: columns dropped {sorted(dropped)}, added {sorted(added)}")
         lost = set(old["rows"]) - set(new["rows"])
         gained = set(new["rows"]) - set(old["rows"])
@@ -157,6 +159,7 @@ def table_differences(filled: dict, upgraded: dict) -> list[str]:
             if pk not in new["rows"]:
                 continue
             expected = {column: value for column, value in row.items() if column in new["columns"]}
+            expected.update(ADDED.get(table, {}))
             if table == "django_content_type":
                 expected["app_label"] = relabelled.get(f"{row['app_label']}.{row['model']}", row["app_label"])
             if new["rows"][pk] != expected:

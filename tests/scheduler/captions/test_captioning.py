@@ -10,7 +10,7 @@ from core.access import Role
 from core.captions import label_count
 from core.errors import PermissionDenied
 from generation.jobs import render as worker
-from generation.models import DraftingStatus, GenerationJob
+from generation.models import CaptionMode, DraftingStatus, GenerationJob
 from personas.models import CaptionLanguageMode
 from scheduler import services as scheduler_services
 from scheduler.captions import alternatives as captioning
@@ -37,7 +37,6 @@ def model_settings(settings):
     settings.CAPTION_LLM_MODEL = "test-model"
     settings.CAPTION_LLM_TIMEOUT = 0.5
     settings.CAPTION_LLM_RETRIES = 2
-    settings.CAPTION_LLM_BACKOFF = 0.01
     settings.CAPTION_ALTERNATIVES = 3
     return settings
 
@@ -46,6 +45,7 @@ def test_template_drafts_keep_n_alternatives(persona, marketer, fake_engine, aft
     settings.CAPTION_ALTERNATIVES = 3
     job = _run(_job(persona, marketer), after_commit)
     assert job.drafting_status == DraftingStatus.DRAFTED and not job.caption_error
+    assert job.caption_mode == CaptionMode.TEMPLATE
     for post in Post.objects.filter(persona=persona):
         alternatives = list(post.caption_alternatives.all())
         assert len(alternatives) == 3 and {a.writer for a in alternatives} == {"template"}
@@ -61,6 +61,7 @@ def test_model_captions_on_a_sponsored_job(persona, marketer, fake_engine, after
         job = _run(_job(persona, marketer, platform="x", is_sponsored=True,
                         scene="launching our new running shoe, 20% off this week"), after_commit)
     assert job.drafting_status == DraftingStatus.DRAFTED and not job.caption_error
+    assert job.caption_mode == CaptionMode.PLAIN  # asked for JSON, the server answered in plain text
     posts = list(Post.objects.filter(persona=persona))
     assert len(posts) == 2 and len(server.requests) == 2 * 3  # 3 alternatives per post
     for post in posts:
@@ -79,6 +80,7 @@ def test_a_server_that_is_down_leaves_template_captions_and_a_job_error(
     assert len(server.requests) == 3  # tried once (with its retries) per drafting run, not once per caption
     assert job.drafting_status == DraftingStatus.DRAFTED and not job.drafting_error
     assert "failed 3 times (HTTP 500" in job.caption_error and "keep their template captions" in job.caption_error
+    assert job.caption_mode == CaptionMode.TEMPLATE
     posts = list(Post.objects.filter(persona=persona))
     assert len(posts) == 2 and all(p.status == PostStatus.IN_REVIEW for p in posts)
     for post in posts:
@@ -86,6 +88,43 @@ def test_a_server_that_is_down_leaves_template_captions_and_a_job_error(
         assert alternative.writer == "template" and "HTTP 500" in alternative.fallback_reason
     body = client_for(marketer).get(f"/api/v1/generation-jobs/{job.pk}/").json()
     assert body["caption_error"] == job.caption_error
+
+
+def test_what_a_reasoning_model_says_around_its_options_never_reaches_a_post(
+    persona, marketer, fake_engine, after_commit, model_settings
+):
+    model_settings.CAPTION_ALTERNATIVES = 1
+    reply = ("<think>Mira is warm and playful; two short options.</think>\nOkay, here's a caption for Mira:\n\n"
+             "Option 1: Golden hour on the pier. Option 2: Salt air, slow steps.\n\nLet me know which one you like!")
+    with ChatServer(("reply", reply), refuses=("response_format",)) as server:  # a server without structured output
+        model_settings.CAPTION_LLM_URL = server.url
+        job = _run(_job(persona, marketer), after_commit)
+    assert job.drafting_status == DraftingStatus.DRAFTED and not job.caption_error
+    assert job.caption_mode == CaptionMode.PLAIN
+    posts = list(Post.objects.filter(persona=persona))
+    assert len(posts) == 2
+    for post in posts:
+        assert post.caption == f"Golden hour on the pier.\n\n{LABEL}"
+        assert [a.caption for a in post.caption_alternatives.all()] == [
+            f"Golden hour on the pier.\n\n{LABEL}", f"Salt air, slow steps.\n\n{LABEL}"]
+        assert "reasoning removed" in post.caption_alternatives.first().repairs
+    body = client_for(marketer).get(f"/api/v1/generation-jobs/{job.pk}/").json()
+    assert body["caption_mode"] == "plain"
+
+
+def test_a_refusal_leaves_the_template_caption_with_the_reason(persona, marketer, fake_engine, after_commit,
+                                                               model_settings):
+    model_settings.CAPTION_ALTERNATIVES = 1
+    refusal = '{"caption": "I\'m sorry, but I can\'t help with that.", "hashtags": [], "language": "en"}'
+    with ChatServer(("reply", refusal)) as server:
+        model_settings.CAPTION_LLM_URL = server.url
+        job = _run(_job(persona, marketer), after_commit)
+    assert job.caption_mode == CaptionMode.STRUCTURED and not job.caption_error
+    for post in Post.objects.filter(persona=persona):
+        alternative = post.caption_alternatives.get()
+        assert alternative.writer == "template" and "the model declined" in alternative.fallback_reason
+        assert post.caption == alternative.caption and label_count(post.caption, LABEL) == 1
+        assert "sorry" not in post.caption.lower()
 
 
 def test_caption_memory_sends_recent_approved_captions(persona, marketer, reviewer, fake_engine, after_commit,
@@ -285,3 +324,20 @@ def test_draft_again_makes_only_the_missing_languages(persona, marketer, fake_en
     job.refresh_from_db()
     assert job.drafting_status == DraftingStatus.DRAFTED
     assert sorted(Post.objects.values_list("language", flat=True)) == ["de", "de", "en", "en"]
+
+
+def test_a_rewrite_that_offers_options_keeps_each_as_an_alternative(persona, marketer, fake_engine, after_commit,
+                                                                    model_settings):
+    model_settings.CAPTION_WRITER = "template"
+    post = _review_post(persona, marketer, fake_engine, after_commit)
+    model_settings.CAPTION_WRITER = "openai"
+    reply = "1. Goldene Stunde am Pier, ganz ohne Eile.\n2. Salzige Luft und langsame Schritte am Wasser."
+    with ChatServer(("reply", reply)) as server, after_commit():
+        model_settings.CAPTION_LLM_URL = server.url
+        alternative = captioning.caption_rewrite_request(actor=marketer, post_id=post.pk, instruction="shorter")
+    alternative.refresh_from_db()
+    assert alternative.status == CaptionStatus.READY and alternative.writer == "openai:test-model"
+    assert alternative.caption == "Goldene Stunde am Pier, ganz ohne Eile.\n\nKI-generiert"
+    other = CaptionAlternative.objects.filter(post=post, instruction="shorter").exclude(pk=alternative.pk).get()
+    assert other.status == CaptionStatus.READY and other.requested_by == marketer
+    assert other.caption == "Salzige Luft und langsame Schritte am Wasser.\n\nKI-generiert"

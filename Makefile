@@ -20,12 +20,14 @@ $(PY):
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. Then every dependency at the exact
 # version in requirements.lock (`make lock`), so a fresh install does not take whatever is newest that day.
+# --no-compile: byte-compiling every installed file took over half of the install (torch alone ships thousands);
+# Python compiles the modules it imports on first use and keeps them.
 $(STAMP): requirements.lock pyproject.toml | $(PY)
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -r requirements.lock
-	$(PIP) install -q --no-deps -e .
+	$(PIP) install -q --no-compile torch==2.13.0
+	$(PIP) install -q --no-compile -r requirements.lock
+	$(PIP) install -q --no-compile --no-deps -e .
 	# --no-deps: it declares opencv-python (clashes with the headless build) and an unpinned torch.
-	$(PIP) install -q --no-deps invisible-watermark==0.2.0
+	$(PIP) install -q --no-compile --no-deps invisible-watermark==0.2.0
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 

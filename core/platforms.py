@@ -179,6 +179,8 @@ def _is_regional_indicator(cp: int) -> bool:
 
 def _weigh_plain(text: str) -> int:
     """Weight of text without URLs. An emoji sequence (ZWJ family, skin tone, flag) counts once, as 2."""
+    if not text or max(text) <= "\u10ff":  # only light code points, none an emoji modifier: one each
+        return len(text)
     weight = 0
     chars = [ord(c) for c in text]
     i = 0

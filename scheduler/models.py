@@ -50,8 +50,10 @@ class Post(models.Model):
             models.CheckConstraint(condition=models.Q(platform__in=Platform.values), name="post_platform_valid"),
         ]
         indexes = [
-            models.Index(fields=["workspace", "status"]),
+            # A workspace's posts by status, and by time within one: the calendar's and the dashboard's ranges.
+            models.Index(fields=["workspace", "status", "scheduled_at"]),
             models.Index(fields=["persona", "scheduled_at"]),
+            models.Index(fields=["persona", "status"]),  # the dashboard's counts per persona
         ]
 
     def __str__(self) -> str:
@@ -123,6 +125,8 @@ class PostTransition(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
+        # A post's latest transition to a status (when it was submitted, who asked for changes), for a queue.
+        indexes = [models.Index(fields=["post", "to_status", "created_at"])]
 
 
 class ReviewLinkScope(models.TextChoices):

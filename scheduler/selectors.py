@@ -26,6 +26,7 @@ CALENDAR_STATUSES = (PostStatus.SCHEDULED, PostStatus.EXPORTED, PostStatus.PUBLI
 CALENDAR_ENTRIES_LIMIT = 5000  # per period shown; light rows, so cheap
 GRANULARITIES = ("day", "week", "month")
 NEXT_SLOT_HORIZON_DAYS = 366
+NEXT_SLOT_NEAR_DAYS = 14
 
 
 def zone_or_utc(name: str) -> zoneinfo.ZoneInfo:
@@ -71,7 +72,8 @@ def in_persona_zone(value: dt.datetime | None, persona: Persona) -> dt.datetime 
 # --- Posts -----------------------------------------------------------------------------------------
 
 
-def _images_prefetch() -> Prefetch:
+def images_prefetch() -> Prefetch:
+    """A post's images, in order."""
     return Prefetch("images", queryset=PostImage.objects.order_by("position", "id"))
 
 
@@ -101,7 +103,7 @@ def post_list(
         qs = qs.filter(scheduled_at__gte=scheduled_from)
     if scheduled_to is not None:
         qs = qs.filter(scheduled_at__lt=scheduled_to)
-    return qs.select_related("persona", "workspace", "created_by").prefetch_related(_images_prefetch())
+    return qs.select_related("persona", "workspace", "created_by").prefetch_related(images_prefetch())
 
 
 def post_get(*, user: AbstractBaseUser, post_id: int) -> Post:
@@ -137,27 +139,34 @@ def comments_of(*, post_id: int) -> QuerySet[PostComment]:
             .prefetch_related("mentioned").order_by("created_at", "id"))
 
 
-def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:
-    """Posts waiting for review in the user's workspaces, longest-waiting first (by submission time).
+REVIEW_ORDER = ("submitted_at", "created_at", "id")  # longest-waiting first
 
-    Two queries whatever the size: the posts (with persona, workspace, author) and their images.
-    """
+
+def submitted_at():
+    """When a post was last submitted for review (its latest transition to "in review"), as an annotation. Posts
+    put in review without a transition row (imports, fixtures) fall back to their creation time."""
     submitted = (
         PostTransition.objects.filter(post=OuterRef("pk"), to_status=PostStatus.IN_REVIEW)
         .order_by("-created_at", "-id")
         .values("created_at")[:1]
     )
+    return Coalesce(Subquery(submitted), F("created_at"))
+
+
+def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:
+    """Posts waiting for review in the user's workspaces, longest-waiting first (by submission time).
+
+    Two queries whatever the size: the posts (with persona, workspace, author) and their images.
+    """
     return (
-        post_list(user=user, status=PostStatus.IN_REVIEW)
-        # Posts put in review without a transition row (imports, fixtures) fall back to their creation time.
-        .annotate(submitted_at=Coalesce(Subquery(submitted), F("created_at")))
-        .order_by("submitted_at", "created_at", "id")
+        post_list(user=user, status=PostStatus.IN_REVIEW).annotate(submitted_at=submitted_at()).order_by(*REVIEW_ORDER)
     )
 
 
-def validate_post_for_platform(*, post: Post) -> list[str]:
-    """Messages for every platform rule `post` breaks (uses the post's saved images)."""
-    sizes = [(img.width, img.height) for img in post.images.all()]
+def validate_post_for_platform(*, post: Post, images: Iterable[PostImage] | None = None) -> list[str]:
+    """Messages for every platform rule `post` breaks (uses the post's saved images, or `images` when the caller
+    holds them)."""
+    sizes = [(img.width, img.height) for img in (post.images.all() if images is None else images)]
     return validate_content(platform=post.platform, caption=post.caption, hashtags=post.hashtags, image_sizes=sizes)
 
 
@@ -392,7 +401,9 @@ def _slot_search_window(persona: Persona, after: dt.datetime) -> tuple[list[dt.t
     return slots, after - gap, after + dt.timedelta(days=NEXT_SLOT_HORIZON_DAYS) + gap
 
 
-def _first_free_slot(persona: Persona, after: dt.datetime, slots: list[dt.time], busy: list[tuple]) -> dt.datetime:
+def _first_free_slot(persona: Persona, after: dt.datetime, slots: list[dt.time], busy: list[tuple],
+                     until: dt.datetime | None = None) -> dt.datetime | None:
+    """The first free slot after `after`; None when it would be later than `until` (busy covers up to it only)."""
     zone = persona_zone(persona)
     day = after.astimezone(zone).date()
     for _ in range(NEXT_SLOT_HORIZON_DAYS + 1):
@@ -403,6 +414,8 @@ def _first_free_slot(persona: Persona, after: dt.datetime, slots: list[dt.time],
             candidate = naive.replace(tzinfo=zone).astimezone(dt.UTC)
             if candidate <= after:
                 continue
+            if until is not None and candidate > until:
+                return None
             if not gap_conflicts(persona=persona, scheduled_at=candidate, busy=busy):
                 return candidate
         day += dt.timedelta(days=1)
@@ -425,23 +438,33 @@ def next_free_slot(*, persona: Persona, after: dt.datetime, exclude_post_id: int
 
 
 def next_free_slots(*, personas: Iterable[Persona], after: dt.datetime) -> dict[int, dt.datetime | None]:
-    """next_free_slot for several personas with one query; None for a persona it has no answer for."""
+    """next_free_slot for several personas; None for a persona it has no answer for. One query reads the busy posts
+    of the next NEXT_SLOT_NEAR_DAYS, where a free slot almost always is; a second, for the whole horizon, only for
+    the personas booked through them."""
     windows = {}
     for persona in personas:
         try:
             windows[persona.pk] = (persona, *_slot_search_window(persona, after))
         except ValidationFailed:
             windows[persona.pk] = None
+    slots: dict[int, dt.datetime | None] = dict.fromkeys(windows)
     searched = [w for w in windows.values() if w is not None]
-    busy = {}
-    if searched:
-        busy = _busy_times([w[0].pk for w in searched], min(w[2] for w in searched), max(w[3] for w in searched))
-    slots = {}
-    for pk, window in windows.items():
-        try:
-            slots[pk] = _first_free_slot(window[0], after, window[1], busy.get(pk, [])) if window else None
-        except ValidationFailed:
-            slots[pk] = None
+    near = after + dt.timedelta(days=NEXT_SLOT_NEAR_DAYS)
+    for until in (near, None):
+        if not searched:
+            break
+        gap = max(dt.timedelta(minutes=w[0].min_post_gap_minutes or 0) for w in searched)
+        end = near + gap if until else max(w[3] for w in searched)
+        busy = _busy_times([w[0].pk for w in searched], min(w[2] for w in searched), end)
+        later = []
+        for persona, persona_slots, *_ in searched:
+            try:
+                slots[persona.pk] = _first_free_slot(persona, after, persona_slots, busy.get(persona.pk, []), until)
+            except ValidationFailed:
+                continue
+            if slots[persona.pk] is None:
+                later.append(windows[persona.pk])
+        searched = later
     return slots
 
 

@@ -10,6 +10,7 @@ import factory
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from django.db.models import Max
+from django.utils import timezone
 from PIL import Image
 
 from core.access import Role
@@ -17,6 +18,7 @@ from core.platforms import Platform
 from generation.models import GeneratedImage, GenerationJob, LoraVersion
 from personas.models import Membership, Persona, ReferenceImage, Workspace
 from scheduler.models import Post, PostImage, PostStatus
+from web.models import DEMO_WORKSPACE_SLUG, DemoSeed, DemoSeedStatus
 
 
 def png_bytes(width: int = 1080, height: int = 1350, color: tuple[int, int, int] = (200, 120, 90)) -> bytes:
@@ -152,6 +154,17 @@ class GeneratedImageFactory(factory.django.DjangoModelFactory):
     steps = 4
     guidance = 7.0
     scheduler = "dpmpp_2m_karras"
+
+
+class DemoSeedFactory(factory.django.DjangoModelFactory):
+    """The demo workspace's seeding, running on a worker (the workspace is the demo's, by its slug)."""
+
+    class Meta:
+        model = DemoSeed
+
+    workspace = factory.SubFactory(WorkspaceFactory, name="Demo Studio", slug=DEMO_WORKSPACE_SLUG)
+    status = DemoSeedStatus.RUNNING
+    requested_at = factory.LazyFunction(timezone.now)
 
 
 def aware(year: int, month: int, day: int, hour: int = 12, minute: int = 0) -> dt.datetime:

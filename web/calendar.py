@@ -1,4 +1,4 @@
-"""The publishing calendar (month and week) and the schedule, reschedule and unschedule actions."""
+"""The publishing calendar (month, week and day) and the schedule, reschedule and unschedule actions."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import Truncator
 from django.views.decorators.http import require_GET, require_POST
 
 from core.errors import ApplicationError, ValidationFailed
@@ -18,8 +19,10 @@ from core.platforms import Platform
 from personas.selectors import workspace_personas
 from scheduler import selectors
 from scheduler import services as post_services
+from scheduler.calendar_grid import calendar_grid_entries
 from scheduler.workspace_selectors import approved_posts
-from web.presenters import CalendarPost, calendar_days, calendar_range, parse_date
+from web.fragments import render_fragments
+from web.presenters import CalendarPost, calendar_days, calendar_range, parse_date, url_format
 from web.shell import (
     error_response,
     page_url,
@@ -33,9 +36,11 @@ from web.shell import (
 )
 
 CALENDAR_POSTS_LIMIT = selectors.CALENDAR_ENTRIES_LIMIT
-MONTH_CHIPS_PER_DAY = 4
+MONTH_CHIPS_PER_DAY = 4  # a busier day shows its counts in the month and its posts in the day view
 CALENDAR_CAPTION_PREVIEW = 121  # the chips show 120 characters
 WEEK_CHIPS_PER_DAY = 12
+DAY_CHIPS_LIMIT = 200
+CHIPS_PER_DAY = {"month": MONTH_CHIPS_PER_DAY, "week": WEEK_CHIPS_PER_DAY, "day": DAY_CHIPS_LIMIT}
 SCHEDULE_FORM_LIMIT = 20
 NEXT_SLOT_PERSONAS_LIMIT = 3
 
@@ -56,7 +61,7 @@ def parse_local_datetime(value: str, zone_name: str) -> dt.datetime | None:
 
 def calendar_context(request: HttpRequest) -> dict:
     ctx = workspace_context(request)
-    view = "week" if request.GET.get("view") == "week" else "month"
+    view = request.GET.get("view") if request.GET.get("view") in ("week", "day") else "month"
     persona_id = request.GET.get("persona") or ""
     persona_id = int(persona_id) if persona_id.isdigit() else None
     platform = request.GET.get("platform") or None
@@ -69,10 +74,11 @@ def calendar_context(request: HttpRequest) -> dict:
     start = parse_date(request.GET.get("start"), today)
     first, last, previous, following = calendar_range(view, start)
 
-    # The API's calendar (same query, same local-date rule), as light rows: every post of the period is counted
-    # per day and checked for conflicts, and only the chips shown are rendered, so a busy month stays cheap.
+    # The API's calendar (same posts, same local-date rule), as light rows: every post of the period is counted
+    # per day and checked for conflicts (the rule scheduling warns with, scheduler.selectors.gap_conflicts, read
+    # from the same rows), and only the chips shown are rendered, so a busy month stays cheap.
     # A day of slack on each side: each post is placed on its persona's local date.
-    entries = selectors.calendar_entries(
+    entries, conflicts = calendar_grid_entries(
         user=request.user,
         workspace_id=ctx.workspace.pk,
         start=dt.datetime.combine(first - dt.timedelta(days=1), dt.time.min, tzinfo=dt.UTC),
@@ -83,23 +89,29 @@ def calendar_context(request: HttpRequest) -> dict:
         limit=CALENDAR_POSTS_LIMIT,
         caption_chars=CALENDAR_CAPTION_PREVIEW,
     )
-    # The rule scheduling warns with (scheduler.selectors.gap_conflicts), for every post shown.
-    conflicts = selectors.calendar_entry_conflicts(entries)
-    posts = [CalendarPost(entry, conflicts.get(entry.pk, ())) for entry in entries]
     days = calendar_days(
-        posts, first=first, last=last, today=today, month=None if view == "week" else start.month,
-        per_day=WEEK_CHIPS_PER_DAY if view == "week" else MONTH_CHIPS_PER_DAY,
+        entries, conflicts, first=first, last=last, today=today, month=start.month if view == "month" else None,
+        per_day=CHIPS_PER_DAY[view], count_only_over=MONTH_CHIPS_PER_DAY if view == "month" else None,
     )  # fmt: skip
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
+    here = page_url(request, "calendar")
+    chips = [chip for day in days for chip in day["posts"]]
+    for chip, html in zip(chips, render_fragments(request, chips, template="scheduler/_cal_post.html", name="cal-chip",
+                                                  context={"here": here}, key_parts=CalendarPost.card_key),
+                          strict=True):
+        chip.card_html = html
 
     slot_personas = [selected] if selected else personas[:NEXT_SLOT_PERSONAS_LIMIT]
     free = selectors.next_free_slots(personas=slot_personas, after=now)
     next_slots = {p.pk: free[p.pk].astimezone(persona_tz(p)) if free[p.pk] else None for p in slot_personas}
     approved = approved_posts(workspace_id=ctx.workspace.pk, persona_id=selected.pk if selected else None,
-                              platform=platform, limit=SCHEDULE_FORM_LIMIT)
+                              platform=platform, limit=SCHEDULE_FORM_LIMIT, personas={p.pk: p for p in personas})
+    schedule_url = url_format("post_schedule_page", "pk")
     for post in approved:
         suggestion = next_slots.get(post.persona_id)
         post.suggested_local = suggestion.strftime("%Y-%m-%dT%H:%M") if suggestion else ""
+        post.schedule_url = schedule_url.format(pk=post.pk)
+        post.caption_preview = Truncator(post.caption).chars(100)  # the truncatechars filter, without the template
 
     def query(**overrides):
         params = {"view": view, "start": start.isoformat(), "persona": persona_id or "", "platform": platform or ""}
@@ -113,24 +125,28 @@ def calendar_context(request: HttpRequest) -> dict:
         "last": last,
         "weeks": weeks,
         "days": days,
-        "posts": posts,
+        "posts": chips,  # the chips shown (a busy day in the month shows only its counts)
+        "post_count": len(entries),
         "truncated": len(entries) == CALENDAR_POSTS_LIMIT,
-        "conflict_count": sum(1 for p in posts if p.conflicts),
+        "conflict_count": sum(1 for entry in entries if entry.pk in conflicts),
         "personas": personas,
         "selected_persona": selected,
         "selected_platform": platform,
-        "next_slots": [(p, next_slots.get(p.pk)) for p in slot_personas],
+        # Each slot as the date filter's "c" and "D j M H:i" would show it, in the persona's zone.
+        "next_slots": [(p, slot and slot.isoformat(), slot and f"{slot:%a} {slot.day} {slot:%b %H:%M}")
+                       for p, slot in ((p, next_slots.get(p.pk)) for p in slot_personas)],
         "approved": approved,
         "prev_query": query(start=previous.isoformat()),
         "next_query": query(start=following.isoformat()),
         "today_query": query(start=""),
         "month_query": query(view="month"),
         "week_query": query(view="week"),
+        "day_query": query(view="day"),
         "filter_query": query(view="", start=""),
         "weekday_names": list(pycalendar.day_abbr),
-        "here": page_url(request, "calendar"),
-        # Week view: the selected persona's posting slots are drop targets that set the time as well.
-        "slot_times": list(selected.posting_slots or []) if selected and view == "week" else [],
+        "here": here,
+        # Week and day views: the selected persona's posting slots are drop targets that set the time as well.
+        "slot_times": list(selected.posting_slots or []) if selected and view != "month" else [],
     }
 
 

@@ -1,15 +1,22 @@
-"""The demo workspace that `make run` seeds: a persona with reference images, a trained LoRA
-and generated drafts waiting in the review queue. Idempotent: a second run changes nothing."""
+"""The demo workspace that `make run` seeds: a persona with reference images, a trained LoRA, generated drafts
+waiting in the review queue, one scheduled post, and the built-in models' sample galleries.
+
+Two parts. demo_workspace_ensure writes the accounts, the persona and its references (seconds): `make run` does it
+before the server starts, so the logins work at once. demo_workspace_fill trains, renders and drafts (minutes on a
+CPU): `make run` queues it on the GPU worker (demo_seed_request), and the dashboard shows how far it got. Every step
+looks first at what is there, so a second run changes nothing and an interrupted one resumes where it stopped."""
 
 from __future__ import annotations
 
 import datetime as dt
 import io
+import logging
 import secrets
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AbstractBaseUser
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.utils import timezone
@@ -20,16 +27,36 @@ from generation.jobs.render import generation_job_run
 from generation.library.gallery import base_model_samples_render
 from generation.library.services import base_model_default_ensure, base_model_register, base_model_samples_request
 from generation.models import BaseModel, BaseModelStatus, GenerationJob, JobStatus, LoraVersion, SamplesStatus
+from generation.runtime import heartbeats
+from generation.runtime.health import workers_alive
+from generation.selectors import base_model_default
 from generation.services import generation_job_create, lora_training_start
 from generation.training.runs import lora_training_run
+from generation.transitions import error_text, gpu_task_send
 from personas.models import Persona, Workspace
 from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
 from scheduler.drafting.services import generation_job_posts_draft
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import next_free_slot
 from scheduler.services import post_approve, post_schedule
+from web.models import (
+    DEMO_BUILTIN_MODELS,
+    DEMO_PERSONA_HANDLE,
+    DEMO_SCENES,
+    DEMO_TRAINING_STEPS,
+    DEMO_WORKSPACE_SLUG,
+    DemoSeed,
+    DemoSeedStatus,
+)
 
-DEMO_WORKSPACE_SLUG = "demo-studio"
+FILL_TASK = "web.tasks.demo_workspace_fill"
+UNFINISHED = (JobStatus.QUEUED, JobStatus.RUNNING)
+
+logger = logging.getLogger(__name__)
+
+
+class DemoSeedError(Exception):
+    """A step of the demo ended without what the next one needs (its training or a render failed)."""
 
 
 @dataclass
@@ -74,7 +101,9 @@ def _credentials_file():
     return settings.VAR_DIR / "demo-credentials.txt"
 
 
-def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> DemoCredentials:
+def demo_workspace_ensure() -> DemoCredentials:
+    """The accounts, the workspace, its persona with six reference images and the built-in models' library entries,
+    each created once; the logins (written to var/demo-credentials.txt when the accounts are made)."""
     creds_path = _credentials_file()
     with transaction.atomic():
         workspace = Workspace.objects.filter(slug=DEMO_WORKSPACE_SLUG).first()
@@ -91,7 +120,7 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
                 actor=creator,
                 workspace=workspace,
                 name="Mira Sol",
-                handle="mira.sol",
+                handle=DEMO_PERSONA_HANDLE,
                 age=26,
                 pronouns="she/her",
                 bio="Virtual traveller and coffee nerd. Always chasing golden hour.",
@@ -115,28 +144,136 @@ def demo_workspace_seed(*, train: bool = True, training_steps: int = 120) -> Dem
             creds_path.parent.mkdir(parents=True, exist_ok=True)
             creds_path.write_text(f"demo {admin_pw}\ndemo-marketer {creator_pw}\n")
             creds_path.chmod(0o600)
-    persona = Persona.objects.get(workspace=workspace, handle="mira.sol")
-    creator = get_user_model().objects.get(username="demo-marketer")
-    _demo_base_models(render=train)
-
-    if train and not LoraVersion.objects.filter(persona=persona, status=JobStatus.SUCCEEDED).exists():
-        # Runs in-process (seconds with the built-in tiny model) so the demo opens ready to review.
-        version = lora_training_start(actor=creator, persona=persona, steps=training_steps)
-        lora_training_run(lora_version_id=version.pk)
-    if train and not GenerationJob.objects.filter(persona=persona, is_sample=False).exists():
-        for scene, platform in [
-            ("sipping espresso on a sunny cafe terrace", "instagram"),
-            ("walking through a neon-lit street at night", "threads"),
-        ]:
-            job = generation_job_create(actor=creator, persona=persona, scene=scene, platform=platform, num_variants=2)
-            generation_job_run(job_id=job.pk)
-            generation_job_posts_draft(job_id=job.pk)  # now, not when a worker takes the queued task (a no-op then)
-
-    if train:
-        _demo_schedule_one(persona=persona)
-
+    _demo_base_models(render=False)
     lines = dict(line.split(" ", 1) for line in creds_path.read_text().splitlines() if line.strip())
     return DemoCredentials("demo", lines["demo"], "demo-marketer", lines["demo-marketer"])
+
+
+def demo_workspace_seed(*, train: bool = True, training_steps: int = DEMO_TRAINING_STEPS) -> DemoCredentials:
+    """The whole demo in this process (`manage.py seed_demo`); without `train`, only demo_workspace_ensure."""
+    creds = demo_workspace_ensure()
+    if train:
+        _demo_fill(Workspace.objects.get(slug=DEMO_WORKSPACE_SLUG), training_steps=training_steps)
+    return creds
+
+
+# --- on the GPU worker ---------------------------------------------------------------------------------------
+
+
+def demo_seed_request(*, training_steps: int = DEMO_TRAINING_STEPS) -> DemoSeed | None:
+    """Queue the demo's training, drafts and galleries on the GPU worker unless they are ready; a seed that failed
+    or was cut off is queued again (it resumes). None when there is no demo workspace."""
+    with transaction.atomic():
+        workspace = Workspace.objects.filter(slug=DEMO_WORKSPACE_SLUG).first()
+        if workspace is None:
+            return None
+        now = timezone.now()
+        seed, created = DemoSeed.objects.select_for_update().get_or_create(
+            workspace=workspace, defaults={"requested_at": now, "training_steps": training_steps})
+        if seed.status == DemoSeedStatus.READY:
+            return seed
+        if not created:
+            seed.status, seed.training_steps, seed.requested_at = DemoSeedStatus.QUEUED, training_steps, now
+            seed.worker_instance, seed.error, seed.started_at, seed.finished_at = "", "", None, None
+            seed.save()
+        _fill_send(seed)
+    return seed
+
+
+def demo_seeds_resend() -> int:
+    """Send again the seeds a worker was running (at a worker's start: the embedded broker never redelivers a
+    killed worker's message); the task leaves a seed to its worker while that one is alive. Returns how many."""
+    seeds = list(DemoSeed.objects.filter(status=DemoSeedStatus.RUNNING))
+    for seed in seeds:
+        _fill_send(seed, robust=True)
+    return len(seeds)
+
+
+def _fill_send(seed: DemoSeed, *, robust: bool = False) -> None:
+    default = base_model_default()  # the persona trains and renders on it: its family's GPU queue
+    gpu_task_send(FILL_TASK, seed.pk, family=default.family if default else None, robust=robust)
+
+
+def demo_workspace_fill(*, demo_seed_id: int) -> DemoSeed | None:
+    """Task body: train the demo LoRA, render and draft the demo posts, schedule one, render the galleries; then
+    the seed is ready, or failed with the reason. Safe to run again: done steps are skipped."""
+    seed = _demo_seed_claim(demo_seed_id)
+    if seed is not None:
+        try:
+            _demo_fill(seed.workspace, training_steps=seed.training_steps)
+        except Exception as exc:
+            logger.exception("Seeding the demo workspace failed")
+            _demo_seed_end(seed, DemoSeedStatus.FAILED, error=error_text(exc))
+        else:
+            _demo_seed_end(seed, DemoSeedStatus.READY)
+    return DemoSeed.objects.filter(pk=demo_seed_id).first()
+
+
+def _demo_seed_claim(demo_seed_id: int) -> DemoSeed | None:
+    """The seed, now running in this process; None when it is finished or a live worker runs it."""
+    me = heartbeats.current_worker_instance() or ""
+    with transaction.atomic():
+        seed = DemoSeed.objects.select_for_update().select_related("workspace").filter(pk=demo_seed_id).first()
+        if seed is None or seed.status in (DemoSeedStatus.READY, DemoSeedStatus.FAILED):
+            return None
+        holder = seed.worker_instance
+        if seed.status == DemoSeedStatus.RUNNING and holder not in ("", me) and _worker_alive(holder):
+            return None
+        seed.status, seed.worker_instance, seed.started_at, seed.error = DemoSeedStatus.RUNNING, me, timezone.now(), ""
+        seed.save(update_fields=["status", "worker_instance", "started_at", "error"])
+    return seed
+
+
+def _worker_alive(instance: str) -> bool:
+    return any(worker.instance == instance for worker in workers_alive())
+
+
+def _demo_seed_end(seed: DemoSeed, status: str, *, error: str = "") -> None:
+    # Only while this attempt holds it: a worker that took over (this one looked dead) writes its own ending.
+    DemoSeed.objects.filter(pk=seed.pk, status=DemoSeedStatus.RUNNING, worker_instance=seed.worker_instance).update(
+        status=status, error=error, finished_at=timezone.now())
+
+
+def _demo_fill(workspace: Workspace, *, training_steps: int) -> None:
+    persona = Persona.objects.get(workspace=workspace, handle=DEMO_PERSONA_HANDLE)
+    creator = get_user_model().objects.get(username="demo-marketer")
+    _demo_lora_train(persona=persona, creator=creator, steps=training_steps)
+    _demo_drafts(persona=persona, creator=creator)
+    _demo_schedule_one(persona=persona)
+    _demo_base_models(render=True)
+
+
+def _demo_lora_train(*, persona: Persona, creator: AbstractBaseUser, steps: int) -> None:
+    """Train in this process (the GPU worker's; seconds to minutes with the built-in tiny model). An unfinished
+    version (cut off, or queued again after its worker died) is resumed rather than a second one started."""
+    versions = LoraVersion.objects.filter(persona=persona)
+    if versions.filter(status=JobStatus.SUCCEEDED).exists():
+        return
+    version = versions.filter(status__in=UNFINISHED).order_by("-version").first()
+    if version is None:
+        version = lora_training_start(actor=creator, persona=persona, steps=steps)
+    version = lora_training_run(lora_version_id=version.pk)  # the queued train_lora task then finds it done
+    if version is None or version.status != JobStatus.SUCCEEDED:
+        ending = version.error or version.status if version is not None else "deleted"
+        raise DemoSeedError(f"Training the demo LoRA did not succeed: {ending}")
+
+
+def _demo_drafts(*, persona: Persona, creator: AbstractBaseUser) -> None:
+    """One job per demo scene (both queued first: a GPU batches them in one call), rendered here, then drafted now
+    rather than when a worker takes the queued drafting task (a no-op then)."""
+    jobs = []
+    for scene, platform in DEMO_SCENES:
+        job = (GenerationJob.objects.filter(persona=persona, is_sample=False, scene=scene)
+               .exclude(status__in=[JobStatus.FAILED, JobStatus.CANCELLED]).order_by("-pk").first())
+        if job is None:
+            job = generation_job_create(actor=creator, persona=persona, scene=scene, platform=platform, num_variants=2)
+        jobs.append(job)
+    for job in jobs:
+        job = generation_job_run(job_id=job.pk)
+        if job is None or job.status != JobStatus.SUCCEEDED:
+            ending = job.error or job.status if job is not None else "deleted"
+            raise DemoSeedError(f"Rendering a demo draft did not succeed: {ending}")
+        generation_job_posts_draft(job_id=job.pk)
 
 
 TINY_LICENCE = "Random weights built locally by Persona Studio (Apache-2.0); for trying the product, not for posts."
@@ -154,7 +291,7 @@ def _demo_base_models(*, render: bool) -> None:
         )
     if not render:
         return
-    builtins = BaseModel.objects.filter(location__in=["tiny", "tiny-sdxl"], status=BaseModelStatus.ACTIVE)
+    builtins = BaseModel.objects.filter(location__in=DEMO_BUILTIN_MODELS, status=BaseModelStatus.ACTIVE)
     for entry in builtins.exclude(samples_status=SamplesStatus.READY):
         base_model_samples_request(actor=None, base_model_id=entry.pk)
         base_model_samples_render(base_model_id=entry.pk)

@@ -27,7 +27,8 @@ from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
 from scheduler.posts.generated_selectors import post_image_history, post_image_jobs_replacing
 from scheduler.workspace_selectors import persona_recent_posts
-from web.presenters import decorate_lora_versions
+from web.fragments import render_fragments, row_values
+from web.presenters import decorate_lora_versions, short_datetime, url_format
 from web.shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
 
 
@@ -203,15 +204,47 @@ def persona_detail(request: HttpRequest, persona_id: int) -> HttpResponse:
     return persona_detail_render(request, persona)
 
 
+def job_card_key(job: GenerationJob) -> list:
+    """Every value a job card (generation/_job.html) shows: the job, its images (with their last reproduce check)
+    and the earlier versions of the post image it replaces."""
+    return [row_values(job), [row_values(image) for image in job.image_list],
+            [row_values(version) for version in job.earlier_versions]]
+
+
+def job_cards_render(request: HttpRequest, jobs: list[GenerationJob]) -> None:
+    """job.card_html for each job: cached fragments (web/fragments.py; a running job's key changes with each step).
+    The job's own partial, which a running job polls, renders the same template uncached."""
+    ctx = workspace_context(request)
+    cards = render_fragments(request, jobs, template="generation/_job.html", name="job-card", item_name="job",
+                             context={"ws": {"can_create": ctx.can_create}, "platforms": Platform.choices},
+                             key_parts=job_card_key)
+    for job, html in zip(jobs, cards, strict=True):
+        job.card_html = html
+
+
+def persona_posts_prepare(persona: Persona, posts: list) -> None:
+    """The strings the persona page's post list shows, formatted once (the date filter and {% url %} per row cost
+    more than the rest of a row)."""
+    submit = url_format("post_submit_page", "pk")
+    for post in posts:
+        post.scheduled_label = short_datetime(post.scheduled_at) if post.scheduled_at else ""
+        post.submit_url = submit.format(pk=post.pk)
+
+
 def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int = 200) -> HttpResponse:
     references = persona_selectors.persona_reference_images(persona=persona)
+    posts = persona_recent_posts(persona=persona, limit=PERSONA_POSTS_LIMIT)
+    persona_posts_prepare(persona, posts)
+    jobs_context = persona_jobs_context(persona)
+    job_cards_render(request, jobs_context["jobs"])
     context = {
         "persona": persona,
         "reference_images": references,
         "reference_profile": persona_selectors.reference_profile_summary(persona=persona, references=references),
         "rights_text": RIGHTS_CONFIRMATION,
         "consent_text": CONSENT_CONFIRMATION,
-        "posts": persona_recent_posts(persona=persona, limit=PERSONA_POSTS_LIMIT),
+        "posts": posts,
+        "persona_url": reverse("personas:detail", args=[persona.pk]),
         "platform_choices": Platform.choices,
         "max_variants": generation_specs.MAX_VARIANTS,
         "max_best_of": generation_specs.MAX_BEST_OF,
@@ -222,7 +255,7 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "hires_default": settings.GENERATION_HIRES_DEFAULT,
         "face_detail_default": settings.GENERATION_FACE_DETAIL_DEFAULT and persona.is_human_face,
         "prior_loss_weight_limits": generation_specs.TRAINING_LIMITS["prior_loss_weight"],
-        **persona_jobs_context(persona),
+        **jobs_context,
     }
     return render_page(request, "personas/persona_detail.html", context, status=status)
 

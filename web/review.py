@@ -24,6 +24,7 @@ from scheduler.workspace_selectors import (
 )
 from web.captions import REWRITE_CHOICES, REWRITE_LABELS, caption_alternatives_attach
 from web.presenters import caption_stats, platform_limits
+from web.review_cards import review_cards_prepare, review_cards_render, rewrite_options
 from web.shell import (
     error_response,
     page_url,
@@ -53,22 +54,31 @@ def review_context(request: HttpRequest) -> dict:
     off_model = request.GET.get("likeness") == "off"
     sort = request.GET.get("sort", "")
     sort = sort if sort in LIKENESS_SORTS else ""
+    personas = workspace_personas(workspace_id=ctx.workspace.pk)  # the filter's, and each card's persona
+    by_id = {p.pk: p for p in personas}
     # One row more than the page tells whether a next page exists without a COUNT query.
+    def likeness(queue):
+        return posts_likeness_annotate(queue, off_model_only=off_model, sort=sort)
+
     posts = review_page(user=request.user, workspace_id=ctx.workspace.pk, persona_id=persona_id, offset=offset,
-                        limit=REVIEW_PAGE_SIZE + 1,
-                        refine=lambda queue: posts_likeness_annotate(queue, off_model_only=off_model, sort=sort))
+                        limit=REVIEW_PAGE_SIZE + 1, personas=by_id, annotate=likeness,
+                        refine=likeness if off_model or sort else None)  # the whole queue only when it must
     has_next = len(posts) > REVIEW_PAGE_SIZE
     posts = posts[:REVIEW_PAGE_SIZE]
-    candidates = posts_best_of_candidates(posts=posts)
+    candidates = posts_best_of_candidates(posts=posts, images_of=lambda post: post.image_list)
     for post in posts:
         post.candidates = candidates.get(post.pk, [])
-        post.problems = selectors.validate_post_for_platform(post=post)
+        post.problems = selectors.validate_post_for_platform(post=post, images=post.image_list)
         post.local_target = selectors.local_time(post.scheduled_at, post.persona)
         caption_stats(post)
-    drafts = drafts_with_change_requests(workspace_id=ctx.workspace.pk, persona_id=persona_id, limit=DRAFTS_LIMIT)
+    drafts = drafts_with_change_requests(workspace_id=ctx.workspace.pk, persona_id=persona_id, limit=DRAFTS_LIMIT,
+                                         personas=by_id)
     for post in drafts:
         caption_stats(post)
     caption_alternatives_attach([*posts, *drafts])
+    review_cards_prepare(posts, drafts)
+    here = page_url(request, "review_queue")
+    review_cards_render(request, posts, drafts, ws=ctx, here=here, rewrite=rewrite_options(REWRITE_CHOICES))
 
     def query(**overrides) -> str:
         params = {"layout": layout, "persona": persona_id or "", "likeness": "off" if off_model else "",
@@ -87,10 +97,9 @@ def review_context(request: HttpRequest) -> dict:
         "likeness_off": off_model,
         "likeness_sort": sort,
         "likeness_sorts": LIKENESS_SORTS,
-        "review_personas": workspace_personas(workspace_id=ctx.workspace.pk),
+        "review_personas": personas,
         "platform_limits": platform_limits(),
-        "rewrite_choices": REWRITE_CHOICES,
-        "here": page_url(request, "review_queue"),
+        "here": here,
         "single_query": query(layout="single"),
         "grid_query": query(layout="grid"),
         "prev_query": query(page=page - 1),

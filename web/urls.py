@@ -56,6 +56,7 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", dashboard.dashboard, name="dashboard"),
     path("dashboard/jobs/", dashboard.dashboard_jobs, name="dashboard_jobs"),
+    path("dashboard/demo/", dashboard.dashboard_demo, name="dashboard_demo"),
     path("review/", review.review_queue, name="review_queue"),
     path("review/<int:post_id>/decide/", review.review_decide, name="review_decide"),
     path("review/bulk-approve/", review.review_bulk_approve, name="review_bulk_approve"),

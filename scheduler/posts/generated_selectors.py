@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from django.db.models import Exists, F, Min, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Subquery
 
 from generation.models import GeneratedImage, GenerationJob
 from scheduler.models import Post, PostImage, PostImageJob, PostImageVersion
@@ -50,29 +50,36 @@ def generated_image_post_languages(*, job: GenerationJob) -> set[tuple[int, str]
     return set(PostImage.objects.filter(generated_image__job=job).values_list("generated_image_id", "post__language"))
 
 
-def posts_best_of_candidates(*, posts: Iterable[Post]) -> dict[int, list[GeneratedImage]]:
+CANDIDATE_FIELDS = ("job__best_of", "variant", "candidate", "candidate_status", "selection_reason", "image", "width",
+                    "height", "seed", "likeness_status", "likeness_score")
+
+
+def posts_best_of_candidates(*, posts: Iterable[Post], images_of=None) -> dict[int, list[GeneratedImage]]:
     """Each post's best-of-N candidates: every candidate of the variant its generated images were kept from, by
-    candidate (posts of best_of 1 jobs have none). Two queries for the whole page."""
+    candidate (posts of best_of 1 jobs have none). One query for the whole page. `images_of(post)`: the post's
+    images when the caller holds them (default: post.images.all())."""
     posts = list(posts)
-    chosen = GeneratedImage.objects.filter(
-        pk__in=[pi.generated_image_id for post in posts for pi in post.images.all() if pi.generated_image_id],
-        job__best_of__gt=1,
-    ).values_list("pk", "job_id", "variant")
-    variant_of = {pk: (job_id, variant) for pk, job_id, variant in chosen}
-    if not variant_of:
+    images_of = images_of or (lambda post: post.images.all())
+    chosen = {pi.generated_image_id for post in posts for pi in images_of(post) if pi.generated_image_id}
+    if not chosen:
         return {}
-    wanted = Q()
-    for job_id, variant in set(variant_of.values()):
-        wanted |= Q(job_id=job_id, variant=variant)
+    # The images of the same job and variant as a chosen one (joined from the chosen ones, by their ids), with only
+    # what a candidate strip shows: a generated image's prompt, stages and environment stay in the database.
+    candidates = (
+        GeneratedImage.objects.filter(job__best_of__gt=1, job__images__in=chosen, job__images__variant=F("variant"))
+        .select_related("job").only(*CANDIDATE_FIELDS).distinct().order_by("job_id", "variant", "candidate")
+    )
     by_variant: dict[tuple[int, int], list[GeneratedImage]] = {}
-    for image in GeneratedImage.objects.filter(wanted).select_related("job").order_by("job_id", "variant",
-                                                                                        "candidate"):
+    variant_of: dict[int, tuple[int, int]] = {}
+    for image in candidates:
         by_variant.setdefault((image.job_id, image.variant), []).append(image)
+        if image.pk in chosen:
+            variant_of[image.pk] = (image.job_id, image.variant)
     result: dict[int, list[GeneratedImage]] = {}
     for post in posts:
-        for pi in post.images.all():
+        for pi in images_of(post):
             if pi.generated_image_id in variant_of:
-                result.setdefault(post.pk, []).extend(by_variant.get(variant_of[pi.generated_image_id], []))
+                result.setdefault(post.pk, []).extend(by_variant[variant_of[pi.generated_image_id]])
     return result
 
 
@@ -86,8 +93,11 @@ def posts_likeness_annotate(queryset, *, off_model_only: bool = False, sort: str
     `likeness_off_model` (an image is off-model) and `likeness_status` (its first image's). `off_model_only` keeps
     the off-model ones; `sort` "likeness" / "-likeness" orders by the score, posts without one last."""
     images = PostImage.objects.filter(post=OuterRef("pk"), generated_image__isnull=False)
+    # The lowest score as a subquery, not Min() over a join: an aggregate would GROUP BY every selected column of
+    # the whole queue.
+    lowest = images.filter(generated_image__likeness_score__isnull=False).order_by("generated_image__likeness_score")
     queryset = queryset.annotate(
-        likeness_score=Min("images__generated_image__likeness_score"),
+        likeness_score=Subquery(lowest.values("generated_image__likeness_score")[:1]),
         likeness_off_model=Exists(images.filter(generated_image__on_model=False)),
         likeness_status=Subquery(images.order_by("position", "id").values("generated_image__likeness_status")[:1]),
     )

@@ -1,7 +1,9 @@
-"""`make run`: migrate, seed the demo workspace, then run the web server and two supervised Celery workers
-(embedded filesystem broker by default) until Ctrl-C: one for the default queue (exports, drafting, sweeps, with
-the beat schedule) and one for the GPU queue, so short work never waits behind a training run. A worker that
-dies is restarted, and what it held is queued again when it comes back (generation/runtime/sweeps.py)."""
+"""`make run`: migrate, create the demo workspace's accounts and persona, queue the rest of the demo (LoRA, drafts,
+galleries: minutes on a CPU) on the GPU worker, then run the web server and two supervised Celery workers (embedded
+filesystem broker by default) until Ctrl-C: one for the default queue (exports, drafting, sweeps, with the beat
+schedule) and one for the GPU queue, so short work never waits behind a training run. The server answers within
+seconds; the dashboard shows the demo's progress until it is ready. A worker that dies is restarted, and what it
+held is queued again when it comes back (generation/runtime/sweeps.py, web/tasks.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,8 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
 from core.supervisor import Supervisor, celery_worker_specs
+from web.demo import demo_seed_request, demo_workspace_ensure
+from web.models import DemoSeedStatus
 
 
 class Command(BaseCommand):
@@ -36,7 +40,16 @@ class Command(BaseCommand):
     def handle(self, *args, host: str, port: str, no_worker: bool, **options):
         call_command("migrate", interactive=False, verbosity=0)
         self._signing_report()
-        call_command("seed_demo")
+        creds = demo_workspace_ensure()
+        # The slow part goes to the GPU worker, so the server answers now; the dashboard shows how far it got.
+        seed = demo_seed_request()
+        self.stdout.write(self.style.SUCCESS("Demo workspace: ") + (
+            "ready." if seed.status == DemoSeedStatus.READY
+            else "its LoRA, drafts and galleries are being made on the GPU worker (progress on the dashboard)."))
+        self.stdout.write(f"  Log in as {creds.admin_username} / {creds.admin_password}  (admin: reviews and approves)")
+        self.stdout.write(f"  or {creds.marketer_username} / {creds.marketer_password}  (marketer: drafts, generates)")
+        if no_worker and seed.status != DemoSeedStatus.READY:
+            self.stdout.write("  (--no-worker: it waits in the queue until a GPU worker starts)")
         supervisor = None
         if not no_worker:
             specs = celery_worker_specs(var_dir=settings.VAR_DIR)

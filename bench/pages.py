@@ -4,10 +4,10 @@ Builds a throwaway database (SQLite file in a temp dir, or a test database on th
 --database-url points to: Django's test-database machinery creates and drops it), fills one workspace with 10,000
 posts over 10 personas and a second workspace with 100 posts over one persona (bench/page_data.py), then times N
 requests to each page with Django's test Client (full request: middleware, session, queries, template rendering;
-without the test instrumentation of templates),
-alternating the two workspaces so that noise on a shared machine hits both alike. Prints median, p95 and max ms
-of each, the p95 ratio to the 100-post page and both query counts; exits 1 if a page is over the budget (p95,
-50 ms by default) or over the ratio (1.5×).
+not the test instrumentation of templates), alternating the two workspaces so that noise on a shared machine hits
+both alike. Prints median, p95 and max ms of each, the p95 ratio to the 100-post page, both query counts and the
+machine (cores, load average); exits 1 if a page is over the budget (p95, 50 ms by default) or over the ratio
+(1.5x).
 
     .venv/bin/python bench/pages.py                     # table (SQLite)
     .venv/bin/python bench/pages.py -n 50 --json out.json
@@ -181,6 +181,9 @@ def table(results: list[dict], args, meta: dict) -> None:
     print(f"Pages with {meta['posts']['Big Brand']:,} posts (10 personas) vs {meta['posts']['Small Brand']:,} posts "
           f"(baseline, same run, requests alternated); {args.n} timed requests each after {args.warmup} warm-up; "
           f"data built in {meta['build_s']:.1f} s; database: {meta['database']}.")
+    machine = meta["machine"]
+    print(f"Machine: {machine['cores']} cores for this process; load average {machine['load_before']} before, "
+          f"{machine['load_after']} after (other processes' share of those cores).")
     process = meta["process"]
     print(f"Process: torch imported by the URLconf: {'yes' if process['torch_loaded'] else 'no'}; start-up objects "
           f"frozen (gc.freeze): {'yes' if process['frozen'] else 'no'}; one full collection then took "
@@ -219,6 +222,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.database_url:
         os.environ["DATABASE_URL"] = args.database_url
+    load_before = round(os.getloadavg()[0], 2)
 
     with tempfile.TemporaryDirectory(prefix="persona-bench-") as tmp:
         setup_django(tmp)
@@ -238,6 +242,9 @@ def main() -> int:
             big = build_workspace(name="Big Brand", personas=10, posts_per_persona=args.posts // 10, start=now)
             small = build_workspace(name="Small Brand", personas=1, posts_per_persona=args.baseline_posts, start=now)
             build_s = time.perf_counter() - built
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:  # what autovacuum does after a bulk load: statistics, visibility
+                    cursor.execute("VACUUM ANALYZE")
             from scheduler.models import Post
 
             counts = {ws.name: Post.objects.filter(workspace=ws).count() for ws, _, _ in (big, small)}
@@ -272,7 +279,9 @@ def main() -> int:
         finally:
             connection.creation.destroy_test_db(old_name, verbosity=0)
 
-    meta = {"posts": counts, "build_s": build_s, "database": connection.vendor, "process": process}
+    meta = {"posts": counts, "build_s": build_s, "database": connection.vendor, "process": process,
+            "machine": {"cores": len(os.sched_getaffinity(0)), "load_before": load_before,
+                        "load_after": round(os.getloadavg()[0], 2)}}
     table(results, args, meta)
     if args.json:
         payload = {**meta, "n": args.n, "budget_ms": args.budget_ms, "max_ratio": args.max_ratio,

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "generation",
     "scheduler",
     "provenance",
+    "publishing",
     "web",
 ]
 
@@ -104,7 +105,8 @@ if os.environ.get("REDIS_CACHE_URL"):
         "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": os.environ["REDIS_CACHE_URL"]}
     }
 else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    # Pages keep their rendered cards here too (web/fragments.py): room for a few busy pages' worth.
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 2000}}}
 
 # Sign-in lockout (personas/auth.py): LOGIN_MAX_FAILURES wrong passwords per username + IP, and
 # LOGIN_USER_MAX_FAILURES per username across all IPs within LOGIN_USER_WINDOW_SECONDS. The per-username lock
@@ -321,6 +323,7 @@ CELERY_TASK_ROUTES = {
     "generation.runtime.tasks.*": {"queue": GENERATION_QUEUE},
     "scheduler.tasks.*": {"queue": "default"},  # drafting and caption writing among them
     "provenance.tasks.*": {"queue": "default"},
+    "publishing.tasks.*": {"queue": "default"},
     "web.tasks.demo_workspace_fill": {"queue": GENERATION_QUEUE},  # trains and renders the demo in-process
 }
 # Every worker beats this often (generation/runtime/heartbeats.py); one silent for the timeout is dead, and the runs it
@@ -336,7 +339,27 @@ CELERY_BEAT_SCHEDULE = {
     "requeue-stale-exports": {"task": "provenance.tasks.export_sweep", "schedule": 300.0},
     "resend-lost-drafting": {"task": "scheduler.tasks.drafting_sweep", "schedule": 300.0},
     "fail-stale-generation-runs": {"task": "generation.runtime.tasks.fail_stale_runs", "schedule": 300.0},
+    # A post is due within a minute of its time.
+    "publish-due-posts": {"task": "publishing.tasks.publish_due_posts", "schedule": 30.0},
 }
+
+# Direct publishing (publishing/). Token keys: comma-separated Fernet keys; the first encrypts, all decrypt (rotation).
+PUBLISHING_TOKEN_KEYS = os.environ.get("PUBLISHING_TOKEN_KEYS", "")
+# Platforms fetch media by URL: the public origin of this installation (signed, expiring media routes hang off it).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
+PUBLISHING_MEDIA_URL_MAX_AGE = int(os.environ.get("PUBLISHING_MEDIA_URL_MAX_AGE", 24 * 60 * 60))
+PUBLISHING_HTTP_TIMEOUT = float(os.environ.get("PUBLISHING_HTTP_TIMEOUT", "20"))
+INSTAGRAM_APP_ID = os.environ.get("INSTAGRAM_APP_ID", "")
+INSTAGRAM_APP_SECRET = os.environ.get("INSTAGRAM_APP_SECRET", "")
+INSTAGRAM_REDIRECT_URI = os.environ.get("INSTAGRAM_REDIRECT_URI", "")
+INSTAGRAM_AUTH_URL = os.environ.get("INSTAGRAM_AUTH_URL", "https://www.instagram.com/oauth/authorize")
+INSTAGRAM_OAUTH_BASE_URL = os.environ.get("INSTAGRAM_OAUTH_BASE_URL", "https://api.instagram.com")
+INSTAGRAM_GRAPH_BASE_URL = os.environ.get("INSTAGRAM_GRAPH_BASE_URL", "https://graph.instagram.com/v23.0")
+THREADS_APP_ID = os.environ.get("THREADS_APP_ID", "")
+THREADS_APP_SECRET = os.environ.get("THREADS_APP_SECRET", "")
+THREADS_REDIRECT_URI = os.environ.get("THREADS_REDIRECT_URI", "")
+THREADS_AUTH_URL = os.environ.get("THREADS_AUTH_URL", "https://threads.net/oauth/authorize")
+THREADS_GRAPH_BASE_URL = os.environ.get("THREADS_GRAPH_BASE_URL", "https://graph.threads.net/v1.0")
 
 # Generation engine (see generation/engine/pipelines.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")

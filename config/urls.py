@@ -22,5 +22,6 @@ urlpatterns = [
     path("api/v1/", include("scheduler.api.urls")),
     path("api/v1/", include("provenance.api.urls")),
     re_path(r"^api/", api_not_found),  # an unknown API path (or an id that is not a number): a JSON 404
+    path("", include("publishing.urls")),  # the signed route platforms fetch published images from
     path("", include("web.urls")),  # the pages: sign-in, dashboard, personas, review, calendar, exports, media
 ]

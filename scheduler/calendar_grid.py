@@ -1,4 +1,5 @@
-"""The calendar page's posts and their minimum-gap conflicts from one query.
+"""The calendar's reads at scale: the calendar page's posts and their minimum-gap conflicts from one query, and
+the dashboard's scheduled times.
 
 calendar_entries and calendar_entry_conflicts (selectors.py) read the same posts twice: the period's posts, then
 every busy post around them. A month of 2,000 posts spends most of its time converting those rows, so the page

@@ -129,7 +129,8 @@ def drafts_with_change_requests(
 def _persona_posts_count(statuses: Iterable[str]):
     """How many of the persona's posts have one of these statuses (a subquery on its own posts)."""
     posts = Post.objects.filter(persona=OuterRef("pk"), status__in=list(statuses)).order_by()
-    return Coalesce(Subquery(posts.values("persona").annotate(n=Count("pk")).values("n")[:1]), 0)
+    # COUNT(*), not of a column: the (persona, status) index answers it alone.
+    return Coalesce(Subquery(posts.values("persona").annotate(n=Count("*")).values("n")[:1]), 0)
 
 
 def persona_post_counts(*, workspace_id: int, limit: int = 50) -> list[Persona]:

@@ -49,7 +49,14 @@ def row_values(obj) -> list:
 
 def templates_version(*names: str) -> str:
     """A digest of these templates' source: a changed template does not reuse fragments of the old one."""
-    return digest([get_template(name).template.source for name in names])
+    parts = []
+    for name in names:
+        template = get_template(name).template
+        # Kept on the compiled template: the loader compiles a changed template anew.
+        if not hasattr(template, "fragment_digest"):
+            template.fragment_digest = digest(template.source)
+        parts.append(template.fragment_digest)
+    return digest(parts)
 
 
 def digest(parts) -> str:

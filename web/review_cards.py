@@ -7,8 +7,8 @@ and number localisation cost tens of microseconds each in a template, so the pag
 from __future__ import annotations
 
 from collections.abc import Iterable
+from decimal import ROUND_HALF_UP, Decimal
 
-from django.template.defaultfilters import floatformat
 from django.utils.html import format_html_join
 from django.utils.timezone import localtime
 
@@ -33,6 +33,11 @@ def card_url_formats() -> dict[str, str]:
     return formats
 
 
+def two_decimals(value: float) -> str:
+    """The floatformat:2 filter's text (half up, from the float's repr), without its localisation machinery."""
+    return str(Decimal(repr(value)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+
+
 def review_cards_prepare(posts: Iterable[Post], drafts: Iterable[Post]) -> None:
     """Set on each post (review_page's, with its candidates and caption options attached) the strings its card
     shows: `urls`, `submitted_label`, `local_target_label`, and on its images, candidates, transitions and
@@ -55,7 +60,7 @@ def review_cards_prepare(posts: Iterable[Post], drafts: Iterable[Post]) -> None:
         post.best_of = post.candidates[0].job.best_of if getattr(post, "candidates", None) else None
         for candidate in getattr(post, "candidates", []):
             candidate.url = media_url(media, candidate.image.name)
-            candidate.likeness_text = (f"likeness {floatformat(candidate.likeness_score, 2)}"
+            candidate.likeness_text = (f"likeness {two_decimals(candidate.likeness_score)}"
                                        if candidate.likeness_score is not None
                                        else candidate.get_likeness_status_display())
         for transition in post.history:

@@ -330,7 +330,7 @@ class _Shipped:
         )
 
 
-def _rivagan_payloads(post_image: PostImage, taken: set[str]) -> Callable[[], bytes]:
+def rivagan_payloads(post_image: PostImage, taken: set[str]) -> Callable[[], bytes]:
     """RivaGAN payloads for one post image: the one its last export carried (a re-export ships the same
     marks), then fresh ones no other image in the registry or this bundle has: a payload names one image."""
     previous = (
@@ -411,7 +411,7 @@ def _write_zip(
                     post_image=image,
                     badge=badge,
                     credentials=credentials,
-                    rivagan_payload_new=_rivagan_payloads(image, taken),
+                    rivagan_payload_new=rivagan_payloads(image, taken),
                     tc260=tc260_label(settings, public_id),
                 )
                 path = f"images/{post.pk}_{image.position}{labeled.extension}"

@@ -12,14 +12,9 @@ from django.db.models import Count, F, OuterRef, Prefetch, Subquery
 from django.db.models.functions import Coalesce
 
 from personas.models import Persona
+from personas.selectors import workspace_ids_query
 from scheduler.models import Post, PostStatus, PostTransition
-from scheduler.selectors import (
-    REVIEW_ORDER,
-    images_prefetch,
-    review_queue,
-    submitted_at,
-    validate_post_for_platform,
-)
+from scheduler.selectors import REVIEW_ORDER, images_prefetch, submitted_at, validate_post_for_platform
 
 DRAFT_STATUSES = (PostStatus.DRAFT, PostStatus.CHANGES_REQUESTED)
 
@@ -85,15 +80,18 @@ def review_page(
     `actor_name`). `refine` (queryset -> queryset) filters, annotates or orders the whole queue before paging, and
     `annotate` (the same, for what only adds annotations) the page's posts: what the layers above know about
     posts, such as their images' likeness."""
-    queue = review_queue(user=user).filter(workspace_id=workspace_id).select_related(None).prefetch_related(None)
+    # selectors.review_queue's posts and order, for one workspace. The whole queue is ordered, but as ids only: the
+    # page's rows and annotations are then read for its posts alone, in the same query (the ids are a subquery), and
+    # the user's membership is checked on them, so a queue of thousands costs about what 20 do.
+    queue = Post.objects.filter(workspace_id=workspace_id, status=PostStatus.IN_REVIEW)
     if persona_id is not None:
         queue = queue.filter(persona_id=persona_id)
+    queue = queue.annotate(submitted_at=submitted_at()).order_by(*REVIEW_ORDER)
     if refine is not None:
         queue = refine(queue)
-    # The whole queue is ordered, but as ids only: the page's rows and annotations are then read for its posts
-    # alone, in the same query (the ids are a subquery), so a queue of thousands costs about what 20 do.
-    page = Post.objects.filter(pk__in=queue.values("pk")[offset : offset + limit]).annotate(
-        submitted_at=submitted_at(), author_name=_username_of("created_by")).order_by(*REVIEW_ORDER)
+    page = Post.objects.filter(pk__in=queue.values("pk")[offset : offset + limit],
+                               workspace_id__in=workspace_ids_query(user=user))
+    page = page.annotate(submitted_at=submitted_at(), author_name=_username_of("created_by")).order_by(*REVIEW_ORDER)
     if refine or annotate:
         page = (refine or annotate)(page)  # the annotations, and the order if it sorts
     transitions = PostTransition.objects.annotate(actor_name=_username_of("actor")).order_by("created_at")

@@ -72,3 +72,8 @@ def test_candidates_and_drafts_in_one_query_each(queue, django_assert_num_querie
     sent_back = [d for d in drafts if d.status == PostStatus.CHANGES_REQUESTED]
     assert sent_back and all(d.change_comment == "Warmer light, please." for d in sent_back)
     assert all(d.persona is personas[d.persona_id] for d in drafts)
+
+
+def test_a_page_of_another_workspace_is_empty(queue, outsider):
+    workspace, _, personas = queue
+    assert review_page(user=outsider, workspace_id=workspace.pk, personas=personas) == []

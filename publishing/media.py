@@ -44,7 +44,7 @@ def post_media_files_make(*, post: Post) -> list[str]:
 
 def media_url(*, name: str) -> str:
     token = signing.dumps({"n": name}, salt=_SALT, compress=True)
-    return f"{public_base_url()}{reverse('publishing-media', kwargs={'token': token})}"
+    return f"{public_base_url()}{reverse('publishing-media', kwargs={'signed': token})}"
 
 
 def media_name_from_token(token: str) -> str | None:

@@ -3,7 +3,7 @@ from django.urls import path
 from publishing import views
 
 urlpatterns = [
-    path("publishing/media/<str:token>", views.media, name="publishing-media"),
+    path("publishing/media/<str:signed>", views.media, name="publishing-media"),
     path("publishing/connect/<int:persona_id>/<str:platform>", views.connect_start, name="publishing-connect"),
     path("publishing/callback/<str:platform>", views.connect_callback, name="publishing-callback"),
 ]

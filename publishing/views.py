@@ -21,8 +21,8 @@ _RETURN_TO = "publishing_return_to"
 
 
 @require_GET
-def media(request: HttpRequest, token: str) -> FileResponse:
-    name = media_name_from_token(token)
+def media(request: HttpRequest, signed: str) -> FileResponse:
+    name = media_name_from_token(signed)
     if name is None or not default_storage.exists(name):
         raise Http404("Not found.")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"

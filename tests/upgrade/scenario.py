@@ -335,14 +335,14 @@ def fill() -> dict:
     from django.db.migrations.state import ProjectState
 
     # What the released deployment's `migrate` did: every app to its last released migration, then post_migrate
-    # made the content types and permissions of the released models (the exports under scheduler). This code has a
-    # provenance app, which the release did not: the released state must not hand it to post_migrate as an app
-    # without migrations, or its content types would exist before the upgrade made them.
+    # made the content types and permissions of the released models (the exports under scheduler). This code has
+    # provenance and publishing apps, which the release did not: the released state must not hand them to
+    # post_migrate as apps without migrations, or their content types would exist before the upgrade made them.
     executor = MigrationExecutor(connection)
     targets = executor.loader.graph.leaf_nodes()
     plan = executor.migration_plan(targets)
     state = executor.migrate(targets, plan=plan)
-    released = ProjectState(models=state.models, real_apps=state.real_apps - {"provenance"})
+    released = ProjectState(models=state.models, real_apps=state.real_apps - {"provenance", "publishing"})
     emit_post_migrate_signal(0, False, connection.alias, apps=released.apps, plan=plan)
 
     executor.loader.build_graph()

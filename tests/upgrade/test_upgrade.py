@@ -1,11 +1,12 @@
 """Upgrading from the last release keeps every row and file (models moved between apps keep their tables).
 
-A database is built at the last released migration state (generation 0015, scheduler 0007, no provenance app) and
-filled through that state's historical models, media files included; then today's migrations run on it and today's
-models, selectors and storage must find everything again: every row of every table with the same values (the
-dropped GenerationJob.target_post/target_position columns aside, now scheduler.PostImageJob rows, and the added
-GenerationJob.caption_mode, empty on released rows), every file with the same bytes, the moved models' content
-types under their new app labels with the same ids, and the permissions and admin log entries that point at them.
+A database is built at the last released migration state (generation 0015, scheduler 0007, no provenance or
+publishing app) and filled through that state's historical models, media files included; then today's migrations run
+on it and today's models, selectors and storage must find everything again: every row of every table with the same
+values (the dropped GenerationJob.target_post/target_position columns aside, now scheduler.PostImageJob rows, and
+the added GenerationJob.caption_mode, empty on released rows), every file with the same bytes, the moved models'
+content types under their new app labels with the same ids, and the permissions and admin log entries that point at
+them.
 
 Each phase runs in a child process (tests/upgrade/scenario.py) with its own settings and a database of its own, so
 the test database pytest-django made for the other tests is never touched. SQLite always; PostgreSQL too, skipped
@@ -33,7 +34,10 @@ RELEASED_SETTINGS = "tests.upgrade.released_settings"
 DROPPED = {"generation_generationjob": {"target_post_id", "target_position"}}
 # The columns the upgrade adds, with the value the released rows get: how a job's captions were asked for.
 ADDED = {"generation_generationjob": {"caption_mode": ""}}
-NEW_TABLES = {"scheduler_postimagejob"}
+# New models' tables: a post image's jobs, and the publishing app the release did not have.
+NEW_MODELS = {"scheduler.postimagejob", "publishing.connectedaccount", "publishing.oauthstate",
+              "publishing.publication"}
+NEW_TABLES = {label.replace(".", "_") for label in NEW_MODELS}
 # Tables that gain the rows of the new model (its content type and permissions); every other keeps its rows exactly.
 GROWING = {"django_content_type", "auth_permission"}
 
@@ -81,7 +85,7 @@ def upgrade_check(tmp_path: Path, database_url: str) -> None:
             assert seen["content_types_of_models"][f"{new_app}.{model}"] == before[f"{old_app}.{model}"], model
     relabelled = {f"{old_app}.{model}": f"{new_app}.{model}" for new_app, (old_app, models) in MOVED.items()
                   for model in models}
-    assert set(after) == {relabelled.get(label, label) for label in before} | {"scheduler.postimagejob"}
+    assert set(after) == {relabelled.get(label, label) for label in before} | NEW_MODELS
     assert seen["perms"] == {
         "reviewer provenance.view_exportbundle": True,  # given as scheduler.view_exportbundle
         "reviewer scheduler.view_exportbundle": False,
@@ -132,7 +136,7 @@ def upgrade_check(tmp_path: Path, database_url: str) -> None:
 def table_differences(filled: dict, upgraded: dict) -> list[str]:
     """Where a table of the released database lost or changed a row or a column (the expected changes aside)."""
     relabelled = {f"{old_app}.{model}": new_app for new_app, (old_app, models) in MOVED.items() for model in models}
-    new_content_type = upgraded["content_types"].get("scheduler.postimagejob")
+    new_content_types = {upgraded["content_types"].get(label) for label in NEW_MODELS}
     problems = []
     for table, old in filled["tables"].items():
         new = upgraded["tables"].get(table)
@@ -151,8 +155,8 @@ def table_differences(filled: dict, upgraded: dict) -> list[str]:
             problems.append(f"{table}: rows {sorted(gained)} appeared")
         for pk in gained if table in GROWING else ():
             row = new["rows"][pk]
-            ok = (row["app_label"], row["model"]) == ("scheduler", "postimagejob") if table == "django_content_type" \
-                else row["content_type_id"] == new_content_type
+            ok = f"{row['app_label']}.{row['model']}" in NEW_MODELS if table == "django_content_type" \
+                else row["content_type_id"] in new_content_types
             if not ok:
                 problems.append(f"{table}: unexpected new row {row}")
         for pk, row in old["rows"].items():

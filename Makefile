@@ -62,10 +62,9 @@ run: install
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker. The order is
-# tests/schedule.py's (longest first), not xdist's.
+# loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker.
 test: install browser-deps
-	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
 
 lint: install
 	$(VENV)/bin/ruff check .

@@ -14,8 +14,6 @@ from tests.services import service_unavailable
 # `--dist loadgroup` every `services` test without a group of its own (one with its own databases) shares a worker.
 SERVICES_GROUP = "services"
 
-pytest_plugins = ["tests.schedule"]
-
 
 def pytest_configure(config):
     """Under pytest-xdist, give each worker its share of the cores: N torch processes that each start one thread
@@ -41,6 +39,18 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def _c2pa_dev_ca_dir(tmp_path_factory):
     return tmp_path_factory.mktemp("c2pa-dev-ca")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_local_cache():
+    """Each test starts with an empty in-process cache: pages cache rendered cards and other rows there, and a
+    test must not see what an earlier one in the same worker process cached."""
+    from django.core.cache import caches
+    from django.core.cache.backends.locmem import LocMemCache
+
+    for cache in caches.all(initialized_only=True):
+        if isinstance(cache, LocMemCache):
+            cache.clear()
 
 
 @pytest.fixture(autouse=True)

@@ -29,6 +29,7 @@ from generation.models import DraftingStatus, GeneratedImage, GenerationJob, Job
 from generation.training import runs as training_runs
 from scheduler.models import Post, PostStatus
 from tests.factories import MembershipFactory, PersonaFactory, ReferenceImageFactory
+from tests.services import broker_pools_reset
 
 pytestmark = pytest.mark.slow
 
@@ -74,12 +75,6 @@ def broker_dir(tmp_path):
     saved = {"broker_transport_options": app.conf.broker_transport_options,
              "task_always_eager": app.conf.task_always_eager, "broker_url": app.conf.broker_url}
 
-    def reset_pools():
-        if app._pool is not None:
-            app._pool.force_close_all()
-            app._pool = None
-        app.amqp._producer_pool = None
-
     app.conf.update(
         broker_url="filesystem://",
         task_always_eager=False,
@@ -91,12 +86,12 @@ def broker_dir(tmp_path):
             "store_processed": False,
         },
     )
-    reset_pools()
+    broker_pools_reset(app)
     try:
         yield var_dir
     finally:
         app.conf.update(**saved)
-        reset_pools()
+        broker_pools_reset(app)
 
 
 @pytest.fixture

@@ -222,7 +222,7 @@ def _wait_until_up(base: str, server: subprocess.Popen, log: Path, timeout: floa
         try:
             if requests.get(f"{base}/healthz", timeout=5).status_code == 200:
                 return
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or its first answer is slow
             pass
         assert server.poll() is None and time.monotonic() < deadline, log.read_text(errors="replace")[-4000:]
         time.sleep(0.5)

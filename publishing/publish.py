@@ -16,11 +16,14 @@ import time
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth.base_user import AbstractBaseUser
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from core.errors import ApplicationError
+from core.access import SCHEDULER_ROLES
+from core.errors import ApplicationError, NotFound
+from personas.selectors import role_require
 from provenance.bundles.files import post_caption
 from publishing.media import PublicUrlMissing, media_url, post_media_files_make, public_base_url
 from publishing.models import AccountStatus, ConnectedAccount, Publication, PublicationStatus
@@ -241,10 +244,17 @@ def _fail(run: _Run, post: Post, message: str) -> Publication:
     return publication
 
 
-def publication_retry(*, post_id: int) -> Publication:
-    """A failed or waiting publication goes back in the queue (the "retry" action)."""
+def publication_retry(*, post_id: int, actor: AbstractBaseUser | None = None) -> Publication:
+    """A failed or waiting publication goes back in the queue (the "retry" action); any other is left as it is.
+    `actor`: the member asking, who needs a scheduling role (a non-member gets NotFound); None: the system."""
     with transaction.atomic():
-        publication = Publication.objects.select_for_update().get(post_id=post_id)
+        publication = (Publication.objects.select_for_update(of=("self",)).select_related("post")
+                       .filter(post_id=post_id).first())
+        if publication is None:
+            raise NotFound("Publication not found.")
+        if actor is not None:
+            role_require(user=actor, workspace_id=publication.post.workspace_id, roles=SCHEDULER_ROLES,
+                         not_found="Publication not found.")
         if publication.status in (PublicationStatus.FAILED, PublicationStatus.WAITING):
             publication.status, publication.attempts, publication.next_attempt_at = PublicationStatus.QUEUED, 0, None
             publication.save(update_fields=["status", "attempts", "next_attempt_at", "updated_at"])

@@ -18,6 +18,7 @@ from personas.models import Persona
 from personas.selectors import role_require
 from publishing.models import LIVE_ACCOUNT_STATUSES, AccountPlatform, AccountStatus, ConnectedAccount, OAuthState
 from publishing.platforms import instagram, threads
+from publishing.selectors import platform_setup_missing
 from publishing.tokens import token_encrypt, token_rotate
 
 STATE_MAX_AGE = dt.timedelta(minutes=15)
@@ -42,6 +43,12 @@ def account_connect_start(*, actor: AbstractBaseUser, persona_id: int, platform:
     if persona is None:
         raise NotFound("Persona not found.")
     role_require(user=actor, workspace_id=persona.workspace_id, roles=SCHEDULER_ROLES, not_found="Persona not found.")
+    missing = platform_setup_missing(platform=platform)
+    if missing:
+        # Said here rather than sending the browser to a consent screen that rejects an empty client id.
+        raise ValidationFailed(f"Connecting {AccountPlatform(platform).label} is not set up on this installation: "
+                               f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} empty.",
+                               code="platform_not_configured")
     state = OAuthState.objects.create(
         persona=persona, platform=platform, state=secrets.token_urlsafe(32), code_verifier=secrets.token_urlsafe(64),
         started_by=actor,

@@ -1,5 +1,5 @@
-"""Thin routes: the OAuth connect start and callback, and the signed, expiring media route platforms fetch
-published images from (no session there: the signature is the key)."""
+"""Thin routes: the OAuth connect start and callback, disconnecting an account, retrying a publication, and the
+signed, expiring media route platforms fetch published images from (no session there: the signature is the key)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,11 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 
-from core.errors import ApplicationError
+from core.errors import ApplicationError, NotFound
 from publishing.media import media_name_from_token
-from publishing.services import account_connect_finish, account_connect_start
+from publishing.models import PublicationStatus
+from publishing.publish import publication_retry
+from publishing.services import account_connect_finish, account_connect_start, account_disconnect
 
 _RETURN_TO = "publishing_return_to"
 
@@ -64,4 +66,40 @@ def connect_callback(request: HttpRequest, platform: str) -> HttpResponse:
         messages.error(request, exc.message)
         return redirect(back)
     messages.success(request, f"Connected {account.get_platform_display()} account @{account.username}.")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def disconnect(request: HttpRequest, account_id: int) -> HttpResponse:
+    """The persona page's "Disconnect" button (after its confirmation): the token is erased here."""
+    back = _return_to(request, request.POST.get("next"))
+    try:
+        account = account_disconnect(actor=request.user, account_id=account_id)
+    except NotFound as exc:  # another workspace's account: not found, never forbidden
+        raise Http404(exc.message) from None
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    messages.success(request, f"Disconnected {account.get_platform_display()} account @{account.username}; "
+                              "nothing publishes through it any more.")
+    return redirect(back)
+
+
+@login_required
+@require_POST
+def retry(request: HttpRequest, post_id: int) -> HttpResponse:
+    """A failed or waiting publication's "Retry" button (calendar, dashboard, post page)."""
+    back = _return_to(request, request.POST.get("next"))
+    try:
+        publication = publication_retry(post_id=post_id, actor=request.user)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    except ApplicationError as exc:
+        messages.error(request, exc.message)
+        return redirect(back)
+    if publication.status == PublicationStatus.QUEUED:
+        messages.success(request, f"Post #{post_id} is queued for publishing again; the next run sends it.")
+    else:
+        messages.info(request, f"Post #{post_id} is {publication.get_status_display().lower()}: nothing to retry.")
     return redirect(back)

@@ -17,12 +17,14 @@ from django.views.decorators.http import require_GET, require_POST
 from core.errors import ApplicationError, ValidationFailed
 from core.platforms import Platform
 from personas.selectors import workspace_personas
+from publishing.selectors import post_publications
 from scheduler import selectors
 from scheduler import services as post_services
 from scheduler.calendar_grid import calendar_grid_entries
 from scheduler.workspace_selectors import approved_posts
 from web.fragments import render_fragments
 from web.presenters import CalendarPost, calendar_days, calendar_range, parse_date, url_format
+from web.publishing import publication_line, retry_url_format
 from web.shell import (
     error_response,
     page_url,
@@ -57,6 +59,16 @@ def parse_local_datetime(value: str, zone_name: str) -> dt.datetime | None:
     if naive.tzinfo is not None:
         return naive
     return selectors.localize(naive, zone_name)
+
+
+def chip_publications_set(chips: list[CalendarPost]) -> None:
+    """Each chip's publication status line: the publications of every chip shown, in one query."""
+    publications = post_publications(post_ids=[chip.pk for chip in chips])
+    retry = retry_url_format()
+    for chip in chips:
+        chip.publication = publication_line(publications.get(chip.pk), persona=chip.persona,
+                                            platform_label=chip.get_platform_display(),
+                                            retry_url=retry.format(pk=chip.pk))
 
 
 def calendar_context(request: HttpRequest) -> dict:
@@ -96,8 +108,11 @@ def calendar_context(request: HttpRequest) -> dict:
     weeks = [days[i : i + 7] for i in range(0, len(days), 7)]
     here = page_url(request, "calendar")
     chips = [chip for day in days for chip in day["posts"]]
+    chip_publications_set(chips)
+    chip_context = {"here": here, "can_publish": ctx.can_publish}
     for chip, html in zip(chips, render_fragments(request, chips, template="scheduler/_cal_post.html", name="cal-chip",
-                                                  context={"here": here}, key_parts=CalendarPost.card_key),
+                                                  context=chip_context, key_parts=CalendarPost.card_key,
+                                                  includes=("publishing/_status_line.html",)),
                           strict=True):
         chip.card_html = html
 

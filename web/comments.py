@@ -1,4 +1,5 @@
-"""A post's comment thread for the workspace's members; @username notifies that member by email."""
+"""A post's page: its comment thread for the workspace's members (@username notifies that member by email) and
+its publication's status."""
 
 from __future__ import annotations
 
@@ -6,11 +7,14 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from core.errors import ApplicationError
+from publishing.selectors import post_publication
 from scheduler import selectors
 from scheduler.review import comments
+from web.publishing import publication_line, retry_url_format
 from web.shell import error_response, render_page, use_workspace
 
 
@@ -21,8 +25,12 @@ def _render(request: HttpRequest, post_id: int, *, status: int = 200, body: str 
     for comment in thread:
         comment.who = comments.comment_author_name(comment)
     post.local_slot = selectors.local_time(post.scheduled_at, post.persona)
-    return render_page(request, "web/post_comments.html", {"post": post, "thread": thread, "body": body},
-                       status=status)
+    publication = publication_line(post_publication(post_id=post.pk), persona=post.persona,
+                                   platform_label=post.get_platform_display(),
+                                   retry_url=retry_url_format().format(pk=post.pk))
+    return render_page(request, "web/post_comments.html",
+                       {"post": post, "thread": thread, "body": body, "publication": publication,
+                        "here": reverse("post_comments", args=[post.pk])}, status=status)
 
 
 @login_required

@@ -25,10 +25,12 @@ from generation.models import GeneratedImage, GenerationJob, GenerationMode
 from personas import selectors as persona_selectors
 from personas import services as persona_services
 from personas.models import CONSENT_CONFIRMATION, RIGHTS_CONFIRMATION, Persona
+from publishing.selectors import persona_live_accounts
 from scheduler.posts.generated_selectors import post_image_history, post_image_jobs_replacing
 from scheduler.workspace_selectors import persona_recent_posts
 from web.fragments import render_fragments, row_values
 from web.presenters import decorate_lora_versions, short_datetime, url_format
+from web.publishing import account_rows
 from web.shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
 
 
@@ -244,6 +246,7 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "rights_text": RIGHTS_CONFIRMATION,
         "consent_text": CONSENT_CONFIRMATION,
         "posts": posts,
+        "accounts": account_rows(persona, persona_live_accounts(persona_id=persona.pk)),
         "persona_url": reverse("personas:detail", args=[persona.pk]),
         "platform_choices": Platform.choices,
         "max_variants": generation_specs.MAX_VARIANTS,

@@ -185,9 +185,10 @@ class CalendarPost:
 
     __slots__ = ("pk", "persona_id", "platform", "status", "scheduled_at", "caption", "persona", "local_at",
                  "conflicts", "local_hm", "local_input", "local_label", "utc_iso", "caption_preview",
-                 "reschedule_url", "unschedule_url", "card_html")
+                 "reschedule_url", "unschedule_url", "publication", "card_html")
 
     def __init__(self, entry, conflicts=()):
+        self.publication = None  # its publication's status line (web.publishing.publication_line), set by the page
         self.pk, self.persona_id, self.platform, self.status = entry.pk, entry.persona_id, entry.platform, entry.status
         self.scheduled_at, self.caption, self.persona = entry.scheduled_at, entry.caption, entry.persona
         self.local_at = entry.scheduled_at.astimezone(persona_zone(entry.persona))
@@ -209,7 +210,8 @@ class CalendarPost:
         """Every value the chip shows (web/fragments.py keys its cached rendering on them)."""
         return (self.pk, self.persona.name, self.persona.timezone, self.platform, self.status, self.local_hm,
                 self.local_input, self.local_label, self.utc_iso, self.caption_preview, self.conflicts,
-                self.reschedule_url, self.unschedule_url)
+                self.reschedule_url, self.unschedule_url,
+                sorted(self.publication.items()) if self.publication else None)
 
     def get_platform_display(self) -> str:
         return PLATFORM_LABELS.get(self.platform, self.platform)

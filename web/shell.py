@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 
-from core.access import AUTHOR_ROLES, REVIEWER_ROLES, role_allows
+from core.access import AUTHOR_ROLES, REVIEWER_ROLES, SCHEDULER_ROLES, role_allows
 from core.errors import ApplicationError, NotFound
 from core.platforms import Platform
 from generation import selectors as generation_selectors
@@ -58,6 +58,10 @@ class WorkspaceContext:
     @property
     def can_create(self) -> bool:
         return role_allows(user=self.user, role=self.role, roles=AUTHOR_ROLES)
+
+    @property
+    def can_publish(self) -> bool:  # connect and disconnect accounts, retry a publication (publishing's rule)
+        return role_allows(user=self.user, role=self.role, roles=SCHEDULER_ROLES)
 
     def membership_for(self, workspace_id: int) -> Membership | None:
         return next((m for m in self.memberships if m.workspace_id == workspace_id), None)

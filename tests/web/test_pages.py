@@ -687,7 +687,8 @@ def test_persona_detail_stays_under_the_query_budget(client, reviewer, busy_work
         GeneratedImageFactory(job=GenerationJobFactory(persona=busy_workspace, lora_version=lora, is_sample=True,
                                                        status=JobStatus.SUCCEEDED))
     login(client, reviewer)
-    with django_assert_max_num_queries(QUERY_BUDGET):
+    # One over the budget: the persona's connected accounts (publishing), one query whatever the posts.
+    with django_assert_max_num_queries(QUERY_BUDGET + 1):
         response = client.get(reverse("personas:detail", args=[busy_workspace.pk]))
     assert response.status_code == 200
 

@@ -66,8 +66,10 @@ def build_workspace(*, name: str, personas: int, posts_per_persona: int, start: 
 
 def _review_cards(workspace, marketer, reviewer, in_review: list, drafts: list) -> None:
     """What the review queue shows of each post: its history, image, candidates, likeness, captions, comments."""
+    from django.utils import timezone
+
     from generation.models import CandidateStatus, GeneratedImage, GenerationJob, LikenessStatus
-    from scheduler.models import CaptionAlternative, PostComment, PostImage, PostTransition
+    from scheduler.models import CaptionAlternative, Post, PostComment, PostImage, PostTransition
 
     PostTransition.objects.bulk_create(
         [PostTransition(post=post, actor=marketer, from_status="draft", to_status="in_review") for post in in_review]
@@ -75,6 +77,8 @@ def _review_cards(workspace, marketer, reviewer, in_review: list, drafts: list) 
                           comment="Warmer light, please.") for post in drafts],
         batch_size=BATCH,
     )
+    # What the submit transition stores on each post.
+    Post.objects.filter(pk__in=[post.pk for post in in_review]).update(last_submitted_at=timezone.now())
     generated = in_review[::2]
     jobs = GenerationJob.objects.bulk_create(
         [GenerationJob(persona_id=post.persona_id, platform=post.platform, scene="coffee at a terrace",

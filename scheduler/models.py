@@ -42,6 +42,9 @@ class Post(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Stored by the transition that puts the post in review, so the review queue orders thousands of posts by a
+    # column instead of each post's latest transition (selectors.submitted_at).
+    last_submitted_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -143,16 +143,10 @@ REVIEW_ORDER = ("submitted_at", "created_at", "id")  # longest-waiting first
 
 
 def submitted_at():
-    """When a post was last submitted for review (its latest transition to "in review"), as an annotation. Posts
-    put in review without a transition row (imports, fixtures) fall back to their creation time."""
-    # Only the time is read, so no tie-breaker: the latest row straight from the (post, to_status, created_at)
-    # index, where ordering by id too made the database sort each post's transitions.
-    submitted = (
-        PostTransition.objects.filter(post=OuterRef("pk"), to_status=PostStatus.IN_REVIEW)
-        .order_by("-created_at")
-        .values("created_at")[:1]
-    )
-    return Coalesce(Subquery(submitted), F("created_at"))
+    """When a post was last submitted for review, as an annotation: stored on the post by the transition to "in
+    review" (and by an image replaced while in review). Posts put in review without a transition (imports,
+    fixtures) fall back to their creation time."""
+    return Coalesce(F("last_submitted_at"), F("created_at"))
 
 
 def review_queue(*, user: AbstractBaseUser) -> QuerySet[Post]:

@@ -284,6 +284,9 @@ def post_transition(
         for name, value in (changes or {}).items():
             setattr(post, name, value)
             update_fields.append(name)
+        if target == PostStatus.IN_REVIEW:
+            post.last_submitted_at = timezone.now()
+            update_fields.append("last_submitted_at")
         post.save(update_fields=update_fields)
         PostTransition.objects.create(
             post=post,

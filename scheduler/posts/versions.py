@@ -7,6 +7,7 @@ from __future__ import annotations
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils import timezone
 
 from core.access import AUTHOR_ROLES
 from core.errors import Conflict, NotFound, ValidationFailed
@@ -54,6 +55,10 @@ def post_image_replace(
             comment=f"Image {position + 1} replaced by a new version (generated image {generated_image.pk}); "
             f"the previous one is kept in the post's history. {comment}".strip(),
         )
-        post.save(update_fields=["updated_at"])
+        update_fields = ["updated_at"]
+        if post.status == PostStatus.IN_REVIEW:  # the audit row above counts as a new submission, as it always did
+            post.last_submitted_at = timezone.now()
+            update_fields.append("last_submitted_at")
+        post.save(update_fields=update_fields)
     return current
 

@@ -196,6 +196,20 @@ def test_review_queue_oldest_submission_first_in_constant_queries(persona, marke
     assert list(selectors.review_queue(user=outsider)) == []
 
 
+def test_a_post_sent_back_and_resubmitted_waits_behind_the_others(persona, marketer, reviewer):
+    first, second = (PostFactory(persona=persona, created_by=marketer) for _ in range(2))
+    for post in (first, second):
+        PostImageFactory(post=post)
+        services.post_submit(actor=marketer, post_id=post.pk)
+    assert list(selectors.review_queue(user=reviewer)) == [first, second]
+    services.post_request_changes(actor=reviewer, post_id=first.pk, comment="Warmer light.")
+    services.post_submit(actor=marketer, post_id=first.pk)
+    assert list(selectors.review_queue(user=reviewer)) == [second, first]
+    first.refresh_from_db()
+    latest = first.transitions.filter(to_status=PostStatus.IN_REVIEW).latest("created_at").created_at
+    assert abs(first.last_submitted_at - latest) < dt.timedelta(seconds=1)  # what the audit trail says
+
+
 def test_validate_post_for_platform_reads_saved_images():
     post = PostFactory(platform=Platform.X, caption="ok")
     assert "at least 1 image" in validate_post_for_platform(post=post)[0]

@@ -427,6 +427,9 @@ def read_back(made: dict) -> dict:
             "mentioned": {str(c.pk): [u.pk for u in c.mentioned.all()] for c in comments},
             "caption_alternatives": [a.pk for a in post.caption_alternatives.all()],
             "image_jobs": sorted(j.job_id for j in post.image_jobs.all()),
+            # The review queue's order, filled from the audit trail by the migration that stores it.
+            "last_submitted_is_the_latest_submission": post.last_submitted_at == max(
+                t.created_at for t in post.transitions.all() if t.to_status == "in_review"),
         }
 
     posts_link = review_link_get(user=author, link_id=made["review_links"]["posts"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.test import Client
@@ -93,7 +94,8 @@ def test_job_chip_and_dashboard_cards_show_edits_at_once(client, team):
 
     scheduled = Post.objects.filter(workspace=workspace, status=PostStatus.SCHEDULED).order_by("scheduled_at").first()
     when = scheduled.scheduled_at
-    day = f"{reverse('calendar')}?view=day&start={when.date().isoformat()}"
+    local_date = when.astimezone(ZoneInfo(scheduled.persona.timezone)).date()  # the calendar's day for this post
+    day = f"{reverse('calendar')}?view=day&start={local_date.isoformat()}"
     assert f'datetime="{when.isoformat()}"' in client.get(day).content.decode()
     moved = when + dt.timedelta(minutes=7)
     Post.objects.filter(pk=scheduled.pk).update(scheduled_at=moved)

@@ -351,6 +351,8 @@ PUBLISHING_MEDIA_URL_MAX_AGE = int(os.environ.get("PUBLISHING_MEDIA_URL_MAX_AGE"
 PUBLISHING_HTTP_TIMEOUT = float(os.environ.get("PUBLISHING_HTTP_TIMEOUT", "20"))
 INSTAGRAM_APP_ID = os.environ.get("INSTAGRAM_APP_ID", "")
 INSTAGRAM_APP_SECRET = os.environ.get("INSTAGRAM_APP_SECRET", "")
+# How long a publishing run holds its post: a worker that died keeps others off it this long (tests shorten it).
+PUBLISHING_LEASE_SECONDS = int(os.environ.get("PUBLISHING_LEASE_SECONDS", 300))
 INSTAGRAM_REDIRECT_URI = os.environ.get("INSTAGRAM_REDIRECT_URI", "")
 INSTAGRAM_AUTH_URL = os.environ.get("INSTAGRAM_AUTH_URL", "https://www.instagram.com/oauth/authorize")
 INSTAGRAM_OAUTH_BASE_URL = os.environ.get("INSTAGRAM_OAUTH_BASE_URL", "https://api.instagram.com")

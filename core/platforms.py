@@ -41,6 +41,10 @@ class PlatformRule:
     # X counts characters with twitter-text weighting; everything else counts code points.
     weighted: bool = False
     aspect_label: str = ""
+    # The image files a platform's publishing API fetches: largest size in bytes and the formats it takes (PIL's
+    # names). None: no documented limit the product enforces.
+    image_bytes_max: int | None = None
+    image_formats: tuple[str, ...] | None = None
 
 
 # Small tolerance on ratio bounds: real exports are off by a pixel or two after resizing.
@@ -59,6 +63,9 @@ PLATFORM_RULES: dict[str, PlatformRule] = {
         aspect_max=1.91,
         target_size=(1080, 1350),
         aspect_label="between 4:5 and 1.91:1",
+        # Content Publishing API: JPEG only, 8 MB at most.
+        image_bytes_max=8 * 1024 * 1024,
+        image_formats=("JPEG",),
     ),
     # Photo-mode description 4,000; photo posts take up to 35 images; full-screen 9:16.
     Platform.TIKTOK: PlatformRule(
@@ -95,6 +102,9 @@ PLATFORM_RULES: dict[str, PlatformRule] = {
         aspect_max=10,
         target_size=(1080, 1350),
         aspect_label="between 1:10 and 10:1",
+        # Threads API: JPEG or PNG, 8 MB at most.
+        image_bytes_max=8 * 1024 * 1024,
+        image_formats=("JPEG", "PNG"),
     ),
     # 63,206 characters; the product publishes at most 10 photos per Page post (multi-photo post cap
     # used by the scheduling tools we benchmark against); any ratio.
@@ -253,3 +263,21 @@ def images_problems(*, platform: str, image_sizes: list[tuple[int, int]]) -> lis
                 )
     return errors
 
+
+
+def _megabytes(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def image_files_problems(*, platform: str, files: list[tuple[int, str]]) -> list[str]:
+    """Every file rule `platform` would break with image files of these (size in bytes, PIL format), as messages."""
+    rule = rule_for(platform)
+    errors: list[str] = []
+    for position, (size, fmt) in enumerate(files, start=1):
+        if rule.image_bytes_max is not None and size > rule.image_bytes_max:
+            errors.append(f"Image {position} is {_megabytes(size)}; {rule.label} takes image files of at most "
+                          f"{_megabytes(rule.image_bytes_max)}.")
+        if rule.image_formats is not None and fmt not in rule.image_formats:
+            errors.append(f"Image {position} is a {fmt or 'unknown'} file; {rule.label} takes "
+                          f"{' or '.join(rule.image_formats)} only.")
+    return errors

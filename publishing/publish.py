@@ -24,7 +24,8 @@ from django.utils import timezone
 from core.access import SCHEDULER_ROLES
 from core.errors import ApplicationError, NotFound
 from personas.selectors import role_require
-from provenance.bundles.files import post_caption
+from provenance.bundles.files import post_message
+from publishing.limits import content_check, media_files_check, quota_full
 from publishing.media import PublicUrlMissing, media_url, post_media_files_make, public_base_url
 from publishing.models import AccountStatus, ConnectedAccount, Publication, PublicationStatus
 from publishing.platforms.base import MediaItem
@@ -34,7 +35,7 @@ from publishing.tokens import token_decrypt
 from scheduler.models import Post, PostStatus, PostTransition
 from scheduler.services import post_transition
 
-LEASE = dt.timedelta(minutes=5)
+LEASE_SECONDS = 300  # settings.PUBLISHING_LEASE_SECONDS: how long a dead worker's run keeps others off the row
 POLL_DELAYS = (1.0, 2.0, 4.0, 8.0, 15.0)  # seconds between container status reads within one run
 MAX_ATTEMPTS = 8
 NEW_CONTAINERS_PER_RUN = 2
@@ -46,9 +47,14 @@ _DONE = (PublicationStatus.PUBLISHED, PublicationStatus.FAILED)
 
 
 class PublishWait(ApplicationError):
-    """Not publishable now (not approved, no account, over a limit): the publication waits, saying why."""
+    """Not publishable now (not approved, no account, the 24-hour quota used): the publication waits, saying why,
+    until `retry_at` (None: an hour)."""
 
     code = "publish_waiting"
+
+    def __init__(self, message: str, *, retry_at: dt.datetime | None = None):
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 @dataclass(frozen=True)
@@ -76,10 +82,11 @@ def _claim(post_id: int, now: dt.datetime) -> _Run | None:
     database."""
     publication = publication_queue(post_id=post_id)
     lease = secrets.token_hex(8)
+    until = now + dt.timedelta(seconds=getattr(settings, "PUBLISHING_LEASE_SECONDS", LEASE_SECONDS))
     taken = (
         Publication.objects.filter(pk=publication.pk).exclude(status__in=_DONE)
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lte=now))
-        .update(lease_token=lease, lease_until=now + LEASE, attempts=F("attempts") + 1, updated_at=timezone.now())
+        .update(lease_token=lease, lease_until=until, attempts=F("attempts") + 1, updated_at=timezone.now())
     )
     return _Run(publication.pk, lease) if taken else None
 
@@ -116,13 +123,13 @@ def _gate(publication: Publication, post: Post) -> ConnectedAccount:
     return account
 
 
-def _limits(client, token: str, account: ConnectedAccount, now: dt.datetime) -> None:
+def _limits(client, token: str, account: ConnectedAccount, publication_id: int, now: dt.datetime) -> None:
+    """The 24-hour quota, read from the platform right before a container is made, and counted by us too."""
     used, quota = client.publishing_limit(token=token, user_id=account.platform_user_id)
-    ours = Publication.objects.filter(account=account, status=PublicationStatus.PUBLISHED,
-                                      published_at__gte=now - dt.timedelta(hours=24)).count()
-    if max(used, ours) >= quota:
-        raise PublishWait(f"{account.get_platform_display()} allows {quota} API-published posts in 24 hours and "
-                          f"{max(used, ours)} went out; the post waits for the window to move.")
+    full = quota_full(used=used, quota=quota, account=account, publication_id=publication_id,
+                      limit_name=client.QUOTA_EDGE, now=now)
+    if full is not None:
+        raise PublishWait(full.message, retry_at=full.retry_at)
 
 
 def _find_published(client, token: str, account: ConnectedAccount, caption: str) -> str:
@@ -158,15 +165,25 @@ def _publish_steps(run: _Run, post: Post, account: ConnectedAccount, now: dt.dat
     publication = Publication.objects.get(pk=run.publication_id)
     if publication.account_id != account.pk:
         publication = _advance(run, account=account)
-    caption = post_caption(post)
+    # What goes out: the disclosed caption, then the hashtags (what the platform counts against its limits).
+    caption = post_message(post)
+    if not publication.container_id:
+        # Our own limit checks, before any container exists: a post that can never pass sends nothing.
+        content_check(post=post, caption=caption, text_only_allowed=client.TEXT_POSTS)
     if not publication.media_files and post.images.exists():
         publication = _advance(run, media_files=post_media_files_make(post=post))
+    if not publication.container_id:
+        try:
+            media_files_check(platform=post.platform, names=publication.media_files)
+        except ApplicationError:
+            _advance(run, media_files=[])  # refused files are never sent: an edited post is labelled afresh
+            raise
     fresh = 0
     while True:
         if not publication.container_id:
             if fresh >= NEW_CONTAINERS_PER_RUN:
                 raise Transient("The platform refused the media containers again; retrying later.")
-            _limits(client, token, account, now)
+            _limits(client, token, account, run.publication_id, now)
             items = [MediaItem(image_url=media_url(name=name)) for name in publication.media_files]
             publication = _advance(run, status=PublicationStatus.CREATING)
             parent, children = client.containers_create(token=token, user_id=account.platform_user_id,
@@ -222,7 +239,7 @@ def publication_run(*, post_id: int, now: dt.datetime | None = None) -> Publicat
         return _publish_steps(run, post, account, now)
     except PublishWait as exc:
         return _release(run, status=PublicationStatus.WAITING, last_error=exc.message,
-                        next_attempt_at=now + dt.timedelta(hours=1))
+                        next_attempt_at=exc.retry_at or now + dt.timedelta(hours=1))
     except TokenExpired as exc:
         account_mark_reconnect_needed(account_id=account.pk, reason=exc.message)
         return _release(run, status=PublicationStatus.WAITING, next_attempt_at=None,

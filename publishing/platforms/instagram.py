@@ -15,6 +15,9 @@ from publishing.platforms.base import MediaItem, TokenGrant, expiry
 from publishing.platforms.graph import MediaRejected, flag, graph_call
 
 PLATFORM = "instagram"
+# The edge that reports the 24-hour publishing quota; whether a post may have no image.
+QUOTA_EDGE = "content_publishing_limit"
+TEXT_POSTS = False
 AI_FLAG_SUPPORTED = True
 SCOPES = ["instagram_business_basic", "instagram_business_content_publish"]
 
@@ -116,7 +119,7 @@ def media_recent(*, token: str, user_id: str) -> list[dict]:
 
 def publishing_limit(*, token: str, user_id: str) -> tuple[int, int]:
     """(posts published through the API in the moving 24 hours, the quota)."""
-    answer = graph_call("GET", _graph(f"{user_id}/content_publishing_limit"), token=token,
+    answer = graph_call("GET", _graph(f"{user_id}/{QUOTA_EDGE}"), token=token,
                         params={"fields": "quota_usage,config"})
     data = (answer.get("data") or [{}])[0]
     return int(data.get("quota_usage", 0)), int((data.get("config") or {}).get("quota_total", 50))

@@ -14,6 +14,9 @@ from publishing.platforms.base import MediaItem, TokenGrant, expiry
 from publishing.platforms.graph import flag, graph_call
 
 PLATFORM = "threads"
+# The edge that reports the 24-hour publishing quota; whether a post may have no image.
+QUOTA_EDGE = "threads_publishing_limit"
+TEXT_POSTS = True
 AI_FLAG_SUPPORTED = False
 AI_FLAG_NOTE = "Threads' API has no AI label field; the files carry their labels (C2PA, IPTC, watermarks)."
 SCOPES = ["threads_basic", "threads_content_publish"]
@@ -100,7 +103,7 @@ def media_recent(*, token: str, user_id: str) -> list[dict]:
 
 
 def publishing_limit(*, token: str, user_id: str) -> tuple[int, int]:
-    answer = graph_call("GET", _graph(f"{user_id}/threads_publishing_limit"), token=token,
+    answer = graph_call("GET", _graph(f"{user_id}/{QUOTA_EDGE}"), token=token,
                         params={"fields": "quota_usage,config"})
     data = (answer.get("data") or [{}])[0]
     return int(data.get("quota_usage", 0)), int((data.get("config") or {}).get("quota_total", 250))

@@ -66,13 +66,14 @@ class Worker:
 
 
 def worker_start(
-    *, name: str, env: dict[str, str], log_dir: Path, queues: str = "default,gpu", extra_env: dict | None = None
+    *, name: str, env: dict[str, str], log_dir: Path, queues: str = "default,gpu", extra_env: dict | None = None,
+    concurrency: int = 1,
 ) -> Worker:
-    """One prefork worker with a single child (the pool that enforces time limits), on `queues`."""
+    """One prefork worker with `concurrency` children (the pool that enforces time limits), on `queues`."""
     log_path = log_dir / f"worker-{name}.log"
     full_env = {**env, **(extra_env or {})}
     cmd = [
-        CELERY, "-A", "config", "worker", "--loglevel=INFO", "--pool=prefork", "--concurrency=1",
+        CELERY, "-A", "config", "worker", "--loglevel=INFO", "--pool=prefork", f"--concurrency={concurrency}",
         "--without-gossip", "--without-mingle", "--without-heartbeat", "-Q", queues, "-n", f"{name}@%h",
     ]  # fmt: skip
     log = log_path.open("ab")

@@ -29,10 +29,12 @@ class ConnectedAccountFactory(factory.django.DjangoModelFactory):
 
 
 def scheduled_post(*, persona, platform: str = "instagram", images: int = 1, approved: bool = True,
-                   caption: str = ""):
+                   caption: str = "", hashtags: list[str] | None = None):
     """A post that went draft -> in review -> approved -> scheduled (due now), with `images` images."""
     status = PostStatus.SCHEDULED if approved else PostStatus.IN_REVIEW
     extra = {"caption": caption} if caption else {}
+    if hashtags is not None:
+        extra["hashtags"] = hashtags
     post = PostFactory(persona=persona, platform=platform, status=status,
                        scheduled_at=timezone.now() - dt.timedelta(seconds=5), **extra)
     for position in range(images):

@@ -75,7 +75,7 @@ def test_a_carousel_carries_the_ai_flag_on_the_parent_only(graph, account, perso
 def test_threads_text_and_image_posts_say_the_ai_flag_is_not_available(graph, persona, images):
     graph.token_for("55", "token-th")
     ConnectedAccountFactory(persona=persona, platform="threads", platform_user_id="55", token="token-th")
-    post = scheduled_post(persona=persona, platform="threads", images=images)
+    post = scheduled_post(persona=persona, platform="threads", images=images, hashtags=["#lisbon"])  # one topic tag
 
     publication = publication_run(post_id=post.pk)
 
@@ -90,8 +90,7 @@ def test_threads_text_and_image_posts_say_the_ai_flag_is_not_available(graph, pe
 
 def test_an_expired_token_marks_the_account_and_the_post_waits(graph, account, persona):
     graph.expired.add("token-ig")
-    post = scheduled_post(persona=persona, images=0, platform="instagram")
-    post.images.all().delete()
+    post = scheduled_post(persona=persona)  # an image: an Instagram post without one is refused before the call
 
     publication = publication_run(post_id=post.pk)
 

@@ -44,7 +44,7 @@ def test_a_post_whose_persona_has_no_connected_account_is_not_picked(graph, pers
 def test_a_token_close_to_expiry_is_refreshed_before_publishing(graph, account, persona):
     account.token_expires_at = timezone.now() + dt.timedelta(days=2)
     account.save(update_fields=["token_expires_at"])
-    post = scheduled_post(persona=persona, images=0)
+    post = scheduled_post(persona=persona, images=0, hashtags=["#lisbon"])  # Threads: one topic tag
     post.platform = "threads"  # text: no image to label
     post.save(update_fields=["platform"])
     account.platform = "threads"

@@ -107,6 +107,8 @@ if os.environ.get("REDIS_CACHE_URL"):
 else:
     # Pages keep their rendered cards here too (web/fragments.py): room for a few busy pages' worth.
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "OPTIONS": {"MAX_ENTRIES": 2000}}}
+# Sessions are read through that cache (and written to the database too): a page's sign-in check costs no query.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 # Sign-in lockout (personas/auth.py): LOGIN_MAX_FAILURES wrong passwords per username + IP, and
 # LOGIN_USER_MAX_FAILURES per username across all IPs within LOGIN_USER_WINDOW_SECONDS. The per-username lock
@@ -349,10 +351,10 @@ PUBLISHING_TOKEN_KEYS = os.environ.get("PUBLISHING_TOKEN_KEYS", "")
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 PUBLISHING_MEDIA_URL_MAX_AGE = int(os.environ.get("PUBLISHING_MEDIA_URL_MAX_AGE", 24 * 60 * 60))
 PUBLISHING_HTTP_TIMEOUT = float(os.environ.get("PUBLISHING_HTTP_TIMEOUT", "20"))
-INSTAGRAM_APP_ID = os.environ.get("INSTAGRAM_APP_ID", "")
-INSTAGRAM_APP_SECRET = os.environ.get("INSTAGRAM_APP_SECRET", "")
 # How long a publishing run holds its post: a worker that died keeps others off it this long (tests shorten it).
 PUBLISHING_LEASE_SECONDS = int(os.environ.get("PUBLISHING_LEASE_SECONDS", 300))
+INSTAGRAM_APP_ID = os.environ.get("INSTAGRAM_APP_ID", "")
+INSTAGRAM_APP_SECRET = os.environ.get("INSTAGRAM_APP_SECRET", "")
 INSTAGRAM_REDIRECT_URI = os.environ.get("INSTAGRAM_REDIRECT_URI", "")
 INSTAGRAM_AUTH_URL = os.environ.get("INSTAGRAM_AUTH_URL", "https://www.instagram.com/oauth/authorize")
 INSTAGRAM_OAUTH_BASE_URL = os.environ.get("INSTAGRAM_OAUTH_BASE_URL", "https://api.instagram.com")
@@ -362,6 +364,11 @@ THREADS_APP_SECRET = os.environ.get("THREADS_APP_SECRET", "")
 THREADS_REDIRECT_URI = os.environ.get("THREADS_REDIRECT_URI", "")
 THREADS_AUTH_URL = os.environ.get("THREADS_AUTH_URL", "https://threads.net/oauth/authorize")
 THREADS_GRAPH_BASE_URL = os.environ.get("THREADS_GRAPH_BASE_URL", "https://graph.threads.net/v1.0")
+# The local publishing sandbox (publishing/sandbox/): `make run` starts it on this port while no real app id is set
+# and points the settings above at it; PUBLISHING_SANDBOX_URL is then its address. PUBLISHING_SANDBOX=0: never.
+PUBLISHING_SANDBOX = env_bool("PUBLISHING_SANDBOX", True)
+PUBLISHING_SANDBOX_PORT = int(os.environ.get("PUBLISHING_SANDBOX_PORT", 8010))
+PUBLISHING_SANDBOX_URL = os.environ.get("PUBLISHING_SANDBOX_URL", "")
 
 # Generation engine (see generation/engine/pipelines.py).
 GENERATION_BASE_MODEL = os.environ.get("GENERATION_BASE_MODEL", "tiny")

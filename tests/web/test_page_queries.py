@@ -84,4 +84,6 @@ def test_the_cached_cards_cost_no_query_and_a_cold_cache_none_either(client, wor
         cache.clear()
         with CaptureQueriesContext(connection) as captured:
             assert client.get(url).status_code == 200
-        assert len(captured.captured_queries) == warm, url
+        # The cleared cache held the session too: reading it again from the database is not the cards' doing.
+        page_queries = [q for q in captured.captured_queries if "django_session" not in q["sql"]]
+        assert len(page_queries) == warm, url

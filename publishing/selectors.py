@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from urllib.parse import urlparse
 
 from django.conf import settings
 from django.db.models import BooleanField, Case, QuerySet, Value, When
@@ -31,6 +32,17 @@ def platform_setup_missing(*, platform: str) -> list[str]:
     prefix = platform.upper()
     return [name for name in (f"{prefix}_APP_ID", f"{prefix}_APP_SECRET", f"{prefix}_REDIRECT_URI")
             if not getattr(settings, name, "")]
+
+
+def platform_authorize_origins() -> list[str]:
+    """The origins of the platforms' consent pages (the sandbox's under `make run`): a Connect form is sent there."""
+    origins = []
+    for url in (settings.INSTAGRAM_AUTH_URL, settings.THREADS_AUTH_URL):
+        parsed = urlparse(url or "")
+        origin = f"{parsed.scheme}://{parsed.netloc}" if parsed.scheme in ("http", "https") and parsed.netloc else ""
+        if origin and origin not in origins:
+            origins.append(origin)
+    return origins
 
 
 def post_publication(*, post_id: int) -> Publication | None:

@@ -23,6 +23,7 @@ from django.utils import timezone
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.access import Role
+from core.errors import ApplicationError
 from generation.jobs.render import generation_job_run
 from generation.library.gallery import base_model_samples_render
 from generation.library.services import base_model_default_ensure, base_model_register, base_model_samples_request
@@ -35,6 +36,10 @@ from generation.training.runs import lora_training_run
 from generation.transitions import error_text, gpu_task_send
 from personas.models import Persona, Workspace
 from personas.services import membership_add, persona_create, reference_images_upload, workspace_create
+from publishing.models import AccountPlatform, AccountStatus
+from publishing.sandbox.wiring import consent_answer
+from publishing.selectors import persona_live_accounts
+from publishing.services import account_connect_finish, account_connect_start
 from scheduler.drafting.services import generation_job_posts_draft
 from scheduler.models import Post, PostStatus
 from scheduler.selectors import next_free_slot
@@ -145,8 +150,29 @@ def demo_workspace_ensure() -> DemoCredentials:
             creds_path.write_text(f"demo {admin_pw}\ndemo-marketer {creator_pw}\n")
             creds_path.chmod(0o600)
     _demo_base_models(render=False)
+    _demo_sandbox_account(workspace=Workspace.objects.get(slug=DEMO_WORKSPACE_SLUG))
     lines = dict(line.split(" ", 1) for line in creds_path.read_text().splitlines() if line.strip())
     return DemoCredentials("demo", lines["demo"], "demo-marketer", lines["demo-marketer"])
+
+
+def _demo_sandbox_account(*, workspace: Workspace) -> None:
+    """With the publishing sandbox on (`make run`), the persona's Instagram account is connected there the way a
+    person connects one: the connect start, the consent page's Allow, the callback's code exchange. Once: an account
+    that is connected stays; one the platform refused is connected again."""
+    if not settings.PUBLISHING_SANDBOX_URL:
+        return
+    persona = Persona.objects.get(workspace=workspace, handle=DEMO_PERSONA_HANDLE)
+    live = persona_live_accounts(persona_id=persona.pk).get(AccountPlatform.INSTAGRAM)
+    if live is not None and live.status == AccountStatus.CONNECTED:
+        return
+    admin = get_user_model().objects.get(username="demo")
+    try:
+        url = account_connect_start(actor=admin, persona_id=persona.pk, platform=AccountPlatform.INSTAGRAM)
+        answer = consent_answer(authorize_url=url)
+        account_connect_finish(actor=admin, state=answer.get("state", ""), code=answer.get("code", ""))
+    except (ApplicationError, OSError, ValueError):  # OSError: requests' errors (the sandbox did not answer)
+        # The demo works without it (connect from the persona page); the log says why it is missing.
+        logger.exception("Connecting the demo persona to the publishing sandbox failed")
 
 
 def demo_workspace_seed(*, train: bool = True, training_steps: int = DEMO_TRAINING_STEPS) -> DemoCredentials:

@@ -30,7 +30,7 @@ from scheduler.posts.generated_selectors import post_image_history, post_image_j
 from scheduler.workspace_selectors import persona_recent_posts
 from web.fragments import render_fragments, row_values
 from web.presenters import decorate_lora_versions, short_datetime, url_format
-from web.publishing import account_rows
+from web.publishing import account_rows, connect_forms_allow
 from web.shell import error_response, form_errors_from, int_or_404, render_page, scoped_persona, workspace_context
 
 
@@ -260,7 +260,7 @@ def persona_detail_render(request: HttpRequest, persona: Persona, *, status: int
         "prior_loss_weight_limits": generation_specs.TRAINING_LIMITS["prior_loss_weight"],
         **jobs_context,
     }
-    return render_page(request, "personas/persona_detail.html", context, status=status)
+    return connect_forms_allow(render_page(request, "personas/persona_detail.html", context, status=status))
 
 
 @login_required

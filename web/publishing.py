@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
+from django.http import HttpResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from core.csp import HEADER, policy_header
 from publishing.models import AccountPlatform, AccountStatus, ConnectedAccount, Publication, PublicationStatus
-from publishing.selectors import platform_setup_missing
+from publishing.selectors import platform_authorize_origins, platform_setup_missing
 from scheduler.selectors import persona_zone
 from web.presenters import url_format
 
@@ -99,3 +102,12 @@ def account_rows(persona, accounts: dict[str, ConnectedAccount], *, now: dt.date
                 row["missing"] = platform_setup_missing(platform=platform)
         rows.append(row)
     return rows
+
+
+def connect_forms_allow(response: HttpResponse) -> HttpResponse:
+    """A page with Connect buttons: its forms post here and are redirected on to a platform's consent page, and
+    browsers hold the whole redirect chain to form-action, so the policy names those origins too."""
+    policy = dict(settings.CONTENT_SECURITY_POLICY)
+    policy["form-action"] = [*policy.get("form-action", ["'self'"]), *platform_authorize_origins()]
+    response[HEADER] = policy_header(policy)
+    return response

@@ -15,6 +15,7 @@ from generation.services import lora_training_start
 from personas.models import Persona, ReferenceImage
 from scheduler.models import Post, PostStatus
 from tests.factories import DemoSeedFactory, GenerationJobFactory, LoraVersionFactory, MembershipFactory, PersonaFactory
+from tests.publishing.graph_server import wiring_saved
 from web import demo, tasks
 from web.management.commands import run_studio
 from web.models import DEMO_PERSONA_HANDLE, DEMO_SCENES, DemoSeed, DemoSeedStatus
@@ -25,6 +26,13 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture(autouse=True)
 def _var_dir(settings, tmp_path):
     settings.VAR_DIR = tmp_path / "var"
+
+
+@pytest.fixture(autouse=True)
+def _publishing_sandbox(settings, monkeypatch):
+    # run_studio starts the publishing sandbox and rewires the platform settings: on a free port, undone after.
+    wiring_saved(settings, monkeypatch)
+    settings.PUBLISHING_SANDBOX_PORT = 0
 
 
 @pytest.fixture

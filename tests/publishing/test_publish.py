@@ -10,7 +10,7 @@ from PIL import Image
 
 from provenance.models import ExportedImage
 from publishing.models import AccountStatus, Publication, PublicationStatus
-from publishing.publish import publication_run
+from publishing.publish import publication_retry, publication_run, publications_due
 from scheduler.models import PostStatus
 from tests.publishing.conftest import PUBLIC
 from tests.publishing.factories import ConnectedAccountFactory, scheduled_post
@@ -209,6 +209,37 @@ def test_a_rejected_image_fails_with_the_platforms_message(graph, account, perso
     assert not graph.published()
     post.refresh_from_db()
     assert post.status == PostStatus.SCHEDULED and "aspect ratio" in post.transitions.last().comment
+
+
+def test_a_revoked_permission_fails_with_the_platforms_message_and_a_retry_publishes_once(graph, account, persona):
+    graph.fail("create", status=403, code=10, message="Application does not have permission for this action")
+    post = scheduled_post(persona=persona)
+
+    failed = publication_run(post_id=post.pk)
+
+    assert failed.status == PublicationStatus.FAILED and "does not have permission" in failed.last_error
+    assert not graph.published() and failed.next_attempt_at is None
+    # The person grants the permission again and presses Retry.
+    publication_retry(post_id=post.pk)
+    assert publication_run(post_id=post.pk).status == PublicationStatus.PUBLISHED
+    assert len(graph.published()) == 1
+
+
+def test_a_platform_500_is_retried_after_a_backoff_and_publishes_once(graph, account, persona):
+    graph.fail("create", status=500, code=2, message="An unexpected error has occurred. Please retry your request.")
+    post = scheduled_post(persona=persona)
+    now = timezone.now()
+
+    waiting = publication_run(post_id=post.pk, now=now)
+
+    assert waiting.status != PublicationStatus.FAILED and "unexpected error" in waiting.last_error
+    assert waiting.next_attempt_at > now and not graph.published()
+    assert post.pk not in publications_due(now=now + dt.timedelta(seconds=1))  # the beat tick leaves it until then
+    later_on = waiting.next_attempt_at + dt.timedelta(seconds=1)
+    assert post.pk in publications_due(now=later_on)
+    later = publication_run(post_id=post.pk, now=later_on)
+    assert later.status == PublicationStatus.PUBLISHED, later.last_error
+    assert len(graph.published()) == 1
 
 
 def test_the_24_hour_limit_makes_the_post_wait(graph, account, persona):

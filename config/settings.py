@@ -350,6 +350,9 @@ PUBLISHING_TOKEN_KEYS = os.environ.get("PUBLISHING_TOKEN_KEYS", "")
 # Platforms fetch media by URL: the public origin of this installation (signed, expiring media routes hang off it).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "").rstrip("/")
 PUBLISHING_MEDIA_URL_MAX_AGE = int(os.environ.get("PUBLISHING_MEDIA_URL_MAX_AGE", 24 * 60 * 60))
+# With media on an object store (MEDIA_S3_BUCKET), platforms fetch from its presigned URLs; 0 when the store is not
+# reachable from the internet (the signed route under PUBLIC_BASE_URL is used instead).
+PUBLISHING_MEDIA_PRESIGNED = env_bool("PUBLISHING_MEDIA_PRESIGNED", True)
 PUBLISHING_HTTP_TIMEOUT = float(os.environ.get("PUBLISHING_HTTP_TIMEOUT", "20"))
 # How long a publishing run holds its post: a worker that died keeps others off it this long (tests shorten it).
 PUBLISHING_LEASE_SECONDS = int(os.environ.get("PUBLISHING_LEASE_SECONDS", 300))

@@ -40,6 +40,18 @@ def _s3_object(storage: Storage, name: str):
     return bucket.Object(normalize(clean_name(name)))
 
 
+def media_on_object_store(*, storage: Storage | None = None) -> bool:
+    return getattr(_storage(storage), "bucket_name", None) is not None
+
+
+def media_presigned_url(name: str, *, max_age: int, storage: Storage | None = None) -> str | None:
+    """A time-limited GET URL of `name` straight from the object store, or None when media are not on one."""
+    storage = _storage(storage)
+    if not media_on_object_store(storage=storage):
+        return None
+    return storage.url(name, expire=max_age)
+
+
 def media_stream(name: str, *, storage: Storage | None = None, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
     """The stored file's bytes in chunks, without holding it in memory or spooling it to disk first.
 

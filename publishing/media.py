@@ -1,5 +1,6 @@
 """The files platforms fetch: each published image is labelled once (provenance.bundles.published), kept in media
-storage, and served at PUBLIC_BASE_URL plus a signed route that expires (platforms fetch media by URL)."""
+storage, and handed out at an expiring URL (platforms fetch media by URL): the object store's presigned URL when
+media live on one the platforms can reach, otherwise PUBLIC_BASE_URL plus a signed route."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.urls import reverse
 
 from core.errors import ApplicationError
+from core.storage import media_on_object_store, media_presigned_url
 from provenance.bundles.published import post_image_publish_label
 from scheduler.models import Post
 
@@ -18,6 +20,17 @@ _SALT = "publishing.media"
 
 class PublicUrlMissing(ApplicationError):
     code = "public_url_missing"
+
+
+def presigned_urls_used() -> bool:
+    """Media on an object store the platforms can reach (PUBLISHING_MEDIA_PRESIGNED): they fetch from it."""
+    return settings.PUBLISHING_MEDIA_PRESIGNED and media_on_object_store()
+
+
+def media_urls_check() -> None:
+    """Raises PublicUrlMissing when the platforms would have no URL to fetch our media from."""
+    if not presigned_urls_used():
+        public_base_url()
 
 
 def public_base_url() -> str:
@@ -43,6 +56,10 @@ def post_media_files_make(*, post: Post) -> list[str]:
 
 
 def media_url(*, name: str) -> str:
+    if presigned_urls_used():
+        presigned = media_presigned_url(name, max_age=settings.PUBLISHING_MEDIA_URL_MAX_AGE)
+        if presigned:
+            return presigned
     token = signing.dumps({"n": name}, salt=_SALT, compress=True)
     return f"{public_base_url()}{reverse('publishing-media', kwargs={'signed': token})}"
 

@@ -26,7 +26,7 @@ from core.errors import ApplicationError, NotFound
 from personas.selectors import role_require
 from provenance.bundles.files import post_message
 from publishing.limits import content_check, media_files_check, quota_full
-from publishing.media import PublicUrlMissing, media_url, post_media_files_make, public_base_url
+from publishing.media import PublicUrlMissing, media_url, media_urls_check, post_media_files_make
 from publishing.models import AccountStatus, ConnectedAccount, Publication, PublicationStatus
 from publishing.platforms.base import MediaItem
 from publishing.platforms.graph import PlatformError, TokenExpired, Transient
@@ -117,7 +117,7 @@ def _gate(publication: Publication, post: Post) -> ConnectedAccount:
         raise PublishWait(f"The {account.get_platform_display()} account @{account.username} needs to be "
                           f"reconnected: {account.status_reason or 'its token was refused'}")
     try:
-        public_base_url()
+        media_urls_check()
     except PublicUrlMissing as exc:
         raise PublishWait(exc.message) from exc
     return account

@@ -57,6 +57,28 @@ def test_a_single_image_is_published_with_instagrams_ai_flag_read_back(graph, ac
     assert client.get(url.path[:-3] + "abc").status_code == 404  # a forged signature fetches nothing
 
 
+def test_with_media_on_the_object_store_the_platform_fetches_a_presigned_url(graph, account, persona, s3_media,
+                                                                             settings):
+    import hashlib
+
+    import requests
+
+    settings.PUBLIC_BASE_URL = ""  # not needed: the object store hands out the URL
+    post = scheduled_post(persona=persona)
+
+    publication = publication_run(post_id=post.pk)
+
+    assert publication.status == PublicationStatus.PUBLISHED, publication.last_error
+    url = graph.calls("POST", "/media")[0]["image_url"]
+    assert url.startswith(s3_media.endpoint_url) and "X-Amz-Signature=" in url
+    assert f"X-Amz-Expires={settings.PUBLISHING_MEDIA_URL_MAX_AGE}" in url
+    fetched = requests.get(url, timeout=10)
+    assert fetched.status_code == 200
+    registered = ExportedImage.objects.get(post=post)
+    assert hashlib.sha256(fetched.content).hexdigest() == registered.sha256  # the exported, labelled file
+    assert requests.get(url.replace("X-Amz-Signature=", "X-Amz-Signature=0"), timeout=10).status_code == 403
+
+
 def test_a_carousel_carries_the_ai_flag_on_the_parent_only(graph, account, persona):
     post = scheduled_post(persona=persona, images=2)
 

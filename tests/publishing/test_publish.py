@@ -93,8 +93,8 @@ def test_a_carousel_carries_the_ai_flag_on_the_parent_only(graph, account, perso
     assert len(graph.published()) == 1 and publication.ai_flag_reported is True
 
 
-@pytest.mark.parametrize("images", [0, 1])
-def test_threads_text_and_image_posts_say_the_ai_flag_is_not_available(graph, persona, images):
+@pytest.mark.parametrize("images", [0, 1, 3])
+def test_threads_text_image_and_carousel_posts_say_the_ai_flag_is_not_available(graph, persona, images):
     graph.token_for("55", "token-th")
     ConnectedAccountFactory(persona=persona, platform="threads", platform_user_id="55", token="token-th")
     post = scheduled_post(persona=persona, platform="threads", images=images, hashtags=["#lisbon"])  # one topic tag
@@ -102,8 +102,10 @@ def test_threads_text_and_image_posts_say_the_ai_flag_is_not_available(graph, pe
     publication = publication_run(post_id=post.pk)
 
     assert publication.status == PublicationStatus.PUBLISHED, publication.last_error
-    create = graph.calls("POST", "/threads")[0]
-    assert create["media_type"] == ("IMAGE" if images else "TEXT")
+    *children, create = graph.calls("POST", "/threads")
+    assert create["media_type"] == {0: "TEXT", 1: "IMAGE", 3: "CAROUSEL"}[images]
+    assert len(children) == (images if images > 1 else 0)
+    assert all(c["is_carousel_item"] == "true" and c["media_type"] == "IMAGE" for c in children)
     assert graph.calls("POST", "threads_publish")[0]["creation_id"] == publication.container_id
     assert publication.ai_flag_reported is None and "no AI label" in publication.ai_flag_note
     post.refresh_from_db()

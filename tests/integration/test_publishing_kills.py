@@ -14,19 +14,18 @@ import time
 from dataclasses import dataclass, field
 
 import pytest
-from cryptography.fernet import Fernet
 
 from core.dispatch import task_send
 from publishing.models import Publication, PublicationStatus
 from scheduler.models import PostStatus, PostTransition
 from tests.factories import PersonaFactory
-from tests.integration.workers import wait_for, worker_start
+from tests.integration.workers import PUBLIC_BASE_URL as PUBLIC
+from tests.integration.workers import graph_serving, wait_for, worker_start
 from tests.publishing.factories import ConnectedAccountFactory, scheduled_post
 from tests.publishing.graph_server import GraphServer
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-PUBLIC = "https://studio.example.test"
 # Where each worker dies. `after`: the platform did the step, its answer never reached the worker.
 STEPS = {
     "create": ("POST", "media", True),  # container made at the platform, its id never stored
@@ -81,16 +80,16 @@ class HoldingGraphServer(GraphServer):
             self.lock.acquire()
         return answer
 
+    def stop(self) -> None:
+        for hold in self.holds.values():
+            hold.release.set()
+        super().stop()
+
 
 @pytest.fixture
 def graph(settings):
-    server = HoldingGraphServer().start()
-    settings.PUBLISHING_TOKEN_KEYS = Fernet.generate_key().decode()
-    settings.PUBLIC_BASE_URL = PUBLIC
-    yield server
-    for hold in server.holds.values():
-        hold.release.set()
-    server.stop()
+    with graph_serving(HoldingGraphServer(), settings) as server:
+        yield server
 
 
 def _worker_env(graph, settings, **extra: str) -> dict[str, str]:

@@ -6,28 +6,24 @@ from __future__ import annotations
 import time
 
 import pytest
-from cryptography.fernet import Fernet
 
 from core.dispatch import task_send
 from publishing.models import Publication, PublicationStatus
 from scheduler.models import PostStatus
 from tests.factories import PersonaFactory
-from tests.integration.workers import wait_for, worker_start
+from tests.integration.workers import PUBLIC_BASE_URL as PUBLIC
+from tests.integration.workers import graph_serving, wait_for, worker_start
 from tests.publishing.factories import ConnectedAccountFactory, scheduled_post
 from tests.publishing.graph_server import GraphServer
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
-PUBLIC = "https://studio.example.test"
 
 
 @pytest.fixture
 def graph(settings):
-    server = GraphServer().start()
-    settings.PUBLISHING_TOKEN_KEYS = Fernet.generate_key().decode()
-    settings.PUBLIC_BASE_URL = PUBLIC
-    yield server
-    server.stop()
+    with graph_serving(GraphServer(), settings) as server:
+        yield server
 
 
 def test_a_real_worker_publishes_a_carousel_and_a_threads_post_once(graph, settings, worker_env, tmp_path):

@@ -12,7 +12,8 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -93,3 +94,21 @@ def wait_for(predicate: Callable[[], object], *, timeout: float, what: str, inte
             return value
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+
+
+PUBLIC_BASE_URL = "https://studio.example.test"
+
+
+@contextmanager
+def graph_serving(server, settings) -> Iterator:
+    """A started loopback Graph server, with the token keys and public URL the test process shares with its workers
+    (they get them through the environment: see the publishing tests)."""
+    from cryptography.fernet import Fernet
+
+    settings.PUBLISHING_TOKEN_KEYS = Fernet.generate_key().decode()
+    settings.PUBLIC_BASE_URL = PUBLIC_BASE_URL
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -8,6 +8,7 @@ A job's images are saved and the job marked succeeded in one transaction; its po
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import logging
 import time
@@ -73,7 +74,16 @@ def _job_request(job: GenerationJob, lora: specs.LoraRef | None) -> specs.Genera
     )
 
 
-def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
+def _attempt_is_current(*, leader_id: int, attempt: dt.datetime | None) -> bool:
+    """Lock the call's leader and say whether `attempt` (the leader's started_at when this attempt began) is still
+    its latest. A broker that redelivers a message while its first worker still renders (Redis, past the visibility
+    timeout) starts a second attempt; the older one then saves and ends nothing, so a call is recorded once, as the
+    attempt that rendered it. The leader is locked before any member, in the order _batch_claim locks them."""
+    leader = GenerationJob.objects.select_for_update(of=("self",)).filter(pk=leader_id).only("started_at").first()
+    return leader is not None and leader.started_at == attempt
+
+
+def _batch_claim(*, leader_id: int, attempt: dt.datetime | None, max_images: int) -> list[GenerationJob]:
     """Lock the leader and fill its pipeline call: [leader, *companions], offsets and size recorded on each.
 
     Companions are queued jobs of the same persona that one pipeline call can render with the leader (same base
@@ -83,7 +93,7 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
     Returns [] when the leader is no longer this attempt's to run.
     """
     leader = lock_job(leader_id)
-    if leader.status != JobStatus.RUNNING or leader.batch_leader_id != leader.pk:
+    if leader.status != JobStatus.RUNNING or leader.batch_leader_id != leader.pk or leader.started_at != attempt:
         return []
     same_call = GenerationJob.objects.select_for_update(of=("self",)).exclude(pk=leader.pk)
     readopted = list(same_call.filter(batch_leader_id=leader.pk, status=JobStatus.RUNNING).order_by("batch_offset",
@@ -132,10 +142,13 @@ def _batch_claim(*, leader_id: int, max_images: int) -> list[GenerationJob]:
     return members
 
 
-def _batch_end(*, job_ids: Sequence[int], leader_id: int, to_status: str, comment: str, error: str = "") -> None:
+def _batch_end(*, job_ids: Sequence[int], leader_id: int, attempt: dt.datetime | None, to_status: str, comment: str,
+               error: str = "") -> None:
     """End every job of the call still running under this leader (another attempt may have ended some)."""
     for job_id in job_ids:
         with transaction.atomic():
+            if not _attempt_is_current(leader_id=leader_id, attempt=attempt):
+                return
             job = GenerationJob.objects.select_for_update(of=("self",)).filter(pk=job_id).first()
             if job is None or job.status != JobStatus.RUNNING or job.batch_leader_id != leader_id:
                 continue
@@ -143,12 +156,15 @@ def _batch_end(*, job_ids: Sequence[int], leader_id: int, to_status: str, commen
             set_status(job, to_status, comment=comment, fields=["error"])
 
 
-def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs.LoraRef | None, engine) -> None:
+def _job_images_save(*, job_id: int, leader_id: int, attempt: dt.datetime | None, pictures: list,
+                     lora: specs.LoraRef | None, engine) -> None:
     """Store one job's images and mark it succeeded, atomically; a failure here fails this job only. Its posts are
     drafted after commit (whoever receives signals.job_images_ready), so no post rule can cost a rendered image."""
     saved_files: list[str] = []
     try:
         with transaction.atomic():
+            if not _attempt_is_current(leader_id=leader_id, attempt=attempt):
+                return  # a later attempt of this call renders it again and records it
             job = GenerationJob.objects.select_for_update(of=("self",)).select_related("persona").filter(
                 pk=job_id).first()
             if job is None or job.status != JobStatus.RUNNING or job.batch_leader_id != leader_id:
@@ -196,7 +212,7 @@ def _job_images_save(*, job_id: int, leader_id: int, pictures: list, lora: specs
         storage = GeneratedImage._meta.get_field("image").storage
         for name in saved_files:  # rolled-back rows leave files behind
             storage.delete(name)
-        _batch_end(job_ids=[job_id], leader_id=leader_id, to_status=JobStatus.FAILED,
+        _batch_end(job_ids=[job_id], leader_id=leader_id, attempt=attempt, to_status=JobStatus.FAILED,
                    comment="generation failed", error=error_text(exc))
 
 
@@ -227,6 +243,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
                  "batch_size": job.image_count}
         if not run_attempt_start(job, what="generation", cancelled="cancelled before it started", reset=reset):
             return job
+        attempt = job.started_at
 
     job_ids = [job_id]
     lora = None
@@ -234,7 +251,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
         lora = lora_ref_fetch(job.lora_version) if job.lora_version_id else None
         engine = engine_for(job.base_model_entry)
         with transaction.atomic():
-            batch = _batch_claim(leader_id=job_id, max_images=engine.max_batch)
+            batch = _batch_claim(leader_id=job_id, attempt=attempt, max_images=engine.max_batch)
         if not batch:
             return GenerationJob.objects.filter(pk=job_id).first()
         job_ids = [member.pk for member in batch]
@@ -261,16 +278,18 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
         if len(pictures) != len(batch):
             raise RuntimeError(f"The engine returned {len(pictures)} image sets for {len(batch)} jobs.")
     except specs.EngineCancelled:
-        _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.CANCELLED,
+        _batch_end(job_ids=job_ids, leader_id=job_id, attempt=attempt, to_status=JobStatus.CANCELLED,
                    comment="cancelled during generation")
         return GenerationJob.objects.filter(pk=job_id).first()
     except Exception as exc:
         logger.exception("Generation job %s failed", job_id)
-        _batch_end(job_ids=job_ids, leader_id=job_id, to_status=JobStatus.FAILED, comment="generation failed",
+        _batch_end(job_ids=job_ids, leader_id=job_id, attempt=attempt, to_status=JobStatus.FAILED,
+                   comment="generation failed",
                    error=error_text(exc, shown=_lora_shown(job, lora)))
         return GenerationJob.objects.filter(pk=job_id).first()
     for member, member_pictures in zip(batch, pictures, strict=True):
-        _job_images_save(job_id=member.pk, leader_id=job_id, pictures=member_pictures, lora=lora, engine=engine)
+        _job_images_save(job_id=member.pk, leader_id=job_id, attempt=attempt, pictures=member_pictures, lora=lora,
+                         engine=engine)
     return GenerationJob.objects.filter(pk=job_id).first()
 
 

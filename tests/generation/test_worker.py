@@ -489,6 +489,40 @@ def test_a_redelivered_leader_renders_its_whole_batch_again(persona, marketer, f
     assert JobTransition.objects.filter(generation_job=leader, comment__contains="restarted").exists()
 
 
+def test_an_attempt_overtaken_by_a_redelivery_of_its_message_saves_nothing(persona, marketer, fake_engine):
+    # Redis hands an unacknowledged message to another worker once its visibility timeout passes, even while the
+    # first worker still renders it: the second attempt starts over, and only it may record the call.
+    from django.db import transaction
+
+    from generation.transitions import lock_job, run_attempt_start
+
+    fake_engine.max_batch = 4
+    leader, companion = _job(persona, marketer), _job(persona, marketer, seed=50)
+
+    def redelivered_on_the_last_step(step):
+        if step == leader.steps and fake_engine.generate_calls == 1:
+            with transaction.atomic():
+                job = lock_job(leader.pk)
+                assert run_attempt_start(job, what="generation", cancelled="-", reset={
+                    "batch_leader": job, "batch_offset": 0, "batch_size": job.image_count})
+
+    fake_engine.steps_hook = redelivered_on_the_last_step
+    worker.generation_job_run(job_id=leader.pk)  # the first attempt finishes rendering after the second began
+    for job in (leader, companion):
+        job.refresh_from_db()
+        assert job.status == JobStatus.RUNNING and job.batch_leader_id == leader.pk and not job.images.exists()
+
+    worker.generation_job_run(job_id=leader.pk)  # the later attempt renders the call again, with its companion
+    assert fake_engine.batches == [_seeds(leader) + _seeds(companion)] * 2
+    for offset, job in zip((0, 2), (leader, companion), strict=True):
+        job.refresh_from_db()
+        assert (job.status, job.batch_leader_id, job.batch_offset, job.batch_size) == (
+            JobStatus.SUCCEEDED, leader.pk, offset, 4)
+        assert list(job.images.values_list("seed", flat=True)) == _seeds(job)
+        assert JobTransition.objects.filter(generation_job=job, to_status=JobStatus.SUCCEEDED).count() == 1
+    assert selectors.generation_job_render_batch(job=companion) == [leader, companion]
+
+
 def test_cancelling_one_job_of_a_batch_drops_only_its_images(persona, marketer, fake_engine, after_commit):
     fake_engine.max_batch = 4
     leader, companion = _job(persona, marketer, steps=4), _job(persona, marketer, seed=50, steps=4)

@@ -5,8 +5,9 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Reinstalls when the lock (exact versions) or pyproject.toml (the package itself) changes.
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
-# Test processes: one per core, at most 8; 0 runs the suite serially in one process.
-TEST_WORKERS ?= $(shell n=$$(nproc); [ $$n -gt 8 ] && n=8; echo $$n)
+# Test processes: one more than the cores (the tests that wait on servers and workers leave a core idle), at most 8;
+# 0 runs the suite serially in one process.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc) + 1 )); [ $$n -gt 8 ] && n=8; echo $$n)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
@@ -62,9 +63,10 @@ run: install
 browser-deps:
 	@test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 
-# loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker.
+# loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker. Handed out in the
+# order tests/conftest.py sorts them (longest waits first), not xdist's biggest-group-first.
 test: install browser-deps
-	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup
+	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install
 	$(VENV)/bin/ruff check .

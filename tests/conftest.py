@@ -18,6 +18,7 @@ SERVICES_GROUP = "services"
 def pytest_configure(config):
     """Under pytest-xdist, give each worker its share of the cores: N torch processes that each start one thread
     per core oversubscribe the machine (2 workers x 2 threads on 2 cores ran 2.5x slower than x 1 thread)."""
+    config.pluginmanager.register(_StartOrder(), "persona-studio-start-order")
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT") or 0)
     if workers < 1:
         return
@@ -29,11 +30,33 @@ def pytest_configure(config):
         sys.modules["torch"].set_num_threads(int(threads))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the group into the node id
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if item.get_closest_marker(SERVICES_GROUP) and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(SERVICES_GROUP))
+def _database_use(item) -> int:
+    """pytest-django's order: 0 database tests, 1 transactional ones (they flush the tables, the rows the migrations
+    wrote included, so they run after every plain database test of their process), 2 no database."""
+    marker = item.get_closest_marker("django_db")
+    fixtures = getattr(item, "fixturenames", ())
+    asked = marker is not None and (marker.args[:1] == (True,) or any(
+        marker.kwargs.get(name) for name in ("transaction", "reset_sequences")))
+    flushes = asked or "transactional_db" in fixtures or "live_server" in fixtures
+    return 1 if flushes else 0 if marker or "db" in fixtures else 2
+
+
+def _start_order(item) -> tuple[int, int]:
+    """Slow tests without a database first (those waiting on servers and workers before them), then each of
+    pytest-django's phases slow tests first: under `make test`, which hands tests out in this order, the long
+    waits overlap the short tests instead of ending the run alone, and no process runs a plain database test
+    after a transactional one."""
+    slow = item.get_closest_marker("slow") is not None
+    phase = _database_use(item)
+    if phase == 2:
+        return (0, 0 if item.get_closest_marker(SERVICES_GROUP) else 1) if slow else (3, 0)
+    return phase + 1, 0 if slow else 1
+
+
+class _StartOrder:
+    @pytest.hookimpl(trylast=True)  # after pytest-django's own ordering
+    def pytest_collection_modifyitems(self, items):
+        items.sort(key=_start_order)  # stable: each file keeps its own order
 
 
 @pytest.fixture(scope="session")

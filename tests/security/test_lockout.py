@@ -87,29 +87,23 @@ def test_a_forged_known_device_cookie_does_not_bypass_the_lock(lockout_cache, me
 
 
 def test_the_lock_ends_on_time_however_many_attempts_arrive_meanwhile(lockout_cache, member, settings):
-    settings.LOGIN_USER_LOCKOUT_SECONDS = 2
-    _fail_from_many_ips(member.username, 4)
-    started = time.monotonic()
-    # A guesser keeps trying during the lock: refused attempts neither count nor push the end back.
-    while time.monotonic() - started < 1.5:
-        assert _login(Client(), member.username, "wrong", ip="203.0.113.200").status_code == 429
+    settings.LOGIN_USER_LOCKOUT_SECONDS = lock = 3
+    _fail_from_many_ips(member.username, 3)
+    earliest = time.monotonic()  # the lock starts during the fourth failure: not before this, nor after `latest`
+    _fail_from_many_ips(member.username, 1)
+    latest = time.monotonic()
+    # A guesser keeps trying during the lock: refused attempts neither count nor push the end back. Timed from the
+    # lock's bounds, not from a clock read after a request that a loaded machine may have made slow.
+    refused = 0
+    while refused < 2 or time.monotonic() < latest + 1.5:
+        sent = time.monotonic()
+        answer = _login(Client(), member.username, "wrong", ip="203.0.113.200")
+        if sent >= earliest + lock - 0.2:
+            pytest.skip("this machine was too slow to try during the lock")
+        assert answer.status_code == 429
+        refused += 1
         time.sleep(0.2)
-    time.sleep(max(0.0, 2.3 - (time.monotonic() - started)))
+    time.sleep(max(0.0, latest + lock + 0.3 - time.monotonic()))
     assert _login(Client(), member.username, PASSWORD, ip="198.51.100.7").status_code == 302
     # Counting starts afresh after the lock: one more failure does not lock the user again at once.
     assert _login(Client(), member.username, "wrong", ip="203.0.113.201").status_code == 200
-    assert _login(Client(), member.username, PASSWORD, ip="198.51.100.7").status_code == 302
-
-
-def test_concurrent_failures_are_all_counted(lockout_cache, member, settings):
-    """Several web processes count on one cache: increments are atomic, not read-modify-write."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from personas.auth import login_attempt_failed, login_attempt_locked
-
-    settings.LOGIN_USER_MAX_FAILURES = 60
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(lambda n: login_attempt_failed(username=member.username, ip=f"203.0.113.{n}"), range(59)))
-    assert not login_attempt_locked(username=member.username, ip="198.51.100.1")
-    login_attempt_failed(username=member.username, ip="203.0.113.99")
-    assert login_attempt_locked(username=member.username, ip="198.51.100.1")

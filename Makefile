@@ -21,14 +21,18 @@ $(PY):
 
 # torch first and pinned: an unpinned torch pulls a multi-GB CUDA build. Then every dependency at the exact
 # version in requirements.lock (`make lock`), so a fresh install does not take whatever is newest that day.
-# --no-compile: byte-compiling every installed file took over half of the install (torch alone ships thousands);
-# Python compiles the modules it imports on first use and keeps them.
+# --no-compile, then one parallel compileall: pip byte-compiles file by file (over half of the install), and
+# the bytecode must be there before the first run: where PYTHONDONTWRITEBYTECODE is set (CI machines set it),
+# Python keeps nothing it compiles, and every process (test workers, Celery workers, benches) would compile
+# torch and diffusers again, about 8 s of CPU each. (Files that are not Python 3.11, a few templates in
+# dependencies, fail to compile; they are never imported.)
 $(STAMP): requirements.lock pyproject.toml | $(PY)
 	$(PIP) install -q --no-compile torch==2.13.0
 	$(PIP) install -q --no-compile -r requirements.lock
 	$(PIP) install -q --no-compile --no-deps -e .
 	# --no-deps: it declares opencv-python (clashes with the headless build) and an unpinned torch.
 	$(PIP) install -q --no-compile --no-deps invisible-watermark==0.2.0
+	$(PY) -m compileall -qq -j 0 "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" || true
 	rm -f $(VENV)/.installed-*
 	touch $(STAMP)
 
@@ -66,6 +70,9 @@ browser-deps:
 # loadgroup: tests marked xdist_group (shared PostgreSQL/Redis) stay together on one worker. Handed out in the
 # order tests/conftest.py sorts them (longest waits first), not xdist's biggest-group-first.
 test: install browser-deps
+	@# The project's own bytecode too, once, rather than in each of the suite's processes (see install).
+	$(PY) -m compileall -qq -j 0 config core personas generation scheduler provenance publishing web bench tests \
+		manage.py || true
 	$(PY) -m pytest -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder
 
 lint: install

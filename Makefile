@@ -5,9 +5,10 @@ PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 # Reinstalls when the lock (exact versions) or pyproject.toml (the package itself) changes.
 STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml 2>/dev/null | sha256sum | cut -c1-12)
-# Test processes: one more than the cores (the tests that wait on servers and workers leave a core idle), at most 8;
-# 0 runs the suite serially in one process.
-TEST_WORKERS ?= $(shell n=$$(( $$(nproc) + 1 )); [ $$n -gt 8 ] && n=8; echo $$n)
+# Test processes: two more than the cores, at most 8 (the integration session and the API contract run, handed
+# out first, hold a process each for minutes while mostly waiting on servers and workers); 0 runs the suite
+# serially in one process.
+TEST_WORKERS ?= $(shell n=$$(( $$(nproc) + 2 )); [ $$n -gt 8 ] && n=8; echo $$n)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 

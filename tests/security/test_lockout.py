@@ -107,3 +107,18 @@ def test_the_lock_ends_on_time_however_many_attempts_arrive_meanwhile(lockout_ca
     assert _login(Client(), member.username, PASSWORD, ip="198.51.100.7").status_code == 302
     # Counting starts afresh after the lock: one more failure does not lock the user again at once.
     assert _login(Client(), member.username, "wrong", ip="203.0.113.201").status_code == 200
+    assert _login(Client(), member.username, PASSWORD, ip="198.51.100.7").status_code == 302
+
+
+def test_concurrent_failures_are_all_counted(lockout_cache, member, settings):
+    """Several web processes count on one cache: increments are atomic, not read-modify-write."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from personas.auth import login_attempt_failed, login_attempt_locked
+
+    settings.LOGIN_USER_MAX_FAILURES = 60
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda n: login_attempt_failed(username=member.username, ip=f"203.0.113.{n}"), range(59)))
+    assert not login_attempt_locked(username=member.username, ip="198.51.100.1")
+    login_attempt_failed(username=member.username, ip="203.0.113.99")
+    assert login_attempt_locked(username=member.username, ip="198.51.100.1")

@@ -53,6 +53,13 @@ def _start_order(item) -> tuple[int, int]:
     return phase + 1, 0 if slow else 1
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the group into the node id
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker(SERVICES_GROUP) and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(SERVICES_GROUP))
+
+
 class _StartOrder:
     @pytest.hookimpl(trylast=True)  # after pytest-django's own ordering
     def pytest_collection_modifyitems(self, items):

@@ -15,6 +15,7 @@ seed (default 1); a longer run needs a longer --timeout than the suite's 900 s, 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -190,6 +191,10 @@ def studio(tmp_path) -> Iterator[Studio]:
         # The worker really renders what the run queues (reproductions, a training), but only on spare CPU time:
         # the web server answering the run comes first.
         os.setpriority(os.PRIO_PGRP, worker.process.pid, 19)
+        # The worker has a session of its own, so where the kernel groups CPU time by session (autogroup), its
+        # nice value only ranks it inside that session: the session's own nice puts it behind everything else.
+        with contextlib.suppress(OSError):
+            Path(f"/proc/{worker.process.pid}/autogroup").write_text("19")
         port = _free_port()
         server_log = tmp_path / "gunicorn.log"
         with server_log.open("wb") as out:

@@ -284,8 +284,7 @@ def generation_job_run(*, job_id: int) -> GenerationJob | None:
     except Exception as exc:
         logger.exception("Generation job %s failed", job_id)
         _batch_end(job_ids=job_ids, leader_id=job_id, attempt=attempt, to_status=JobStatus.FAILED,
-                   comment="generation failed",
-                   error=error_text(exc, shown=_lora_shown(job, lora)))
+                   comment="generation failed", error=error_text(exc, shown=_lora_shown(job, lora)))
         return GenerationJob.objects.filter(pk=job_id).first()
     for member, member_pictures in zip(batch, pictures, strict=True):
         _job_images_save(job_id=member.pk, leader_id=job_id, attempt=attempt, pictures=member_pictures, lora=lora,
